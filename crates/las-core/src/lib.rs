@@ -1,0 +1,41 @@
+//! # las-core: the pure core of the Local Attestation Service
+//!
+//! No sockets, no files, no clock: everything here is a function of its inputs, so it can
+//! be tested exhaustively and fuzzed.
+//!
+//! ```text
+//!  application enclave                 LAS (any platform backend)            verifier
+//!  ───────────────────                 ──────────────────────────            ────────
+//!  TargetInfo ◄──── GET /v1/target-info ── sgx::TargetInfo
+//!  egetkey::ereport ─► sgx::Report ─► POST /v1/quote
+//!                                       check MAC (crypto::Key128, constant time)
+//!                                       quote::encode_quote (COSE_Sign1, Ed25519) ──► quote::decode_and_verify_quote
+//!                                       evidence::encode_evidence ◄── nonce ────────► evidence::decode_and_verify_evidence
+//! ```
+//!
+//! - [`sgx`]: REPORT / REPORTBODY / TARGETINFO / KEYREQUEST with the SDM layouts.
+//! - [`crypto`]: AES-128-CMAC and zeroizing 128-bit keys.
+//! - [`egetkey`]: the software model of EGETKEY/EREPORT used by the simulated platform.
+//! - [`identity`]: the platform key pair derived from the LAS seal key; its public key is
+//!   the platform ID.
+//! - [`quote`], [`evidence`]: the signed tokens a LAS issues.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod cbor;
+pub mod crypto;
+pub mod egetkey;
+pub mod error;
+pub mod evidence;
+pub mod hexfmt;
+pub mod identity;
+pub mod quote;
+pub mod sgx;
+mod token;
+
+pub use error::{FormatError, KeyError, TokenError};
+pub use identity::{PlatformId, PlatformIdentity};
+pub use quote::Mode;
+pub use token::MAX_TOKEN_SIZE;
