@@ -1,0 +1,160 @@
+//! # las-platform: where the LAS's keys come from
+//!
+//! One small trait, [`Platform`], stands between the daemon and the CPU. The daemon asks it
+//! for the LAS's TARGETINFO, to check the MAC of an application's REPORT, for the platform
+//! identity and for evidence of that identity. [`sim::SimPlatform`] implements it in
+//! software (a root secret in the state folder stands in for the CPU's fused keys); a
+//! hardware backend (SGX under Gramine) implements the same trait.
+//!
+//! [`open`] picks the backend for a [`ModeRequest`] (`sim`, `hw`, `auto`).
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod measure;
+pub mod sim;
+
+use std::path::PathBuf;
+
+use las_core::egetkey::EnclaveIdentity;
+use las_core::sgx::{Report, TargetInfo};
+use las_core::{FormatError, Mode, PlatformId, PlatformIdentity};
+
+/// What the daemon needs from a platform.
+pub trait Platform: Send + Sync + std::fmt::Debug {
+    /// `sim` or `hw`.
+    fn mode(&self) -> Mode;
+    /// The platform identity (signing key; its public key is the platform ID).
+    fn identity(&self) -> &PlatformIdentity;
+    /// The LAS enclave's own identity (MRENCLAVE, MRSIGNER, ISVPRODID, ISVSVN, attributes).
+    fn las_enclave(&self) -> &EnclaveIdentity;
+    /// The platform's current CPUSVN.
+    fn cpusvn(&self) -> [u8; 16];
+    /// The LAS's TARGETINFO: applications make their REPORTs for it.
+    fn target_info(&self) -> TargetInfo {
+        self.las_enclave().target_info()
+    }
+    /// Parses a REPORT targeted at the LAS and checks its MAC with the LAS's report key
+    /// (constant-time comparison).
+    fn check_report(&self, bytes: &[u8]) -> Result<Report, ReportError>;
+    /// Identity evidence for `nonce` (a signed token, see `las_core::evidence`).
+    fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError>;
+
+    /// Things the operator should read at start (e.g. "a new platform secret was created").
+    fn startup_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The platform ID.
+    fn platform_id(&self) -> PlatformId {
+        self.identity().platform_id()
+    }
+}
+
+/// Why a REPORT was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Not 432 bytes.
+    #[error("a REPORT is {expected} bytes, got {actual}")]
+    Length {
+        /// 432.
+        expected: usize,
+        /// What was sent.
+        actual: usize,
+    },
+    /// A reserved field is not zero: no CPU writes that.
+    #[error("malformed REPORT: {0}")]
+    Malformed(FormatError),
+    /// The MAC does not check with the LAS's report key: forged, made on another platform
+    /// or at another CPUSVN, or targeted at another enclave (SGX cannot tell these apart).
+    #[error(
+        "the REPORT's MAC does not verify with this LAS's report key (forged, made on another platform, or targeted at another enclave)"
+    )]
+    Mac,
+}
+
+impl From<FormatError> for ReportError {
+    fn from(e: FormatError) -> Self {
+        match e {
+            FormatError::Length {
+                expected, actual, ..
+            } => ReportError::Length { expected, actual },
+            other => ReportError::Malformed(other),
+        }
+    }
+}
+
+/// Which backend the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeRequest {
+    /// The simulated platform.
+    Sim,
+    /// Hardware SGX; fails when not available.
+    Hw,
+    /// Hardware where available, else simulation.
+    Auto,
+}
+
+/// Settings of the platform backends.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Which backend.
+    pub mode: ModeRequest,
+    /// The state folder (simulation: holds the root secret).
+    pub state_dir: PathBuf,
+    /// Simulation: CPUSVN override (models a microcode update).
+    pub sim_cpusvn: Option<[u8; 16]>,
+    /// Simulation: MRENCLAVE override of the LAS (default: SHA-256 of the running executable).
+    pub sim_las_mrenclave: Option<[u8; 32]>,
+    /// Simulation: create the root secret when it is missing.
+    pub create_secret: bool,
+}
+
+/// A platform could not be opened or could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// `--mode hw` in a build or on a machine without hardware support.
+    #[error("hardware mode is not available in this build: {0}")]
+    HwUnavailable(String),
+    /// The state folder or the secret in it is unusable.
+    #[error(transparent)]
+    State(#[from] sim::StateError),
+    /// The LAS executable could not be measured.
+    #[error("cannot measure the LAS executable {path}: {source}")]
+    Measure {
+        /// The executable.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The nonce is too short or too long.
+    #[error("nonce must be {min} to {max} bytes, got {actual}")]
+    Nonce {
+        /// Minimum.
+        min: usize,
+        /// Maximum.
+        max: usize,
+        /// Given.
+        actual: usize,
+    },
+}
+
+/// Opens the backend the configuration asks for.
+pub fn open(cfg: &PlatformConfig) -> Result<Box<dyn Platform>, PlatformError> {
+    match cfg.mode {
+        ModeRequest::Hw => Err(PlatformError::HwUnavailable(
+            "this build has no SGX backend; use --mode sim (not secure) or --mode auto".into(),
+        )),
+        ModeRequest::Sim | ModeRequest::Auto => Ok(Box::new(sim::SimPlatform::open(cfg)?)),
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

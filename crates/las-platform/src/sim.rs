@@ -1,0 +1,561 @@
+//! The simulated SGX platform. NOT SECURE: it models SGX semantics, it protects nothing.
+//!
+//! - The root secret (the CPU's fused keys) is 32 random bytes in
+//!   `<state-dir>/platform-secret`, mode 0600, created once, atomically, and never
+//!   regenerated: a missing file is created, a broken one stops the daemon.
+//! - CPUSVN comes from the host's microcode revision (or `--sim-cpusvn`).
+//! - The LAS's MRENCLAVE is the SHA-256 of its executable; its MRSIGNER is [`LAS_MRSIGNER`].
+//! - Keys follow `las_core::egetkey`: the platform identity is derived from the LAS's
+//!   MRENCLAVE-bound seal key, so it changes with the root secret (another server), the
+//!   CPUSVN (microcode update) and the executable (LAS update), and with nothing else.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use las_core::egetkey::{self, EnclaveIdentity, ROOT_SECRET_SIZE, RootSecret};
+use las_core::evidence::{
+    EvidenceClaims, EvidenceKind, MAX_NONCE, MIN_NONCE, binding, encode_evidence,
+};
+use las_core::sgx::{Attributes, REPORT_BODY_SIZE, Report, TargetInfo, flags};
+use las_core::{Mode, PlatformIdentity};
+use zeroize::Zeroizing;
+
+use crate::{Platform, PlatformConfig, PlatformError, ReportError, measure};
+
+/// File name of the root secret inside the state folder.
+pub const SECRET_FILE: &str = "platform-secret";
+const TMP_PREFIX: &str = ".platform-secret.tmp-";
+
+/// MRSIGNER of the LAS in simulation: SHA-256 of "las project simulated signing identity v1".
+pub const LAS_MRSIGNER: [u8; 32] = [
+    0x36, 0x96, 0x6a, 0x6b, 0x63, 0x1b, 0x30, 0x2d, 0x65, 0x1c, 0xef, 0xd2, 0xd3, 0x33, 0x94, 0x7b,
+    0xd0, 0x56, 0xbd, 0x5f, 0x30, 0x7a, 0x1a, 0x88, 0x64, 0xa6, 0xe4, 0x85, 0xe7, 0x09, 0xea, 0x22,
+];
+/// ISVPRODID of the LAS.
+pub const LAS_ISVPRODID: u16 = 1;
+/// ISVSVN of the LAS.
+pub const LAS_ISVSVN: u16 = 1;
+/// CPUSVN used when the host reports no microcode revision.
+pub const FALLBACK_CPUSVN: [u8; 16] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// The state folder or the secret in it cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The state folder could not be created or is not a folder.
+    #[error("state folder {path}: {reason}")]
+    Dir {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The secret file is readable by group or others.
+    #[error(
+        "platform secret {path} has mode {mode:04o}: it must be readable by its owner only. If nobody else could have read it, fix it with `chmod 600 {path}`; otherwise treat this platform identity as compromised and remove the file to create a new one (that changes the platform ID)"
+    )]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The secret file has the wrong size.
+    #[error(
+        "platform secret {path} is {size} bytes, expected {ROOT_SECRET_SIZE}: the file is corrupt. Restore it from a backup; removing it creates a NEW platform identity (a new platform ID that policies must then list)"
+    )]
+    Size {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The secret file is not a regular file.
+    #[error("platform secret {path} is not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The secret file could not be read.
+    #[error("cannot read platform secret {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The secret file could not be created.
+    #[error("cannot create platform secret {path}: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// There is no secret and this command does not create one.
+    #[error(
+        "no platform secret at {path}: start `las serve --state-dir {dir}` on this platform first, or point --state-dir at the LAS's state folder"
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// Its folder.
+        dir: PathBuf,
+    },
+    /// No randomness.
+    #[error("no randomness from the OS: {0}")]
+    Random(String),
+}
+
+/// The simulated CPU: root secret and CPUSVN. Applications on the platform use it to make
+/// REPORTs (simulated EREPORT); the LAS uses it to derive its keys.
+pub struct SimCpu {
+    root: RootSecret,
+    cpusvn: [u8; 16],
+    /// Whether this open created the root secret.
+    pub created: bool,
+    /// Where the secret lives.
+    pub secret_path: PathBuf,
+}
+
+impl std::fmt::Debug for SimCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCpu")
+            .field("cpusvn", &hex::encode(self.cpusvn))
+            .field("secret_path", &self.secret_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimCpu {
+    /// Opens the simulated CPU of the platform whose state folder is `dir`.
+    pub fn open(
+        dir: &Path,
+        cpusvn: Option<[u8; 16]>,
+        create_secret: bool,
+    ) -> Result<Self, StateError> {
+        let (root, created) = if create_secret {
+            load_or_create_secret(dir)?
+        } else {
+            let path = dir.join(SECRET_FILE);
+            if !path.exists() {
+                return Err(StateError::Missing {
+                    path,
+                    dir: dir.to_path_buf(),
+                });
+            }
+            (read_secret(&path)?, false)
+        };
+        Ok(Self {
+            root,
+            cpusvn: cpusvn.unwrap_or_else(host_cpusvn),
+            created,
+            secret_path: dir.join(SECRET_FILE),
+        })
+    }
+
+    /// The current CPUSVN.
+    pub fn cpusvn(&self) -> [u8; 16] {
+        self.cpusvn
+    }
+
+    /// Simulated EREPORT by enclave `me` for `target`, with a fresh random KEYID.
+    pub fn ereport(
+        &self,
+        me: &EnclaveIdentity,
+        target: &TargetInfo,
+        report_data: &[u8; 64],
+    ) -> Result<Report, StateError> {
+        let mut key_id = [0u8; 32];
+        getrandom::getrandom(&mut key_id).map_err(|e| StateError::Random(e.to_string()))?;
+        Ok(egetkey::ereport(
+            &self.root,
+            &self.cpusvn,
+            me,
+            target,
+            report_data,
+            &key_id,
+        ))
+    }
+}
+
+/// The simulated platform as the LAS sees it.
+#[derive(Debug)]
+pub struct SimPlatform {
+    cpu: SimCpu,
+    las: EnclaveIdentity,
+    identity: PlatformIdentity,
+}
+
+impl SimPlatform {
+    /// Opens the state folder (creating folder and secret when allowed) and derives the
+    /// platform identity.
+    pub fn open(cfg: &PlatformConfig) -> Result<Self, PlatformError> {
+        let cpu = SimCpu::open(&cfg.state_dir, cfg.sim_cpusvn, cfg.create_secret)?;
+        let mrenclave = match cfg.sim_las_mrenclave {
+            Some(m) => m,
+            None => {
+                let exe = measure::current_exe().map_err(|source| PlatformError::Measure {
+                    path: "/proc/self/exe".into(),
+                    source,
+                })?;
+                measure::sha256_file(&exe)
+                    .map_err(|source| PlatformError::Measure { path: exe, source })?
+            }
+        };
+        let las = las_enclave(mrenclave);
+        let seal = egetkey::mrenclave_seal_key(&cpu.root, &cpu.cpusvn, &las);
+        let identity = PlatformIdentity::from_seal_key(&seal);
+        Ok(Self { cpu, las, identity })
+    }
+
+    /// The simulated CPU.
+    pub fn cpu(&self) -> &SimCpu {
+        &self.cpu
+    }
+}
+
+/// The LAS's enclave identity in simulation.
+pub fn las_enclave(mrenclave: [u8; 32]) -> EnclaveIdentity {
+    EnclaveIdentity {
+        mrenclave,
+        mrsigner: LAS_MRSIGNER,
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 0x3,
+        },
+        isvprodid: LAS_ISVPRODID,
+        isvsvn: LAS_ISVSVN,
+        ..EnclaveIdentity::default()
+    }
+}
+
+impl Platform for SimPlatform {
+    fn mode(&self) -> Mode {
+        Mode::Sim
+    }
+
+    fn identity(&self) -> &PlatformIdentity {
+        &self.identity
+    }
+
+    fn las_enclave(&self) -> &EnclaveIdentity {
+        &self.las
+    }
+
+    fn cpusvn(&self) -> [u8; 16] {
+        self.cpu.cpusvn
+    }
+
+    fn startup_notes(&self) -> Vec<String> {
+        if self.cpu.created {
+            vec![format!(
+                "created a new platform secret at {}: this is a NEW platform identity; keep the file (back it up) to keep this platform ID",
+                self.cpu.secret_path.display()
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn check_report(&self, bytes: &[u8]) -> Result<Report, ReportError> {
+        let report = Report::try_from_slice(bytes)?;
+        let key = egetkey::report_key(
+            &self.cpu.root,
+            &self.cpu.cpusvn,
+            &self.las.target_info(),
+            &report.key_id,
+        );
+        let body = bytes.get(..REPORT_BODY_SIZE).unwrap_or_default();
+        if key.verify_cmac(body, &report.mac) {
+            Ok(report)
+        } else {
+            Err(ReportError::Mac)
+        }
+    }
+
+    fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError> {
+        if !(MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
+            return Err(PlatformError::Nonce {
+                min: MIN_NONCE,
+                max: MAX_NONCE,
+                actual: nonce.len(),
+            });
+        }
+        let id = self.identity.platform_id();
+        let claims = EvidenceClaims {
+            kind: EvidenceKind::Sim,
+            mode: Mode::Sim,
+            platform_id: id,
+            nonce: nonce.to_vec(),
+            las_version: env!("CARGO_PKG_VERSION").to_owned(),
+            las_mrenclave: self.las.mrenclave,
+            las_mrsigner: self.las.mrsigner,
+            las_isvprodid: self.las.isvprodid,
+            las_isvsvn: self.las.isvsvn,
+            cpusvn: self.cpu.cpusvn,
+            issued_at: now,
+            binding: binding(&id, nonce),
+        };
+        Ok(encode_evidence(&self.identity, &claims))
+    }
+}
+
+/// CPUSVN of this host: the microcode revision (first `microcode` line of /proc/cpuinfo)
+/// as a little-endian u64 in bytes 0..8, zeros after; [`FALLBACK_CPUSVN`] where there is
+/// none (containers without /proc/cpuinfo microcode, non-x86 hosts).
+pub fn host_cpusvn() -> [u8; 16] {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| cpusvn_from_cpuinfo(&s))
+        .unwrap_or(FALLBACK_CPUSVN)
+}
+
+fn cpusvn_from_cpuinfo(cpuinfo: &str) -> Option<[u8; 16]> {
+    let line = cpuinfo.lines().find(|l| l.starts_with("microcode"))?;
+    let v = line.split(':').nth(1)?.trim();
+    let rev = u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()?;
+    let mut svn = [0u8; 16];
+    for (d, s) in svn.iter_mut().zip(rev.to_le_bytes()) {
+        *d = s;
+    }
+    Some(svn)
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+    let err = |reason: String| StateError::Dir {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(err("exists and is not a folder".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err(format!("cannot create it: {e}"))),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Reads and checks an existing secret: a regular file, owner-only, exactly 32 bytes.
+pub fn read_secret(path: &Path) -> Result<RootSecret, StateError> {
+    let read_err = |source| StateError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(path).map_err(read_err)?;
+    let meta = f.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(StateError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StateError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    if meta.len() != ROOT_SECRET_SIZE as u64 {
+        return Err(StateError::Size {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        });
+    }
+    let mut buf = Zeroizing::new([0u8; ROOT_SECRET_SIZE]);
+    f.read_exact(buf.as_mut()).map_err(read_err)?;
+    // The file must not have grown between the size check and the read.
+    let mut extra = [0u8; 1];
+    if f.read(&mut extra).map_err(read_err)? != 0 {
+        return Err(StateError::Size {
+            path: path.to_path_buf(),
+            size: meta.len() + 1,
+        });
+    }
+    Ok(RootSecret::from_bytes(*buf))
+}
+
+/// Loads the secret, or creates it atomically when there is none. Returns whether it was
+/// created. Creation: a temp file (O_EXCL, 0600) is written and fsynced, then hard-linked
+/// to the final name (which fails rather than replace a secret another process created in
+/// the meantime), then the folder is fsynced. A crash leaves either no secret or a
+/// complete one, plus at most a temp file that the next start removes.
+pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateError> {
+    ensure_dir(dir)?;
+    let path = dir.join(SECRET_FILE);
+    remove_stale_temp_files(dir);
+    match fs::symlink_metadata(&path) {
+        Ok(_) => return Ok((read_secret(&path)?, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(StateError::Read { path, source }),
+    }
+    let create_err = |source| StateError::Create {
+        path: path.clone(),
+        source,
+    };
+    let mut secret = Zeroizing::new([0u8; ROOT_SECRET_SIZE]);
+    getrandom::getrandom(secret.as_mut()).map_err(|e| StateError::Random(e.to_string()))?;
+    let mut suffix = [0u8; 8];
+    getrandom::getrandom(&mut suffix).map_err(|e| StateError::Random(e.to_string()))?;
+    let tmp = dir.join(format!(
+        "{TMP_PREFIX}{}-{}",
+        std::process::id(),
+        hex::encode(suffix)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(secret.as_ref())?;
+        f.sync_all()?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(create_err(e));
+    }
+    let linked = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(create_err)?;
+            Ok((RootSecret::from_bytes(*secret), true))
+        }
+        // Another process created it first: theirs is the platform's secret.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_secret(&path)?, false)),
+        Err(e) => Err(create_err(e)),
+    }
+}
+
+fn remove_stale_temp_files(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn cfg(dir: &Path, cpusvn: [u8; 16], m: u8) -> PlatformConfig {
+        PlatformConfig {
+            mode: crate::ModeRequest::Sim,
+            state_dir: dir.to_path_buf(),
+            sim_cpusvn: Some(cpusvn),
+            sim_las_mrenclave: Some([m; 32]),
+            create_secret: true,
+        }
+    }
+
+    #[test]
+    fn identity_is_stable_and_changes_with_cpusvn_executable_and_secret() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let id = |d: &Path, c, m| SimPlatform::open(&cfg(d, c, m)).unwrap().platform_id();
+        let base = id(a.path(), [1; 16], 1);
+        assert_eq!(base, id(a.path(), [1; 16], 1), "restart: same ID");
+        assert_ne!(base, id(a.path(), [2; 16], 1), "microcode update: new ID");
+        assert_ne!(base, id(a.path(), [1; 16], 2), "new LAS build: new ID");
+        assert_ne!(base, id(b.path(), [1; 16], 1), "another server: new ID");
+    }
+
+    #[test]
+    fn secret_file_is_owner_only_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = SimPlatform::open(&cfg(d.path(), [1; 16], 1)).unwrap();
+        assert!(p.cpu().created);
+        let path = d.path().join(SECRET_FILE);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 32);
+        assert!(
+            !SimPlatform::open(&cfg(d.path(), [1; 16], 1))
+                .unwrap()
+                .cpu()
+                .created
+        );
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = SimPlatform::open(&cfg(d.path(), [1; 16], 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("platform-secret") && e.contains("chmod 600"),
+            "{e}"
+        );
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let full = fs::read(&path).unwrap();
+        fs::write(&path, &full[..31]).unwrap();
+        let e = SimPlatform::open(&cfg(d.path(), [1; 16], 1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("31 bytes"), "{e}");
+        assert_eq!(fs::read(&path).unwrap().len(), 31, "left untouched");
+    }
+
+    #[test]
+    fn reports_made_on_the_platform_check_and_others_do_not() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let las = SimPlatform::open(&cfg(a.path(), [1; 16], 1)).unwrap();
+        let app = EnclaveIdentity {
+            mrenclave: [9; 32],
+            ..EnclaveIdentity::default()
+        };
+        let cpu_a = SimCpu::open(a.path(), Some([1; 16]), false).unwrap();
+        let r = cpu_a.ereport(&app, &las.target_info(), &[1; 64]).unwrap();
+        assert!(las.check_report(&r.to_bytes()).is_ok());
+
+        let cpu_b = SimCpu::open(b.path(), Some([1; 16]), true).unwrap();
+        let forged = cpu_b.ereport(&app, &las.target_info(), &[1; 64]).unwrap();
+        assert_eq!(las.check_report(&forged.to_bytes()), Err(ReportError::Mac));
+
+        let other_target = las_enclave([2; 32]).target_info();
+        let wrong = cpu_a.ereport(&app, &other_target, &[1; 64]).unwrap();
+        assert_eq!(las.check_report(&wrong.to_bytes()), Err(ReportError::Mac));
+
+        assert!(matches!(
+            las.check_report(&r.to_bytes()[..431]),
+            Err(ReportError::Length { actual: 431, .. })
+        ));
+    }
+
+    #[test]
+    fn missing_secret_is_not_created_when_not_allowed() {
+        let d = tempfile::tempdir().unwrap();
+        let e = SimCpu::open(d.path(), None, false).unwrap_err().to_string();
+        assert!(e.contains("las serve"), "{e}");
+        assert!(!d.path().join(SECRET_FILE).exists());
+    }
+
+    #[test]
+    fn cpusvn_from_microcode() {
+        let s = "processor\t: 0\nmicrocode\t: 0xf0\n";
+        let svn = cpusvn_from_cpuinfo(s).unwrap();
+        assert_eq!(svn[0], 0xf0);
+        assert!(cpusvn_from_cpuinfo("processor: 0\n").is_none());
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let stale = d.path().join(format!("{TMP_PREFIX}1-00"));
+        fs::write(&stale, b"partial").unwrap();
+        load_or_create_secret(d.path()).unwrap();
+        assert!(!stale.exists());
+    }
+}

@@ -1,0 +1,271 @@
+//! The HTTP API (docs/api.md): routes, content negotiation, the metrics middleware.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use las_core::quote::{QuoteClaims, encode_quote};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorKind};
+use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
+
+/// Media type of quotes and identity evidence (COSE_Sign1).
+pub const COSE_MEDIA_TYPE: &str = "application/cose; cose-type=\"cose-sign1\"";
+
+/// The router with every route, the body cap and the metrics layer.
+pub fn app(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/platform", get(platform))
+        .route("/v1/target-info", get(target_info))
+        .route("/v1/quote", post(quote))
+        .route("/v1/identity", get(identity))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+async fn track(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let m = &s.metrics;
+    m.requests
+        .get_or_create(&RequestLabels {
+            route: route.clone(),
+            method,
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    m.latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(elapsed);
+    if route == "/v1/quote" {
+        match resp.extensions().get::<ErrorKind>() {
+            Some(kind) => {
+                m.quotes_refused
+                    .get_or_create(&ReasonLabels {
+                        reason: kind.0.to_owned(),
+                    })
+                    .inc();
+            }
+            None if resp.status().is_success() => {
+                m.quotes_issued.inc();
+                m.quote_latency.observe(elapsed);
+            }
+            None => {}
+        }
+    }
+    resp
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!("{} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    if s.shutting_down.load(Ordering::Relaxed) {
+        return Err(ApiError::Unavailable);
+    }
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+async fn platform(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let p = &s.platform;
+    let las = p.las_enclave();
+    Json(serde_json::json!({
+        "platform_id": p.platform_id().to_string(),
+        "mode": p.mode().as_str(),
+        "secure": p.mode() == las_core::Mode::Hw,
+        "las_version": crate::VERSION,
+        "las_mrenclave": hex::encode(las.mrenclave),
+        "las_mrsigner": hex::encode(las.mrsigner),
+        "las_isvprodid": las.isvprodid,
+        "las_isvsvn": las.isvsvn,
+        "cpusvn": hex::encode(p.cpusvn()),
+    }))
+}
+
+/// Whether the client asked for JSON (`Accept: application/json`).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"))
+}
+
+fn binary(media_type: &'static str, body: Vec<u8>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(media_type))],
+        body,
+    )
+        .into_response()
+}
+
+async fn target_info(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let ti = s.platform.target_info();
+    if wants_json(&headers) {
+        Json(serde_json::json!({
+            "target_info": B64.encode(ti.to_bytes()),
+            "mrenclave": hex::encode(ti.mrenclave),
+        }))
+        .into_response()
+    } else {
+        binary("application/octet-stream", ti.to_bytes().to_vec())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuoteJson {
+    report: String,
+}
+
+/// How the body of a request is encoded.
+enum BodyForm {
+    Binary,
+    Json,
+}
+
+fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(BodyForm::Binary);
+    };
+    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    match essence {
+        "application/octet-stream" => Ok(BodyForm::Binary),
+        "application/json" => Ok(BodyForm::Json),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "content type `{other}` not accepted: send the 432-byte REPORT as application/octet-stream, or {{\"report\": \"<base64>\"}} as application/json"
+        ))),
+    }
+}
+
+fn map_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge(limit)
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {r}"))
+        }
+    })
+}
+
+async fn quote(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let form = body_form(&headers)?;
+    let body = map_body(body, s.config.body_limit)?;
+    let report_bytes = match form {
+        BodyForm::Binary => body.to_vec(),
+        BodyForm::Json => {
+            let j: QuoteJson = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+            B64.decode(j.report.trim())
+                .map_err(|e| ApiError::BadRequest(format!("`report` is not base64: {e}")))?
+        }
+    };
+    let report = s.platform.check_report(&report_bytes)?;
+    let claims = QuoteClaims {
+        mode: s.platform.mode(),
+        platform_id: s.platform.platform_id(),
+        las_version: crate::VERSION.to_owned(),
+        las_mrenclave: s.platform.las_enclave().mrenclave,
+        issued_at: las_platform::unix_now(),
+        report_body: report.body,
+    };
+    let q = encode_quote(s.platform.identity(), &claims);
+    if matches!(form, BodyForm::Json) || wants_json(&headers) {
+        Ok(Json(serde_json::json!({
+            "quote": B64.encode(&q),
+            "platform_id": claims.platform_id.to_string(),
+            "mode": claims.mode.as_str(),
+        }))
+        .into_response())
+    } else {
+        Ok(binary(COSE_MEDIA_TYPE, q))
+    }
+}
+
+#[derive(Deserialize)]
+struct IdentityQuery {
+    nonce: Option<String>,
+}
+
+async fn identity(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<IdentityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = q.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let hexnonce = q.0.nonce.ok_or_else(|| {
+        ApiError::BadParameter("missing query parameter `nonce` (16 to 64 bytes, hex)".into())
+    })?;
+    let nonce = hex::decode(hexnonce.trim())
+        .map_err(|_| ApiError::BadParameter("`nonce` is not hex".into()))?;
+    let evidence = s
+        .platform
+        .identity_evidence(&nonce, las_platform::unix_now())
+        .map_err(|e| match e {
+            las_platform::PlatformError::Nonce { .. } => ApiError::BadParameter(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    if wants_json(&headers) {
+        Ok(Json(serde_json::json!({
+            "evidence": B64.encode(&evidence),
+            "platform_id": s.platform.platform_id().to_string(),
+            "mode": s.platform.mode().as_str(),
+        }))
+        .into_response())
+    } else {
+        Ok(binary(COSE_MEDIA_TYPE, evidence))
+    }
+}

@@ -1,0 +1,256 @@
+//! # las-server: the LAS daemon as a library
+//!
+//! [`app`] builds the HTTP router over an [`AppState`] (the platform backend, metrics and
+//! limits); [`serve`] runs it on a listener with explicit limits (body size, header read
+//! timeout, connection cap) and drains in-flight requests on shutdown; [`run`] is the
+//! whole daemon: open the platform, bind, log the platform ID, serve until SIGTERM/SIGINT.
+//!
+//! ```text
+//!  TcpListener ─► accept (connection cap) ─► hyper http1 (header timeout) ─► Router
+//!                                                                 ├─ /v1/platform, /v1/target-info
+//!                                                                 ├─ /v1/quote ─► Platform::check_report ─► encode_quote
+//!                                                                 ├─ /v1/identity ─► Platform::identity_evidence
+//!                                                                 └─ /healthz /readyz /metrics
+//! ```
+
+mod api;
+mod error;
+mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use las_platform::{Platform, PlatformConfig, PlatformError};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+pub use api::{COSE_MEDIA_TYPE, app};
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// The LAS version (the `las` package version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Limits and addresses of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted (bytes); larger ones get 413.
+    pub body_limit: usize,
+    /// Time a client has to send a request's headers; then the connection is closed.
+    pub header_timeout: Duration,
+    /// Open connections at most; further ones are closed at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            body_limit: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The LAS port of the existing deployment (`SCONE_LAS_ADDR` defaults to it).
+pub const DEFAULT_PORT: u16 = 18766;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The platform backend.
+    pub platform: Box<dyn Platform>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Limits.
+    pub config: ServerConfig,
+    /// Set once shutdown has begun: /readyz answers 503.
+    pub shutting_down: AtomicBool,
+}
+
+impl AppState {
+    /// State for `platform` with `config`.
+    pub fn new(platform: Box<dyn Platform>, config: ServerConfig) -> Arc<Self> {
+        let start = las_platform::unix_now();
+        let metrics = Metrics::new(
+            platform.mode().as_str(),
+            VERSION,
+            &platform.platform_id().to_string(),
+            start,
+        );
+        Arc::new(Self {
+            platform,
+            metrics,
+            config,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The platform backend could not be opened.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+        /// A hint for the common causes.
+        hint: &'static str,
+    },
+    /// The server loop failed.
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Binds the listen address with a clear error.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (the port is in use: is another LAS running? choose another with --listen)"
+            }
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+            std::io::ErrorKind::AddrNotAvailable => " (no such local address)",
+            _ => "",
+        };
+        StartError::Bind { addr, source, hint }
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting, marks
+/// the daemon not ready and lets in-flight requests finish (up to `drain_timeout`).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(state.config.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(target: "las", "accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    state.metrics.connections_refused.inc();
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    router.clone().oneshot(req)
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(state.config.header_timeout)
+                    .serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                let open = state.metrics.connections_open.clone();
+                open.inc();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    open.dec();
+                    drop(permit);
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    state.shutting_down.store(true, Ordering::Relaxed);
+    tracing::info!(target: "las", "shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(state.config.drain_timeout) => {
+            tracing::warn!(target: "las", "drain timeout reached; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(target: "las", "cannot install the SIGTERM handler: {e}");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Logs what an operator needs at start: the simulation warning, the platform ID (8th
+/// whitespace-separated field of the text log line, the contract of
+/// `grep 'public key' | tail -n 1 | awk '{print $8}'`), the LAS measurement.
+pub fn log_identity(platform: &dyn Platform) {
+    let id = platform.platform_id();
+    if platform.mode() == las_core::Mode::Sim {
+        tracing::warn!(
+            target: "las",
+            "SIMULATION MODE: NOT SECURE. The platform secret is a file on disk; quotes from this LAS prove nothing and verifiers reject them unless a policy tolerates `simulation`"
+        );
+    }
+    tracing::info!(target: "las", platform_id = %id, "platform has public key {id}");
+    let las = platform.las_enclave();
+    tracing::info!(
+        target: "las",
+        "LAS measurement: mode={} mrenclave={} mrsigner={} isvprodid={} isvsvn={} cpusvn={} version={}",
+        platform.mode(),
+        hex::encode(las.mrenclave),
+        hex::encode(las.mrsigner),
+        las.isvprodid,
+        las.isvsvn,
+        hex::encode(platform.cpusvn()),
+        VERSION
+    );
+}
+
+/// The whole daemon: open the platform, bind, log, serve until SIGTERM/SIGINT.
+pub async fn run(config: ServerConfig, platform: PlatformConfig) -> Result<(), StartError> {
+    let p = las_platform::open(&platform)?;
+    for note in p.startup_notes() {
+        tracing::warn!(target: "las", "{note}");
+    }
+    let listener = bind(config.listen).await?;
+    let local = listener.local_addr()?;
+    log_identity(&*p);
+    tracing::info!(target: "las", "listening on http://{local}");
+    let state = AppState::new(p, config);
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!(target: "las", "stopped");
+    Ok(())
+}

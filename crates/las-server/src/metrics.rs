@@ -1,0 +1,134 @@
+//! Prometheus metrics, all prefixed `las_`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub(crate) route: String,
+    pub(crate) method: String,
+    pub(crate) status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    pub(crate) route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReasonLabels {
+    pub(crate) reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct InfoLabels {
+    pub(crate) mode: String,
+    pub(crate) version: String,
+    pub(crate) platform_id: String,
+}
+
+/// The daemon's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) latency: Family<RouteLabels, Histogram>,
+    pub(crate) quotes_issued: Counter,
+    pub(crate) quotes_refused: Family<ReasonLabels, Counter>,
+    pub(crate) quote_latency: Histogram,
+    pub(crate) connections_open: Gauge,
+    pub(crate) connections_refused: Counter,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    // 10 µs .. ~5 s
+    exponential_buckets(0.000_01, 2.5, 15)
+}
+
+impl Metrics {
+    /// Registers every metric. `start_time` is the process start, seconds since the epoch.
+    pub fn new(mode: &str, version: &str, platform_id: &str, start_time: u64) -> Self {
+        let mut registry = Registry::with_prefix("las");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        let quotes_issued = Counter::default();
+        registry.register("quotes_issued", "Quotes issued", quotes_issued.clone());
+        let quotes_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "quotes_refused",
+            "Quote requests refused, by error kind",
+            quotes_refused.clone(),
+        );
+        let quote_latency = Histogram::new(latency_buckets());
+        registry.register(
+            "quote_duration_seconds",
+            "Time to check a REPORT and sign a quote",
+            quote_latency.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Open client connections",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the connection cap was reached",
+            connections_refused.clone(),
+        );
+        let start = Gauge::<i64>::default();
+        start.set(i64::try_from(start_time).unwrap_or(i64::MAX));
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process, seconds since the Unix epoch",
+            start,
+        );
+        let info = Family::<InfoLabels, Gauge>::default();
+        info.get_or_create(&InfoLabels {
+            mode: mode.to_owned(),
+            version: version.to_owned(),
+            platform_id: platform_id.to_owned(),
+        })
+        .set(1);
+        registry.register(
+            "info",
+            "Constant 1, labelled with the platform mode (sim = NOT SECURE), version and platform ID",
+            info,
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            quotes_issued,
+            quotes_refused,
+            quote_latency,
+            connections_open,
+            connections_refused,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
