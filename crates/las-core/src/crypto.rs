@@ -52,8 +52,10 @@ mod tests {
     #[test]
     fn rfc4493_known_answers() {
         let key = Key128::from_bytes(h("2b7e1516 28aed2a6 abf71588 09cf4f3c").try_into().unwrap());
-        let m = h("6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51 \
-                   30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710");
+        let m = h(
+            "6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51 \
+                   30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710",
+        );
         let cases = [
             (0, "bb1d6929 e9593728 7fa37d12 9b756746"),
             (16, "070a16b4 6b4d4144 f79bdd9d d04a287c"),

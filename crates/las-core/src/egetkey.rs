@@ -325,7 +325,10 @@ mod tests {
         assert_eq!(base, k(&root, [1; 16], &enclave(1)));
         assert_ne!(base, k(&root, [2; 16], &enclave(1)));
         assert_ne!(base, k(&root, [1; 16], &enclave(2)));
-        assert_ne!(base, k(&RootSecret::from_bytes([6; 32]), [1; 16], &enclave(1)));
+        assert_ne!(
+            base,
+            k(&RootSecret::from_bytes([6; 32]), [1; 16], &enclave(1))
+        );
     }
 
     #[test]

@@ -199,7 +199,12 @@ mod tests {
     fn round_trip_and_flips() {
         for (kind, mode) in [
             (EvidenceKind::Sim, Mode::Sim),
-            (EvidenceKind::SgxDcap { quote: vec![1, 2, 3] }, Mode::Hw),
+            (
+                EvidenceKind::SgxDcap {
+                    quote: vec![1, 2, 3],
+                },
+                Mode::Hw,
+            ),
         ] {
             let (id, c) = sample(kind, mode);
             let e = encode_evidence(&id, &c);
@@ -223,7 +228,13 @@ mod tests {
     fn binding_depends_on_key_and_nonce() {
         let a = PlatformId([1; 32]);
         let b = PlatformId([2; 32]);
-        assert_ne!(binding(&a, b"0123456789abcdef"), binding(&b, b"0123456789abcdef"));
-        assert_ne!(binding(&a, b"0123456789abcdef"), binding(&a, b"0123456789abcdeg"));
+        assert_ne!(
+            binding(&a, b"0123456789abcdef"),
+            binding(&b, b"0123456789abcdef")
+        );
+        assert_ne!(
+            binding(&a, b"0123456789abcdef"),
+            binding(&a, b"0123456789abcdeg")
+        );
     }
 }

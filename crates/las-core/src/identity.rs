@@ -111,7 +111,10 @@ mod tests {
         assert_ne!(a.platform_id(), c.platform_id());
         let sig = a.sign(b"m");
         let vk = a.platform_id().verifying_key().unwrap();
-        assert!(vk.verify_strict(b"m", &ed25519_dalek::Signature::from_bytes(&sig)).is_ok());
+        assert!(
+            vk.verify_strict(b"m", &ed25519_dalek::Signature::from_bytes(&sig))
+                .is_ok()
+        );
         assert!(!format!("{a:?}").contains("seed"));
     }
 }

@@ -161,14 +161,22 @@ fn check_enclave(mut e: MapReader, b: &ReportBody) -> Result<(), TokenError> {
         flags: a.uint("flags")?,
         xfrm: a.uint("xfrm")?,
     };
-    same(a.boolean("debug")?, b.attributes.debug(), "attributes.debug")?;
+    same(
+        a.boolean("debug")?,
+        b.attributes.debug(),
+        "attributes.debug",
+    )?;
     a.finish("attributes (unknown field)")?;
     same(attributes, b.attributes, "attributes")?;
     same(e.u32("miscselect")?, b.miscselect, "miscselect")?;
     same(e.bytes("cpusvn")?, b.cpusvn, "cpusvn")?;
     same(e.bytes("config_id")?, b.config_id, "config_id")?;
     same(e.u16("config_svn")?, b.config_svn, "config_svn")?;
-    same(e.bytes("isv_ext_prod_id")?, b.isv_ext_prod_id, "isv_ext_prod_id")?;
+    same(
+        e.bytes("isv_ext_prod_id")?,
+        b.isv_ext_prod_id,
+        "isv_ext_prod_id",
+    )?;
     same(e.bytes("isv_family_id")?, b.isv_family_id, "isv_family_id")?;
     same(e.bytes("report_data")?, b.report_data, "report_data")?;
     e.finish("enclave (unknown field)")
@@ -228,7 +236,10 @@ mod tests {
             assert!(decode_and_verify_quote(&bad).is_err(), "flip at {i}");
         }
         for len in 0..q.len() {
-            assert!(decode_and_verify_quote(&q[..len]).is_err(), "truncated to {len}");
+            assert!(
+                decode_and_verify_quote(&q[..len]).is_err(),
+                "truncated to {len}"
+            );
         }
         let mut longer = q.clone();
         longer.push(0);

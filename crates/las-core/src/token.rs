@@ -4,8 +4,8 @@
 //! tells a quote from identity evidence, so that one cannot be passed off as the other.
 
 use coset::{
-    CoseSign1, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate,
-    TaggedCborSerializable, iana,
+    CoseSign1, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate, TaggedCborSerializable,
+    iana,
 };
 use ed25519_dalek::Signature;
 
@@ -58,8 +58,7 @@ pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenErro
         Some(coset::ContentType::Text(t)) if t == content_type => {}
         _ => return Err(TokenError::Header("unexpected content type")),
     }
-    if !h.crit.is_empty() || !h.rest.is_empty() || !h.iv.is_empty() || !h.partial_iv.is_empty()
-    {
+    if !h.crit.is_empty() || !h.rest.is_empty() || !h.iv.is_empty() || !h.partial_iv.is_empty() {
         return Err(TokenError::Header("unexpected protected header parameter"));
     }
     if !sign1.unprotected.is_empty() {
@@ -96,4 +95,3 @@ impl Opened {
         })
     }
 }
-
