@@ -1,0 +1,1 @@
+//! Placeholder until the enclave-side client lands (next commit).

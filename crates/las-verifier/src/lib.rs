@@ -1,0 +1,28 @@
+//! # las-verifier: checking LAS quotes against a policy
+//!
+//! ```text
+//!  policy.yaml ─► Policy::from_yaml ─┐
+//!  quote ─────────────────────────────┼─► verify_quote(now) ─► Verdict { rejections, notes }
+//!  identity evidence + nonce ─────────┘        │
+//!                                              ├─ COSE signature with the platform key
+//!                                              ├─ LAS trusted? pinned key, or evidence + trusted_las
+//!                                              ├─ simulation tolerated? platforms? alternatives?
+//!                                              └─ DEBUG bit, report data, issue time
+//! ```
+//!
+//! This crate depends on `las-core` only: it cannot reach the daemon's code, and it reads
+//! no clock (callers pass `now`).
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod policy;
+pub mod verify;
+
+pub use policy::{Policy, PolicyError, Tolerance};
+pub use verify::{
+    LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyRequest,
+    verify_las_evidence, verify_quote,
+};
