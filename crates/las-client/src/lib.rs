@@ -1,1 +1,390 @@
-//! Placeholder until the enclave-side client lands (next commit).
+//! # las-client: the enclave side of local attestation
+//!
+//! ```text
+//!  attest(las, source, report_data)
+//!    ├─ GET  /v1/target-info ─► TargetInfo of the LAS
+//!    ├─ source.make_report(target, report_data) ─► REPORT (simulated EREPORT, or hardware)
+//!    └─ POST /v1/quote (432 bytes) ─► quote (COSE_Sign1 signed with the platform key)
+//! ```
+//!
+//! [`LasAddr`] parses the `SCONE_LAS_ADDR` syntax (`host` or `host:port`, port 18766 by
+//! default). [`LasClient`] speaks the LAS HTTP API. [`SimEnclave`] is an application enclave
+//! on the simulated platform: it makes its REPORT with the platform's simulated CPU (the
+//! state folder of the LAS on the same machine).
+
+use std::path::Path;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use las_core::egetkey::EnclaveIdentity;
+use las_core::sgx::{Report, TargetInfo};
+use las_core::{MAX_TOKEN_SIZE, PlatformId};
+use las_platform::sim::{SimCpu, StateError};
+
+/// The LAS port (`SCONE_LAS_ADDR` without a port means this one).
+pub const DEFAULT_PORT: u16 = 18766;
+
+/// A client-side failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address does not parse.
+    #[error(
+        "invalid LAS address `{0}`: expected host or host:port (e.g. 10.0.0.5, las:18766, [::1]:18766)"
+    )]
+    Address(String),
+    /// Could not connect or the connection broke.
+    #[error("cannot reach the LAS at {addr}: {detail}")]
+    Transport {
+        /// The LAS.
+        addr: String,
+        /// What happened.
+        detail: String,
+    },
+    /// No answer in time.
+    #[error("the LAS at {0} did not answer within {1:?}")]
+    Timeout(String, Duration),
+    /// The LAS answered with an error.
+    #[error("the LAS at {addr} refused: {status} {kind}: {message}")]
+    Refused {
+        /// The LAS.
+        addr: String,
+        /// HTTP status.
+        status: u16,
+        /// Stable error kind (`invalid-report-mac`, ...).
+        kind: String,
+        /// Message.
+        message: String,
+    },
+    /// The answer is not what the API promises.
+    #[error("unexpected answer from the LAS at {addr}: {detail}")]
+    Protocol {
+        /// The LAS.
+        addr: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The simulated platform could not be opened.
+    #[error(transparent)]
+    Platform(#[from] StateError),
+}
+
+/// A LAS address: `host` or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LasAddr {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl LasAddr {
+    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; an optional
+    /// `http://` prefix and trailing `/` are accepted.
+    pub fn parse(s: &str) -> Result<Self, ClientError> {
+        let bad = || ClientError::Address(s.to_owned());
+        let t = s.trim();
+        let t = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
+        if t.is_empty() {
+            return Err(bad());
+        }
+        if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+            return Ok(Self {
+                host: ip.to_string(),
+                port: DEFAULT_PORT,
+            });
+        }
+        if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
+            return Ok(Self {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            });
+        }
+        if let Some(rest) = t.strip_prefix('[') {
+            let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
+            h.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            let port = match tail {
+                "" => DEFAULT_PORT,
+                p => p
+                    .strip_prefix(':')
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(bad)?,
+            };
+            return Ok(Self {
+                host: h.to_owned(),
+                port,
+            });
+        }
+        let (host, port) = match t.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+            None => (t, DEFAULT_PORT),
+        };
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+        if !valid || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for LasAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.authority())
+    }
+}
+
+/// Speaks the LAS HTTP API.
+#[derive(Debug, Clone)]
+pub struct LasClient {
+    addr: LasAddr,
+    http: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// Largest answer body read from a LAS.
+const MAX_ANSWER: usize = 2 * MAX_TOKEN_SIZE;
+
+impl LasClient {
+    /// A client for the LAS at `addr`; every request times out after `timeout`.
+    pub fn new(addr: LasAddr, timeout: Duration) -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_connect_timeout(Some(timeout));
+        conn.set_nodelay(true);
+        Self {
+            addr,
+            http: Client::builder(TokioExecutor::new()).build(conn),
+            timeout,
+        }
+    }
+
+    /// The LAS address.
+    pub fn addr(&self) -> &LasAddr {
+        &self.addr
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let addr = self.addr.to_string();
+        let uri = format!("http://{addr}{path}");
+        let mut req = Request::builder().method(method).uri(&uri);
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/octet-stream");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|_| ClientError::Address(addr.clone()))?;
+        let fut = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| ClientError::Transport {
+                    addr: addr.clone(),
+                    detail: error_chain(&e),
+                })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport {
+                    addr: addr.clone(),
+                    detail: e.to_string(),
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| ClientError::Timeout(addr.clone(), self.timeout))??;
+        if !status.is_success() {
+            let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(ClientError::Refused {
+                addr,
+                status: status.as_u16(),
+                kind: j["error"].as_str().unwrap_or("unknown").to_owned(),
+                message: j["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+            });
+        }
+        Ok((status, body))
+    }
+
+    fn protocol(&self, detail: impl Into<String>) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    /// `GET /v1/platform`.
+    pub async fn platform(&self) -> Result<serde_json::Value, ClientError> {
+        let (_, body) = self.call(Method::GET, "/v1/platform", None).await?;
+        serde_json::from_slice(&body).map_err(|e| self.protocol(format!("/v1/platform: {e}")))
+    }
+
+    /// `GET /v1/target-info`.
+    pub async fn target_info(&self) -> Result<TargetInfo, ClientError> {
+        let (_, body) = self.call(Method::GET, "/v1/target-info", None).await?;
+        TargetInfo::try_from_slice(&body).map_err(|e| self.protocol(format!("target info: {e}")))
+    }
+
+    /// `POST /v1/quote` with a REPORT; returns the quote bytes.
+    pub async fn quote(&self, report: &Report) -> Result<Vec<u8>, ClientError> {
+        let (_, body) = self
+            .call(Method::POST, "/v1/quote", Some(report.to_bytes().to_vec()))
+            .await?;
+        Ok(body.to_vec())
+    }
+
+    /// `GET /v1/identity?nonce=…`; returns the evidence bytes.
+    pub async fn identity(&self, nonce: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/identity?nonce={}", hex::encode(nonce));
+        let (_, body) = self.call(Method::GET, &path, None).await?;
+        Ok(body.to_vec())
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Something that can make an SGX REPORT for a target: the application enclave.
+pub trait ReportSource {
+    /// Makes a REPORT for `target` carrying `report_data`.
+    fn make_report(
+        &self,
+        target: &TargetInfo,
+        report_data: &[u8; 64],
+    ) -> Result<Report, ClientError>;
+}
+
+/// An application enclave on the simulated platform. NOT SECURE: it reads the platform's
+/// root secret from the state folder to emulate EREPORT.
+#[derive(Debug)]
+pub struct SimEnclave {
+    cpu: SimCpu,
+    /// The enclave's identity (MRENCLAVE, MRSIGNER, ISVPRODID, ISVSVN, DEBUG flag).
+    pub identity: EnclaveIdentity,
+}
+
+impl SimEnclave {
+    /// An enclave with `identity` on the simulated platform whose LAS state folder is
+    /// `state_dir`. The platform secret must exist (the LAS creates it).
+    pub fn open(
+        state_dir: &Path,
+        cpusvn: Option<[u8; 16]>,
+        identity: EnclaveIdentity,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            cpu: SimCpu::open(state_dir, cpusvn, false)?,
+            identity,
+        })
+    }
+}
+
+impl ReportSource for SimEnclave {
+    fn make_report(
+        &self,
+        target: &TargetInfo,
+        report_data: &[u8; 64],
+    ) -> Result<Report, ClientError> {
+        Ok(self.cpu.ereport(&self.identity, target, report_data)?)
+    }
+}
+
+/// A quote as returned by a LAS.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    /// The tagged COSE_Sign1 bytes.
+    pub bytes: Vec<u8>,
+    /// The platform that signed it (from the verified quote).
+    pub platform_id: PlatformId,
+}
+
+/// Local attestation: target info → REPORT → quote. The returned quote's signature has
+/// been checked against the key it names (trusting that key is the verifier's job).
+pub async fn attest(
+    las: &LasClient,
+    source: &dyn ReportSource,
+    report_data: &[u8; 64],
+) -> Result<Quote, ClientError> {
+    let target = las.target_info().await?;
+    let report = source.make_report(&target, report_data)?;
+    let bytes = las.quote(&report).await?;
+    let q = las_core::quote::decode_and_verify_quote(&bytes)
+        .map_err(|e| las.protocol(format!("the quote does not verify: {e}")))?;
+    if q.claims.report_body != report.body {
+        return Err(las.protocol("the quote does not carry our report"));
+    }
+    Ok(Quote {
+        platform_id: q.claims.platform_id,
+        bytes,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let p = |s| LasAddr::parse(s).unwrap();
+        assert_eq!(
+            p("localhost"),
+            LasAddr {
+                host: "localhost".into(),
+                port: 18766
+            }
+        );
+        assert_eq!(p("las:1234").port, 1234);
+        assert_eq!(p("10.0.0.5").to_string(), "10.0.0.5:18766");
+        assert_eq!(p("::1").to_string(), "[::1]:18766");
+        assert_eq!(p("[::1]:99").to_string(), "[::1]:99");
+        assert_eq!(p("[::1]").port, 18766);
+        assert_eq!(p("http://10.1.2.3:5/").to_string(), "10.1.2.3:5");
+        for bad in [
+            "",
+            "a b",
+            "host:",
+            "host:99999",
+            "host:0",
+            "[::1",
+            "[zz]:1",
+            "a/b",
+        ] {
+            assert!(LasAddr::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -44,6 +44,15 @@ pub enum Command {
     /// Uses the same state folder and derivation as `serve` with the same flags; creates
     /// the platform secret if there is none yet, exactly as `serve` would.
     Id(IdArgs),
+    /// Get a quote for an application enclave on this platform (the enclave side).
+    ///
+    /// Fetches the LAS's target info, makes an SGX REPORT for it (simulated platform: with
+    /// the platform secret in --state-dir) and sends it to the LAS, which answers with a
+    /// quote signed by the platform key. Writes the quote to -o FILE, or base64 to stdout.
+    Quote(QuoteArgs),
+    /// Verify a quote against a policy. Exit code 0: accepted, 1: rejected (each reason
+    /// printed), 2: error (unreadable file, malformed policy, LAS unreachable).
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -104,4 +113,84 @@ pub struct IdArgs {
     /// Print JSON (platform_id, mode, cpusvn, las_mrenclave, state_dir) instead of the ID.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub las: String,
+    /// Report data the enclave binds into its REPORT: up to 64 bytes as hex (shorter values
+    /// are padded with zero bytes), e.g. the SHA-256 of its TLS public key.
+    #[arg(long, value_name = "HEX")]
+    pub report_data: String,
+    /// MRENCLAVE of the simulated application enclave (64 hex). Default: SHA-256 of the
+    /// `las` executable itself.
+    #[arg(long, value_name = "HEX64")]
+    pub mrenclave: Option<String>,
+    /// MRSIGNER of the simulated application enclave (64 hex). Default: all zero.
+    #[arg(long, value_name = "HEX64")]
+    pub mrsigner: Option<String>,
+    /// ISVPRODID of the simulated application enclave.
+    #[arg(long, default_value_t = 0)]
+    pub isvprodid: u16,
+    /// ISVSVN of the simulated application enclave.
+    #[arg(long, default_value_t = 0)]
+    pub isvsvn: u16,
+    /// Make the simulated application enclave a DEBUG enclave.
+    #[arg(long)]
+    pub debug: bool,
+    /// State folder of the LAS on this platform (simulation: its platform secret makes the
+    /// REPORT). Default: as for `las serve`.
+    #[arg(long, env = "LAS_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Simulation only: the platform's CPUSVN override, as given to `las serve`.
+    #[arg(long, env = "LAS_SIM_CPUSVN", value_name = "HEX32")]
+    pub sim_cpusvn: Option<String>,
+    /// Write the quote (raw COSE_Sign1 bytes) to FILE instead of base64 to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Seconds to wait for the LAS.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("las_trust").args(["las", "identity"])))]
+pub struct VerifyArgs {
+    /// Policy file (session language v0.3; only the attestation part is read).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The quote: raw COSE_Sign1 bytes or base64 (what `las quote` writes).
+    #[arg(long, value_name = "FILE")]
+    pub quote: PathBuf,
+    /// Service of the policy to check against (default: the only service).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Report data the enclave must have bound (hex, up to 64 bytes, zero-padded).
+    #[arg(long, value_name = "HEX")]
+    pub expect_report_data: Option<String>,
+    /// Ask this LAS for fresh identity evidence (a random nonce) to trust its key.
+    #[arg(long = "las", value_name = "ADDR")]
+    pub las: Option<String>,
+    /// Identity evidence of the LAS read from a file (from GET /v1/identity?nonce=...).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// With --identity: the nonce that evidence must answer (hex).
+    #[arg(long, value_name = "HEX", requires = "identity")]
+    pub identity_nonce: Option<String>,
+    /// Verify as of this time (seconds since the Unix epoch) instead of now.
+    #[arg(long, value_name = "UNIX_SECS")]
+    pub now: Option<u64>,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the LAS (with --las).
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
 }

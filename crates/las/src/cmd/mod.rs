@@ -2,7 +2,9 @@
 
 mod id;
 mod platform;
+mod quote;
 mod serve;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -12,5 +14,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => serve::run(a),
         Command::Id(a) => id::run(a),
+        Command::Quote(a) => quote::run(a),
+        Command::Verify(a) => verify::run(a),
     }
 }

@@ -1,0 +1,180 @@
+//! `las verify`: check a quote against a policy. Exit 0 accepted, 1 rejected, 2 error.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use las_client::{LasAddr, LasClient};
+use las_verifier::{LasEvidence, LasTrust, Policy, Verdict, VerifyRequest, verify_quote};
+
+use crate::cli::VerifyArgs;
+
+/// Largest token file read.
+const MAX_FILE: u64 = 1024 * 1024;
+
+/// Reads a token file: raw CBOR (starts with the COSE_Sign1 tag 0xd2) or base64 text.
+pub fn read_token(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} file {}", path.display()))?;
+    anyhow::ensure!(
+        meta.len() <= MAX_FILE,
+        "{what} file {} is {} bytes; a {what} is far smaller",
+        path.display(),
+        meta.len()
+    );
+    let raw = std::fs::read(path)
+        .with_context(|| format!("cannot read {what} file {}", path.display()))?;
+    if raw.first() == Some(&0xd2) {
+        return Ok(raw);
+    }
+    // Base64 text when it decodes as such; anything else is handed to the verifier as is,
+    // which rejects it as malformed (a tampered quote is a rejection, not an I/O error).
+    let decoded = std::str::from_utf8(&raw).ok().and_then(|t| {
+        base64::engine::general_purpose::STANDARD
+            .decode(t.trim())
+            .ok()
+    });
+    Ok(decoded.unwrap_or(raw))
+}
+
+pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let policy_bytes = std::fs::read(&a.policy)
+        .with_context(|| format!("cannot read policy {}", a.policy.display()))?;
+    let policy = Policy::from_yaml(&policy_bytes)
+        .with_context(|| format!("malformed policy {}", a.policy.display()))?;
+    let quote = read_token(&a.quote, "quote")?;
+    let expected = a
+        .expect_report_data
+        .as_deref()
+        .map(|s| super::quote::report_data("--expect-report-data", s))
+        .transpose()?;
+    let now = a.now.unwrap_or_else(las_platform::unix_now);
+
+    let (evidence, nonce) = match (&a.las, &a.identity) {
+        (Some(addr), _) => {
+            let mut nonce = [0u8; 32];
+            getrandom(&mut nonce)?;
+            let las = LasClient::new(LasAddr::parse(addr)?, Duration::from_secs(a.timeout_secs));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ev = rt
+                .block_on(las.identity(&nonce))
+                .context("cannot get identity evidence from the LAS")?;
+            (Some(ev), Some(nonce.to_vec()))
+        }
+        (None, Some(path)) => {
+            let ev = read_token(path, "identity evidence")?;
+            let nonce = a
+                .identity_nonce
+                .as_deref()
+                .map(|h| hex::decode(h.trim()).context("--identity-nonce is not hex"))
+                .transpose()?;
+            (Some(ev), nonce)
+        }
+        (None, None) => (None, None),
+    };
+    let req = VerifyRequest {
+        quote: &quote,
+        service: a.service.as_deref(),
+        expected_report_data: expected.as_ref(),
+        las_evidence: evidence.as_deref().map(|token| LasEvidence {
+            token,
+            expected_nonce: nonce.as_deref(),
+        }),
+        now,
+    };
+    let verdict = verify_quote(&policy, &req)?;
+    if a.json {
+        println!("{}", to_json(&verdict));
+    } else {
+        print_text(&verdict);
+    }
+    Ok(if verdict.accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
+    let f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;
+    use std::io::Read;
+    (&f).read_exact(buf).context("cannot read /dev/urandom")
+}
+
+fn print_text(v: &Verdict) {
+    let who = v
+        .claims
+        .as_ref()
+        .map(|c| format!(" from platform {} (mode {})", c.platform_id, c.mode))
+        .unwrap_or_default();
+    if v.accepted() {
+        println!("ACCEPTED: quote for service `{}`{who}", v.service);
+    } else {
+        println!("REJECTED: quote for service `{}`{who}", v.service);
+        for r in &v.rejections {
+            println!("  {}: {}", r.reason, r.detail);
+        }
+    }
+    if let Some(c) = &v.claims {
+        let b = &c.report_body;
+        println!(
+            "  enclave: mrenclave={} mrsigner={} isvprodid={} isvsvn={} debug={}",
+            hex::encode(b.mrenclave),
+            hex::encode(b.mrsigner),
+            b.isvprodid,
+            b.isvsvn,
+            b.attributes.debug()
+        );
+    }
+    match &v.las_trust {
+        Some(LasTrust::Pinned) => println!("  LAS: key pinned in trusted_scone_qe_pubkeys"),
+        Some(LasTrust::Evidence {
+            kind,
+            las_mrenclave,
+        }) => println!(
+            "  LAS: identity evidence ({kind}) verified, LAS mrenclave={}",
+            hex::encode(las_mrenclave)
+        ),
+        None => {}
+    }
+    for n in &v.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn to_json(v: &Verdict) -> serde_json::Value {
+    let claims = v.claims.as_ref().map(|c| {
+        let b = &c.report_body;
+        serde_json::json!({
+            "platform_id": c.platform_id.to_string(),
+            "mode": c.mode.as_str(),
+            "las_version": c.las_version,
+            "las_mrenclave": hex::encode(c.las_mrenclave),
+            "issued_at": c.issued_at,
+            "mrenclave": hex::encode(b.mrenclave),
+            "mrsigner": hex::encode(b.mrsigner),
+            "isvprodid": b.isvprodid,
+            "isvsvn": b.isvsvn,
+            "debug": b.attributes.debug(),
+            "report_data": hex::encode(b.report_data),
+        })
+    });
+    serde_json::json!({
+        "accepted": v.accepted(),
+        "service": v.service,
+        "rejections": v.rejections.iter().map(|r| serde_json::json!({
+            "reason": r.reason.as_str(), "detail": r.detail
+        })).collect::<Vec<_>>(),
+        "notes": v.notes,
+        "quote": claims,
+        "las_trust": match &v.las_trust {
+            Some(LasTrust::Pinned) => serde_json::json!("pinned"),
+            Some(LasTrust::Evidence { kind, .. }) => serde_json::json!(format!("evidence:{kind}")),
+            None => serde_json::Value::Null,
+        },
+    })
+}
