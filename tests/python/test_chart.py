@@ -274,6 +274,9 @@ def test_default_container(render):
     }
     assert las["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "las"}
     assert las["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "las"}
+    assert las["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "las"}
+    # The probes name the port, so they follow service.port.
+    assert las["ports"][0]["name"] == "las"
     resources = las["resources"]
     assert set(resources["requests"]) == {"cpu", "memory"} and set(resources["limits"]) == {"memory"}
     annotations = rendered.one("DaemonSet")["spec"]["template"]["metadata"]["annotations"]
