@@ -18,11 +18,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod dcap;
 pub mod policy;
 pub mod verify;
 
 pub use policy::{Policy, PolicyError, Tolerance};
 pub use verify::{
-    LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyRequest,
-    verify_las_evidence, verify_quote,
+    LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
+    verify_las_evidence, verify_las_evidence_with, verify_quote, verify_quote_with,
 };

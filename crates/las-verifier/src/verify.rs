@@ -8,6 +8,7 @@ use las_core::evidence::{EvidenceClaims, EvidenceKind, decode_and_verify_evidenc
 use las_core::quote::{QuoteClaims, decode_and_verify_quote};
 use las_core::{Mode, PlatformId, TokenError};
 
+use crate::dcap::{self, CollateralSet};
 use crate::policy::{Alternative, Policy, Tolerance};
 
 /// A stable reason for rejecting a quote.
@@ -40,6 +41,30 @@ pub enum Reason {
     QuoteFromTheFuture,
     /// The service has no attestation rule.
     NoAttestationPolicy,
+    /// `sgx-dcap` evidence, but no collateral for the quote's platform (FMSPC) was given.
+    DcapCollateralMissing,
+    /// The DCAP collateral is outside its validity window at the verification time.
+    DcapCollateralExpired,
+    /// The LAS's DCAP quote does not verify: malformed, signature chain not to Intel's
+    /// root, revoked, tampered collateral, or not an SGX enclave quote.
+    DcapQuoteInvalid,
+    /// The LAS's platform TCB is out of date and `outdated-tcb` is not tolerated.
+    TcbOutOfDate,
+    /// The platform needs a configuration change and `insecure-configuration` is not
+    /// tolerated.
+    TcbConfigurationNeeded,
+    /// The platform needs software hardening and `software-hardening-needed` is not
+    /// tolerated.
+    TcbSoftwareHardeningNeeded,
+    /// Intel advisories apply to the platform that `ignore_advisories` does not list
+    /// (nor a tolerance covers).
+    AdvisoryNotIgnored,
+    /// The PCK certificate says hyper-threading is on and `hyperthreading` is not tolerated.
+    HyperthreadingEnabled,
+    /// The LAS enclave is a DEBUG enclave and `debug-mode` is not tolerated.
+    DebugLas,
+    /// The identity evidence's claims (LAS measurement, CPUSVN) differ from its DCAP quote.
+    EvidenceInconsistent,
 }
 
 impl Reason {
@@ -59,6 +84,16 @@ impl Reason {
             Reason::ReportDataMismatch => "report-data-mismatch",
             Reason::QuoteFromTheFuture => "quote-from-the-future",
             Reason::NoAttestationPolicy => "no-attestation-policy",
+            Reason::DcapCollateralMissing => "dcap-collateral-missing",
+            Reason::DcapCollateralExpired => "dcap-collateral-expired",
+            Reason::DcapQuoteInvalid => "dcap-quote-invalid",
+            Reason::TcbOutOfDate => "tcb-out-of-date",
+            Reason::TcbConfigurationNeeded => "tcb-configuration-needed",
+            Reason::TcbSoftwareHardeningNeeded => "tcb-software-hardening-needed",
+            Reason::AdvisoryNotIgnored => "advisory-not-ignored",
+            Reason::HyperthreadingEnabled => "hyperthreading-enabled",
+            Reason::DebugLas => "debug-las",
+            Reason::EvidenceInconsistent => "evidence-inconsistent",
         }
     }
 }
@@ -101,6 +136,16 @@ pub struct VerifyRequest<'a> {
     pub las_evidence: Option<LasEvidence<'a>>,
     /// Now, seconds since the Unix epoch.
     pub now: u64,
+}
+
+/// Inputs that only some verifications need. `Default` gives none of them; the functions
+/// without `_with` use the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions<'a> {
+    /// DCAP collateral for `sgx-dcap` identity evidence (from `--collateral FILE` or a
+    /// PCCS, see `dcap::pccs`). Without it such evidence is rejected with
+    /// `dcap-collateral-missing`.
+    pub dcap_collateral: Option<&'a CollateralSet>,
 }
 
 /// How much clock skew between LAS and verifier is tolerated (seconds).
@@ -162,8 +207,18 @@ pub enum VerifyError {
     AttestationModeNone,
 }
 
-/// Verifies a quote against `policy`.
+/// Verifies a quote against `policy` (no DCAP collateral: see [`verify_quote_with`]).
 pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict, VerifyError> {
+    verify_quote_with(policy, req, &VerifyOptions::default())
+}
+
+/// Verifies a quote against `policy`, with the extra inputs in `opts` (DCAP collateral
+/// for `sgx-dcap` identity evidence of the LAS).
+pub fn verify_quote_with(
+    policy: &Policy,
+    req: &VerifyRequest<'_>,
+    opts: &VerifyOptions<'_>,
+) -> Result<Verdict, VerifyError> {
     if policy.attestation.mode == crate::policy::AttestationMode::None {
         return Err(VerifyError::AttestationModeNone);
     }
@@ -194,11 +249,13 @@ pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict,
     // The LAS behind the key.
     let simulation_ok = policy.tolerates(Tolerance::Simulation);
     let mut notes = Vec::new();
-    let trust = las_trust(policy, &claims, req, &mut notes);
+    let trust = las_trust(policy, &claims, req, opts, &mut notes);
     let las_trust = match trust {
         Ok(t) => Some(t),
-        Err(r) => {
-            reject(r.reason, r.detail);
+        Err(rs) => {
+            for r in rs {
+                reject(r.reason, r.detail);
+            }
             None
         }
     };
@@ -358,29 +415,30 @@ fn las_trust(
     policy: &Policy,
     claims: &QuoteClaims,
     req: &VerifyRequest<'_>,
+    opts: &VerifyOptions<'_>,
     notes: &mut Vec<String>,
-) -> Result<LasTrust, Rejection> {
+) -> Result<LasTrust, Vec<Rejection>> {
     if policy.pinned_las_keys().any(|k| k == claims.platform_id) {
         return Ok(LasTrust::Pinned);
     }
     let Some(ev) = req.las_evidence else {
-        return Err(untrusted(format!(
+        return Err(vec![untrusted(format!(
             "LAS key {} is not pinned in trusted_scone_qe_pubkeys and no identity evidence was given (use --las ADDR or --identity FILE)",
             claims.platform_id
-        )));
+        ))]);
     };
-    let e = verify_las_evidence(policy, &ev, req.now, notes)?;
+    let e = verify_las_evidence_with(policy, &ev, opts, req.now, notes)?;
     if e.platform_id != claims.platform_id {
-        return Err(untrusted(format!(
+        return Err(vec![untrusted(format!(
             "the identity evidence is for LAS key {}, the quote was signed by {}",
             e.platform_id, claims.platform_id
-        )));
+        ))]);
     }
     if e.mode != claims.mode {
-        return Err(untrusted(format!(
+        return Err(vec![untrusted(format!(
             "the identity evidence is `{}` but the quote is `{}`",
             e.mode, claims.mode
-        )));
+        ))]);
     }
     Ok(LasTrust::Evidence {
         kind: e.kind.as_str(),
@@ -390,22 +448,55 @@ fn las_trust(
 
 /// Verifies identity evidence on its own (what `las platform-ids --verify` does for each
 /// LAS): signature, binding to key and nonce, freshness, simulation policy, and the LAS
-/// measurement against `trusted_las`. Returns the verified claims.
+/// measurement against `trusted_las`. Returns the verified claims. Without DCAP
+/// collateral (see [`verify_las_evidence_with`]) `sgx-dcap` evidence is rejected with
+/// `dcap-collateral-missing`. Several failed checks are reported as the first one's
+/// reason with every detail.
 pub fn verify_las_evidence(
     policy: &Policy,
     ev: &LasEvidence<'_>,
     now: u64,
     notes: &mut Vec<String>,
 ) -> Result<EvidenceClaims, Rejection> {
-    let e = decode_and_verify_evidence(ev.token)
-        .map_err(|err| untrusted(format!("identity evidence does not verify: {err}")))?;
+    verify_las_evidence_with(policy, ev, &VerifyOptions::default(), now, notes).map_err(|rs| {
+        let detail = rs
+            .iter()
+            .map(|r| format!("{}: {}", r.reason, r.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Rejection {
+            reason: rs.first().map_or(Reason::UntrustedLas, |r| r.reason),
+            detail,
+        }
+    })
+}
+
+/// [`verify_las_evidence`] with the extra inputs in `opts` (DCAP collateral for
+/// `sgx-dcap` evidence), returning every failed check. For `sgx-dcap` evidence the DCAP
+/// quote is verified and appraised (`dcap::appraise`: chain to Intel's root, TCB status and
+/// advisories against `tolerate`/`ignore_advisories`, DEBUG, REPORTDATA = binding of key
+/// and nonce), the evidence's LAS claims must equal the quote's, and the quote's
+/// MRENCLAVE/MRSIGNER must be in `trusted_las`.
+pub fn verify_las_evidence_with(
+    policy: &Policy,
+    ev: &LasEvidence<'_>,
+    opts: &VerifyOptions<'_>,
+    now: u64,
+    notes: &mut Vec<String>,
+) -> Result<EvidenceClaims, Vec<Rejection>> {
+    let one = |r: Rejection| vec![r];
+    let e = decode_and_verify_evidence(ev.token).map_err(|err| {
+        one(untrusted(format!(
+            "identity evidence does not verify: {err}"
+        )))
+    })?;
     match ev.expected_nonce {
         Some(n) if n != e.nonce.as_slice() => {
-            return Err(untrusted(format!(
+            return Err(one(untrusted(format!(
                 "identity evidence answers nonce {}, not the one sent ({}): a replayed answer",
                 hex::encode(&e.nonce),
                 hex::encode(n)
-            )));
+            ))));
         }
         Some(_) => {}
         None => notes.push(
@@ -414,41 +505,91 @@ pub fn verify_las_evidence(
         ),
     }
     if e.issued_at.saturating_add(MAX_EVIDENCE_AGE) < now {
-        return Err(untrusted(format!(
+        return Err(one(untrusted(format!(
             "identity evidence issued at {} is older than {MAX_EVIDENCE_AGE} s",
             e.issued_at
-        )));
+        ))));
     }
     if e.issued_at > now.saturating_add(MAX_CLOCK_SKEW) {
-        return Err(untrusted(format!(
+        return Err(one(untrusted(format!(
             "identity evidence issued at {} lies in the future (now {now})",
             e.issued_at
-        )));
+        ))));
     }
     match &e.kind {
         EvidenceKind::Sim => {
             if !policy.tolerates(Tolerance::Simulation) {
-                return Err(Rejection {
+                return Err(one(Rejection {
                     reason: Reason::SimulationNotTolerated,
                     detail: format!(
                         "LAS {} presents simulation evidence, which proves nothing; tolerate `simulation` to accept it",
                         e.platform_id
                     ),
-                });
+                }));
             }
             notes.push(format!(
                 "LAS {} trusted on simulation evidence (key possession only, no hardware proof)",
                 e.platform_id
             ));
         }
-        EvidenceKind::SgxDcap { .. } => {
-            return Err(untrusted(
-                "sgx-dcap identity evidence cannot be verified by this build".into(),
+        EvidenceKind::SgxDcap { quote } => {
+            let empty = CollateralSet::new();
+            let collateral = opts.dcap_collateral.unwrap_or(&empty);
+            let a = dcap::appraise(policy, quote, &e.binding, collateral, now);
+            let mut rs = a.rejections;
+            if let Some(r) = &a.report {
+                rs.extend(dcap_claims_consistent(&e, r));
+            }
+            if let Err(r) = check_las_measurement(policy, &e, notes) {
+                rs.push(r);
+            }
+            if !rs.is_empty() {
+                return Err(rs);
+            }
+            notes.extend(a.notes);
+            notes.push(format!(
+                "LAS {} trusted on its DCAP quote (TCB status {})",
+                e.platform_id,
+                a.report.map(|r| r.tcb_status).unwrap_or_default()
             ));
+            return Ok(e);
         }
     }
-    check_las_measurement(policy, &e, notes)?;
+    check_las_measurement(policy, &e, notes).map_err(one)?;
     Ok(e)
+}
+
+/// The evidence's self-reported LAS identity must be what the hardware quoted.
+fn dcap_claims_consistent(e: &EvidenceClaims, r: &dcap::DcapReport) -> Vec<Rejection> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, claimed: String, quoted: String| {
+        if claimed != quoted {
+            out.push(Rejection {
+                reason: Reason::EvidenceInconsistent,
+                detail: format!(
+                    "the evidence claims LAS {what} {claimed} but its DCAP quote says {quoted}"
+                ),
+            });
+        }
+    };
+    differ(
+        "mrenclave",
+        hex::encode(e.las_mrenclave),
+        hex::encode(r.mrenclave),
+    );
+    differ(
+        "mrsigner",
+        hex::encode(e.las_mrsigner),
+        hex::encode(r.mrsigner),
+    );
+    differ(
+        "isvprodid",
+        e.las_isvprodid.to_string(),
+        r.isvprodid.to_string(),
+    );
+    differ("isvsvn", e.las_isvsvn.to_string(), r.isvsvn.to_string());
+    differ("cpusvn", hex::encode(e.cpusvn), hex::encode(r.cpusvn));
+    out
 }
 
 fn check_las_measurement(
@@ -693,6 +834,134 @@ mod tests {
         // Simulation evidence without the tolerance.
         let strict = policy("    tolerate: []\n", ALT);
         assert!(check(&good, &nonce, &strict).has(Reason::SimulationNotTolerated));
+    }
+
+    /// sgx-dcap evidence around the REAL DCAP quote that ships with dcap-qvl: genuine, but
+    /// its REPORTDATA binds no LAS key, so it must never pass as LAS evidence.
+    fn dcap_evidence(id: &PlatformIdentity, nonce: &[u8], mrenclave: Option<[u8; 32]>) -> Vec<u8> {
+        let (quote, _) = crate::dcap::tests::sample();
+        let body = &quote[48..432];
+        encode_evidence(
+            id,
+            &EvidenceClaims {
+                kind: EvidenceKind::SgxDcap {
+                    quote: quote.clone(),
+                },
+                mode: Mode::Hw,
+                platform_id: id.platform_id(),
+                nonce: nonce.to_vec(),
+                las_version: "t".into(),
+                las_mrenclave: mrenclave.unwrap_or(body[64..96].try_into().unwrap()),
+                las_mrsigner: body[128..160].try_into().unwrap(),
+                las_isvprodid: u16::from_le_bytes(body[256..258].try_into().unwrap()),
+                las_isvsvn: u16::from_le_bytes(body[258..260].try_into().unwrap()),
+                cpusvn: body[0..16].try_into().unwrap(),
+                issued_at: crate::dcap::tests::SAMPLE_NOW,
+                binding: binding(&id.platform_id(), nonce),
+            },
+        )
+    }
+
+    #[test]
+    fn real_dcap_quote_reaches_the_binding_check_and_fails_it() {
+        use crate::dcap::CollateralSet;
+        let (quote, coll) = crate::dcap::tests::sample();
+        let mrenclave = hex::encode(&quote[48 + 64..48 + 96]);
+        let set = CollateralSet::from_json(&coll).unwrap();
+        let opts = VerifyOptions {
+            dcap_collateral: Some(&set),
+        };
+        let id = las(3);
+        let nonce = [5u8; 32];
+        let ev = dcap_evidence(&id, &nonce, None);
+        let lev = LasEvidence {
+            token: &ev,
+            expected_nonce: Some(&nonce),
+        };
+        let now = crate::dcap::tests::SAMPLE_NOW;
+        let names = |rs: &[Rejection]| rs.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>();
+        let trusted = format!("    trusted_las:\n      - mrenclave: [\"{mrenclave}\"]\n");
+
+        // Without tolerations: each weakness Intel's collateral names, then the binding.
+        let strict = policy(&trusted, ALT);
+        let rs = verify_las_evidence_with(&strict, &lev, &opts, now, &mut vec![]).unwrap_err();
+        assert_eq!(
+            names(&rs),
+            [
+                "tcb-configuration-needed",
+                "tcb-software-hardening-needed",
+                "advisory-not-ignored",
+                "report-data-mismatch"
+            ]
+        );
+        // With them: only the binding check fails.
+        let tolerant = policy(
+            &format!(
+                "    tolerate: [insecure-configuration, software-hardening-needed]\n    ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]\n{trusted}"
+            ),
+            ALT,
+        );
+        let rs = verify_las_evidence_with(&tolerant, &lev, &opts, now, &mut vec![]).unwrap_err();
+        assert_eq!(names(&rs), ["report-data-mismatch"]);
+        // The compatible entry point reports the same first reason.
+        let r = verify_las_evidence(&tolerant, &lev, now, &mut vec![]).unwrap_err();
+        assert_eq!(r.reason, Reason::DcapCollateralMissing);
+        // Through a quote of that LAS: the verdict carries the reason, never acceptance.
+        let q = quote_hw(&id);
+        let v = verify_quote_with(
+            &tolerant,
+            &VerifyRequest {
+                quote: &q,
+                service: None,
+                expected_report_data: Some(&[0x11; 64]),
+                las_evidence: Some(lev),
+                now,
+            },
+            &opts,
+        )
+        .unwrap();
+        assert!(!v.accepted());
+        assert_eq!(names(&v.rejections), ["report-data-mismatch"]);
+        assert!(v.las_trust.is_none());
+        // LAS measurement not trusted, and evidence that lies about the measurement.
+        let rs = verify_las_evidence_with(
+            &policy("    tolerate: [insecure-configuration, software-hardening-needed]\n    ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]\n", ALT),
+            &lev,
+            &opts,
+            now,
+            &mut vec![],
+        )
+        .unwrap_err();
+        assert_eq!(names(&rs), ["report-data-mismatch", "untrusted-las"]);
+        let liar = dcap_evidence(&id, &nonce, Some([7; 32]));
+        let rs = verify_las_evidence_with(
+            &tolerant,
+            &LasEvidence {
+                token: &liar,
+                expected_nonce: Some(&nonce),
+            },
+            &opts,
+            now,
+            &mut vec![],
+        )
+        .unwrap_err();
+        assert_eq!(
+            names(&rs),
+            [
+                "report-data-mismatch",
+                "evidence-inconsistent",
+                "untrusted-las"
+            ]
+        );
+    }
+
+    fn quote_hw(id: &PlatformIdentity) -> Vec<u8> {
+        let mut c = las_core::quote::decode_and_verify_quote(&quote(id, Mode::Sim, false, 2))
+            .unwrap()
+            .claims;
+        c.mode = Mode::Hw;
+        c.issued_at = crate::dcap::tests::SAMPLE_NOW;
+        encode_quote(id, &c)
     }
 
     #[test]
