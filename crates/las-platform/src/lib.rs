@@ -3,16 +3,20 @@
 //! One small trait, [`Platform`], stands between the daemon and the CPU. The daemon asks it
 //! for the LAS's TARGETINFO, to check the MAC of an application's REPORT, for the platform
 //! identity and for evidence of that identity. [`sim::SimPlatform`] implements it in
-//! software (a root secret in the state folder stands in for the CPU's fused keys); a
-//! hardware backend (SGX under Gramine) implements the same trait.
+//! software (a root secret in the state folder stands in for the CPU's fused keys);
+//! `hw::GraminePlatform` (feature `sgx`) implements the same trait on real SGX under Gramine.
 //!
-//! [`open`] picks the backend for a [`ModeRequest`] (`sim`, `hw`, `auto`).
+//! [`open`] picks the backend for a [`ModeRequest`] (`sim`, `hw`, `auto`): `auto` is
+//! hardware only when this build has the `sgx` feature and runs inside a Gramine-SGX
+//! enclave with DCAP attestation, and the simulated platform everywhere else.
 
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(feature = "sgx")]
+pub mod hw;
 pub mod measure;
 pub mod sim;
 
@@ -129,6 +133,9 @@ pub enum PlatformError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The SGX hardware failed to answer (e.g. no DCAP quote from the host's AESM).
+    #[error("hardware SGX: {0}")]
+    Hardware(String),
     /// The nonce is too short or too long.
     #[error("nonce must be {min} to {max} bytes, got {actual}")]
     Nonce {
@@ -144,11 +151,35 @@ pub enum PlatformError {
 /// Opens the backend the configuration asks for.
 pub fn open(cfg: &PlatformConfig) -> Result<Box<dyn Platform>, PlatformError> {
     match cfg.mode {
-        ModeRequest::Hw => Err(PlatformError::HwUnavailable(
-            "this build has no SGX backend; use --mode sim (not secure) or --mode auto".into(),
-        )),
+        ModeRequest::Hw => open_hw(),
+        ModeRequest::Auto if hw_detected() => open_hw(),
         ModeRequest::Sim | ModeRequest::Auto => Ok(Box::new(sim::SimPlatform::open(cfg)?)),
     }
+}
+
+/// Whether `auto` should pick hardware: Gramine's attestation files exist (we run inside a
+/// Gramine-SGX enclave). A Gramine enclave without DCAP is detected too, so that `auto`
+/// fails there with a clear message instead of silently simulating inside an enclave.
+#[cfg(feature = "sgx")]
+fn hw_detected() -> bool {
+    hw::AttestationFs::default().attestation_type().is_some()
+}
+
+#[cfg(not(feature = "sgx"))]
+fn hw_detected() -> bool {
+    false
+}
+
+#[cfg(feature = "sgx")]
+fn open_hw() -> Result<Box<dyn Platform>, PlatformError> {
+    Ok(Box::new(hw::GraminePlatform::open()?))
+}
+
+#[cfg(not(feature = "sgx"))]
+fn open_hw() -> Result<Box<dyn Platform>, PlatformError> {
+    Err(PlatformError::HwUnavailable(
+        "this build has no SGX backend (build with `--features las-platform/sgx` and run it under Gramine-SGX, see docs/hardware.md); use --mode sim (not secure) or --mode auto".into(),
+    ))
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

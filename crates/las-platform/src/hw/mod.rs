@@ -1,0 +1,254 @@
+//! The hardware platform: the LAS as an ordinary Linux binary inside a Gramine-SGX enclave
+//! (feature `sgx`; docs/hardware.md).
+//!
+//! ```text
+//!  /dev/attestation/attestation_type == "dcap"  ─► this backend (--mode hw, or auto)
+//!  /dev/attestation/keys/_sgx_mrenclave ─► seal key ─► PlatformIdentity (same HKDF label as sim)
+//!  /dev/attestation/my_target_info ─► GET /v1/target-info
+//!  application REPORT ─► KEYREQUEST(REPORT, KEYID) ─► ENCLU[EGETKEY] ─► AES-CMAC check
+//!  binding(key, nonce) ─► user_report_data ─► quote ─► sgx-dcap identity evidence
+//! ```
+//!
+//! No secret is stored on disk in this mode: the CPU re-derives the seal key at every
+//! start, so the platform ID stays the same across restarts and changes with a microcode
+//! (CPUSVN) update or a new LAS build (MRENCLAVE), as documented.
+//!
+//! The REPORT key comes from a [`ReportKeys`] source: EGETKEY on x86_64 (module `enclu`,
+//! the only `unsafe` code), or in tests the software model of `las_core::egetkey`, so that
+//! everything but the instruction itself is tested on machines without SGX.
+
+#[cfg(target_arch = "x86_64")]
+mod enclu;
+pub mod gramine;
+
+use std::sync::Arc;
+
+use las_core::crypto::Key128;
+use las_core::egetkey::EnclaveIdentity;
+use las_core::evidence::{
+    EvidenceClaims, EvidenceKind, MAX_NONCE, MIN_NONCE, binding, encode_evidence,
+};
+use las_core::sgx::{KeyName, KeyRequest, REPORT_BODY_SIZE, Report, TargetInfo};
+use las_core::{Mode, PlatformIdentity};
+
+pub use gramine::{AttestationFs, GramineError};
+
+use crate::{Platform, PlatformError, ReportError};
+
+/// The `attestation_type` Gramine reports for `sgx.remote_attestation = "dcap"`.
+pub const DCAP: &str = "dcap";
+
+/// Where REPORT keys come from.
+pub trait ReportKeys: Send + Sync + std::fmt::Debug {
+    /// The REPORT key of this enclave for `key_id` (the KEYID of a REPORT targeted at it),
+    /// or a message saying why EGETKEY failed.
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String>;
+}
+
+/// The KEYREQUEST for this enclave's REPORT key with `key_id`: KEYNAME = REPORT, KEYID from
+/// the REPORT, every other field zero (EGETKEY takes the REPORT key's inputs from the
+/// enclave itself; KEYPOLICY, SVNs and masks apply to seal keys only).
+pub fn report_key_request(key_id: &[u8; 32]) -> KeyRequest {
+    KeyRequest {
+        keyname: KeyName::Report as u16,
+        keypolicy: 0,
+        isvsvn: 0,
+        cpusvn: [0; 16],
+        attribute_mask: las_core::sgx::Attributes::default(),
+        key_id: *key_id,
+        misc_mask: 0,
+        config_svn: 0,
+    }
+}
+
+/// EGETKEY inside the enclave (x86_64 only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Egetkey;
+
+impl ReportKeys for Egetkey {
+    #[cfg(target_arch = "x86_64")]
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
+        enclu::egetkey(&report_key_request(key_id).to_bytes())
+            .map_err(|code| format!("EGETKEY(REPORT) failed with SGX error code {code}"))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn report_key(&self, _key_id: &[u8; 32]) -> Result<Key128, String> {
+        Err("EGETKEY exists on x86_64 only".into())
+    }
+}
+
+/// Whether this process runs under Gramine-SGX with DCAP remote attestation.
+pub fn under_gramine_dcap() -> bool {
+    AttestationFs::default().attestation_type().as_deref() == Some(DCAP)
+}
+
+/// The LAS on hardware SGX under Gramine.
+#[derive(Debug)]
+pub struct GraminePlatform {
+    fs: AttestationFs,
+    keys: Arc<dyn ReportKeys>,
+    las: EnclaveIdentity,
+    target_info: TargetInfo,
+    cpusvn: [u8; 16],
+    identity: PlatformIdentity,
+}
+
+fn hw(msg: impl std::fmt::Display) -> PlatformError {
+    PlatformError::HwUnavailable(msg.to_string())
+}
+
+impl GraminePlatform {
+    /// Opens the platform through `/dev/attestation` with EGETKEY. Fails unless this
+    /// process runs inside a Gramine-SGX enclave with `sgx.remote_attestation = "dcap"`.
+    pub fn open() -> Result<Self, PlatformError> {
+        if cfg!(not(target_arch = "x86_64")) {
+            return Err(hw("SGX needs an x86_64 build"));
+        }
+        Self::open_with(AttestationFs::default(), Arc::new(Egetkey))
+    }
+
+    /// Opens the platform on the attestation files under `fs` with REPORT keys from `keys`.
+    ///
+    /// Checks `attestation_type`, reads this enclave's TARGETINFO and its own REPORT, and
+    /// checks that REPORT's MAC with a key from `keys` (a self-test of EGETKEY and of the
+    /// KEYREQUEST layout) before deriving the platform identity from the seal key.
+    pub fn open_with(fs: AttestationFs, keys: Arc<dyn ReportKeys>) -> Result<Self, PlatformError> {
+        match fs.attestation_type() {
+            Some(t) if t == DCAP => {}
+            Some(t) => {
+                return Err(hw(format!(
+                    "running under Gramine-SGX with remote attestation `{t}`; the LAS needs `sgx.remote_attestation = \"dcap\"` in its manifest"
+                )));
+            }
+            None => {
+                return Err(hw(format!(
+                    "{}/attestation_type does not exist: not running inside a Gramine-SGX enclave (see docs/hardware.md)",
+                    fs.root().display()
+                )));
+            }
+        }
+        let target_info = fs.my_target_info().map_err(hw)?;
+        let own = fs.report(&target_info, &[0; 64]).map_err(hw)?;
+        let key = keys.report_key(&own.key_id).map_err(hw)?;
+        if !key.verify_cmac(&own.body.to_bytes(), &own.mac) {
+            return Err(hw(
+                "EGETKEY self-test failed: the REPORT key does not verify this enclave's own REPORT",
+            ));
+        }
+        let b = &own.body;
+        if b.mrenclave != target_info.mrenclave {
+            return Err(hw(
+                "my_target_info and the enclave's own REPORT name different MRENCLAVEs",
+            ));
+        }
+        let las = EnclaveIdentity {
+            mrenclave: b.mrenclave,
+            mrsigner: b.mrsigner,
+            attributes: b.attributes,
+            miscselect: b.miscselect,
+            isvprodid: b.isvprodid,
+            isvsvn: b.isvsvn,
+            config_id: b.config_id,
+            config_svn: b.config_svn,
+            isv_family_id: b.isv_family_id,
+            isv_ext_prod_id: b.isv_ext_prod_id,
+        };
+        let seal = fs.mrenclave_seal_key().map_err(hw)?;
+        let identity = PlatformIdentity::from_seal_key(&seal);
+        Ok(Self {
+            fs,
+            keys,
+            cpusvn: b.cpusvn,
+            las,
+            target_info,
+            identity,
+        })
+    }
+}
+
+impl Platform for GraminePlatform {
+    fn mode(&self) -> Mode {
+        Mode::Hw
+    }
+
+    fn identity(&self) -> &PlatformIdentity {
+        &self.identity
+    }
+
+    fn las_enclave(&self) -> &EnclaveIdentity {
+        &self.las
+    }
+
+    fn cpusvn(&self) -> [u8; 16] {
+        self.cpusvn
+    }
+
+    /// Exactly what Gramine's `my_target_info` says.
+    fn target_info(&self) -> TargetInfo {
+        self.target_info.clone()
+    }
+
+    fn startup_notes(&self) -> Vec<String> {
+        let mut notes = vec![
+            "hardware SGX under Gramine: platform key derived from the MRENCLAVE seal key (nothing stored on disk)".into(),
+        ];
+        if self.las.attributes.debug() {
+            notes.push(
+                "this LAS is a DEBUG enclave: the host can read its platform key; verifiers reject it unless they tolerate debug-mode".into(),
+            );
+        }
+        notes
+    }
+
+    fn check_report(&self, bytes: &[u8]) -> Result<Report, ReportError> {
+        let report = Report::try_from_slice(bytes)?;
+        // EGETKEY(REPORT) takes no input but the KEYID, which cannot make it fail once the
+        // start-up self-test passed; should it fail anyway, no MAC can be checked.
+        let key = self
+            .keys
+            .report_key(&report.key_id)
+            .map_err(|_| ReportError::Mac)?;
+        let body = bytes.get(..REPORT_BODY_SIZE).unwrap_or_default();
+        if key.verify_cmac(body, &report.mac) {
+            Ok(report)
+        } else {
+            Err(ReportError::Mac)
+        }
+    }
+
+    fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError> {
+        if !(MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
+            return Err(PlatformError::Nonce {
+                min: MIN_NONCE,
+                max: MAX_NONCE,
+                actual: nonce.len(),
+            });
+        }
+        let id = self.identity.platform_id();
+        let bound = binding(&id, nonce);
+        let quote = self
+            .fs
+            .quote(&bound)
+            .map_err(|e| PlatformError::Hardware(format!("cannot get a DCAP quote: {e}")))?;
+        let claims = EvidenceClaims {
+            kind: EvidenceKind::SgxDcap { quote },
+            mode: Mode::Hw,
+            platform_id: id,
+            nonce: nonce.to_vec(),
+            las_version: env!("CARGO_PKG_VERSION").to_owned(),
+            las_mrenclave: self.las.mrenclave,
+            las_mrsigner: self.las.mrsigner,
+            las_isvprodid: self.las.isvprodid,
+            las_isvsvn: self.las.isvsvn,
+            cpusvn: self.cpusvn,
+            issued_at: now,
+            binding: bound,
+        };
+        Ok(encode_evidence(&self.identity, &claims))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
+mod tests;

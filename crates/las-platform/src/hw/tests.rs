@@ -1,0 +1,301 @@
+//! The hardware backend on a stand-in `/dev/attestation` folder, with REPORT keys from the
+//! software model of EGETKEY (`las_core::egetkey`). Everything but the ENCLU instruction
+//! and Gramine's own files is exercised here; docs/hardware.md lists the gated tests that
+//! run the rest on an SGX machine.
+
+use std::path::Path;
+
+use las_core::egetkey::{self, RootSecret};
+use las_core::evidence::decode_and_verify_evidence;
+use las_core::sgx::{Attributes, flags};
+
+use super::*;
+
+const CPUSVN: [u8; 16] = [7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+fn las_identity() -> EnclaveIdentity {
+    EnclaveIdentity {
+        mrenclave: [0x4c; 32],
+        mrsigner: [0x53; 32],
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 3,
+        },
+        isvprodid: 1,
+        isvsvn: 2,
+        ..EnclaveIdentity::default()
+    }
+}
+
+fn app_identity() -> EnclaveIdentity {
+    EnclaveIdentity {
+        mrenclave: [0xaa; 32],
+        mrsigner: [0xbb; 32],
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 3,
+        },
+        isvprodid: 7,
+        isvsvn: 3,
+        ..EnclaveIdentity::default()
+    }
+}
+
+/// EGETKEY modelled in software: the KEYREQUEST built by [`report_key_request`] goes
+/// through `las_core::egetkey::egetkey`, as it would through the CPU.
+#[derive(Debug)]
+struct ModelKeys {
+    root: RootSecret,
+    me: EnclaveIdentity,
+}
+
+impl ReportKeys for ModelKeys {
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
+        egetkey::egetkey(&self.root, &CPUSVN, &self.me, &report_key_request(key_id))
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct Fake {
+    dir: tempfile::TempDir,
+    root: RootSecret,
+}
+
+impl Fake {
+    fn fs(&self) -> AttestationFs {
+        AttestationFs::new(self.dir.path())
+    }
+
+    fn keys(&self) -> Arc<dyn ReportKeys> {
+        Arc::new(ModelKeys {
+            root: self.root.clone(),
+            me: las_identity(),
+        })
+    }
+
+    fn open(&self) -> Result<GraminePlatform, PlatformError> {
+        GraminePlatform::open_with(self.fs(), self.keys())
+    }
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) {
+    std::fs::write(dir.join(name), data).unwrap();
+}
+
+/// A stand-in for Gramine's files as the LAS enclave sees them: its TARGETINFO, a REPORT of
+/// itself for itself (what `report` returns after `target_info` = `my_target_info`), a
+/// placeholder quote, and its MRENCLAVE seal key from the same model.
+fn fake(root_byte: u8) -> Fake {
+    let dir = tempfile::tempdir().unwrap();
+    let root = RootSecret::from_bytes([root_byte; 32]);
+    let las = las_identity();
+    let d = dir.path();
+    write(d, "attestation_type", b"dcap\n");
+    write(d, "my_target_info", &las.target_info().to_bytes());
+    write(d, "target_info", b"");
+    write(d, "user_report_data", b"");
+    let own = egetkey::ereport(&root, &CPUSVN, &las, &las.target_info(), &[0; 64], &[9; 32]);
+    write(d, "report", &own.to_bytes());
+    write(d, "quote", b"DCAP QUOTE FROM AESM");
+    std::fs::create_dir(d.join("keys")).unwrap();
+    let seal = egetkey::mrenclave_seal_key(&root, &CPUSVN, &las);
+    write(d, "keys/_sgx_mrenclave", seal.expose());
+    Fake { dir, root }
+}
+
+#[test]
+fn key_request_layout_is_sgx_isas() {
+    let key_id = [0x5a; 32];
+    let ours = report_key_request(&key_id).to_bytes();
+    let theirs = sgx_isa::Keyrequest {
+        keyname: sgx_isa::Keyname::Report as u16,
+        keyid: key_id,
+        ..Default::default()
+    };
+    assert_eq!(&ours[..], AsRef::<[u8]>::as_ref(&theirs));
+    assert_eq!(&ours[0..2], &[3, 0]); // KEYNAME = REPORT
+    assert_eq!(&ours[40..72], &key_id); // KEYID
+    assert!(ours[..40].iter().skip(2).all(|&b| b == 0));
+    assert!(ours[72..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn identity_is_the_seal_key_identity_and_target_info_is_gramines() {
+    let f = fake(1);
+    let p = f.open().unwrap();
+    let seal = egetkey::mrenclave_seal_key(&f.root, &CPUSVN, &las_identity());
+    assert_eq!(
+        p.platform_id(),
+        PlatformIdentity::from_seal_key(&seal).platform_id()
+    );
+    assert_eq!(p.mode(), Mode::Hw);
+    assert_eq!(p.target_info(), las_identity().target_info());
+    assert_eq!(p.las_enclave(), &las_identity());
+    assert_eq!(p.cpusvn(), CPUSVN);
+    // Same seal key after a restart: same platform ID. Another CPU: another one.
+    assert_eq!(f.open().unwrap().platform_id(), p.platform_id());
+    assert_ne!(fake(2).open().unwrap().platform_id(), p.platform_id());
+}
+
+#[test]
+fn application_reports_are_checked_with_the_report_key() {
+    let f = fake(1);
+    let p = f.open().unwrap();
+    let target = p.target_info();
+    let r = egetkey::ereport(
+        &f.root,
+        &CPUSVN,
+        &app_identity(),
+        &target,
+        &[0x11; 64],
+        &[3; 32],
+    );
+    let ok = p.check_report(&r.to_bytes()).unwrap();
+    assert_eq!(ok.body.mrenclave, [0xaa; 32]);
+    assert_eq!(ok.body.report_data, [0x11; 64]);
+
+    // A flipped bit anywhere in the body, KEYID or MAC.
+    let bytes = r.to_bytes();
+    for i in (0..bytes.len()).step_by(7) {
+        let mut bad = bytes;
+        bad[i] ^= 0x01;
+        assert!(p.check_report(&bad).is_err(), "flip at {i}");
+    }
+    // Made on another platform, for another target, at another CPUSVN.
+    let other_cpu = RootSecret::from_bytes([2; 32]);
+    let r2 = egetkey::ereport(
+        &other_cpu,
+        &CPUSVN,
+        &app_identity(),
+        &target,
+        &[0; 64],
+        &[3; 32],
+    );
+    assert!(matches!(
+        p.check_report(&r2.to_bytes()),
+        Err(ReportError::Mac)
+    ));
+    let r3 = egetkey::ereport(
+        &f.root,
+        &CPUSVN,
+        &app_identity(),
+        &app_identity().target_info(),
+        &[0; 64],
+        &[3; 32],
+    );
+    assert!(matches!(
+        p.check_report(&r3.to_bytes()),
+        Err(ReportError::Mac)
+    ));
+    let r4 = egetkey::ereport(
+        &f.root,
+        &[8; 16],
+        &app_identity(),
+        &target,
+        &[0; 64],
+        &[3; 32],
+    );
+    assert!(matches!(
+        p.check_report(&r4.to_bytes()),
+        Err(ReportError::Mac)
+    ));
+    assert!(matches!(
+        p.check_report(&bytes[..431]),
+        Err(ReportError::Length { .. })
+    ));
+}
+
+#[test]
+fn evidence_writes_the_binding_and_carries_gramines_quote() {
+    let f = fake(1);
+    let p = f.open().unwrap();
+    let nonce = [0x42; 32];
+    let ev = p.identity_evidence(&nonce, 1_800_000_000).unwrap();
+    let c = decode_and_verify_evidence(&ev).unwrap();
+    assert_eq!(c.platform_id, p.platform_id());
+    assert_eq!(c.mode, Mode::Hw);
+    assert_eq!(
+        c.kind,
+        EvidenceKind::SgxDcap {
+            quote: b"DCAP QUOTE FROM AESM".to_vec()
+        }
+    );
+    // The report data the quote was asked for is the key/nonce binding of docs/quote.md.
+    let written = std::fs::read(f.dir.path().join("user_report_data")).unwrap();
+    assert_eq!(written, binding(&p.platform_id(), &nonce).to_vec());
+    assert_eq!(c.las_mrenclave, [0x4c; 32]);
+    assert_eq!(c.las_isvsvn, 2);
+    assert!(matches!(
+        p.identity_evidence(&[0; 15], 0),
+        Err(PlatformError::Nonce { .. })
+    ));
+    // No quote from the host: an error, not evidence.
+    std::fs::write(f.dir.path().join("quote"), b"").unwrap();
+    assert!(matches!(
+        p.identity_evidence(&nonce, 0),
+        Err(PlatformError::Hardware(_))
+    ));
+}
+
+#[test]
+fn refuses_to_open_outside_gramine_dcap_or_when_egetkey_disagrees() {
+    let f = fake(1);
+    write(f.dir.path(), "attestation_type", b"none\n");
+    let e = f.open().unwrap_err().to_string();
+    assert!(e.contains("sgx.remote_attestation = \"dcap\""), "{e}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let e = GraminePlatform::open_with(AttestationFs::new(empty.path()), fake(1).keys())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not running inside a Gramine-SGX enclave"),
+        "{e}"
+    );
+
+    // REPORT keys of another CPU (or a wrong KEYREQUEST): the self-test catches it.
+    let g = fake(1);
+    let wrong: Arc<dyn ReportKeys> = Arc::new(ModelKeys {
+        root: RootSecret::from_bytes([2; 32]),
+        me: las_identity(),
+    });
+    let e = GraminePlatform::open_with(g.fs(), wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("self-test"), "{e}");
+
+    // A seal key of the wrong size.
+    let h = fake(1);
+    write(h.dir.path(), "keys/_sgx_mrenclave", &[1; 32]);
+    let e = h.open().unwrap_err().to_string();
+    assert!(e.contains("expected 16"), "{e}");
+}
+
+#[test]
+fn application_side_report_goes_through_target_info_and_user_report_data() {
+    let f = fake(1);
+    let fs = f.fs();
+    let target = app_identity().target_info();
+    let r = fs.report(&target, &[0x77; 64]).unwrap();
+    // The stand-in `report` file is fixed; what matters is what was written before it.
+    assert_eq!(r.body.mrenclave, las_identity().mrenclave);
+    assert_eq!(
+        std::fs::read(f.dir.path().join("target_info")).unwrap(),
+        target.to_bytes().to_vec()
+    );
+    assert_eq!(
+        std::fs::read(f.dir.path().join("user_report_data")).unwrap(),
+        vec![0x77; 64]
+    );
+    write(f.dir.path(), "report", &[0; 100]);
+    assert!(matches!(
+        fs.report(&target, &[0; 64]),
+        Err(GramineError::Size { expected: 432, .. })
+    ));
+}
+
+#[test]
+fn detection_says_no_here() {
+    // This machine runs no Gramine: `auto` must stay on the simulated platform.
+    assert!(!under_gramine_dcap());
+}
