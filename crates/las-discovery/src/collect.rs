@@ -1,0 +1,351 @@
+//! What a collection finds: one [`Found`] per LAS that answered (and verified), one
+//! [`Failure`] per LAS that did not; and the per-LAS probes shared by both sources.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::StreamExt;
+use las_core::PlatformId;
+use las_verifier::{LasEvidence, Policy, Reason, verify_las_evidence};
+
+use crate::addr::LasAddr;
+use crate::fetch::{FetchError, Transport, fetch_identity, fetch_platform, http_client};
+
+/// Bytes of the nonce sent to every LAS in verified mode.
+pub const NONCE_LEN: usize = 32;
+
+/// Where a LAS was found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    /// A pod of the LAS DaemonSet.
+    Pod {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+        /// The node it is scheduled on.
+        node: Option<String>,
+    },
+    /// A LAS reached directly.
+    Las {
+        /// Its address.
+        addr: LasAddr,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Pod {
+                namespace,
+                name,
+                node,
+            } => {
+                write!(f, "pod {namespace}/{name}")?;
+                if let Some(n) = node {
+                    write!(f, " (node {n})")?;
+                }
+                Ok(())
+            }
+            Target::Las { addr } => write!(f, "LAS {addr}"),
+        }
+    }
+}
+
+/// How an ID was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `GET /v1/platform` through the API server's pod proxy (trusts the cluster).
+    ApiProxy,
+    /// The last `public key` line of the pod's log (trusts the cluster).
+    PodLog,
+    /// `GET /v1/platform` straight from the LAS (trusts the network).
+    Direct,
+    /// Identity evidence for a fresh nonce, verified: trusts neither.
+    Verified,
+}
+
+impl Source {
+    /// The stable spelling (table and JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::ApiProxy => "api-proxy",
+            Source::PodLog => "pod-log",
+            Source::Direct => "direct",
+            Source::Verified => "verified",
+        }
+    }
+}
+
+/// A LAS whose platform ID was obtained.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Which LAS.
+    pub target: Target,
+    /// Its platform ID.
+    pub platform_id: PlatformId,
+    /// How.
+    pub source: Source,
+    /// What the operator should know (e.g. fallback taken, simulation tolerated).
+    pub notes: Vec<String>,
+}
+
+/// Why a LAS is missing from the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The pod is not running (pending, failed, terminating).
+    NotRunning,
+    /// The pod runs but is not ready.
+    NotReady,
+    /// No answer (connection, timeout, API server proxy error, HTTP error).
+    Unreachable,
+    /// An answer that is not what a LAS sends.
+    BadAnswer,
+    /// Neither the LAS nor its log gave an ID.
+    NoKeyInLog,
+    /// The identity evidence was rejected.
+    Rejected(Reason),
+    /// `/v1/platform` claims another ID than the verified evidence.
+    PlatformIdMismatch,
+}
+
+impl FailureKind {
+    /// The stable spelling (stderr and JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::NotRunning => "not-running",
+            FailureKind::NotReady => "not-ready",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::BadAnswer => "bad-answer",
+            FailureKind::NoKeyInLog => "no-key-in-log",
+            FailureKind::Rejected(r) => r.as_str(),
+            FailureKind::PlatformIdMismatch => "platform-id-mismatch",
+        }
+    }
+
+    fn of_fetch(e: &FetchError) -> Self {
+        match e {
+            FetchError::BadAnswer(_) => FailureKind::BadAnswer,
+            _ => FailureKind::Unreachable,
+        }
+    }
+}
+
+/// A LAS missing from the list, and why.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Which LAS.
+    pub target: Target,
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// The ID the LAS claimed, when it claimed one (verification failures).
+    pub platform_id: Option<PlatformId>,
+    /// What exactly happened.
+    pub detail: String,
+}
+
+/// The result of a collection.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    /// Every LAS with an ID, sorted by target.
+    pub found: Vec<Found>,
+    /// Every LAS without one, sorted by target.
+    pub failures: Vec<Failure>,
+}
+
+impl Collection {
+    /// The IDs, sorted, each once.
+    pub fn ids(&self) -> Vec<PlatformId> {
+        let mut ids: Vec<PlatformId> = self.found.iter().map(|f| f.platform_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether every LAS answered (and verified), and there was at least one.
+    pub fn complete(&self) -> bool {
+        self.failures.is_empty() && !self.found.is_empty()
+    }
+
+    pub(crate) fn sort(&mut self) {
+        self.found.sort_by(|a, b| a.target.cmp(&b.target));
+        self.failures.sort_by(|a, b| a.target.cmp(&b.target));
+    }
+
+    pub(crate) fn push(&mut self, r: Result<Found, Failure>) {
+        match r {
+            Ok(f) => self.found.push(f),
+            Err(f) => self.failures.push(f),
+        }
+    }
+}
+
+/// The verified mode: trust only what identity evidence for a fresh nonce proves.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// Trusted LAS measurements (`trusted_las`) and tolerances (`simulation`).
+    pub policy: Policy,
+    /// Now, seconds since the Unix epoch (read once per LAS).
+    pub clock: fn() -> u64,
+}
+
+/// How to collect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Deadline of each request to a LAS (and of each log read).
+    pub timeout: Duration,
+    /// `Some`: verified mode.
+    pub verify: Option<Verification>,
+    /// LAS instances asked at the same time.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(10),
+            verify: None,
+            concurrency: 16,
+        }
+    }
+}
+
+/// A failed probe before the target is attached.
+pub(crate) struct ProbeError {
+    pub kind: FailureKind,
+    pub platform_id: Option<PlatformId>,
+    pub detail: String,
+}
+
+impl ProbeError {
+    pub(crate) fn fetch(what: &str, e: &FetchError) -> Self {
+        ProbeError {
+            kind: FailureKind::of_fetch(e),
+            platform_id: None,
+            detail: format!("{what}: {e}"),
+        }
+    }
+
+    pub(crate) fn at(self, target: Target) -> Failure {
+        Failure {
+            target,
+            kind: self.kind,
+            platform_id: self.platform_id,
+            detail: self.detail,
+        }
+    }
+}
+
+/// Plain mode: the ID the LAS claims at `GET /v1/platform`.
+pub(crate) async fn probe_claimed(
+    t: &Transport,
+    timeout: Duration,
+) -> Result<PlatformId, ProbeError> {
+    fetch_platform(t, timeout)
+        .await
+        .map(|(id, _)| id)
+        .map_err(|e| ProbeError::fetch("GET /v1/platform", &e))
+}
+
+/// Verified mode: evidence for a fresh random nonce, verified like `las verify` does, and
+/// the ID it proves must be the one `GET /v1/platform` claims.
+pub(crate) async fn probe_verified(
+    t: &Transport,
+    v: &Verification,
+    timeout: Duration,
+) -> Result<(PlatformId, Vec<String>), ProbeError> {
+    let (claimed, _) = fetch_platform(t, timeout)
+        .await
+        .map_err(|e| ProbeError::fetch("GET /v1/platform", &e))?;
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::getrandom(&mut nonce).map_err(|e| ProbeError {
+        kind: FailureKind::Unreachable,
+        platform_id: Some(claimed),
+        detail: format!("no randomness for the nonce: {e}"),
+    })?;
+    let token = fetch_identity(t, &nonce, timeout)
+        .await
+        .map_err(|e| ProbeError {
+            platform_id: Some(claimed),
+            ..ProbeError::fetch("GET /v1/identity", &e)
+        })?;
+    let mut notes = Vec::new();
+    let ev = LasEvidence {
+        token: &token,
+        expected_nonce: Some(&nonce),
+    };
+    let claims =
+        verify_las_evidence(&v.policy, &ev, (v.clock)(), &mut notes).map_err(|r| ProbeError {
+            kind: FailureKind::Rejected(r.reason),
+            platform_id: Some(claimed),
+            detail: r.detail,
+        })?;
+    if claims.platform_id != claimed {
+        return Err(ProbeError {
+            kind: FailureKind::PlatformIdMismatch,
+            platform_id: Some(claimed),
+            detail: format!(
+                "GET /v1/platform claims {claimed} but the identity evidence proves key {}",
+                claims.platform_id
+            ),
+        });
+    }
+    Ok((claims.platform_id, notes))
+}
+
+/// Asks every LAS in `addrs` directly (verified when `opts.verify` is set).
+pub async fn collect_direct(addrs: &[LasAddr], opts: &Options) -> Collection {
+    let client = http_client(opts.timeout);
+    let mut unique: Vec<LasAddr> = addrs.to_vec();
+    unique.sort();
+    unique.dedup();
+    let results: Vec<Result<Found, Failure>> = futures::stream::iter(unique)
+        .map(|addr| {
+            let t = Transport::Direct {
+                client: client.clone(),
+                addr: addr.clone(),
+            };
+            async move {
+                let target = Target::Las { addr };
+                probe_one(&t, opts)
+                    .await
+                    .map(|(platform_id, source, notes)| Found {
+                        target: target.clone(),
+                        platform_id,
+                        source,
+                        notes,
+                    })
+                    .map_err(|e| e.at(target))
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut c = Collection::default();
+    for r in results {
+        c.push(r);
+    }
+    c.sort();
+    c
+}
+
+/// One LAS in the mode `opts` asks for.
+pub(crate) async fn probe_one(
+    t: &Transport,
+    opts: &Options,
+) -> Result<(PlatformId, Source, Vec<String>), ProbeError> {
+    match &opts.verify {
+        Some(v) => probe_verified(t, v, opts.timeout)
+            .await
+            .map(|(id, notes)| (id, Source::Verified, notes)),
+        None => {
+            let source = match t {
+                Transport::Direct { .. } => Source::Direct,
+                Transport::PodProxy { .. } => Source::ApiProxy,
+            };
+            probe_claimed(t, opts.timeout)
+                .await
+                .map(|id| (id, source, Vec::new()))
+        }
+    }
+}

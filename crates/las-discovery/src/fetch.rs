@@ -1,0 +1,231 @@
+//! GET requests to one LAS, either directly over TCP or through the Kubernetes API server's
+//! pod proxy, with a deadline and a cap on the answer's size.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use las_core::PlatformId;
+use serde::Deserialize;
+
+use crate::addr::LasAddr;
+
+/// Largest answer read from a LAS (bytes); identity evidence of a hardware LAS carries a
+/// DCAP quote and stays far below this.
+pub const MAX_ANSWER: usize = 256 * 1024;
+
+/// Why a request to a LAS failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// No connection, a reset, or an error of the API server's proxy.
+    #[error("{0}")]
+    Unreachable(String),
+    /// No complete answer within the deadline.
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    /// An HTTP error status.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The start of the body (for the operator).
+        body: String,
+    },
+    /// The answer is not what a LAS sends.
+    #[error("{0}")]
+    BadAnswer(String),
+}
+
+/// How to reach one LAS.
+#[derive(Clone)]
+pub enum Transport {
+    /// Straight to the LAS over TCP.
+    Direct {
+        /// Shared HTTP client.
+        client: HttpClient<HttpConnector, Empty<Bytes>>,
+        /// The LAS.
+        addr: LasAddr,
+    },
+    /// Through the API server: `/api/v1/namespaces/NS/pods/NAME:PORT/proxy/PATH`.
+    PodProxy {
+        /// Kubernetes client.
+        client: kube::Client,
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        pod: String,
+        /// The LAS's container port.
+        port: u16,
+    },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Direct { addr, .. } => write!(f, "Direct({addr})"),
+            Transport::PodProxy {
+                namespace,
+                pod,
+                port,
+                ..
+            } => write!(f, "PodProxy({namespace}/{pod}:{port})"),
+        }
+    }
+}
+
+/// An HTTP client for direct requests to LAS instances.
+pub fn http_client(connect_timeout: Duration) -> HttpClient<HttpConnector, Empty<Bytes>> {
+    let mut c = HttpConnector::new();
+    c.set_connect_timeout(Some(connect_timeout));
+    c.set_nodelay(true);
+    HttpClient::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(c)
+}
+
+/// The API server path of `path_and_query` on the LAS in pod `pod` (port `port`).
+pub fn pod_proxy_path(namespace: &str, pod: &str, port: u16, path_and_query: &str) -> String {
+    let rest = path_and_query.trim_start_matches('/');
+    format!("/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{rest}")
+}
+
+impl Transport {
+    /// GET `path_and_query` (starting with `/`) and return the body of a 2xx answer.
+    pub async fn get(&self, path_and_query: &str, timeout: Duration) -> Result<Bytes, FetchError> {
+        match tokio::time::timeout(timeout, self.get_inner(path_and_query)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout(timeout.as_secs())),
+        }
+    }
+
+    async fn get_inner(&self, path_and_query: &str) -> Result<Bytes, FetchError> {
+        match self {
+            Transport::Direct { client, addr } => {
+                let uri: http::Uri = format!("http://{}{path_and_query}", addr.authority())
+                    .parse()
+                    .map_err(|e| FetchError::BadAnswer(format!("bad request URI: {e}")))?;
+                let req = http::Request::get(uri)
+                    .header(
+                        http::header::USER_AGENT,
+                        concat!("las/", env!("CARGO_PKG_VERSION")),
+                    )
+                    .body(Empty::new())
+                    .map_err(|e| FetchError::BadAnswer(e.to_string()))?;
+                let resp = client
+                    .request(req)
+                    .await
+                    .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
+                read_answer(resp).await
+            }
+            Transport::PodProxy {
+                client,
+                namespace,
+                pod,
+                port,
+            } => {
+                let req = http::Request::get(pod_proxy_path(namespace, pod, *port, path_and_query))
+                    .body(kube::client::Body::empty())
+                    .map_err(|e| FetchError::BadAnswer(e.to_string()))?;
+                let resp = client
+                    .send(req)
+                    .await
+                    .map_err(|e| FetchError::Unreachable(format!("API server: {e}")))?;
+                read_answer(resp).await
+            }
+        }
+    }
+}
+
+async fn read_answer<B>(resp: http::Response<B>) -> Result<Bytes, FetchError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                FetchError::BadAnswer(format!("answer larger than {MAX_ANSWER} bytes"))
+            } else {
+                FetchError::Unreachable(format!("reading the answer: {e}"))
+            }
+        })?
+        .to_bytes();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        let text: String = text.trim().chars().take(300).collect();
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+            body: text,
+        });
+    }
+    Ok(body)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// What a LAS says about itself at `GET /v1/platform` (the fields used here).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlatformInfo {
+    /// The platform ID (64 hex).
+    pub platform_id: String,
+    /// `sim` or `hw`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The LAS measurement (64 hex).
+    #[serde(default)]
+    pub las_mrenclave: Option<String>,
+}
+
+/// `GET /v1/platform`: the platform ID the LAS claims (nothing proves it).
+pub async fn fetch_platform(
+    t: &Transport,
+    timeout: Duration,
+) -> Result<(PlatformId, PlatformInfo), FetchError> {
+    let body = t.get("/v1/platform", timeout).await?;
+    let info: PlatformInfo = serde_json::from_slice(&body).map_err(|e| {
+        FetchError::BadAnswer(format!("GET /v1/platform: not the JSON of a LAS: {e}"))
+    })?;
+    let id = PlatformId::parse(&info.platform_id).map_err(|_| {
+        FetchError::BadAnswer(format!(
+            "GET /v1/platform: platform_id `{}` is not 64 hex characters",
+            info.platform_id.chars().take(80).collect::<String>()
+        ))
+    })?;
+    Ok((id, info))
+}
+
+/// `GET /v1/identity?nonce=HEX`: the identity evidence (COSE bytes) answering `nonce`.
+pub async fn fetch_identity(
+    t: &Transport,
+    nonce: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    let path = format!("/v1/identity?nonce={}", hex::encode(nonce));
+    let body = t.get(&path, timeout).await?;
+    if body.len() > las_core::MAX_TOKEN_SIZE {
+        return Err(FetchError::BadAnswer(format!(
+            "identity evidence of {} bytes is larger than {}",
+            body.len(),
+            las_core::MAX_TOKEN_SIZE
+        )));
+    }
+    Ok(body.to_vec())
+}

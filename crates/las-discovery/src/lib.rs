@@ -1,0 +1,82 @@
+//! # las-discovery: the platform IDs of every LAS
+//!
+//! Operators paste platform IDs into the `platforms:` of their policies. This crate collects
+//! them, replacing the `get_platform_ids` bash function of the deployment docs
+//! (`kubectl get pod` + `kubectl logs | grep 'public key'`):
+//!
+//! ```text
+//!  Kubernetes (k8s)                         direct (collect_direct)
+//!  ────────────────                         ───────────────────────
+//!  list pods by label ─► ready? ─┐          --las ADDR / --dns NAME (every A/AAAA)
+//!                                ▼                     │
+//!        GET .../pods/NAME:PORT/proxy/v1/platform      ▼
+//!        (fallback: last `public key` log line)   GET /v1/platform
+//!                                │                     │
+//!                 verified mode (either source): fresh nonce ─► GET /v1/identity
+//!                 ─► las_verifier::verify_las_evidence ─► ID == /v1/platform's claim?
+//!                                │
+//!                                ▼
+//!          Collection { found, failures } ─► ids::platforms_line ─► `platforms: [ A, B]`
+//!                                                               ─► policy_edit::set_platforms
+//! ```
+//!
+//! Plain mode trusts the cluster (or the network) to report keys truthfully. Verified mode
+//! trusts neither: an ID is listed only when the LAS proved possession of its key by signing
+//! identity evidence for a nonce chosen here, and that evidence passed the same checks as in
+//! `las verify` (trusted LAS measurement, simulation only when tolerated). A swapped key, a
+//! replayed answer or a simulated LAS without the tolerance becomes a [`collect::Failure`].
+
+pub mod addr;
+pub mod collect;
+pub mod fetch;
+pub mod ids;
+pub mod k8s;
+pub mod policy_edit;
+
+pub use addr::{DEFAULT_PORT, LasAddr, resolve_all};
+pub use collect::{
+    Collection, Failure, FailureKind, Found, Options, Source, Target, Verification, collect_direct,
+};
+pub use ids::{parse_ids, platforms_line};
+pub use k8s::{ClientSettings, PodSelection, collect_pods, instance_selector};
+pub use policy_edit::{PlatformsEdit, set_platforms};
+
+/// The collection cannot start or cannot proceed at all (as opposed to one LAS failing,
+/// which is a [`Failure`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// An address is not `host`, `host:port` or `[v6]:port`.
+    #[error(
+        "invalid LAS address `{0}`: expected host or host:port (e.g. 10.0.0.5, las:18766, [::1]:18766)"
+    )]
+    Address(String),
+    /// A name does not resolve.
+    #[error("cannot resolve `{name}`: {message}")]
+    Dns {
+        /// The name.
+        name: String,
+        /// The resolver's message.
+        message: String,
+    },
+    /// No usable Kubernetes configuration.
+    #[error("Kubernetes configuration: {0}")]
+    KubeConfig(String),
+    /// The API server did not list the pods.
+    #[error(
+        "cannot list the pods in namespace `{namespace}` with selector `{selector}`: {message}"
+    )]
+    ListPods {
+        /// Namespace.
+        namespace: String,
+        /// Label selector.
+        selector: String,
+        /// The API server's (or the transport's) message.
+        message: String,
+    },
+    /// Input that should hold platform IDs does not.
+    #[error("{0}")]
+    Ids(String),
+    /// The policy file cannot be edited as asked.
+    #[error("{0}")]
+    PolicyEdit(String),
+}
