@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The body is over the configured cap.
     #[error("request body is larger than the {0} bytes allowed")]
     BodyTooLarge(usize),
+    /// The client did not send its whole body in time (seconds allowed).
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     /// No such route.
     #[error("no route {0}")]
     NotFound(String),
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::BadParameter(_) => "invalid-parameter",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::BodyTooLarge(_) => "body-too-large",
+            ApiError::BodyTimeout(_) => "body-timeout",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Unavailable => "unavailable",
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::ReportMac(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

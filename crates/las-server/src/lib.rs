@@ -44,7 +44,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted (bytes); larger ones get 413.
     pub body_limit: usize,
-    /// Time a client has to send a request's headers; then the connection is closed.
+    /// Time a client has to send a request's headers (then the connection is closed), and
+    /// again to send a request's body (then it gets 408 `body-timeout`).
     pub header_timeout: Duration,
     /// Open connections at most; further ones are closed at once.
     pub max_connections: usize,

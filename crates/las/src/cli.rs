@@ -92,7 +92,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LAS_MAX_BODY_BYTES", default_value_t = 16 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
     pub max_body_bytes: u32,
-    /// Seconds a client has to send its request headers.
+    /// Seconds a client has to send its request headers, and again its request body.
     #[arg(long, env = "LAS_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
