@@ -49,7 +49,7 @@ async fn track(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
@@ -83,6 +83,25 @@ async fn track(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         }
     }
     resp
+}
+
+/// The `method` label: the standard methods by name, anything else as `other`. HTTP allows
+/// any token as a method, and a label per client-chosen method would let any client grow
+/// the metrics (memory and every scrape) without bound.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {
