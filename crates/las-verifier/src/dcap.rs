@@ -20,7 +20,11 @@
 //! The LAS's measurement (MRENCLAVE, MRSIGNER) from the verified quote is then checked
 //! against `trusted_las` by the caller (`verify::verify_las_evidence_with`).
 //!
-//! Everything here is a function of its inputs (quote, collateral, policy, `now`).
+//! Everything here is a function of its inputs (quote, collateral, policy, `now`); fetching
+//! collateral from a PCCS is the job of [`pccs`] (feature `pccs`, on by default).
+
+#[cfg(feature = "pccs")]
+pub mod pccs;
 
 use dcap_qvl::quote::Quote;
 use dcap_qvl::verify::QuoteVerifier;
