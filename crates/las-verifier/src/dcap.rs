@@ -99,6 +99,16 @@ pub fn collateral_key(quote: &[u8]) -> Result<CollateralKey, QuoteError> {
     })
 }
 
+/// The DCAP quote inside `sgx-dcap` identity evidence (signature checked), or `None` for
+/// other or undecodable evidence. Callers use it to find the collateral to fetch
+/// ([`collateral_key`]) before verifying.
+pub fn evidence_dcap_quote(evidence: &[u8]) -> Option<Vec<u8>> {
+    match las_core::evidence::decode_and_verify_evidence(evidence).ok()?.kind {
+        las_core::evidence::EvidenceKind::SgxDcap { quote } => Some(quote),
+        las_core::evidence::EvidenceKind::Sim => None,
+    }
+}
+
 /// One collateral bundle (PCK CRL, root CA CRL, TCB info, QE identity and their issuer
 /// chains) with the FMSPC it is for and the window in which all of its parts are valid.
 #[derive(Debug, Clone)]
@@ -269,6 +279,18 @@ impl CollateralSet {
     /// Adds a bundle.
     pub fn push(&mut self, c: Collateral) {
         self.items.push(c);
+    }
+
+    /// Adds every bundle of `other`.
+    pub fn extend(&mut self, other: CollateralSet) {
+        self.items.extend(other.items);
+    }
+
+    /// Whether a bundle for `key`'s FMSPC is valid at `now` (no need to fetch one).
+    pub fn covers(&self, key: &CollateralKey, now: u64) -> bool {
+        self.items
+            .iter()
+            .any(|c| c.fmspc.eq_ignore_ascii_case(&key.fmspc) && c.valid_at(now))
     }
 
     /// The bundles.

@@ -190,7 +190,21 @@ pub struct VerifyArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for the LAS (with --las).
+    /// Seconds to wait for the LAS (with --las) and for the PCCS (with --pccs-url).
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
+    /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (JSON: one collateral object or
+    /// a list; a file of the --pccs-url cache works), for verifiers without a PCCS.
+    #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
+    pub collateral: Vec<PathBuf>,
+    /// PCCS (or Intel PCS) to fetch DCAP collateral from for `sgx-dcap` LAS evidence,
+    /// e.g. https://pccs.example:8081; cached on disk until it expires.
+    #[arg(long, value_name = "URL", env = "LAS_PCCS_URL")]
+    pub pccs_url: Option<String>,
+    /// Extra CA certificate(s) (PEM) trusted for an https PCCS with its own certificate.
+    #[arg(long, value_name = "FILE", env = "LAS_PCCS_CA", requires = "pccs_url")]
+    pub pccs_ca: Option<PathBuf>,
+    /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
+    #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
+    pub collateral_cache: Option<PathBuf>,
 }

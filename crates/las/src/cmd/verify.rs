@@ -7,7 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
-use las_verifier::{LasEvidence, LasTrust, Policy, Verdict, VerifyRequest, verify_quote};
+use las_verifier::dcap::pccs::{PccsClient, default_cache_dir};
+use las_verifier::dcap::{CollateralSet, collateral_key, evidence_dcap_quote};
+use las_verifier::{
+    LasEvidence, LasTrust, Policy, Verdict, VerifyOptions, VerifyRequest, verify_quote_with,
+};
 
 use crate::cli::VerifyArgs;
 
@@ -86,7 +90,11 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }),
         now,
     };
-    let verdict = verify_quote(&policy, &req)?;
+    let collateral = dcap_collateral(&a, evidence.as_deref(), now)?;
+    let opts = VerifyOptions {
+        dcap_collateral: Some(&collateral),
+    };
+    let verdict = verify_quote_with(&policy, &req, &opts)?;
     if a.json {
         println!("{}", to_json(&verdict));
     } else {
@@ -97,6 +105,45 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// DCAP collateral for `sgx-dcap` identity evidence: the --collateral files, plus, with
+/// --pccs-url, what the PCCS has for the evidence's platform (unless a file covers it).
+fn dcap_collateral(
+    a: &VerifyArgs,
+    evidence: Option<&[u8]>,
+    now: u64,
+) -> anyhow::Result<CollateralSet> {
+    let mut set = CollateralSet::new();
+    for f in &a.collateral {
+        let bytes = std::fs::read(f)
+            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
+        set.extend(
+            CollateralSet::from_json(&bytes)
+                .with_context(|| format!("malformed collateral file {}", f.display()))?,
+        );
+    }
+    let (Some(url), Some(quote)) = (&a.pccs_url, evidence.and_then(evidence_dcap_quote)) else {
+        return Ok(set);
+    };
+    let key = collateral_key(&quote).context("the LAS's DCAP quote names no platform")?;
+    if set.covers(&key, now) {
+        return Ok(set);
+    }
+    let mut client = PccsClient::new(url)?.timeout(Duration::from_secs(a.timeout_secs));
+    if let Some(ca) = &a.pccs_ca {
+        client = client.extra_ca_file(ca);
+    }
+    if let Some(dir) = a.collateral_cache.clone().or_else(default_cache_dir) {
+        client = client.cache_dir(dir);
+    }
+    set.push(client.collateral_blocking(&key, now).with_context(|| {
+        format!(
+            "cannot get DCAP collateral for FMSPC {} from {url}",
+            key.fmspc
+        )
+    })?);
+    Ok(set)
 }
 
 fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {

@@ -1,0 +1,213 @@
+//! `las verify` with `sgx-dcap` LAS evidence around the REAL DCAP quote shipped in the
+//! dcap-qvl crate package (read in place, found with `cargo metadata`), verified with its
+//! real collateral at a time inside the collateral's validity. The quote is genuine but
+//! binds no LAS key: `las verify` must reach the binding check and reject it there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use las_core::crypto::Key128;
+use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
+use las_core::quote::{QuoteClaims, encode_quote};
+use las_core::sgx::{Attributes, ReportBody, flags};
+use las_core::{Mode, PlatformIdentity};
+
+/// 2025-07-01T00:00:00Z, inside the sample collateral's validity.
+const NOW: u64 = 1_751_328_000;
+
+fn dcap_qvl_sample() -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkg = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dcap-qvl")
+        .unwrap();
+    Path::new(pkg["manifest_path"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .join("sample")
+}
+
+fn las(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_las"))
+        .args(args)
+        .env_remove("LAS_PCCS_URL")
+        .env_remove("LAS_DCAP_COLLATERAL")
+        .output()
+        .unwrap()
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+    nonce: String,
+    /// The sample collateral, in place in dcap-qvl's package.
+    collateral: String,
+}
+
+impl Case {
+    fn path(&self, n: &str) -> String {
+        self.dir.path().join(n).to_str().unwrap().to_owned()
+    }
+}
+
+fn setup() -> Case {
+    let sample = dcap_qvl_sample();
+    let dcap = std::fs::read(sample.join("sgx_quote")).unwrap();
+    let body = &dcap[48..432];
+    let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([3; 16]));
+    let nonce = [0x5a_u8; 32];
+    let ev = encode_evidence(
+        &id,
+        &EvidenceClaims {
+            kind: EvidenceKind::SgxDcap {
+                quote: dcap.clone(),
+            },
+            mode: Mode::Hw,
+            platform_id: id.platform_id(),
+            nonce: nonce.to_vec(),
+            las_version: "t".into(),
+            las_mrenclave: body[64..96].try_into().unwrap(),
+            las_mrsigner: body[128..160].try_into().unwrap(),
+            las_isvprodid: u16::from_le_bytes(body[256..258].try_into().unwrap()),
+            las_isvsvn: u16::from_le_bytes(body[258..260].try_into().unwrap()),
+            cpusvn: body[0..16].try_into().unwrap(),
+            issued_at: NOW,
+            binding: binding(&id.platform_id(), &nonce),
+        },
+    );
+    let quote = encode_quote(
+        &id,
+        &QuoteClaims {
+            mode: Mode::Hw,
+            platform_id: id.platform_id(),
+            las_version: "t".into(),
+            las_mrenclave: body[64..96].try_into().unwrap(),
+            issued_at: NOW,
+            report_body: ReportBody {
+                cpusvn: [1; 16],
+                miscselect: 0,
+                isv_ext_prod_id: [0; 16],
+                attributes: Attributes {
+                    flags: flags::INIT | flags::MODE64BIT,
+                    xfrm: 3,
+                },
+                mrenclave: [0xaa; 32],
+                mrsigner: [0xbb; 32],
+                config_id: [0; 64],
+                isvprodid: 1,
+                isvsvn: 1,
+                config_svn: 0,
+                isv_family_id: [0; 16],
+                report_data: [0; 64],
+            },
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("evidence.cose"), ev).unwrap();
+    std::fs::write(dir.path().join("quote.cose"), quote).unwrap();
+    let policy = format!(
+        "security:\n  attestation:\n    tolerate: [insecure-configuration, software-hardening-needed]\n    ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]\n    trusted_las:\n      - mrenclave: [\"{}\"]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{}\"]\n",
+        hex::encode(&body[64..96]),
+        "aa".repeat(32)
+    );
+    std::fs::write(dir.path().join("policy.yaml"), policy).unwrap();
+    Case {
+        dir,
+        nonce: hex::encode(nonce),
+        collateral: sample
+            .join("sgx_quote_collateral.json")
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+fn reasons(out: &Output) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    v["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn verify(c: &Case, extra: &[&str]) -> Output {
+    let (p, q, e) = (
+        c.path("policy.yaml"),
+        c.path("quote.cose"),
+        c.path("evidence.cose"),
+    );
+    let now = NOW.to_string();
+    let mut args = vec![
+        "verify",
+        "--json",
+        "--policy",
+        &p,
+        "--quote",
+        &q,
+        "--identity",
+        &e,
+        "--identity-nonce",
+        &c.nonce,
+        "--now",
+        &now,
+    ];
+    args.extend_from_slice(extra);
+    las(&args)
+}
+
+#[test]
+fn collateral_file_takes_the_real_quote_to_the_binding_check() {
+    let c = setup();
+    let coll = c.collateral.clone();
+    let out = verify(&c, &["--collateral", &coll]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reasons(&out), ["report-data-mismatch"]);
+
+    // Without collateral the evidence cannot be checked: its own reason.
+    let out = verify(&c, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(reasons(&out), ["dcap-collateral-missing"]);
+
+    // A collateral file that covers the platform: the PCCS is not asked (it is down).
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = verify(&c, &["--collateral", &coll, "--pccs-url", &dead]);
+    assert_eq!(reasons(&out), ["report-data-mismatch"]);
+}
+
+#[test]
+fn an_unreachable_pccs_is_an_error_naming_it() {
+    let c = setup();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cache = c.path("cache");
+    let out = verify(&c, &["--pccs-url", &dead, "--collateral-cache", &cache]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&dead) && err.contains("00A067110000"), "{err}");
+
+    let bad = c.path("policy.yaml"); // not collateral JSON
+    let out = verify(&c, &["--collateral", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed collateral file"));
+}
