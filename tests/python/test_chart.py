@@ -484,6 +484,32 @@ def test_hardware_mode_needs_no_host_path(render):
     rendered = render({"mode": "hw", "useSGXDevPlugin": "intel", "state": {"hostPath": ""}})
     assert rendered.volume("state") == {"name": "state", "emptyDir": {}}
     assert rendered.init is None
+    # Not even with the default hostPath: nothing of the identity lives on the node, and no
+    # root init container runs.
+    rendered = render({"mode": "hw", "useSGXDevPlugin": "intel"})
+    assert rendered.volume("state") == {"name": "state", "emptyDir": {}}
+    assert rendered.init is None
+    assert not [v for v in rendered.pod["volumes"] if "hostPath" in v and v["name"] == "state"]
+    assert "/var/lib/las/state" not in rendered.notes
+    assert "without state.hostPath" in rendered.notes
+
+
+def test_hardware_mode_runs_the_gramine_image_with_devices_and_the_aesm_socket(render):
+    # gramine/Dockerfile's entrypoint is `gramine-sgx las`; its arguments are measured.
+    hw = render({"mode": "hw", "useSGXDevPlugin": "intel", "sgxEpcMem": 64, "image": "reg/las-sgx:1"})
+    assert "args" not in hw.las and "command" not in hw.las
+    assert hw.las["image"] == "reg/las-sgx:1"
+    limits = hw.las["resources"]["limits"]
+    assert limits["sgx.intel.com/enclave"] == 1 and limits["sgx.intel.com/provision"] == 1
+    assert limits["sgx.intel.com/epc"] == "64Mi"
+    # DCAP quotes need the node's AESM, whether or not externalAesmd.enabled says so.
+    assert hw.volume("aesmd") == {"name": "aesmd", "hostPath": {"path": "/var/run/aesmd", "type": "Directory"}}
+    assert {"name": "aesmd", "mountPath": "/var/run/aesmd"} in hw.las["volumeMounts"]
+    assert hw.las["ports"][0]["containerPort"] == 18766
+    # Other modes keep `las serve` and the node state.
+    sim = render({"mode": "sim"})
+    assert sim.las["args"] == ["serve"]
+    assert sim.volume("state")["hostPath"]["path"] == "/var/lib/las"
 
 
 def test_prepare_can_be_turned_off(render):
