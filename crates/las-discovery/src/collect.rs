@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use las_core::PlatformId;
-use las_verifier::{LasEvidence, Policy, Reason, verify_las_evidence};
+use las_verifier::dcap::CollateralSet;
+use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, verify_las_evidence_with};
 
 use crate::addr::LasAddr;
 use crate::fetch::{FetchError, Transport, fetch_identity, fetch_platform, http_client};
@@ -21,10 +22,10 @@ pub enum Target {
     Pod {
         /// Namespace.
         namespace: String,
+        /// The node it is scheduled on (before the name: lists sort by node).
+        node: Option<String>,
         /// Pod name.
         name: String,
-        /// The node it is scheduled on.
-        node: Option<String>,
     },
     /// A LAS reached directly.
     Las {
@@ -187,6 +188,9 @@ pub struct Verification {
     pub policy: Policy,
     /// Now, seconds since the Unix epoch (read once per LAS).
     pub clock: fn() -> u64,
+    /// DCAP collateral for hardware LAS evidence (`sgx-dcap`); without it such evidence is
+    /// rejected with `dcap-collateral-missing`.
+    pub dcap_collateral: Option<CollateralSet>,
 }
 
 /// How to collect.
@@ -274,11 +278,26 @@ pub(crate) async fn probe_verified(
         token: &token,
         expected_nonce: Some(&nonce),
     };
-    let claims =
-        verify_las_evidence(&v.policy, &ev, (v.clock)(), &mut notes).map_err(|r| ProbeError {
-            kind: FailureKind::Rejected(r.reason),
-            platform_id: Some(claimed),
-            detail: r.detail,
+    let vopts = VerifyOptions {
+        dcap_collateral: v.dcap_collateral.as_ref(),
+    };
+    let claims = verify_las_evidence_with(&v.policy, &ev, &vopts, (v.clock)(), &mut notes)
+        .map_err(|rs| {
+            // The first failed check is the kind; every check's detail is kept.
+            let detail = rs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match i {
+                    0 => r.detail.clone(),
+                    _ => format!("{}: {}", r.reason, r.detail),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            ProbeError {
+                kind: FailureKind::Rejected(rs.first().map_or(Reason::UntrustedLas, |r| r.reason)),
+                platform_id: Some(claimed),
+                detail,
+            }
         })?;
     if claims.platform_id != claimed {
         return Err(ProbeError {

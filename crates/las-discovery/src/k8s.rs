@@ -64,7 +64,7 @@ pub async fn client(s: &ClientSettings<'_>) -> Result<kube::Client, DiscoveryErr
         ..KubeConfigOptions::default()
     };
     let kc = |e: String| DiscoveryError::KubeConfig(e);
-    let mut config = match (s.kubeconfig, s.context) {
+    let config = match (s.kubeconfig, s.context) {
         (Some(path), _) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| kc(format!("reading {}: {e}", path.display())))?;
@@ -77,10 +77,36 @@ pub async fn client(s: &ClientSettings<'_>) -> Result<kube::Client, DiscoveryErr
             .map_err(|e| kc(e.to_string()))?,
         (None, None) => kube::Config::infer().await.map_err(|e| kc(e.to_string()))?,
     };
-    config.connect_timeout = Some(s.timeout);
-    config.read_timeout = Some(s.timeout);
-    config.write_timeout = Some(s.timeout);
-    kube::Client::try_from(config).map_err(|e| kc(format!("cannot build the client: {e}")))
+    build_client(config, s.timeout)
+}
+
+/// The client stack of `kube::Client::try_from` minus two things a one-shot CLI does not
+/// want: retries of 503 answers (a pod proxy that cannot reach its LAS answers 503 and
+/// should fail fast), and the ERROR log line kube's trace layer writes for every 5xx
+/// (each failure is reported once, by the caller). Deadlines are the caller's.
+fn build_client(config: kube::Config, timeout: Duration) -> Result<kube::Client, DiscoveryError> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use kube::client::ConfigExt;
+    use tower::ServiceBuilder;
+
+    let kc = |e: kube::Error| DiscoveryError::KubeConfig(format!("cannot build the client: {e}"));
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    http.set_nodelay(true);
+    let https = config
+        .rustls_https_connector_with_connector(http)
+        .map_err(kc)?;
+    let hyper_client: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer().map_err(kc)?)
+        .layer(config.extra_headers_layer().map_err(kc)?)
+        .map_err(tower::BoxError::from)
+        .service(hyper_client);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// Whether a pod can answer: running, not terminating, ready.
@@ -611,6 +637,7 @@ mod tests {
             verify: Some(Verification {
                 policy: Policy::from_yaml(y.as_bytes()).unwrap(),
                 clock: || NOW,
+                dcap_collateral: None,
             }),
             ..Options::default()
         }

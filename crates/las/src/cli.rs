@@ -53,6 +53,12 @@ pub enum Command {
     /// Verify a quote against a policy. Exit code 0: accepted, 1: rejected (each reason
     /// printed), 2: error (unreadable file, malformed policy, LAS unreachable).
     Verify(VerifyArgs),
+    /// Collect the platform IDs of every LAS (Kubernetes or direct, optionally verified).
+    #[command(long_about = crate::cmd::platform_ids::ABOUT)]
+    PlatformIds(crate::cmd::platform_ids::PlatformIdsArgs),
+    /// Edit policy files (`set-platforms`: write collected IDs into a service's platforms).
+    #[command(subcommand)]
+    Policy(crate::cmd::policy::PolicyCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 
 mod id;
 mod platform;
+pub mod platform_ids;
+pub mod policy;
 mod quote;
 mod serve;
 mod verify;
@@ -16,5 +18,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Id(a) => id::run(a),
         Command::Quote(a) => quote::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::PlatformIds(a) => platform_ids::run(a),
+        Command::Policy(c) => policy::run(c),
     }
 }

@@ -1,0 +1,403 @@
+//! `las platform-ids`: the platform IDs of every LAS, for the `platforms:` of a policy.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use las_discovery::{
+    ClientSettings, Collection, LasAddr, Options, PodSelection, Target, Verification,
+};
+use las_verifier::Policy;
+use las_verifier::Tolerance;
+use las_verifier::policy::{Hex32, TrustedLas};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every LAS answered (and, with --verify, verified): the list is complete
+  1  the list is incomplete: a pod is not running or not ready, a LAS did not answer or
+     failed verification (each one named on stderr), or no LAS was found at all
+  2  usage or configuration error, or the source cannot be read at all (kubeconfig, the
+     API server refused the pod list, a --dns name does not resolve, unreadable policy)";
+
+pub const ABOUT: &str = "\
+Collect the platform ID (LAS public key) of every LAS, for the `platforms:` of a policy.
+
+Source: Kubernetes by default (kubeconfig, or the in-cluster service account): the pods
+labelled app.kubernetes.io/name=INSTANCE,app.kubernetes.io/instance=INSTANCE, each asked
+GET /v1/platform through the API server's pod proxy, falling back to the last `public key`
+line of the pod's log. With --las/--dns: each LAS directly.
+
+Prints `platforms: [ ID1, ID2]` (sorted, each once): the line the get_platform_ids bash
+function printed. Pods that are not ready and LAS that do not answer are named on stderr.
+
+Plain mode trusts the cluster (or the network) to report the keys truthfully. --verify
+trusts neither: each LAS must sign identity evidence for a fresh random nonce, checked like
+`las verify` does (trusted LAS measurement; simulation only with --allow-simulation), and
+only the IDs that verify are printed.
+
+  las platform-ids                                  # like get_platform_ids
+  las platform-ids -o wide                          # node, pod, ID, source
+  las platform-ids --las 10.0.0.5 --las 10.0.0.6    # without Kubernetes
+  las platform-ids --dns las-headless.attest.svc    # every LAS behind a headless Service
+  las platform-ids --verify --policy p.yaml \\
+    | las policy set-platforms --policy p.yaml --service app";
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct PlatformIdsArgs {
+    /// Namespace of the LAS pods (same variable as the bash function).
+    #[arg(
+        short = 'n',
+        long,
+        env = "NAMESPACE",
+        default_value = "default",
+        help_heading = "Kubernetes"
+    )]
+    pub namespace: String,
+    /// The LAS release name: selects the pods labelled app.kubernetes.io/name=INSTANCE and
+    /// app.kubernetes.io/instance=INSTANCE (same variable as the bash function).
+    #[arg(
+        long,
+        env = "INSTANCE",
+        default_value = "las",
+        help_heading = "Kubernetes"
+    )]
+    pub instance: String,
+    /// Label selector of the LAS pods, instead of the one --instance makes.
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "SELECTOR",
+        help_heading = "Kubernetes"
+    )]
+    pub selector: Option<String>,
+    /// kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, else the in-cluster
+    /// service account.
+    #[arg(long, value_name = "FILE", help_heading = "Kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context. Default: the current context.
+    #[arg(long, value_name = "NAME", help_heading = "Kubernetes")]
+    pub context: Option<String>,
+    /// The LAS port in the pods. Default: the container port named `las`, else 18766.
+    #[arg(long, help_heading = "Kubernetes",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Ask this LAS directly instead of Kubernetes: `host`, `host:port` or `[v6]:port`
+    /// (port 18766 by default). Repeat for several.
+    #[arg(long = "las", value_name = "ADDR", help_heading = "Direct",
+          conflicts_with_all = ["selector", "kubeconfig", "context", "port"])]
+    pub las: Vec<String>,
+    /// Ask every address NAME resolves to (e.g. a headless Service), directly: `name` or
+    /// `name:port`. Repeat for several.
+    #[arg(long = "dns", value_name = "NAME", help_heading = "Direct",
+          conflicts_with_all = ["selector", "kubeconfig", "context", "port"])]
+    pub dns: Vec<String>,
+
+    /// Trust neither the cluster nor the network: print only IDs whose LAS signed identity
+    /// evidence for a fresh random nonce that verifies (same checks as `las verify`).
+    #[arg(long, help_heading = "Verification")]
+    pub verify: bool,
+    /// Policy whose security.attestation (trusted_las, tolerate) decides which LAS builds
+    /// are trusted.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "verify",
+        help_heading = "Verification"
+    )]
+    pub policy: Option<PathBuf>,
+    /// A trusted LAS measurement (MRENCLAVE, 64 hex), added to the policy's trusted_las.
+    /// Repeat for several.
+    #[arg(
+        long,
+        value_name = "HEX64",
+        requires = "verify",
+        help_heading = "Verification"
+    )]
+    pub trusted_las_mrenclave: Vec<String>,
+    /// Accept simulation evidence (NOT SECURE: it proves key possession only, no hardware
+    /// protection).
+    #[arg(long, requires = "verify", help_heading = "Verification")]
+    pub allow_simulation: bool,
+    /// DCAP collateral (JSON, as `las verify` reads it) for LAS on SGX hardware, whose
+    /// evidence carries a DCAP quote.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "verify",
+        help_heading = "Verification"
+    )]
+    pub collateral: Option<PathBuf>,
+
+    /// Output: `line` = platforms: [ ID1, ID2]; `wide` = a table with node, pod, ID and
+    /// source; `json` for scripts.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Line)]
+    pub output: OutputFormat,
+    /// Seconds to wait for each request (API server, LAS, pod log).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `platforms: [ ID1, ID2]`, ready to paste into a policy.
+    Line,
+    /// A table: node, pod (or LAS address), platform ID, source.
+    Wide,
+    /// One JSON object: platforms, complete, las, failures.
+    Json,
+}
+
+pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
+    let verify = verification(&a)?;
+    let verified = verify.is_some();
+    let timeout = Duration::from_secs(a.timeout_secs);
+    let opts = Options {
+        timeout,
+        verify,
+        ..Options::default()
+    };
+    let direct = !a.las.is_empty() || !a.dns.is_empty();
+    let mut addrs = Vec::new();
+    for s in &a.las {
+        addrs.push(LasAddr::parse(s)?);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let collection = rt.block_on(async {
+        if direct {
+            for name in &a.dns {
+                addrs.extend(las_discovery::resolve_all(name).await?);
+            }
+            Ok::<_, anyhow::Error>(las_discovery::collect_direct(&addrs, &opts).await)
+        } else {
+            let client = las_discovery::k8s::client(&ClientSettings {
+                kubeconfig: a.kubeconfig.as_deref(),
+                context: a.context.as_deref(),
+                timeout,
+            })
+            .await?;
+            let sel = PodSelection {
+                namespace: a.namespace.clone(),
+                selector: a
+                    .selector
+                    .clone()
+                    .unwrap_or_else(|| las_discovery::instance_selector(&a.instance)),
+                port: a.port,
+            };
+            let c = las_discovery::collect_pods(&client, &sel, &opts).await?;
+            if c.found.is_empty() && c.failures.is_empty() {
+                eprintln!(
+                    "las platform-ids: no pods in namespace `{}` match `{}` (set --namespace/NAMESPACE and --instance/INSTANCE)",
+                    sel.namespace, sel.selector
+                );
+            }
+            Ok(c)
+        }
+    })?;
+
+    match a.output {
+        OutputFormat::Line => println!("{}", las_discovery::platforms_line(&collection.ids())),
+        OutputFormat::Wide => print!("{}", table(&collection, direct)),
+        OutputFormat::Json => println!("{}", to_json(&collection, verified)),
+    }
+    report(&collection, verified);
+    Ok(if collection.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The policy of verified mode: --policy, plus --trusted-las-mrenclave and
+/// --allow-simulation.
+fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
+    if !a.verify {
+        return Ok(None);
+    }
+    let mut policy = match &a.policy {
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("cannot read policy {}", p.display()))?;
+            Policy::from_yaml(&bytes)
+                .with_context(|| format!("malformed policy {}", p.display()))?
+        }
+        None => Policy::default(),
+    };
+    for h in &a.trusted_las_mrenclave {
+        let m = las_core::hexfmt::decode_fixed::<32>("--trusted-las-mrenclave", h)
+            .with_context(|| format!("--trusted-las-mrenclave `{h}` is not 64 hex characters"))?;
+        policy.attestation.trusted_las.push(TrustedLas {
+            mrenclave: vec![Hex32(m)],
+            mrsigner: None,
+            isvprodid: None,
+            isvsvn_min: None,
+        });
+    }
+    if a.allow_simulation && !policy.tolerates(Tolerance::Simulation) {
+        policy.attestation.tolerate.push(Tolerance::Simulation);
+    }
+    let dcap_collateral = match &a.collateral {
+        Some(p) => {
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read DCAP collateral {}", p.display()))?;
+            Some(
+                las_verifier::dcap::CollateralSet::from_json(&bytes)
+                    .with_context(|| format!("malformed DCAP collateral {}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Some(Verification {
+        policy,
+        clock: las_platform::unix_now,
+        dcap_collateral,
+    }))
+}
+
+fn target_columns(t: &Target, direct: bool) -> Vec<String> {
+    match t {
+        Target::Pod { name, node, .. } => {
+            vec![node.clone().unwrap_or_else(|| "-".into()), name.clone()]
+        }
+        Target::Las { addr } if direct => vec![addr.to_string()],
+        Target::Las { addr } => vec!["-".into(), addr.to_string()],
+    }
+}
+
+/// `--output wide`: NODE POD PLATFORM-ID SOURCE (direct mode: LAS PLATFORM-ID SOURCE).
+fn table(c: &Collection, direct: bool) -> String {
+    let mut rows: Vec<Vec<String>> = vec![if direct {
+        vec!["LAS".into(), "PLATFORM-ID".into(), "SOURCE".into()]
+    } else {
+        vec![
+            "NODE".into(),
+            "POD".into(),
+            "PLATFORM-ID".into(),
+            "SOURCE".into(),
+        ]
+    }];
+    for f in &c.found {
+        let mut r = target_columns(&f.target, direct);
+        r.push(f.platform_id.to_string());
+        r.push(f.source.as_str().into());
+        rows.push(r);
+    }
+    let cols = rows.first().map(Vec::len).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|s| s.len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn target_json(t: &Target) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    match t {
+        Target::Pod {
+            namespace,
+            name,
+            node,
+        } => {
+            m.insert("namespace".into(), namespace.clone().into());
+            m.insert("pod".into(), name.clone().into());
+            m.insert("node".into(), node.clone().into());
+        }
+        Target::Las { addr } => {
+            m.insert("address".into(), addr.to_string().into());
+        }
+    }
+    m
+}
+
+fn to_json(c: &Collection, verified: bool) -> serde_json::Value {
+    let las: Vec<serde_json::Value> = c
+        .found
+        .iter()
+        .map(|f| {
+            let mut m = target_json(&f.target);
+            m.insert("platform_id".into(), f.platform_id.to_string().into());
+            m.insert("source".into(), f.source.as_str().into());
+            m.insert("notes".into(), f.notes.clone().into());
+            m.into()
+        })
+        .collect();
+    let failures: Vec<serde_json::Value> = c
+        .failures
+        .iter()
+        .map(|f| {
+            let mut m = target_json(&f.target);
+            m.insert(
+                "platform_id".into(),
+                f.platform_id.map(|p| p.to_string()).into(),
+            );
+            m.insert("reason".into(), f.kind.as_str().into());
+            m.insert("detail".into(), f.detail.clone().into());
+            m.into()
+        })
+        .collect();
+    let ids: Vec<String> = c.ids().iter().map(ToString::to_string).collect();
+    serde_json::json!({
+        "platforms": ids,
+        "complete": c.complete(),
+        "verified": verified,
+        "las": las,
+        "failures": failures,
+    })
+}
+
+/// Failures, notes and a summary on stderr.
+fn report(c: &Collection, verified: bool) {
+    let mut notes = BTreeSet::new();
+    for f in &c.found {
+        for n in &f.notes {
+            notes.insert(format!("note: {}: {n}", f.target));
+        }
+    }
+    for n in notes {
+        eprintln!("{n}");
+    }
+    let label = if verified { "NOT VERIFIED" } else { "MISSING" };
+    for f in &c.failures {
+        let claim = f
+            .platform_id
+            .map(|p| format!(" platform ID {p}"))
+            .unwrap_or_default();
+        eprintln!(
+            "{label}: {}{claim}: {}: {}",
+            f.target,
+            f.kind.as_str(),
+            f.detail
+        );
+    }
+    let total = c.found.len() + c.failures.len();
+    if !c.failures.is_empty() {
+        eprintln!(
+            "las platform-ids: the list is INCOMPLETE: {} of {total} LAS {}",
+            c.found.len(),
+            if verified { "verified" } else { "answered" }
+        );
+    } else if verified && total > 0 {
+        eprintln!("las platform-ids: all {total} LAS verified");
+    }
+}
