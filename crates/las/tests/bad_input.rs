@@ -567,6 +567,16 @@ fn garbage(addr: std::net::SocketAddr, bytes: &[u8], limit: Duration) -> Option<
     status_of(&got)
 }
 
+/// Waits until `las_connections_open` (which counts the scrape itself) is `n`: the gauge
+/// drops just after a socket closes, so give it a moment.
+fn wait_open_connections(addr: std::net::SocketAddr, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&scrape(addr), "las_connections_open") != Some(n as f64) {
+        assert!(Instant::now() < deadline, "connections left open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn garbage_slow_clients_and_more_connections_than_the_cap() {
     let dir = tempfile::tempdir().unwrap();
@@ -669,8 +679,7 @@ fn garbage_slow_clients_and_more_connections_than_the_cap() {
     }
     assert!(idle_closed >= Duration::from_millis(900), "{idle_closed:?}");
     // The daemon side: no connection left open but the scrape's own.
-    let m = scrape(d.addr);
-    assert_eq!(metric(&m, "las_connections_open"), Some(1.0), "{m}");
+    wait_open_connections(d.addr, 1);
     println!(
         "bad input / slow clients: 8 trickling and 1 idle connection cut off by the header timeout ({:?} for the idle one, {:?} for the group)",
         idle_closed,
@@ -687,15 +696,23 @@ fn garbage_slow_clients_and_more_connections_than_the_cap() {
     );
     let pid = d.child.id();
     still_answers(dir.path(), d.addr);
+    // Take the 16 slots with keep-alive connections that were served once (so each surely
+    // holds a slot); one refused because an earlier connection was still closing is
+    // retried.
     let rss0 = status_kib(pid, "VmRSS");
-    let held: Vec<TcpStream> = (0..16)
-        .map(|_| {
-            let mut s = TcpStream::connect(d.addr).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
-            s
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut held = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held.len() < 16 {
+        assert!(Instant::now() < deadline, "cannot take 16 connection slots");
+        if let Ok(mut c) = Conn::connect(d.addr)
+            && let Ok(r) = c.request("GET", "/healthz", &[], b"")
+        {
+            assert_eq!(r.status, 200);
+            held.push(c);
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     let over = 1000;
     let t = Instant::now();
     for _ in 0..over {
