@@ -274,3 +274,13 @@ pub fn scrape(addr: SocketAddr) -> String {
     assert_eq!(r.status, 200);
     String::from_utf8(r.body).unwrap()
 }
+
+/// CPU seconds (user + system) used by `pid` so far.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = s.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5) (utime, stime), counted after the command name.
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
