@@ -103,7 +103,10 @@ pub fn collateral_key(quote: &[u8]) -> Result<CollateralKey, QuoteError> {
 /// other or undecodable evidence. Callers use it to find the collateral to fetch
 /// ([`collateral_key`]) before verifying.
 pub fn evidence_dcap_quote(evidence: &[u8]) -> Option<Vec<u8>> {
-    match las_core::evidence::decode_and_verify_evidence(evidence).ok()?.kind {
+    match las_core::evidence::decode_and_verify_evidence(evidence)
+        .ok()?
+        .kind
+    {
         las_core::evidence::EvidenceKind::SgxDcap { quote } => Some(quote),
         las_core::evidence::EvidenceKind::Sim => None,
     }
@@ -632,8 +635,19 @@ pub(crate) mod tests {
     /// The dcap-qvl crate package's folder, found through `cargo metadata` (the sample
     /// quote and collateral ship in it; they are read in place, not copied).
     pub(crate) fn dcap_qvl_dir() -> PathBuf {
+        static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        DIR.get_or_init(find_dcap_qvl_dir).clone()
+    }
+
+    fn find_dcap_qvl_dir() -> PathBuf {
         let out = std::process::Command::new(env!("CARGO"))
-            .args(["metadata", "--format-version", "1", "--offline"])
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--filter-platform",
+                &host_triple(),
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("cargo metadata");
@@ -653,6 +667,21 @@ pub(crate) mod tests {
             .unwrap()
             .to_owned();
         PathBuf::from(manifest).parent().unwrap().to_path_buf()
+    }
+
+    /// The host's target triple (`rustc -vV`): `cargo metadata` then needs only this platform's
+    /// packages, which the build has already fetched.
+    fn host_triple() -> String {
+        let out =
+            std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+                .arg("-vV")
+                .output()
+                .expect("rustc -vV");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .expect("host line of rustc -vV")
+            .to_owned()
     }
 
     pub(crate) fn sample() -> (Vec<u8>, Vec<u8>) {

@@ -18,7 +18,13 @@ const NOW: u64 = 1_751_328_000;
 
 fn dcap_qvl_sample() -> PathBuf {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host_triple(),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -34,6 +40,20 @@ fn dcap_qvl_sample() -> PathBuf {
         .parent()
         .unwrap()
         .join("sample")
+}
+
+/// The host's target triple (`rustc -vV`): `cargo metadata` then needs only this platform's
+/// packages, which the build has already fetched.
+fn host_triple() -> String {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("host line of rustc -vV")
+        .to_owned()
 }
 
 fn las(args: &[&str]) -> Output {
