@@ -1,0 +1,474 @@
+//! The daemon under test: a real `las serve` process (pinned to one core with `taskset`),
+//! its readiness, its memory, and the machine it runs on.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::http;
+
+/// A running `las serve`; killed when dropped.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    log: PathBuf,
+}
+
+/// How the daemon is started.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The `las` executable.
+    pub las: PathBuf,
+    /// Its state folder (holds the simulated platform secret).
+    pub state_dir: PathBuf,
+    /// The core to pin it to (`taskset -c`), if any.
+    pub cpu: Option<usize>,
+
+    /// Extra `las serve` arguments.
+    pub extra: Vec<String>,
+}
+
+impl Launch {
+    /// Starts the daemon and waits until `/readyz` answers 200; returns it and the time
+    /// from spawn to that answer.
+    pub fn start(&self) -> anyhow::Result<(Daemon, Duration)> {
+        let addr = free_port()?;
+        let log = self.state_dir.join("las.log");
+        // taskset execs the daemon: it keeps the pid we spawn.
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(cpu) = self.cpu {
+            argv.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+        }
+        argv.push(self.las.clone().into_os_string());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd.args(["serve", "--mode", "sim", "--listen"])
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).context("cannot create the daemon's log file")?);
+        // The daemon must see only the flags above, not the caller's LAS_* settings.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("LAS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let started = Instant::now();
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.las.display()))?;
+        let mut d = Daemon { child, addr, log };
+        let ready = d.wait_ready(started, Duration::from_secs(30))?;
+        Ok((d, ready))
+    }
+}
+
+impl Daemon {
+    /// Polls `/readyz` (connect-retry every 100 µs) until it answers 200.
+    fn wait_ready(&mut self, started: Instant, timeout: Duration) -> anyhow::Result<Duration> {
+        let req = http::request("GET", "/readyz", None, b"");
+        loop {
+            if let Ok((200, _)) = http::get_blocking(self.addr, &req, Duration::from_secs(2)) {
+                return Ok(started.elapsed());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "las serve exited ({status}) before it was ready; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "las serve was not ready after {timeout:?}; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Current and peak resident memory.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        Memory::of(self.pid())
+    }
+
+    /// Puts all the daemon's threads under SCHED_FIFO at `prio`, or back to the normal
+    /// policy with `None` (`chrt -a -p`).
+    pub fn set_realtime(&self, prio: Option<u8>) -> anyhow::Result<()> {
+        let pid = self.pid().to_string();
+        let args: Vec<String> = match prio {
+            Some(p) => ["-a", "-f", "-p", &p.to_string(), &pid]
+                .map(String::from)
+                .to_vec(),
+            None => ["-a", "-o", "-p", "0", &pid].map(String::from).to_vec(),
+        };
+        let out = Command::new("chrt")
+            .args(&args)
+            .output()
+            .context("cannot run chrt (util-linux)")?;
+        if !out.status.success() {
+            bail!(
+                "chrt {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// The end of the daemon's log.
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Kills the daemon and reaps it.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(l.local_addr()?)
+}
+
+/// Resident memory of a process, from /proc/PID/status.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// VmRSS, KiB.
+    pub rss_kib: u64,
+    /// VmHWM (peak RSS), KiB.
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    /// Reads /proc/PID/status.
+    pub fn of(pid: u32) -> anyhow::Result<Self> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+        Ok(Self {
+            rss_kib: status_kib(&s, "VmRSS:").context("no VmRSS")?,
+            hwm_kib: status_kib(&s, "VmHWM:").context("no VmHWM")?,
+        })
+    }
+}
+
+/// CPU time of a process (all its threads), from /proc: a measure of cost that does not
+/// depend on how much of its core the process got on a shared machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTime {
+    /// Time on a CPU, ns (sum of /proc/PID/task/*/schedstat field 1).
+    pub run_ns: u64,
+    /// Time runnable but waiting for a CPU, ns (field 2): the other tenants' share.
+    pub wait_ns: u64,
+    /// User time, clock ticks (/proc/PID/stat).
+    pub utime: u64,
+    /// System time, clock ticks.
+    pub stime: u64,
+}
+
+impl CpuTime {
+    /// Reads /proc for `pid`.
+    pub fn of(pid: u32) -> anyhow::Result<Self> {
+        let mut t = CpuTime::default();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .with_context(|| format!("cannot list /proc/{pid}/task"))?;
+        for task in tasks.flatten() {
+            let Ok(s) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+            t.run_ns += f.next().unwrap_or(0);
+            t.wait_ns += f.next().unwrap_or(0);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // Fields 14 and 15 of stat(5); `rest` starts at field 3.
+        t.utime = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+        t.stime = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(t)
+    }
+
+    /// What was spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &CpuTime) -> CpuTime {
+        CpuTime {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
+            utime: self.utime.saturating_sub(earlier.utime),
+            stime: self.stime.saturating_sub(earlier.stime),
+        }
+    }
+
+    /// The share of user time in user + system time.
+    pub fn user_share(&self) -> f64 {
+        let total = self.utime + self.stime;
+        if total == 0 {
+            return 0.0;
+        }
+        self.utime as f64 / total as f64
+    }
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What the figures were measured on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Online CPUs.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// 1-, 5- and 15-minute load averages.
+    pub loadavg: String,
+}
+
+impl Machine {
+    /// Reads /proc.
+    pub fn probe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let cores = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count()
+            .max(1);
+        Self {
+            cpu_model,
+            cores,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            loadavg: loadavg(),
+        }
+    }
+}
+
+/// The load averages (first three fields of /proc/loadavg).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Pins this process (all its threads so far; later ones inherit it) to `cpu`.
+pub fn pin_self(cpu: usize) -> anyhow::Result<()> {
+    let out = Command::new("taskset")
+        .args([
+            "-a",
+            "-c",
+            "-p",
+            &cpu.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .context("cannot run taskset (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "taskset -p {cpu} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (may raise priorities).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Environment variable marking the re-executed benchmark in its own session.
+const SESSION_MARK: &str = "LAS_BENCH_OWN_SESSION";
+
+/// Runs this benchmark again in a session (and so a scheduler autogroup) of its own, and
+/// returns its exit code; `None` when this already is that process.
+///
+/// With autogroups (the default on Linux desktops and on these VMs) every session is one
+/// entity to the scheduler and nice values only count inside it, so a busy neighbour
+/// session gets as much of a core as the benchmark whatever their nice values. A session
+/// of our own whose autogroup has nice -20 ([`raise_own_autogroup`]) gets most of the core
+/// whenever it wants it; the daemon, started from it, shares that autogroup.
+pub fn reexec_in_own_session() -> anyhow::Result<Option<i32>> {
+    if std::env::var_os(SESSION_MARK).is_some() {
+        return Ok(None);
+    }
+    let me = std::env::current_exe()?;
+    let status = Command::new("setsid")
+        .arg("--wait")
+        .arg(me)
+        .args(std::env::args_os().skip(1))
+        .env(SESSION_MARK, "1")
+        .status()
+        .context("cannot run setsid (util-linux)")?;
+    Ok(Some(status.code().unwrap_or(2)))
+}
+
+/// Gives this process's autogroup (its session) nice -20. Fails where autogroups are off.
+pub fn raise_own_autogroup() -> anyhow::Result<()> {
+    std::fs::write("/proc/self/autogroup", "-20")
+        .context("cannot set the nice value of this session's autogroup (/proc/self/autogroup)")
+}
+
+/// Raises this process's soft open-file limit to at least `want` (children inherit it),
+/// with util-linux `prlimit`, up to the hard limit. Returns the soft limit now in force.
+pub fn ensure_nofile(want: u64) -> anyhow::Result<u64> {
+    let (soft, hard) = nofile_limits()?;
+    if soft >= want {
+        return Ok(soft);
+    }
+    let target = want.min(hard);
+    let out = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={target}:{hard}"))
+        .output()
+        .context("cannot run prlimit (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "prlimit --nofile={target} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(nofile_limits()?.0)
+}
+
+fn nofile_limits() -> anyhow::Result<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/limits")?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .context("no `Max open files` in /proc/self/limits")?;
+    let mut f = line["Max open files".len()..].split_whitespace();
+    let parse = |v: Option<&str>| -> u64 {
+        match v {
+            Some("unlimited") | None => u64::MAX,
+            Some(n) => n.parse().unwrap_or(u64::MAX),
+        }
+    };
+    Ok((parse(f.next()), parse(f.next())))
+}
+
+/// The `las` next to this executable (same cargo profile), building it first when this
+/// process runs under cargo, so that the daemon measured is the current code.
+pub fn default_las() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot locate the las-bench executable")?;
+    let dir = me.parent().context("las-bench has no parent folder")?;
+    let las = dir.join("las");
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let profile = dir
+            .file_name()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let profile = if profile == "debug" {
+            "dev".to_owned()
+        } else {
+            profile
+        };
+        eprintln!("las-bench: cargo build --profile {profile} -p las");
+        let st = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", &profile, "-p", "las"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .status()
+            .context("cannot run cargo to build las")?;
+        if !st.success() {
+            bail!("cargo build -p las failed");
+        }
+    }
+    if !las.exists() {
+        bail!(
+            "no las executable at {}: build it (`cargo build --release -p las`) or pass --las PATH",
+            las.display()
+        );
+    }
+    Ok(las)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_parse() {
+        let s = "Name:\tlas\nVmHWM:\t   12345 kB\nVmRSS:\t    2048 kB\n";
+        assert_eq!(status_kib(s, "VmHWM:"), Some(12345));
+        assert_eq!(status_kib(s, "VmRSS:"), Some(2048));
+        assert_eq!(status_kib(s, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn own_cpu_time_grows() {
+        let a = CpuTime::of(std::process::id()).unwrap();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let d = CpuTime::of(std::process::id()).unwrap().since(&a);
+        assert!(d.run_ns >= 10_000_000, "{d:?}");
+    }
+
+    #[test]
+    fn own_memory_and_limits_read() {
+        let m = Memory::of(std::process::id()).unwrap();
+        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
+        let (soft, hard) = nofile_limits().unwrap();
+        assert!(soft > 0 && soft <= hard);
+    }
+}
