@@ -30,7 +30,7 @@ done
 
 mkdir -p "$LAS_DIR"
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
-  cargo build --release --locked -p las --features las-platform/sgx
+  cargo build --release --locked -p las --features sgx
   install -m 0755 target/release/las "$LAS_DIR/las"
 fi
 [ -f "$SIGNING_KEY" ] || gramine-sgx-gen-private-key "$SIGNING_KEY"
