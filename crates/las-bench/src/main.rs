@@ -239,15 +239,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 
     let total = started.elapsed();
-    print_report(
-        &machine,
-        &las,
+    let setup = Setup {
         pinned,
-        (prioritized, realtime),
-        o,
-        &r,
-        total,
-    );
+        prioritized,
+        realtime,
+        smoke,
+    };
+    print_report(&machine, &las, &setup, o, &r, total);
     let errors: u64 = [&r.saturation, &r.half]
         .into_iter()
         .flatten()
@@ -435,15 +433,33 @@ fn row(m: &Measured) -> String {
     )
 }
 
+/// How the run was set up.
+#[derive(Debug)]
+struct Setup {
+    /// Daemon and benchmark pinned to their cores.
+    pinned: bool,
+    /// In an autogroup of their own at nice -20.
+    prioritized: bool,
+    /// SCHED_FIFO priority of the daemon in the open loop.
+    realtime: Option<u8>,
+    /// A smoke run.
+    smoke: bool,
+}
+
 fn print_report(
     machine: &Machine,
     las: &Path,
-    pinned: bool,
-    (prioritized, realtime): (bool, Option<u8>),
+    setup: &Setup,
     o: &Opts,
     r: &Results,
     total: Duration,
 ) {
+    let Setup {
+        pinned,
+        prioritized,
+        realtime,
+        smoke,
+    } = *setup;
     let args: Vec<String> = std::env::args().collect();
     let las_size = std::fs::metadata(las).map(|m| m.len()).unwrap_or(0);
     println!("## las-bench results\n");
@@ -662,7 +678,11 @@ fn print_report(
             mib(s.conns_rss_kib) <= 64.0,
         ));
     }
-    if !targets.is_empty() {
+    if smoke {
+        println!(
+            "\nSmoke run: short phases, no priority, usually a debug build: these figures only show that the benchmark works; `las-bench all` on a release build measures (docs/performance.md)."
+        );
+    } else if !targets.is_empty() {
         println!("\n### Targets\n");
         println!("| figure | measured | target | |");
         println!("|---|---:|---:|---|");
