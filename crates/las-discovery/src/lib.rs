@@ -26,6 +26,11 @@
 //! `las verify` (trusted LAS measurement, simulation only when tolerated). A swapped key, a
 //! replayed answer or a simulated LAS without the tolerance becomes a [`collect::Failure`].
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod addr;
 pub mod collect;
 pub mod fetch;
