@@ -25,8 +25,53 @@ impl PlatformId {
     }
 
     /// The Ed25519 public key, if these 32 bytes are a valid curve point.
+    ///
+    /// Decompressing the point costs about a tenth of a signature check, and a verifier
+    /// checks many tokens from the same few platforms: each thread remembers the last
+    /// [`RECENT_KEYS`] valid keys (a pure memo: same bytes, same key; invalid bytes are
+    /// decoded, and refused, every time).
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_bytes(&self.0).ok()
+        RECENT.with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(vk) = r.get(self) {
+                return Some(vk);
+            }
+            let vk = VerifyingKey::from_bytes(&self.0).ok()?;
+            r.put(*self, vk);
+            Some(vk)
+        })
+    }
+}
+
+/// How many decompressed platform keys each thread keeps.
+pub const RECENT_KEYS: usize = 16;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<RecentKeys> = const {
+        std::cell::RefCell::new(RecentKeys { slots: [None; RECENT_KEYS], next: 0 })
+    };
+}
+
+/// A fixed-size memo of decompressed keys, replaced round-robin.
+struct RecentKeys {
+    slots: [Option<(PlatformId, VerifyingKey)>; RECENT_KEYS],
+    next: usize,
+}
+
+impl RecentKeys {
+    fn get(&self, id: &PlatformId) -> Option<VerifyingKey> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|(k, _)| k == id)
+            .map(|(_, vk)| *vk)
+    }
+
+    fn put(&mut self, id: PlatformId, vk: VerifyingKey) {
+        if let Some(slot) = self.slots.get_mut(self.next) {
+            *slot = Some((id, vk));
+        }
+        self.next = (self.next + 1) % RECENT_KEYS;
     }
 }
 
@@ -100,6 +145,33 @@ mod tests {
         assert_eq!(PlatformId::parse(&s.to_lowercase()).unwrap(), id);
         assert!(PlatformId::parse(&s[..63]).is_err());
         assert!(PlatformId::parse(&format!("{}G", &s[..63])).is_err());
+    }
+
+    #[test]
+    fn remembered_keys_are_the_decoded_keys() {
+        let ids: Vec<PlatformId> = (0..RECENT_KEYS as u8 * 2 + 3)
+            .map(|i| PlatformIdentity::from_seal_key(&Key128::from_bytes([i; 16])).platform_id())
+            .collect();
+        // Twice round, more keys than slots: hits and evictions both happen.
+        for _ in 0..2 {
+            for id in &ids {
+                let vk = id.verifying_key().unwrap();
+                assert_eq!(vk, VerifyingKey::from_bytes(&id.0).unwrap());
+                assert_eq!(vk.to_bytes(), id.0);
+            }
+        }
+        // Not a point on the curve: refused every time, never remembered.
+        let mut bad = None;
+        for b in 0..=255u8 {
+            let id = PlatformId([b; 32]);
+            if VerifyingKey::from_bytes(&id.0).is_err() {
+                bad = Some(id);
+                break;
+            }
+        }
+        let bad = bad.expect("some 32 repeated bytes are not a point");
+        assert!(bad.verifying_key().is_none());
+        assert!(bad.verifying_key().is_none());
     }
 
     #[test]
