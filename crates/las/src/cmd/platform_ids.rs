@@ -123,15 +123,15 @@ pub struct PlatformIdsArgs {
     /// protection).
     #[arg(long, requires = "verify", help_heading = "Verification")]
     pub allow_simulation: bool,
-    /// DCAP collateral (JSON, as `las verify` reads it) for LAS on SGX hardware, whose
-    /// evidence carries a DCAP quote.
+    /// With --verify: DCAP collateral file(s) for LAS on SGX hardware, whose evidence
+    /// carries a DCAP quote (JSON, as for `las verify --collateral`). Repeat for several.
     #[arg(
         long,
         value_name = "FILE",
-        requires = "verify",
+        env = "LAS_DCAP_COLLATERAL",
         help_heading = "Verification"
     )]
-    pub collateral: Option<PathBuf>,
+    pub collateral: Vec<PathBuf>,
 
     /// Output: `line` = platforms: [ ID1, ID2]; `wide` = a table with node, pod, ID and
     /// source; `json` for scripts.
@@ -242,17 +242,16 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
     if a.allow_simulation && !policy.tolerates(Tolerance::Simulation) {
         policy.attestation.tolerate.push(Tolerance::Simulation);
     }
-    let dcap_collateral = match &a.collateral {
-        Some(p) => {
-            let bytes = std::fs::read(p)
-                .with_context(|| format!("cannot read DCAP collateral {}", p.display()))?;
-            Some(
-                las_verifier::dcap::CollateralSet::from_json(&bytes)
-                    .with_context(|| format!("malformed DCAP collateral {}", p.display()))?,
-            )
-        }
-        None => None,
-    };
+    let mut dcap_collateral = None;
+    for f in &a.collateral {
+        let bytes = std::fs::read(f)
+            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
+        let set = las_verifier::dcap::CollateralSet::from_json(&bytes)
+            .with_context(|| format!("malformed collateral file {}", f.display()))?;
+        dcap_collateral
+            .get_or_insert_with(las_verifier::dcap::CollateralSet::new)
+            .extend(set);
+    }
     Ok(Some(Verification {
         policy,
         clock: las_platform::unix_now,
