@@ -278,6 +278,25 @@ pub struct Policy {
     pub services: Vec<Service>,
 }
 
+/// Longest parser message passed on (characters).
+const MAX_MESSAGE: usize = 600;
+
+/// Shortens a parser message that quotes a huge value (a million-digit number gave a
+/// 1 MB error): keeps its start (the field and what is wrong) and its end (the line and
+/// column).
+fn clip_message(m: &str) -> String {
+    let n = m.chars().count();
+    if n <= MAX_MESSAGE {
+        return m.to_owned();
+    }
+    let head: String = m.chars().take(MAX_MESSAGE / 2).collect();
+    let tail: String = m.chars().skip(n - MAX_MESSAGE / 4).collect();
+    format!(
+        "{head} … ({} characters left out) … {tail}",
+        n - MAX_MESSAGE / 2 - MAX_MESSAGE / 4
+    )
+}
+
 impl Policy {
     /// Parses a policy from YAML bytes (JSON is YAML too).
     pub fn from_yaml(bytes: &[u8]) -> Result<Self, PolicyError> {
@@ -297,8 +316,8 @@ impl Policy {
                 bytes.len()
             )));
         }
-        let raw: Raw =
-            serde_norway::from_str(text).map_err(|e| PolicyError::Yaml(e.to_string()))?;
+        let raw: Raw = serde_norway::from_str(text)
+            .map_err(|e| PolicyError::Yaml(clip_message(&e.to_string())))?;
         let p = Policy {
             attestation: raw.security.and_then(|s| s.attestation).unwrap_or_default(),
             services: raw.services.unwrap_or_default(),
