@@ -26,8 +26,7 @@ use las_core::sgx::{Report, TargetInfo};
 use las_core::{MAX_TOKEN_SIZE, PlatformId};
 use las_platform::sim::{SimCpu, StateError};
 
-/// The LAS port (`SCONE_LAS_ADDR` without a port means this one).
-pub const DEFAULT_PORT: u16 = 18766;
+pub use las_core::addr::{AddrError, DEFAULT_PORT, LasAddr};
 
 /// A client-side failure.
 #[derive(Debug, thiserror::Error)]
@@ -73,84 +72,6 @@ pub enum ClientError {
     Platform(#[from] StateError),
 }
 
-/// A LAS address: `host` or `host:port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LasAddr {
-    /// Host name or IP address (IPv6 without brackets).
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl LasAddr {
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; an optional
-    /// `http://` prefix and trailing `/` are accepted.
-    pub fn parse(s: &str) -> Result<Self, ClientError> {
-        let bad = || ClientError::Address(s.to_owned());
-        let t = s.trim();
-        let t = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
-        if t.is_empty() {
-            return Err(bad());
-        }
-        if let Ok(ip) = t.parse::<std::net::IpAddr>() {
-            return Ok(Self {
-                host: ip.to_string(),
-                port: DEFAULT_PORT,
-            });
-        }
-        if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
-            return Ok(Self {
-                host: sa.ip().to_string(),
-                port: sa.port(),
-            });
-        }
-        if let Some(rest) = t.strip_prefix('[') {
-            let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
-            h.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-            let port = match tail {
-                "" => DEFAULT_PORT,
-                p => p
-                    .strip_prefix(':')
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(bad)?,
-            };
-            return Ok(Self {
-                host: h.to_owned(),
-                port,
-            });
-        }
-        let (host, port) = match t.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
-            None => (t, DEFAULT_PORT),
-        };
-        let valid = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
-        if !valid || port == 0 {
-            return Err(bad());
-        }
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-        })
-    }
-
-    fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl std::fmt::Display for LasAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.authority())
-    }
-}
-
 /// Speaks the LAS HTTP API.
 #[derive(Debug, Clone)]
 pub struct LasClient {
@@ -194,7 +115,10 @@ impl LasClient {
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|_| ClientError::Address(addr.clone()))?;
+            .map_err(|e| ClientError::Protocol {
+                addr: addr.clone(),
+                detail: format!("cannot build the request: {e}"),
+            })?;
         let fut = async {
             let resp = self
                 .http
@@ -351,40 +275,4 @@ pub async fn attest(
         platform_id: q.claims.platform_id,
         bytes,
     })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        let p = |s| LasAddr::parse(s).unwrap();
-        assert_eq!(
-            p("localhost"),
-            LasAddr {
-                host: "localhost".into(),
-                port: 18766
-            }
-        );
-        assert_eq!(p("las:1234").port, 1234);
-        assert_eq!(p("10.0.0.5").to_string(), "10.0.0.5:18766");
-        assert_eq!(p("::1").to_string(), "[::1]:18766");
-        assert_eq!(p("[::1]:99").to_string(), "[::1]:99");
-        assert_eq!(p("[::1]").port, 18766);
-        assert_eq!(p("http://10.1.2.3:5/").to_string(), "10.1.2.3:5");
-        for bad in [
-            "",
-            "a b",
-            "host:",
-            "host:99999",
-            "host:0",
-            "[::1",
-            "[zz]:1",
-            "a/b",
-        ] {
-            assert!(LasAddr::parse(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -24,6 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod addr;
 mod cbor;
 pub mod crypto;
 pub mod egetkey;

@@ -51,10 +51,8 @@ pub use policy_edit::{PlatformsEdit, set_platforms};
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// An address is not `host`, `host:port` or `[v6]:port`.
-    #[error(
-        "invalid LAS address `{0}`: expected host or host:port (e.g. 10.0.0.5, las:18766, [::1]:18766)"
-    )]
-    Address(String),
+    #[error(transparent)]
+    Address(#[from] las_core::addr::AddrError),
     /// A name does not resolve.
     #[error("cannot resolve `{name}`: {message}")]
     Dns {
