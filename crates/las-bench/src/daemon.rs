@@ -107,27 +107,9 @@ impl Daemon {
     }
 
     /// Puts all the daemon's threads under SCHED_FIFO at `prio`, or back to the normal
-    /// policy with `None` (`chrt -a -p`).
+    /// policy with `None`.
     pub fn set_realtime(&self, prio: Option<u8>) -> anyhow::Result<()> {
-        let pid = self.pid().to_string();
-        let args: Vec<String> = match prio {
-            Some(p) => ["-a", "-f", "-p", &p.to_string(), &pid]
-                .map(String::from)
-                .to_vec(),
-            None => ["-a", "-o", "-p", "0", &pid].map(String::from).to_vec(),
-        };
-        let out = Command::new("chrt")
-            .args(&args)
-            .output()
-            .context("cannot run chrt (util-linux)")?;
-        if !out.status.success() {
-            bail!(
-                "chrt {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
+        set_realtime(self.pid(), prio)
     }
 
     /// The end of the daemon's log.
@@ -316,6 +298,30 @@ pub fn pin_self(cpu: usize) -> anyhow::Result<()> {
     if !out.status.success() {
         bail!(
             "taskset -p {cpu} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Puts all threads of `pid` under SCHED_FIFO at `prio`, or back to the normal policy
+/// with `None` (`chrt -a -p`). Threads created later inherit the policy.
+pub fn set_realtime(pid: u32, prio: Option<u8>) -> anyhow::Result<()> {
+    let pid = pid.to_string();
+    let args: Vec<String> = match prio {
+        Some(p) => ["-a", "-f", "-p", &p.to_string(), &pid]
+            .map(String::from)
+            .to_vec(),
+        None => ["-a", "-o", "-p", "0", &pid].map(String::from).to_vec(),
+    };
+    let out = Command::new("chrt")
+        .args(&args)
+        .output()
+        .context("cannot run chrt (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "chrt {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

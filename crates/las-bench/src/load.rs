@@ -187,16 +187,26 @@ async fn merge(
     Ok(r)
 }
 
-/// Closed loop for `duration` on `connections` connections.
+/// Closed loop for `duration` on `connections` connections. With `busy_poll` the
+/// generator never sleeps (a task spins), so the daemon never has to wake it: the
+/// difference in the daemon's CPU per quote is what waking a sleeping client costs.
 pub async fn saturate(
     addr: SocketAddr,
     pool: Arc<Vec<Prepared>>,
     connections: usize,
     duration: Duration,
+    busy_poll: bool,
 ) -> anyhow::Result<LoadResult> {
     let conns = connect_all(addr, connections).await?;
     let start = Instant::now();
     let end = start + duration;
+    if busy_poll {
+        tokio::spawn(async move {
+            while Instant::now() < end {
+                tokio::task::yield_now().await;
+            }
+        });
+    }
     let tasks = conns
         .into_iter()
         .enumerate()
@@ -272,21 +282,13 @@ pub async fn fixed_count(
     merge(connections, None, start, tasks).await
 }
 
-/// Waits until `due` precisely: the runtime's timer (1 ms ticks) for the bulk, then a
-/// yielding spin for the last 2 ms. The generator owns its core, so spinning is free.
-async fn wait_until(due: Instant) {
-    let coarse = due.checked_sub(Duration::from_millis(2));
-    if let Some(c) = coarse
-        && c > Instant::now()
-    {
-        tokio::time::sleep_until(c.into()).await;
-    }
-    while Instant::now() < due {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Open loop at `rate` requests/s for `duration` on `connections` connections.
+///
+/// A pacer thread sleeps until each request's due time (nanosleep: tens of microseconds
+/// late at worst, without spinning, so the generator can run at real-time priority
+/// without being throttled) and hands the request to its connection; a connection still
+/// busy with an earlier request sends it as soon as it is free, and the latency still
+/// counts from the due time.
 pub async fn fixed_rate(
     addr: SocketAddr,
     pool: Arc<Vec<Prepared>>,
@@ -298,19 +300,19 @@ pub async fn fixed_rate(
     let conns = connect_all(addr, connections).await?;
     let total = (rate * duration.as_secs_f64()).round() as u64;
     let start = Instant::now() + Duration::from_millis(20);
+    let mut queues = Vec::with_capacity(connections);
     let tasks = conns
         .into_iter()
-        .enumerate()
-        .map(|(c, mut conn)| {
+        .map(|mut conn| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+            queues.push(tx);
             let pool = pool.clone();
             tokio::spawn(async move {
                 let mut t = Tally::new();
-                let mut i = c as u64;
-                while i < total {
-                    let due = start + Duration::from_secs_f64(i as f64 / rate);
-                    wait_until(due).await;
+                let mut first = true;
+                while let Some((i, due)) = rx.recv().await {
                     let p = &pool[i as usize % pool.len()];
-                    match one(&mut conn, p, i == c as u64).await {
+                    match one(&mut conn, p, first).await {
                         Ok(()) => {
                             t.completed += 1;
                             let _ = t.hist.record(due.elapsed().as_nanos() as u64);
@@ -323,14 +325,29 @@ pub async fn fixed_rate(
                             }
                         }
                     }
+                    first = false;
                     t.last = Instant::now();
-                    i += connections as u64;
                 }
                 t
             })
         })
         .collect();
-    merge(connections, Some(rate), start, tasks).await
+    let pacer = std::thread::Builder::new()
+        .name("pacer".into())
+        .spawn(move || {
+            for i in 0..total {
+                let due = start + Duration::from_secs_f64(i as f64 / rate);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                // A connection that gave up drops its queue: its share is not sent.
+                let _ = queues[i as usize % queues.len()].send((i, due));
+            }
+        })?;
+    let r = merge(connections, Some(rate), start, tasks).await;
+    let _ = pacer.join();
+    r
 }
 
 /// Opens `n` connections, sends one quote request on each and keeps them all open

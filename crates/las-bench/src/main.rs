@@ -141,6 +141,7 @@ struct Results {
     micro: Option<Micro>,
     saturation: Option<LoadResult>,
     half: Option<LoadResult>,
+    spin: Option<LoadResult>,
     peak_rss_kib: Option<u64>,
     startup: Option<Startup>,
 }
@@ -179,9 +180,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("las-bench: note: {e:#}; running at normal priority"),
         }
     }
-    // During the open loop (where the daemon uses well under 95% of its core) it also runs
-    // under SCHED_FIFO, so that no other tenant delays its wake-ups. Not at saturation:
-    // the kernel throttles real-time tasks at 95% of each second (50 ms stops).
+    // During the open loop (where the daemon uses well under 95% of its core and the
+    // generator sleeps between sends) both also run under SCHED_FIFO, so that no other
+    // tenant delays a wake-up. Not at saturation: the kernel throttles real-time tasks
+    // at 95% of each second (50 ms stops).
     let realtime = prioritized.then_some(REALTIME_PRIO);
     let las = match &o.las {
         Some(p) => p.clone(),
@@ -226,16 +228,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if matches!(cli.what, What::All | What::Load | What::Smoke) {
         let dir = tempfile::tempdir()?;
-        let (sat, half, hwm) = load_phases(
+        let p = load_phases(
             &launch(dir.path()),
             o.connections,
-            warmup,
-            duration,
+            (warmup, duration),
             realtime,
+            !smoke,
         )?;
-        r.saturation = Some(sat);
-        r.half = Some(half);
-        r.peak_rss_kib = Some(hwm);
+        r.saturation = Some(p.sat);
+        r.half = Some(p.half);
+        r.spin = p.spin;
+        r.peak_rss_kib = Some(p.hwm);
     }
 
     let total = started.elapsed();
@@ -317,27 +320,43 @@ async fn with_cpu(
 fn load_phases(
     launch: &Launch,
     connections: usize,
-    warmup: Duration,
-    duration: Duration,
+    (warmup, duration): (Duration, Duration),
     realtime: Option<u8>,
-) -> anyhow::Result<(LoadResult, LoadResult, u64)> {
+    diagnose: bool,
+) -> anyhow::Result<LoadPhases> {
     daemon::ensure_nofile(connections as u64 + 256)?;
     let (d, _) = launch.start()?;
     let pool = reports_for(d.addr, &launch.state_dir)?;
     let rt = runtime()?;
     let result = rt.block_on(async {
         eprintln!("las-bench: warm-up {warmup:?}, closed loop");
-        load::saturate(d.addr, pool.clone(), connections, warmup).await?;
+        load::saturate(d.addr, pool.clone(), connections, warmup, false).await?;
         eprintln!("las-bench: saturation {duration:?}, {connections} connections");
         let sat = with_cpu(
             d.pid(),
-            load::saturate(d.addr, pool.clone(), connections, duration),
+            load::saturate(d.addr, pool.clone(), connections, duration, false),
         )
         .await?;
+        let spin = if diagnose {
+            eprintln!(
+                "las-bench: saturation {:?}, busy-polling generator",
+                duration / 2
+            );
+            Some(
+                with_cpu(
+                    d.pid(),
+                    load::saturate(d.addr, pool.clone(), connections, duration / 2, true),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let rate = sat.rate() / 2.0;
         eprintln!("las-bench: open loop at {rate:.0}/s for {duration:?}");
         if realtime.is_some() {
             d.set_realtime(realtime)?;
+            daemon::set_realtime(std::process::id(), realtime)?;
         }
         let half = with_cpu(
             d.pid(),
@@ -346,22 +365,40 @@ fn load_phases(
         .await;
         if realtime.is_some() {
             d.set_realtime(None)?;
+            daemon::set_realtime(std::process::id(), None)?;
         }
         let half = half?;
-        anyhow::Ok((sat, half))
+        anyhow::Ok((sat, half, spin))
     });
-    let (sat, half) = match result {
+    let (sat, half, spin) = match result {
         Ok(x) => x,
         Err(e) => return Err(e.context(format!("daemon log:\n{}", d.log_tail()))),
     };
     let hwm = d.memory()?.hwm_kib;
-    for l in [&sat, &half] {
+    for l in [Some(&sat), Some(&half), spin.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         if let Some(e) = &l.first_error {
             eprintln!("las-bench: first error: {e}\ndaemon log:\n{}", d.log_tail());
         }
     }
     d.stop();
-    Ok((sat, half, hwm))
+    Ok(LoadPhases {
+        sat,
+        half,
+        spin,
+        hwm,
+    })
+}
+
+/// What the load phases measured.
+#[derive(Debug)]
+struct LoadPhases {
+    sat: LoadResult,
+    half: LoadResult,
+    spin: Option<LoadResult>,
+    hwm: u64,
 }
 
 fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startup> {
@@ -494,7 +531,7 @@ fn print_report(
         },
         match realtime {
             Some(p) => format!(
-                "; during the open loop the daemon also runs under SCHED_FIFO {p} (`chrt -f {p}`)"
+                "; during the open loop the daemon and the generator also run under SCHED_FIFO {p} (`chrt -f {p}`)"
             ),
             None => String::new(),
         }
@@ -529,10 +566,17 @@ fn print_report(
         );
         println!("| load | offered/s | quotes/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-        for (name, l) in [
-            ("closed loop (maximum)", sat),
-            ("open loop, half the maximum", half),
-        ] {
+        let rows: Vec<(&str, &LoadResult)> = [
+            Some(("closed loop (maximum)", sat)),
+            Some(("open loop, half the maximum", half)),
+            r.spin
+                .as_ref()
+                .map(|l| ("diagnostic: closed loop, busy-polling generator", l)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for &(name, l) in &rows {
             println!(
                 "| {name} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
                 l.offered
@@ -551,10 +595,7 @@ fn print_report(
             "| load | daemon CPU µs/quote | daemon user/sys | daemon on its core | daemon waiting for its core | generator on its core | generator waiting |"
         );
         println!("|---|---:|---:|---:|---:|---:|---:|");
-        for (name, l) in [
-            ("closed loop (maximum)", sat),
-            ("open loop, half the maximum", half),
-        ] {
+        for &(name, l) in &rows {
             println!(
                 "| {name} | {:.1} | {:.0}% / {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
                 l.daemon_us_per_quote(),
