@@ -75,8 +75,12 @@ impl DcapSample {
 fn sample_dir() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    // Only the host's packages: unfiltered, cargo metadata wants every platform's
+    // (r-efi, windows-*) although no build here fetched them.
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .args(["metadata", "--format-version", "1", "--filter-platform"])
+        .arg(host_triple()?)
+        .arg("--manifest-path")
         .arg(&manifest)
         .output()
         .context(
@@ -101,6 +105,20 @@ fn sample_dir() -> anyhow::Result<PathBuf> {
         .context("dcap-qvl manifest path has no folder")?
         .join("sample");
     Ok(dir)
+}
+
+/// The host's target triple (`rustc -vV`).
+fn host_triple() -> anyhow::Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc -vV (to find the host's target triple)")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host line")
 }
 
 /// The middle of the window in which both the TCB info and the QE identity are valid
