@@ -109,7 +109,7 @@ fn one_kill(i: usize, rng: &mut Rng, stats: &Mutex<KillStats>) {
     let state = dir.path().join("state");
     let s = state.to_str().unwrap();
     let mut cmd = Command::new(las_bin());
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         cmd.args(["id", "--mode", "sim", "--state-dir", s]);
     } else {
         cmd.args([

@@ -34,7 +34,7 @@ struct Counts {
 /// One request of the mix, chosen by the request number `k`.
 fn one(load: &Load, conn: &mut Conn, k: u64, rng: &mut Rng) -> Result<(), String> {
     let (report, rd) = &load.reports[(k as usize) % load.reports.len()];
-    let check = k % 50 == 0;
+    let check = k.is_multiple_of(50);
     match k % 100 {
         0..=79 => {
             let r = conn
@@ -150,7 +150,7 @@ fn run(
                     }
                     n += 1;
                     k += 1;
-                    if conn.is_none() || k % 200 == 0 {
+                    if conn.is_none() || k.is_multiple_of(200) {
                         match Conn::connect(load.addr) {
                             Ok(c) => conn = Some(c),
                             Err(e) => {

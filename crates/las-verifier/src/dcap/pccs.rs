@@ -161,10 +161,12 @@ fn crl_bytes(body: &[u8]) -> Vec<u8> {
             return d;
         }
     }
-    if !text.is_empty() && text.len() % 2 == 0 && text.bytes().all(|c| c.is_ascii_hexdigit()) {
-        if let Ok(d) = hex::decode(text) {
-            return d;
-        }
+    if !text.is_empty()
+        && text.len().is_multiple_of(2)
+        && text.bytes().all(|c| c.is_ascii_hexdigit())
+        && let Ok(d) = hex::decode(text)
+    {
+        return d;
     }
     body.to_vec()
 }
