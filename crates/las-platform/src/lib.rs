@@ -182,6 +182,38 @@ fn open_hw() -> Result<Box<dyn Platform>, PlatformError> {
     ))
 }
 
+/// Refuses a nonce outside the length identity evidence accepts.
+pub(crate) fn check_nonce(nonce: &[u8]) -> Result<(), PlatformError> {
+    use las_core::evidence::{MAX_NONCE, MIN_NONCE};
+    if (MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
+        Ok(())
+    } else {
+        Err(PlatformError::Nonce {
+            min: MIN_NONCE,
+            max: MAX_NONCE,
+            actual: nonce.len(),
+        })
+    }
+}
+
+/// Parses a REPORT and checks its MAC over the raw 384-byte body with `key`, in constant
+/// time: the part every backend shares once it has derived its report key.
+pub(crate) fn check_report_mac(
+    bytes: &[u8],
+    key: impl FnOnce(&[u8; 32]) -> Option<las_core::crypto::Key128>,
+) -> Result<Report, ReportError> {
+    let report = Report::try_from_slice(bytes)?;
+    let key = key(&report.key_id).ok_or(ReportError::Mac)?;
+    let body = bytes
+        .get(..las_core::sgx::REPORT_BODY_SIZE)
+        .unwrap_or_default();
+    if key.verify_cmac(body, &report.mac) {
+        Ok(report)
+    } else {
+        Err(ReportError::Mac)
+    }
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -15,10 +15,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use las_core::egetkey::{self, EnclaveIdentity, ROOT_SECRET_SIZE, RootSecret};
-use las_core::evidence::{
-    EvidenceClaims, EvidenceKind, MAX_NONCE, MIN_NONCE, binding, encode_evidence,
-};
-use las_core::sgx::{Attributes, REPORT_BODY_SIZE, Report, TargetInfo, flags};
+use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
+use las_core::sgx::{Attributes, Report, TargetInfo, flags};
 use las_core::{Mode, PlatformIdentity};
 use zeroize::Zeroizing;
 
@@ -260,29 +258,18 @@ impl Platform for SimPlatform {
     }
 
     fn check_report(&self, bytes: &[u8]) -> Result<Report, ReportError> {
-        let report = Report::try_from_slice(bytes)?;
-        let key = egetkey::report_key(
-            &self.cpu.root,
-            &self.cpu.cpusvn,
-            &self.las.target_info(),
-            &report.key_id,
-        );
-        let body = bytes.get(..REPORT_BODY_SIZE).unwrap_or_default();
-        if key.verify_cmac(body, &report.mac) {
-            Ok(report)
-        } else {
-            Err(ReportError::Mac)
-        }
+        crate::check_report_mac(bytes, |key_id| {
+            Some(egetkey::report_key(
+                &self.cpu.root,
+                &self.cpu.cpusvn,
+                &self.las.target_info(),
+                key_id,
+            ))
+        })
     }
 
     fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError> {
-        if !(MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
-            return Err(PlatformError::Nonce {
-                min: MIN_NONCE,
-                max: MAX_NONCE,
-                actual: nonce.len(),
-            });
-        }
+        crate::check_nonce(nonce)?;
         let id = self.identity.platform_id();
         let claims = EvidenceClaims {
             kind: EvidenceKind::Sim,

@@ -25,10 +25,8 @@ use std::sync::Arc;
 
 use las_core::crypto::Key128;
 use las_core::egetkey::EnclaveIdentity;
-use las_core::evidence::{
-    EvidenceClaims, EvidenceKind, MAX_NONCE, MIN_NONCE, binding, encode_evidence,
-};
-use las_core::sgx::{KeyName, KeyRequest, REPORT_BODY_SIZE, Report, TargetInfo};
+use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
+use las_core::sgx::{KeyName, KeyRequest, Report, TargetInfo};
 use las_core::{Mode, PlatformIdentity};
 
 pub use gramine::{AttestationFs, GramineError};
@@ -202,29 +200,13 @@ impl Platform for GraminePlatform {
     }
 
     fn check_report(&self, bytes: &[u8]) -> Result<Report, ReportError> {
-        let report = Report::try_from_slice(bytes)?;
         // EGETKEY(REPORT) takes no input but the KEYID, which cannot make it fail once the
         // start-up self-test passed; should it fail anyway, no MAC can be checked.
-        let key = self
-            .keys
-            .report_key(&report.key_id)
-            .map_err(|_| ReportError::Mac)?;
-        let body = bytes.get(..REPORT_BODY_SIZE).unwrap_or_default();
-        if key.verify_cmac(body, &report.mac) {
-            Ok(report)
-        } else {
-            Err(ReportError::Mac)
-        }
+        crate::check_report_mac(bytes, |key_id| self.keys.report_key(key_id).ok())
     }
 
     fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError> {
-        if !(MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
-            return Err(PlatformError::Nonce {
-                min: MIN_NONCE,
-                max: MAX_NONCE,
-                actual: nonce.len(),
-            });
-        }
+        crate::check_nonce(nonce)?;
         let id = self.identity.platform_id();
         let bound = binding(&id, nonce);
         let quote = self
