@@ -197,20 +197,27 @@ pub async fn serve(
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that arrives just after the daemon says it
+/// listens must still mean a graceful stop (exit 0), not the default action (death by the
+/// signal). Call it inside the Tokio runtime, before announcing the listener.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(target: "las", "cannot install the SIGTERM handler: {e}");
-            std::future::pending::<()>().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(target: "las", "cannot install the SIGTERM/SIGINT handlers: {e}");
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
@@ -242,6 +249,8 @@ pub fn log_identity(platform: &dyn Platform) {
 
 /// The whole daemon: open the platform, bind, log, serve until SIGTERM/SIGINT.
 pub async fn run(config: ServerConfig, platform: PlatformConfig) -> Result<(), StartError> {
+    // First: from here on SIGTERM/SIGINT stop the daemon gracefully.
+    let shutdown = shutdown_signal();
     let p = las_platform::open(&platform)?;
     for note in p.startup_notes() {
         tracing::warn!(target: "las", "{note}");
@@ -251,7 +260,7 @@ pub async fn run(config: ServerConfig, platform: PlatformConfig) -> Result<(), S
     log_identity(&*p);
     tracing::info!(target: "las", "listening on http://{local}");
     let state = AppState::new(p, config);
-    serve(listener, state, shutdown_signal()).await?;
+    serve(listener, state, shutdown).await?;
     tracing::info!(target: "las", "stopped");
     Ok(())
 }
