@@ -489,6 +489,65 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_zero() {
     assert!(again.terminate().success());
 }
 
+/// SIGTERM during start-up (while the daemon hashes its executable) or at once after it
+/// says it listens: still a graceful stop with exit 0. The handlers used to be installed
+/// only when the serve loop first polled them: such a SIGTERM killed the daemon (17 of 40
+/// signals sent right after the `listening` line).
+#[test]
+fn sigterm_during_or_right_after_start_still_exits_zero() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let runs = 10;
+    for i in 0..runs {
+        // During start-up: after the `state folder` line (the runtime is being built),
+        // while the platform is opened.
+        let mut child = Command::new(las_bin())
+            .args(["serve", "--mode", "sim", "--listen", "127.0.0.1:0"])
+            .args(["--state-dir", state])
+            .env_remove("LAS_SIM_CPUSVN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("state folder") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        for line in lines {
+            log.push_str(&line.unwrap());
+            log.push('\n');
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "run {i} (during start-up): {status:?}\n{log}"
+        );
+
+        // At once after the `listening` line.
+        let d = Daemon::start(dir.path(), &[]);
+        let status = d.terminate();
+        assert_eq!(status.code(), Some(0), "run {i} (after start): {status:?}");
+    }
+    println!(
+        "faults / SIGTERM during or right after start: {} of {} exited 0",
+        2 * runs,
+        2 * runs
+    );
+}
+
 #[test]
 fn port_in_use_on_the_first_start_then_a_free_port_gives_the_same_id() {
     let dir = tempfile::tempdir().unwrap();
