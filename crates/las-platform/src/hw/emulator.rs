@@ -45,7 +45,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use las_core::egetkey::{self, EnclaveIdentity, RootSecret};
 use las_core::error::KeyError;
-use las_core::sgx::{KEY_REQUEST_SIZE, KeyName, KeyRequest, flags, key_request_offsets};
+use las_core::sgx::{KEY_REQUEST_SIZE, KeyName, KeyRequest, flags};
 
 /// The ENCLU opcode.
 const ENCLU: [u8; 3] = [0x0f, 0x01, 0xd7];
@@ -262,12 +262,12 @@ fn emulate(rax: u64, rbx: u64, rcx: u64) -> Outcome {
             "ENCLU leaf {leaf} in EAX: only EGETKEY (1) is emulated"
         ));
     }
-    if rbx % 512 != 0 {
+    if !rbx.is_multiple_of(512) {
         return Outcome::GeneralProtection(format!(
             "KEYREQUEST at RBX={rbx:#x} is not 512-byte aligned"
         ));
     }
-    if rcx % 16 != 0 {
+    if !rcx.is_multiple_of(16) {
         return Outcome::GeneralProtection(format!(
             "OUTPUTDATA at RCX={rcx:#x} is not 16-byte aligned"
         ));
@@ -325,6 +325,3 @@ fn emulate(rax: u64, rbx: u64, rcx: u64) -> Outcome {
         _ => done(SGX_INVALID_KEYNAME),
     }
 }
-
-/// The byte offset of KEYREQUEST.KEYID (tests build wrong layouts from it).
-pub const KEY_ID_OFFSET: usize = key_request_offsets::KEY_ID;

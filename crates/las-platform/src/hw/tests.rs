@@ -346,9 +346,12 @@ mod under_emulated_enclu {
         assert_eq!(emulator::executed(), before + 3);
     }
 
-    /// `Egetkey` with the KEYREQUEST bytes changed before ENCLU: a layout bug.
+    /// A change to the KEYREQUEST bytes: a layout bug.
+    type Mangle = fn(&mut [u8; 512]);
+
+    /// `Egetkey` with the KEYREQUEST bytes changed before ENCLU.
     #[derive(Debug)]
-    struct Mangled(fn(&mut [u8; 512]));
+    struct Mangled(Mangle);
 
     impl ReportKeys for Mangled {
         fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
@@ -360,7 +363,7 @@ mod under_emulated_enclu {
 
     #[test]
     fn a_wrong_keyrequest_layout_fails_the_self_test() {
-        let cases: [(fn(&mut [u8; 512]), &str); 4] = [
+        let cases: [(Mangle, &str); 4] = [
             // KEYID four bytes late (over MISCMASK, which a REPORT key ignores).
             (
                 |b| {
