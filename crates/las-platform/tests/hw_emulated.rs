@@ -184,6 +184,21 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The status line and headers of a GET.
+fn raw_head(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: las\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
 /// The `error` kind of an error body (`{"error":"<kind>","message":...}`).
 fn kind(body: &[u8]) -> String {
     String::from_utf8_lossy(body)
@@ -405,10 +420,13 @@ fn slow_quotes_do_not_stall_the_runtime() {
         assert_eq!((st, kind(&body).as_str()), (503, "identity-timeout"));
         assert!(took >= timeout, "answered after {took:?}");
     }
-    // Both slots are still held by the stalled reads: a new request also times out.
+    // Both slots are still held by the stalled reads: a new request also times out, and
+    // is told when to retry.
     let path = format!("/v1/identity?nonce={nonce}");
     let (st, body) = http(addr, "GET", &path, b"", WAIT);
     assert_eq!((st, kind(&body).as_str()), (503, "identity-timeout"));
+    let raw = raw_head(addr, &path);
+    assert!(raw.to_ascii_lowercase().contains("retry-after: 1"), "{raw}");
 
     // The AESM answers: the stalled reader gets this quote, later reads a regular file.
     std::fs::write(dir.path().join("quote.new"), AESM_QUOTE).unwrap();

@@ -108,6 +108,13 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": self.kind(), "message": self.to_string()});
         let mut resp = (self.status(), Json(body)).into_response();
+        if let ApiError::IdentityTimeout(_) = &self {
+            // Busy, not broken: tell clients when to come back instead of hammering.
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         resp.extensions_mut().insert(ErrorKind(self.kind()));
         resp
     }

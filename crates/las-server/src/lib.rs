@@ -55,6 +55,7 @@ pub struct ServerConfig {
     /// on Tokio's blocking pool: in hardware mode it writes and reads `/dev/attestation`
     /// (a DCAP quote from the host's AESM takes milliseconds to seconds), which must never
     /// occupy an async worker. Further requests wait for a slot without holding a thread.
+    /// 0 counts as 1.
     pub identity_concurrency: usize,
     /// How long an identity request may wait for a slot plus its evidence; then it is
     /// answered 503 `identity-timeout`. The evidence being made still holds its slot until
