@@ -8,7 +8,9 @@
 //!
 //! [`open`] picks the backend for a [`ModeRequest`] (`sim`, `hw`, `auto`): `auto` is
 //! hardware only when this build has the `sgx` feature and runs inside a Gramine-SGX
-//! enclave with DCAP attestation, and the simulated platform everywhere else.
+//! enclave with DCAP attestation; it refuses to start where an SGX device is visible but
+//! the LAS is not in an enclave (simulating there would silently waste the hardware); and
+//! it is the simulated platform everywhere else.
 
 #![cfg_attr(
     not(test),
@@ -20,7 +22,7 @@ pub mod hw;
 pub mod measure;
 pub mod sim;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use las_core::egetkey::EnclaveIdentity;
 use las_core::sgx::{Report, TargetInfo};
@@ -136,6 +138,15 @@ pub enum PlatformError {
     /// The SGX hardware failed to answer (e.g. no DCAP quote from the host's AESM).
     #[error("hardware SGX: {0}")]
     Hardware(String),
+    /// `--mode auto` where an SGX device is visible but the LAS runs outside an enclave.
+    #[error(
+        "--mode auto refuses to simulate SGX on this machine: {} shows SGX hardware, but this LAS does not run inside an SGX enclave (no /dev/attestation). Either run the hardware image (the LAS under Gramine-SGX; chart value mode=hw; see docs/hardware.md), or choose simulation explicitly with --mode sim (NOT SECURE)",
+        device.display()
+    )]
+    SgxNotUsed {
+        /// The SGX device file that was found.
+        device: PathBuf,
+    },
     /// The nonce is too short or too long.
     #[error("nonce must be {min} to {max} bytes, got {actual}")]
     Nonce {
@@ -153,8 +164,41 @@ pub fn open(cfg: &PlatformConfig) -> Result<Box<dyn Platform>, PlatformError> {
     match cfg.mode {
         ModeRequest::Hw => open_hw(),
         ModeRequest::Auto if hw_detected() => open_hw(),
-        ModeRequest::Sim | ModeRequest::Auto => Ok(Box::new(sim::SimPlatform::open(cfg)?)),
+        ModeRequest::Auto => match visible_sgx_device() {
+            Some(device) => Err(PlatformError::SgxNotUsed { device }),
+            None => Ok(Box::new(sim::SimPlatform::open(cfg)?)),
+        },
+        ModeRequest::Sim => Ok(Box::new(sim::SimPlatform::open(cfg)?)),
     }
+}
+
+/// The device files through which a process reaches SGX: the in-kernel driver (Linux
+/// 5.11+), its older path, and Intel's out-of-tree driver. A device plugin or a privileged
+/// pod with the host's /dev exposes one of them.
+pub const SGX_DEVICES: [&str; 3] = ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/isgx"];
+
+/// TESTS ONLY: a folder under which [`SGX_DEVICES`] are looked for instead of `/`, so that
+/// the real binary can be shown a machine with SGX devices. It can only make `auto` see
+/// devices that are not there or miss ones that are; whoever sets a daemon's environment
+/// can choose `--mode` anyway. It never affects where `/dev/attestation` is read.
+pub const TEST_DEVICE_ROOT_ENV: &str = "LAS_TEST_SGX_DEVICE_ROOT";
+
+/// The first SGX device file visible to this process (under [`TEST_DEVICE_ROOT_ENV`] when
+/// that is set), if any.
+pub fn visible_sgx_device() -> Option<PathBuf> {
+    let root = std::env::var_os(TEST_DEVICE_ROOT_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    sgx_device_under(&root)
+}
+
+/// The first of [`SGX_DEVICES`] that exists under `root` (a dangling symlink counts: the
+/// name alone shows an SGX driver).
+pub fn sgx_device_under(root: &Path) -> Option<PathBuf> {
+    SGX_DEVICES
+        .iter()
+        .map(|d| root.join(d.trim_start_matches('/')))
+        .find(|p| p.symlink_metadata().is_ok())
 }
 
 /// Whether `auto` should pick hardware: Gramine's attestation files exist (we run inside a
@@ -220,4 +264,41 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod auto_tests {
+    use super::*;
+
+    #[test]
+    fn each_sgx_device_path_is_found() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(sgx_device_under(d.path()), None);
+        std::fs::create_dir_all(d.path().join("dev/sgx")).unwrap();
+        assert_eq!(sgx_device_under(d.path()), None, "a folder is not a device");
+        for dev in SGX_DEVICES {
+            let e = tempfile::tempdir().unwrap();
+            let p = e.path().join(dev.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"").unwrap();
+            assert_eq!(sgx_device_under(e.path()), Some(p));
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_the_device_and_both_fixes() {
+        let e = PlatformError::SgxNotUsed {
+            device: PathBuf::from("/dev/sgx_enclave"),
+        }
+        .to_string();
+        for want in [
+            "/dev/sgx_enclave",
+            "hardware image",
+            "--mode sim",
+            "mode=hw",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
 }

@@ -289,13 +289,10 @@ async fn identity(
     })?;
     let nonce = hex::decode(hexnonce.trim())
         .map_err(|_| ApiError::BadParameter("`nonce` is not hex".into()))?;
-    let evidence = s
-        .platform
-        .identity_evidence(&nonce, las_platform::unix_now())
-        .map_err(|e| match e {
-            las_platform::PlatformError::Nonce { .. } => ApiError::BadParameter(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+    let evidence = identity_evidence(&s, nonce).await?.map_err(|e| match e {
+        las_platform::PlatformError::Nonce { .. } => ApiError::BadParameter(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     if wants_json(&headers) {
         Ok(Json(serde_json::json!({
             "evidence": B64.encode(&evidence),
@@ -305,5 +302,41 @@ async fn identity(
         .into_response())
     } else {
         Ok(binary(COSE_MEDIA_TYPE, evidence))
+    }
+}
+
+/// Makes identity evidence on the blocking pool, in one of `identity_concurrency` slots,
+/// within `identity_timeout` (waiting for the slot included).
+///
+/// In hardware mode the platform writes and reads `/dev/attestation` under a process-wide
+/// lock, which can take as long as the host's AESM takes. Done inline, a few such requests
+/// would hold every async worker, and with them `/v1/quote`, the probes and accept. The
+/// slot moves into the blocking task, so a request that timed out still counts against the
+/// limit until the platform returns: the blocking pool cannot grow past the limit.
+async fn identity_evidence(
+    s: &Arc<AppState>,
+    nonce: Vec<u8>,
+) -> Result<Result<Vec<u8>, las_platform::PlatformError>, ApiError> {
+    let timeout = s.config.identity_timeout;
+    let work = async {
+        let slot = s
+            .identity_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        let state = s.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            state
+                .platform
+                .identity_evidence(&nonce, las_platform::unix_now())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("identity evidence task failed: {e}")))
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::IdentityTimeout(timeout.as_secs_f64())),
     }
 }

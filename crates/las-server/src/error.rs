@@ -41,6 +41,12 @@ pub enum ApiError {
     /// The daemon is shutting down.
     #[error("shutting down")]
     Unavailable,
+    /// Identity evidence was not ready in time (seconds allowed): every slot is busy or
+    /// the platform (in hardware mode the host's AESM) is slow. Retry later.
+    #[error(
+        "identity evidence was not ready within {0} s (the platform's quoting is busy or slow); retry later"
+    )]
+    IdentityTimeout(f64),
     /// Anything else; details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -61,6 +67,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Unavailable => "unavailable",
+            ApiError::IdentityTimeout(_) => "identity-timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -78,7 +85,7 @@ impl ApiError {
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::IdentityTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +108,13 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": self.kind(), "message": self.to_string()});
         let mut resp = (self.status(), Json(body)).into_response();
+        if let ApiError::IdentityTimeout(_) = &self {
+            // Busy, not broken: tell clients when to come back instead of hammering.
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         resp.extensions_mut().insert(ErrorKind(self.kind()));
         resp
     }

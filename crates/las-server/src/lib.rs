@@ -9,7 +9,7 @@
 //!  TcpListener ─► accept (connection cap) ─► hyper http1 (header timeout) ─► Router
 //!                                                                 ├─ /v1/platform, /v1/target-info
 //!                                                                 ├─ /v1/quote ─► Platform::check_report ─► encode_quote
-//!                                                                 ├─ /v1/identity ─► Platform::identity_evidence
+//!                                                                 ├─ /v1/identity ─► slot ─► blocking pool ─► Platform::identity_evidence
 //!                                                                 └─ /healthz /readyz /metrics
 //! ```
 
@@ -51,6 +51,16 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub drain_timeout: Duration,
+    /// Identity requests whose evidence is being made at once, at most. Evidence is made
+    /// on Tokio's blocking pool: in hardware mode it writes and reads `/dev/attestation`
+    /// (a DCAP quote from the host's AESM takes milliseconds to seconds), which must never
+    /// occupy an async worker. Further requests wait for a slot without holding a thread.
+    /// 0 counts as 1.
+    pub identity_concurrency: usize,
+    /// How long an identity request may wait for a slot plus its evidence; then it is
+    /// answered 503 `identity-timeout`. The evidence being made still holds its slot until
+    /// the platform returns, so a stalled AESM cannot grow the blocking pool.
+    pub identity_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -61,9 +71,16 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             max_connections: 4096,
             drain_timeout: Duration::from_secs(10),
+            identity_concurrency: DEFAULT_IDENTITY_CONCURRENCY,
+            identity_timeout: Duration::from_secs(10),
         }
     }
 }
+
+/// Default of [`ServerConfig::identity_concurrency`]. Gramine's attestation files are one
+/// write-then-read sequence per process (serialised in `las_platform::hw::gramine`), so
+/// more than a couple of slots would only park blocking threads on that lock.
+pub const DEFAULT_IDENTITY_CONCURRENCY: usize = 2;
 
 /// The LAS port of the existing deployment (`SCONE_LAS_ADDR` defaults to it).
 pub const DEFAULT_PORT: u16 = 18766;
@@ -79,6 +96,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Set once shutdown has begun: /readyz answers 503.
     pub shutting_down: AtomicBool,
+    /// Slots of `identity_concurrency`: one per identity evidence being made.
+    pub identity_slots: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -91,11 +110,13 @@ impl AppState {
             &platform.platform_id().to_string(),
             start,
         );
+        let identity_slots = Arc::new(Semaphore::new(config.identity_concurrency.max(1)));
         Arc::new(Self {
             platform,
             metrics,
             config,
             shutting_down: AtomicBool::new(false),
+            identity_slots,
         })
     }
 }

@@ -19,6 +19,9 @@
 
 #[cfg(target_arch = "x86_64")]
 mod enclu;
+// Test-only ENCLU emulator (a SIGILL handler); never in a shipped build.
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
+mod emulator;
 pub mod gramine;
 
 use std::sync::Arc;

@@ -299,3 +299,99 @@ fn detection_says_no_here() {
     // This machine runs no Gramine: `auto` must stay on the simulated platform.
     assert!(!under_gramine_dcap());
 }
+
+/// The start-up self-test with the real `Egetkey` (the `asm!` block of `hw/enclu.rs`)
+/// under the emulated ENCLU of `hw/emulator.rs`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod under_emulated_enclu {
+    use super::*;
+    use crate::hw::emulator::{self, Enclave};
+
+    fn enter(f: &Fake) -> emulator::Entered {
+        emulator::enter(Enclave {
+            root: f.root.clone(),
+            cpusvn: CPUSVN,
+            identity: las_identity(),
+        })
+    }
+
+    #[test]
+    fn self_test_and_report_checks_execute_enclu() {
+        let f = fake(1);
+        let _in = enter(&f);
+        let before = emulator::executed();
+        let p = GraminePlatform::open_with(f.fs(), Arc::new(Egetkey)).unwrap();
+        assert_eq!(
+            emulator::executed(),
+            before + 1,
+            "the self-test ran EGETKEY"
+        );
+        assert_eq!(p.platform_id(), f.open().unwrap().platform_id());
+
+        let r = egetkey::ereport(
+            &f.root,
+            &CPUSVN,
+            &app_identity(),
+            &p.target_info(),
+            &[0x11; 64],
+            &[3; 32],
+        );
+        assert_eq!(
+            p.check_report(&r.to_bytes()).unwrap().body.mrenclave,
+            [0xaa; 32]
+        );
+        let mut forged = r.to_bytes();
+        forged[431] ^= 1;
+        assert!(matches!(p.check_report(&forged), Err(ReportError::Mac)));
+        assert_eq!(emulator::executed(), before + 3);
+    }
+
+    /// A change to the KEYREQUEST bytes: a layout bug.
+    type Mangle = fn(&mut [u8; 512]);
+
+    /// `Egetkey` with the KEYREQUEST bytes changed before ENCLU.
+    #[derive(Debug)]
+    struct Mangled(Mangle);
+
+    impl ReportKeys for Mangled {
+        fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
+            let mut b = report_key_request(key_id).to_bytes();
+            (self.0)(&mut b);
+            crate::hw::enclu::egetkey(&b).map_err(|code| format!("SGX error code {code}"))
+        }
+    }
+
+    #[test]
+    fn a_wrong_keyrequest_layout_fails_the_self_test() {
+        let cases: [(Mangle, &str); 4] = [
+            // KEYID four bytes late (over MISCMASK, which a REPORT key ignores).
+            (
+                |b| {
+                    b.copy_within(40..72, 44);
+                    b[40..44].fill(0);
+                },
+                "self-test",
+            ),
+            // KEYNAME big-endian.
+            (|b| b.swap(0, 1), "SGX error code 256"),
+            // A SEAL key instead of the REPORT key.
+            (|b| b[0] = 4, "self-test"),
+            // KEYID in the CPUSVN field (a REPORT key ignores CPUSVN: KEYID is zero).
+            (
+                |b| {
+                    b.copy_within(40..56, 8);
+                    b[40..72].fill(0);
+                },
+                "self-test",
+            ),
+        ];
+        for (i, (mangle, want)) in cases.into_iter().enumerate() {
+            let f = fake(1);
+            let _in = enter(&f);
+            let e = GraminePlatform::open_with(f.fs(), Arc::new(Mangled(mangle)))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "case {i}: {e}");
+        }
+    }
+}

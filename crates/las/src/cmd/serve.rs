@@ -16,6 +16,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         header_timeout: Duration::from_secs(a.header_timeout_secs),
         max_connections: a.max_connections as usize,
         drain_timeout: Duration::from_secs(a.drain_timeout_secs),
+        ..ServerConfig::default()
     };
     tracing::info!(target: "las", "state folder {}", platform.state_dir.display());
     let rt = tokio::runtime::Builder::new_multi_thread()
