@@ -13,6 +13,10 @@
 //!    │                                                       tcb-software-hardening-needed
 //!    ├─ advisories  ─► ignore_advisories / tolerate names    advisory-not-ignored
 //!    ├─ PCK SMT flag ─► tolerate hyperthreading               hyperthreading-enabled
+//!    ├─ TCB evaluation data number ≥ min_tcb_eval_data_number tcb-eval-data-number-too-low
+//!    ├─ PCK dynamic-platform / cached-keys flags ─► tolerate  dynamic-platform, cached-keys
+//!    ├─ PCK SGX type Scalable ─► tolerate
+//!    │  scalable-sgx-without-integrity                        sgx-without-integrity
 //!    ├─ DEBUG attribute ─► tolerate debug-mode               debug-las
 //!    └─ REPORTDATA == binding(platform key, nonce)           report-data-mismatch
 //! ```

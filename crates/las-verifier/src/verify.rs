@@ -65,6 +65,17 @@ pub enum Reason {
     DebugLas,
     /// The identity evidence's claims (LAS measurement, CPUSVN) differ from its DCAP quote.
     EvidenceInconsistent,
+    /// The DCAP collateral's TCB evaluation data number is below the policy's
+    /// `min_tcb_eval_data_number`: the platform was judged against out-of-date TCB data.
+    TcbEvalDataNumberTooLow,
+    /// The PCK certificate's dynamic-platform flag is set and `dynamic-platform` is not
+    /// tolerated.
+    DynamicPlatform,
+    /// The PCK certificate's cached-keys flag is set and `cached-keys` is not tolerated.
+    CachedKeys,
+    /// The PCK certificate's SGX type is Scalable without memory integrity and
+    /// `scalable-sgx-without-integrity` is not tolerated.
+    SgxWithoutIntegrity,
 }
 
 impl Reason {
@@ -94,6 +105,10 @@ impl Reason {
             Reason::HyperthreadingEnabled => "hyperthreading-enabled",
             Reason::DebugLas => "debug-las",
             Reason::EvidenceInconsistent => "evidence-inconsistent",
+            Reason::TcbEvalDataNumberTooLow => "tcb-eval-data-number-too-low",
+            Reason::DynamicPlatform => "dynamic-platform",
+            Reason::CachedKeys => "cached-keys",
+            Reason::SgxWithoutIntegrity => "sgx-without-integrity",
         }
     }
 }

@@ -45,7 +45,28 @@ pub struct DcapReport {
     pub advisory_ids: Vec<String>,
     /// The platform's FMSPC.
     pub fmspc: String,
+    /// TCB evaluation data number of the collateral used (the lower of TCB info's and QE
+    /// identity's).
+    pub tcb_eval_data_number: u32,
+    /// SGX type from the PCK certificate: 0 Standard, 1 Scalable, 2 Scalable with
+    /// integrity.
+    pub sgx_type: u8,
 }
+
+/// The platform facts the policy judges, from dcap-qvl's claims (see [`judge`]).
+#[derive(Debug, Clone)]
+struct Facts<'a> {
+    status: TcbStatus,
+    advisories: &'a [String],
+    smt: PckCertFlag,
+    dynamic_platform: PckCertFlag,
+    cached_keys: PckCertFlag,
+}
+
+/// PCK SGX type values (Intel PCK certificate extension `SGX Type`).
+const SGX_TYPE_STANDARD: u8 = 0;
+const SGX_TYPE_SCALABLE: u8 = 1;
+const SGX_TYPE_SCALABLE_WITH_INTEGRITY: u8 = 2;
 
 /// The outcome of [`appraise`]: the verified report (when the quote verified) and every
 /// policy check that failed.
@@ -207,31 +228,55 @@ pub fn appraise(
         tcb_status: claims.tcb.status.to_string(),
         advisory_ids: claims.tcb.advisory_ids.clone(),
         fmspc: key.fmspc.clone(),
+        tcb_eval_data_number: claims.tcb.eval_data_number,
+        sgx_type: claims.platform.pck.sgx_type,
+    };
+    let pck = &claims.platform.pck;
+    let facts = Facts {
+        status: claims.tcb.status,
+        advisories: &claims.tcb.advisory_ids,
+        smt: pck.smt_enabled,
+        dynamic_platform: pck.dynamic_platform,
+        cached_keys: pck.cached_keys,
     };
 
-    judge(
-        policy,
-        claims.tcb.status,
-        &claims.tcb.advisory_ids,
-        claims.platform.pck.smt_enabled,
-        &report,
-        expected_report_data,
-        &mut a,
-    );
+    judge(policy, &facts, &report, expected_report_data, &mut a);
     a.report = Some(report);
     a
+}
+
+/// A PCK certificate flag that is a weakness when set: rejected with `reason` unless
+/// `tolerance` is tolerated.
+fn flag_check(
+    policy: &Policy,
+    flag: PckCertFlag,
+    tolerance: Tolerance,
+    reason: Reason,
+    what: &str,
+    a: &mut DcapAppraisal,
+) {
+    if flag != PckCertFlag::True {
+        return;
+    }
+    if policy.tolerates(tolerance) {
+        a.notes.push(format!("{what} (tolerated)"));
+    } else {
+        a.reject(
+            reason,
+            format!("{what}; tolerate `{}` to accept it", tolerance.as_str()),
+        );
+    }
 }
 
 /// The policy checks on a verified quote's facts (everything after the signature chain).
 fn judge(
     policy: &Policy,
-    status: TcbStatus,
-    advisories: &[String],
-    smt: PckCertFlag,
+    facts: &Facts<'_>,
     report: &DcapReport,
     expected_report_data: &[u8; 64],
     a: &mut DcapAppraisal,
 ) {
+    let status = facts.status;
     // TCB status.
     match tolerances_for(status) {
         None => a.reject(
@@ -267,7 +312,7 @@ fn judge(
 
     // Advisories.
     let mut open = Vec::new();
-    for id in advisories {
+    for id in facts.advisories {
         if advisory_ignored(policy, id) {
             a.notes.push(format!("advisory {id} ignored by the policy"));
             continue;
@@ -291,7 +336,7 @@ fn judge(
     }
 
     // Hyper-threading, where the PCK certificate says (Platform CA certificates only).
-    if smt == PckCertFlag::True {
+    if facts.smt == PckCertFlag::True {
         if policy.tolerates(Tolerance::Hyperthreading) {
             a.notes
                 .push("hyper-threading enabled on the LAS's platform, tolerated".into());
@@ -301,6 +346,62 @@ fn judge(
                 "the platform's PCK certificate says hyper-threading (SMT) is enabled; tolerate `hyperthreading` to accept it".into(),
             );
         }
+    }
+
+    // TCB evaluation data number: how recent Intel's judgement of this platform is.
+    if let Some(min) = policy.attestation.min_tcb_eval_data_number
+        && report.tcb_eval_data_number < min
+    {
+        a.reject(
+            Reason::TcbEvalDataNumberTooLow,
+            format!(
+                "the DCAP collateral's TCB evaluation data number is {}, below the policy's min_tcb_eval_data_number {min}: the platform was judged against out-of-date TCB data; fetch current collateral",
+                report.tcb_eval_data_number
+            ),
+        );
+    }
+
+    // PCK flags (Platform CA certificates; `Undefined` in Processor CA ones, which make
+    // no such statement: nothing to judge).
+    flag_check(
+        policy,
+        facts.dynamic_platform,
+        Tolerance::DynamicPlatform,
+        Reason::DynamicPlatform,
+        "the platform's PCK certificate says it is a dynamic platform (CPU packages can be added after provisioning)",
+        a,
+    );
+    flag_check(
+        policy,
+        facts.cached_keys,
+        Tolerance::CachedKeys,
+        Reason::CachedKeys,
+        "the platform's PCK certificate says its platform keys are cached (kept across reboots, not re-derived)",
+        a,
+    );
+
+    // SGX type.
+    match report.sgx_type {
+        SGX_TYPE_STANDARD | SGX_TYPE_SCALABLE_WITH_INTEGRITY => {}
+        SGX_TYPE_SCALABLE => {
+            if policy.tolerates(Tolerance::ScalableSgxWithoutIntegrity) {
+                a.notes.push(
+                    "the platform runs Scalable SGX without memory integrity protection (tolerated)"
+                        .into(),
+                );
+            } else {
+                a.reject(
+                    Reason::SgxWithoutIntegrity,
+                    "the platform's PCK certificate says SGX type Scalable: enclave memory has no integrity protection against physical attacks; tolerate `scalable-sgx-without-integrity` to accept it".into(),
+                );
+            }
+        }
+        other => a.reject(
+            Reason::DcapQuoteInvalid,
+            format!(
+                "the PCK certificate names SGX type {other}, which this verifier does not know"
+            ),
+        ),
     }
 
     // DEBUG LAS.
@@ -522,19 +623,20 @@ mod tests {
             tcb_status: "OutOfDate".into(),
             advisory_ids: vec![],
             fmspc: "00906ED50000".into(),
+            tcb_eval_data_number: 17,
+            sgx_type: SGX_TYPE_STANDARD,
         };
         let adv = vec!["INTEL-SA-00161".to_string(), "INTEL-SA-00657".to_string()];
+        let facts = Facts {
+            status: TcbStatus::OutOfDate,
+            advisories: &adv,
+            smt: PckCertFlag::True,
+            dynamic_platform: PckCertFlag::Undefined,
+            cached_keys: PckCertFlag::False,
+        };
         let run = |att: &str| {
             let mut a = DcapAppraisal::default();
-            judge(
-                &policy(att),
-                TcbStatus::OutOfDate,
-                &adv,
-                PckCertFlag::True,
-                &report,
-                &[9; 64],
-                &mut a,
-            );
+            judge(&policy(att), &facts, &report, &[9; 64], &mut a);
             a
         };
         let strict = run("    tolerate: []\n");
@@ -567,6 +669,163 @@ mod tests {
                 .detail
                 .contains("INTEL-SA-00657 (or tolerate `aepic-leak`)")
         );
+    }
+
+    /// The additions at parity with dcap-qvl's own policy, on facts the sample quote does
+    /// not carry (its PCK is a Processor CA certificate: no platform flags; SGX type
+    /// Standard): PCK dynamic-platform and cached-keys flags, Scalable SGX without
+    /// integrity, an unknown SGX type, and the TCB evaluation data number threshold.
+    #[test]
+    fn judge_names_pck_flags_sgx_type_and_eval_number() {
+        let report = |sgx_type: u8| DcapReport {
+            mrenclave: [1; 32],
+            mrsigner: [2; 32],
+            isvprodid: 1,
+            isvsvn: 1,
+            cpusvn: [3; 16],
+            attributes: Attributes {
+                flags: las_core::sgx::flags::INIT,
+                xfrm: 3,
+            },
+            report_data: [9; 64],
+            tcb_status: "UpToDate".into(),
+            advisory_ids: vec![],
+            fmspc: "00906ED50000".into(),
+            tcb_eval_data_number: 17,
+            sgx_type,
+        };
+        let run = |att: &str, dynamic: PckCertFlag, cached: PckCertFlag, sgx_type: u8| {
+            let facts = Facts {
+                status: TcbStatus::UpToDate,
+                advisories: &[],
+                smt: PckCertFlag::False,
+                dynamic_platform: dynamic,
+                cached_keys: cached,
+            };
+            let mut a = DcapAppraisal::default();
+            judge(&policy(att), &facts, &report(sgx_type), &[9; 64], &mut a);
+            a
+        };
+        use PckCertFlag::{False, True, Undefined};
+        // Nothing set: accepted, whatever the flags' absence.
+        for f in [False, Undefined] {
+            for t in [SGX_TYPE_STANDARD, SGX_TYPE_SCALABLE_WITH_INTEGRITY] {
+                let a = run(
+                    "    tolerate: []
+",
+                    f,
+                    f,
+                    t,
+                );
+                assert!(a.rejections.is_empty(), "{:?}", a.rejections);
+            }
+        }
+        let strict = run(
+            "    tolerate: []
+",
+            True,
+            True,
+            SGX_TYPE_SCALABLE,
+        );
+        assert_eq!(
+            reasons(&strict),
+            ["dynamic-platform", "cached-keys", "sgx-without-integrity"]
+        );
+        assert!(
+            strict.rejections[0]
+                .detail
+                .contains("tolerate `dynamic-platform`")
+        );
+        assert!(
+            strict.rejections[1]
+                .detail
+                .contains("tolerate `cached-keys`")
+        );
+        assert!(
+            strict.rejections[2]
+                .detail
+                .contains("tolerate `scalable-sgx-without-integrity`")
+        );
+        // Each tolerance covers its own fact only.
+        assert_eq!(
+            reasons(&run(
+                "    tolerate: [dynamic-platform]
+",
+                True,
+                True,
+                SGX_TYPE_SCALABLE
+            )),
+            ["cached-keys", "sgx-without-integrity"]
+        );
+        let all = run(
+            "    tolerate: [dynamic-platform, cached-keys, scalable-sgx-without-integrity]
+",
+            True,
+            True,
+            SGX_TYPE_SCALABLE,
+        );
+        assert!(all.rejections.is_empty(), "{:?}", all.rejections);
+        assert_eq!(all.notes.len(), 3, "{:?}", all.notes);
+        // An SGX type this verifier does not know is no tolerable weakness.
+        assert_eq!(
+            reasons(&run(
+                "    tolerate: [scalable-sgx-without-integrity]
+",
+                False,
+                False,
+                3
+            )),
+            ["dcap-quote-invalid"]
+        );
+        // The evaluation data number threshold: equal passes, above fails.
+        assert!(
+            run(
+                "    min_tcb_eval_data_number: 17
+",
+                False,
+                False,
+                SGX_TYPE_STANDARD
+            )
+            .rejections
+            .is_empty()
+        );
+        let low = run(
+            "    min_tcb_eval_data_number: 18
+",
+            False,
+            False,
+            SGX_TYPE_STANDARD,
+        );
+        assert_eq!(reasons(&low), ["tcb-eval-data-number-too-low"]);
+        assert!(low.rejections[0].detail.contains("is 17, below"));
+    }
+
+    /// On the real sample quote and collateral: TCB evaluation data number 17 (TCB info and
+    /// QE identity both say 17), SGX type Standard, Processor CA (no platform flags).
+    #[test]
+    fn real_quote_eval_data_number_and_sgx_type() {
+        let (quote, coll) = sample();
+        let set = CollateralSet::from_json(&coll).unwrap();
+        let tolerant = "    tolerate: [insecure-configuration, software-hardening-needed, debug-mode, hyperthreading]
+    ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]
+";
+        let base = appraise(&policy(tolerant), &quote, &[0; 64], &set, SAMPLE_NOW);
+        let r = base.report.clone().expect("the chain verifies");
+        assert_eq!(r.tcb_eval_data_number, 17);
+        assert_eq!(r.sgx_type, SGX_TYPE_STANDARD);
+        let own = r.report_data;
+        for (min, ok) in [(1, true), (17, true), (18, false), (u32::MAX, false)] {
+            let p = policy(&format!(
+                "{tolerant}    min_tcb_eval_data_number: {min}
+"
+            ));
+            let a = appraise(&p, &quote, &own, &set, SAMPLE_NOW);
+            if ok {
+                assert!(a.rejections.is_empty(), "min {min}: {:?}", a.rejections);
+            } else {
+                assert_eq!(reasons(&a), ["tcb-eval-data-number-too-low"], "min {min}");
+            }
+        }
     }
 
     #[test]
