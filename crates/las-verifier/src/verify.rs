@@ -16,6 +16,9 @@ use crate::policy::{Alternative, Policy, Tolerance};
 pub enum Reason {
     /// The quote does not decode or is inconsistent.
     MalformedQuote,
+    /// The quote decodes but is not in the one encoding a LAS writes (indefinite
+    /// lengths, long-form integers, keys repeated or out of order, bytes after the end).
+    NonCanonicalQuote,
     /// The signature does not verify with the platform key.
     BadSignature,
     /// The LAS behind the key is not trusted (no or bad evidence, unknown measurement).
@@ -83,6 +86,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MalformedQuote => "malformed-quote",
+            Reason::NonCanonicalQuote => "non-canonical-quote",
             Reason::BadSignature => "bad-signature",
             Reason::UntrustedLas => "untrusted-las",
             Reason::SimulationNotTolerated => "simulation-not-tolerated",
@@ -250,6 +254,7 @@ pub fn verify_quote_with(
         Err(e) => {
             let reason = match e {
                 TokenError::Signature => Reason::BadSignature,
+                TokenError::NonCanonical(_) => Reason::NonCanonicalQuote,
                 _ => Reason::MalformedQuote,
             };
             v.rejections.push(Rejection {
