@@ -42,6 +42,8 @@ pub enum Reason {
     ReportDataMismatch,
     /// The quote's issue time is in the future.
     QuoteFromTheFuture,
+    /// The quote was issued longer ago than the verifier's maximum age (`--max-age`).
+    QuoteTooOld,
     /// The service has no attestation rule.
     NoAttestationPolicy,
     /// `sgx-dcap` evidence, but no collateral for the quote's platform (FMSPC) was given.
@@ -98,6 +100,7 @@ impl Reason {
             Reason::DebugEnclave => "debug-enclave",
             Reason::ReportDataMismatch => "report-data-mismatch",
             Reason::QuoteFromTheFuture => "quote-from-the-future",
+            Reason::QuoteTooOld => "quote-too-old",
             Reason::NoAttestationPolicy => "no-attestation-policy",
             Reason::DcapCollateralMissing => "dcap-collateral-missing",
             Reason::DcapCollateralExpired => "dcap-collateral-expired",
@@ -165,6 +168,10 @@ pub struct VerifyOptions<'a> {
     /// PCCS, see `dcap::pccs`). Without it such evidence is rejected with
     /// `dcap-collateral-missing`.
     pub dcap_collateral: Option<&'a CollateralSet>,
+    /// Oldest quote accepted, in seconds before `now` (`las verify --max-age`): a quote
+    /// issued earlier is rejected with `quote-too-old`. `None`: the quote's age is not
+    /// checked (with no expected report data either, an acceptance can be a replay).
+    pub max_age: Option<u64>,
 }
 
 /// How much clock skew between LAS and verifier is tolerated (seconds).
@@ -363,6 +370,20 @@ pub fn verify_quote_with(
             format!(
                 "issued at {} but now is {} (more than {MAX_CLOCK_SKEW} s ahead)",
                 claims.issued_at, req.now
+            ),
+        );
+    }
+
+    if let Some(max) = opts.max_age
+        && claims.issued_at.saturating_add(max) < req.now
+    {
+        reject(
+            Reason::QuoteTooOld,
+            format!(
+                "issued at {} but now is {}: {} s old, more than the maximum age of {max} s",
+                claims.issued_at,
+                req.now,
+                req.now.saturating_sub(claims.issued_at)
             ),
         );
     }
@@ -761,6 +782,46 @@ mod tests {
         assert!(v.notes.iter().any(|n| n.contains("simulation tolerated")));
     }
 
+    /// `max_age` (las verify --max-age): the quote's `iat` (NOW) against the injected
+    /// clock; exactly `max_age` old is still accepted.
+    #[test]
+    fn max_age_rejects_old_quotes() {
+        let id = las(1);
+        let pinned = format!(
+            "    tolerate: [simulation]\n    trusted_scone_qe_pubkeys: [\"{}\"]\n",
+            id.platform_id()
+        );
+        let p = policy(&pinned, ALT);
+        let q = quote(&id, Mode::Sim, false, 2);
+        let at = |now: u64, max_age: Option<u64>| {
+            verify_quote_with(
+                &p,
+                &VerifyRequest {
+                    quote: &q,
+                    service: None,
+                    expected_report_data: None,
+                    las_evidence: None,
+                    now,
+                },
+                &VerifyOptions {
+                    max_age,
+                    ..VerifyOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        assert!(at(NOW + 300, Some(300)).accepted());
+        assert!(at(NOW, Some(0)).accepted());
+        let old = at(NOW + 301, Some(300));
+        assert_eq!(
+            old.rejections.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            [Reason::QuoteTooOld]
+        );
+        assert!(old.rejections[0].detail.contains("301 s old"));
+        // Without a maximum age, age is not checked.
+        assert!(at(NOW + 1_000_000, None).accepted());
+    }
+
     #[test]
     fn each_violation_has_its_reason() {
         let id = las(1);
@@ -890,6 +951,7 @@ mod tests {
         let set = CollateralSet::from_json(&coll).unwrap();
         let opts = VerifyOptions {
             dcap_collateral: Some(&set),
+            ..VerifyOptions::default()
         };
         let id = las(3);
         let nonce = [5u8; 32];
