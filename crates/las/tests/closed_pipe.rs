@@ -113,6 +113,24 @@ fn no_command_panics_on_a_closed_stdout() {
         killed_by_sigpipe(&format!("{args:?}"), s, &e);
     }
 
+    // The logger first: a fresh state folder makes `las id` log a WARN line on stderr
+    // before it prints, both into the closed pipe. (tracing-subscriber reports its own
+    // write errors with eprintln!, which would panic here.)
+    let fresh = tempfile::tempdir().unwrap();
+    let s = closed_both(&[
+        "id",
+        "--mode",
+        "sim",
+        "--state-dir",
+        fresh.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        s.signal(),
+        Some(SIGPIPE),
+        "id 2>&1 on a fresh state dir: {s:?}"
+    );
+    assert!(fresh.path().join("platform-secret").exists());
+
     // las quote (base64 to stdout).
     let quote_args = [
         "quote",
