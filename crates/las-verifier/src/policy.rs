@@ -206,9 +206,15 @@ pub struct Attestation {
     /// Lowest accepted TCB evaluation data number of the DCAP collateral (the lower of TCB
     /// info's and QE identity's `tcbEvaluationDataNumber`). Raising it after an Intel TCB
     /// recovery makes platforms still judged by older collateral fail with
-    /// `tcb-eval-data-number-too-low`. Absent: no minimum.
-    #[serde(default)]
+    /// `tcb-eval-data-number-too-low`. Absent: no minimum; `null` is an error (it would
+    /// silently mean no minimum).
+    #[serde(default, deserialize_with = "present_u32")]
     pub min_tcb_eval_data_number: Option<u32>,
+}
+
+/// A field that, when written, must hold a number: `null` is refused, not read as absent.
+fn present_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    u32::deserialize(d).map(Some)
 }
 
 /// `services[].attestation[].signer`.

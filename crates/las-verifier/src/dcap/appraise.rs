@@ -800,6 +800,32 @@ mod tests {
         assert!(low.rejections[0].detail.contains("is 17, below"));
     }
 
+    /// The policy field fails closed: a value that is no unsigned 32-bit number, and an
+    /// explicit null (which would read as "no minimum"), are errors naming the field.
+    #[test]
+    fn min_tcb_eval_data_number_parses_strictly() {
+        let parse = |v: &str| {
+            let y = format!(
+                "security:\n  attestation:\n    min_tcb_eval_data_number: {v}\nservices:\n  - name: app\n"
+            );
+            Policy::from_yaml(y.as_bytes())
+        };
+        assert_eq!(
+            parse("17").unwrap().attestation.min_tcb_eval_data_number,
+            Some(17)
+        );
+        for bad in ["null", "~", "", "-1", "\"17\"", "4294967296", "1.5", "[17]"] {
+            let e = parse(bad).expect_err(bad).to_string();
+            assert!(e.contains("min_tcb_eval_data_number"), "{bad}: {e}");
+        }
+        assert_eq!(
+            policy("    tolerate: []\n")
+                .attestation
+                .min_tcb_eval_data_number,
+            None
+        );
+    }
+
     /// On the real sample quote and collateral: TCB evaluation data number 17 (TCB info and
     /// QE identity both say 17), SGX type Standard, Processor CA (no platform flags).
     #[test]
