@@ -5,14 +5,49 @@ use ciborium::Value;
 
 use crate::error::TokenError;
 
-/// Decodes one CBOR item that must be a map, rejecting trailing bytes.
+/// Decodes one CBOR item that must be a map in canonical form (see [`decode_canonical`]).
 pub(crate) fn decode_map(bytes: &[u8]) -> Result<MapReader, TokenError> {
-    let mut rest = bytes;
-    let v: Value = ciborium::from_reader(&mut rest).map_err(|_| TokenError::Payload("payload"))?;
-    if !rest.is_empty() {
-        return Err(TokenError::Payload("payload (trailing bytes)"));
-    }
+    let v = decode_canonical(bytes, Part::Payload)?.ok_or(TokenError::Payload("payload"))?;
     MapReader::new(v, "payload")
+}
+
+/// Which part of a token is being decoded (names it in errors).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part {
+    /// The whole tagged COSE_Sign1.
+    Envelope,
+    /// The payload inside it.
+    Payload,
+}
+
+/// Decodes one CBOR item and checks that it is in the encoding [`encode`] writes:
+/// definite lengths, shortest integers and lengths, nothing after it. Re-encoding and
+/// comparing is the whole check: the encoder is deterministic (ciborium writes definite
+/// lengths in shortest form, map entries in the order of the tree), so any other byte
+/// string for the same tree differs. Map key *order* and duplicates are left to the
+/// callers, which compare with the tree they would have built. `Ok(None)`: not CBOR.
+pub(crate) fn decode_canonical(bytes: &[u8], part: Part) -> Result<Option<Value>, TokenError> {
+    let mut rest = bytes;
+    let Ok(v) = ciborium::from_reader::<Value, _>(&mut rest) else {
+        return Ok(None);
+    };
+    let (trailing, form) = match part {
+        Part::Envelope => (
+            "bytes after the end of the COSE_Sign1",
+            "COSE_Sign1 (indefinite length, or an integer or length not in shortest form)",
+        ),
+        Part::Payload => (
+            "bytes after the end of the payload",
+            "payload (indefinite length, or an integer or length not in shortest form)",
+        ),
+    };
+    if !rest.is_empty() {
+        return Err(TokenError::NonCanonical(trailing));
+    }
+    if encode(&v) != bytes {
+        return Err(TokenError::NonCanonical(form));
+    }
+    Ok(Some(v))
 }
 
 pub(crate) fn encode(v: &Value) -> Vec<u8> {
@@ -56,7 +91,7 @@ impl MapReader {
                 return Err(TokenError::Payload(what));
             };
             if entries.iter().any(|(e, _)| *e == k) {
-                return Err(TokenError::Payload(what));
+                return Err(TokenError::NonCanonical("duplicate map key"));
             }
             entries.push((k, v));
         }

@@ -47,6 +47,12 @@ pub enum TokenError {
     /// The signature does not verify with the key in `kid`.
     #[error("signature does not verify with the platform key")]
     Signature,
+    /// The token decodes but is not in the one encoding a LAS writes (indefinite length,
+    /// an integer or length not in its shortest form, map keys duplicated or out of order,
+    /// bytes after the end): a token's bytes are unique, so hashes of tokens can be
+    /// compared. Names the part.
+    #[error("not in the canonical encoding a LAS writes: {0}")]
+    NonCanonical(&'static str),
 }
 
 /// A key could not be derived (models the EGETKEY faults).

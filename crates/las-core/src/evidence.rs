@@ -93,6 +93,15 @@ pub fn binding(platform_id: &PlatformId, nonce: &[u8]) -> [u8; 64] {
 
 /// Signs identity evidence with the platform key.
 pub fn encode_evidence(identity: &PlatformIdentity, c: &EvidenceClaims) -> Vec<u8> {
+    token::sign(
+        identity,
+        EVIDENCE_CONTENT_TYPE,
+        cbor::encode(&payload_tree(c)),
+    )
+}
+
+/// The payload's CBOR tree, keys in the order a LAS writes them.
+fn payload_tree(c: &EvidenceClaims) -> ciborium::Value {
     let mut m = MapBuilder::default()
         .put("v", EVIDENCE_VERSION)
         .put("type", c.kind.as_str())
@@ -110,7 +119,7 @@ pub fn encode_evidence(identity: &PlatformIdentity, c: &EvidenceClaims) -> Vec<u
     if let EvidenceKind::SgxDcap { quote } = &c.kind {
         m = m.bytes("dcap_quote", quote);
     }
-    token::sign(identity, EVIDENCE_CONTENT_TYPE, cbor::encode(&m.build()))
+    m.build()
 }
 
 /// Decodes evidence strictly, verifies its signature with the key it names, and checks
@@ -152,8 +161,7 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
     if binding_field != binding(&platform_id, &nonce) {
         return Err(TokenError::Inconsistent("binding"));
     }
-    opened.verify()?;
-    Ok(EvidenceClaims {
+    let claims = EvidenceClaims {
         kind,
         mode,
         platform_id,
@@ -166,7 +174,16 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
         cpusvn,
         issued_at,
         binding: binding_field,
-    })
+    };
+    // Every field is now known: the payload must be exactly what a LAS writes for them
+    // (this is where map key order is checked).
+    if cbor::encode(&payload_tree(&claims)) != opened.payload {
+        return Err(TokenError::NonCanonical(
+            "payload (map keys not in the LAS's order)",
+        ));
+    }
+    opened.verify()?;
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -214,6 +231,37 @@ mod tests {
                 bad[i] ^= 0x80;
                 assert!(decode_and_verify_evidence(&bad).is_err(), "flip at {i}");
             }
+        }
+    }
+
+    /// Evidence, like quotes, only in the encoding a LAS writes (more cases in the quote
+    /// tests; the code is shared).
+    #[test]
+    fn only_the_canonical_encoding_is_accepted() {
+        let (id, c) = sample(EvidenceKind::Sim, Mode::Sim);
+        let good = encode_evidence(&id, &c);
+        assert_eq!(good, encode_evidence(&id, &c));
+        let payload = token::open(&good, EVIDENCE_CONTENT_TYPE).unwrap().payload;
+        let resign = |p: Vec<u8>| token::sign(&id, EVIDENCE_CONTENT_TYPE, p);
+        assert_eq!(resign(payload.clone()), good);
+        let ciborium::Value::Map(mut m) = ciborium::from_reader(&payload[..]).unwrap() else {
+            panic!("a map");
+        };
+        m.swap(2, 3);
+        let swapped = resign(cbor::encode(&ciborium::Value::Map(m)));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let indefinite = [&[0xd2, 0x9f], &good[2..], &[0xff]].concat();
+        for (what, bad) in [
+            ("keys out of order", swapped),
+            ("trailing byte", trailing),
+            ("indefinite envelope", indefinite),
+        ] {
+            let r = decode_and_verify_evidence(&bad);
+            assert!(
+                matches!(r, Err(TokenError::NonCanonical(_))),
+                "{what}: {r:?}"
+            );
         }
     }
 

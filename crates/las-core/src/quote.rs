@@ -64,6 +64,15 @@ pub struct QuoteClaims {
 
 /// Signs a quote with the platform key. `claims.platform_id` must be the identity's.
 pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8> {
+    token::sign(
+        identity,
+        QUOTE_CONTENT_TYPE,
+        cbor::encode(&payload_tree(claims)),
+    )
+}
+
+/// The payload's CBOR tree, keys in the order a LAS writes them.
+fn payload_tree(claims: &QuoteClaims) -> ciborium::Value {
     let b = &claims.report_body;
     let enclave = MapBuilder::default()
         .bytes("mrenclave", &b.mrenclave)
@@ -86,7 +95,7 @@ pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8
         .bytes("isv_family_id", &b.isv_family_id)
         .bytes("report_data", &b.report_data)
         .build();
-    let payload = MapBuilder::default()
+    MapBuilder::default()
         .put("v", QUOTE_VERSION)
         .put("mode", claims.mode.as_str())
         .bytes("platform_id", &claims.platform_id.0)
@@ -95,8 +104,7 @@ pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8
         .put("iat", claims.issued_at)
         .bytes("report_body", &b.to_bytes())
         .put("enclave", enclave)
-        .build();
-    token::sign(identity, QUOTE_CONTENT_TYPE, cbor::encode(&payload))
+        .build()
 }
 
 /// A decoded quote whose signature was verified with the key in its `kid`. Whether that
@@ -132,14 +140,22 @@ fn decode_claims(payload: &[u8]) -> Result<QuoteClaims, TokenError> {
     let report_body = ReportBody::try_from_slice(&raw)?;
     check_enclave(m.map("enclave")?, &report_body)?;
     m.finish("payload (unknown field)")?;
-    Ok(QuoteClaims {
+    let claims = QuoteClaims {
         mode,
         platform_id,
         las_version,
         las_mrenclave,
         issued_at,
         report_body,
-    })
+    };
+    // Every field is now known: the payload must be exactly what a LAS writes for them
+    // (this is where map key order is checked).
+    if cbor::encode(&payload_tree(&claims)) != payload {
+        return Err(TokenError::NonCanonical(
+            "payload (map keys not in the LAS's order)",
+        ));
+    }
+    Ok(claims)
 }
 
 /// The decoded fields are a convenience for readers; the raw body is the truth. Any
@@ -244,6 +260,115 @@ mod tests {
         let mut longer = q.clone();
         longer.push(0);
         assert!(decode_and_verify_quote(&longer).is_err());
+    }
+
+    fn non_canonical(r: Result<VerifiedQuote, TokenError>, what: &str) {
+        assert!(
+            matches!(r, Err(TokenError::NonCanonical(_))),
+            "{what}: {r:?}"
+        );
+    }
+
+    /// Splices `with` in place of the first occurrence of `find`.
+    fn splice(b: &[u8], find: &[u8], with: &[u8]) -> Vec<u8> {
+        let i = b.windows(find.len()).position(|w| w == find).unwrap();
+        [&b[..i], with, &b[i + find.len()..]].concat()
+    }
+
+    /// Each encoding a LAS does not write is refused with the named error, even where the
+    /// signature is valid (the payload re-signed, or the envelope changed outside what the
+    /// signature covers).
+    #[test]
+    fn only_the_canonical_encoding_is_accepted() {
+        let (id, claims) = sample();
+        let good = encode_quote(&id, &claims);
+        let payload = token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload;
+        // The encoder is deterministic and its output is canonical.
+        assert_eq!(good, encode_quote(&id, &claims));
+        assert_eq!(decode_and_verify_quote(&good).unwrap().claims, claims);
+        let resign = |p: Vec<u8>| token::sign(&id, QUOTE_CONTENT_TYPE, p);
+        // Re-signing the canonical payload gives the same bytes (Ed25519 is deterministic).
+        assert_eq!(resign(payload.clone()), good);
+
+        // Envelope: an indefinite-length array, and a byte after the end. Neither touches
+        // what the signature covers.
+        assert_eq!(good[1], 0x84, "array of 4");
+        let indefinite = [&[0xd2, 0x9f], &good[2..], &[0xff]].concat();
+        non_canonical(decode_and_verify_quote(&indefinite), "indefinite envelope");
+        let mut trailing = good.clone();
+        trailing.push(0x00);
+        non_canonical(decode_and_verify_quote(&trailing), "trailing byte");
+        // The signature's bstr with a 2-byte length (0x59 0x0040 for 64).
+        let long_len = splice(&good, &[0x58, 0x40], &[0x59, 0x00, 0x40]);
+        non_canonical(decode_and_verify_quote(&long_len), "long signature length");
+
+        // Payload (re-signed): indefinite map, a small integer in 2 bytes, indefinite
+        // bytes, a duplicated key, keys out of order, a byte after the map.
+        assert_eq!(payload[0], 0xa8, "map of 8");
+        let p = [&[0xbf], &payload[1..], &[0xff]].concat();
+        non_canonical(decode_and_verify_quote(&resign(p)), "indefinite map");
+        let v1 = [0x61, b'v', 0x01];
+        let p = splice(&payload, &v1, &[0x61, b'v', 0x18, 0x01]);
+        non_canonical(decode_and_verify_quote(&resign(p)), "2-byte small int");
+        let mut pid = vec![0x6b];
+        pid.extend_from_slice(b"platform_id");
+        let mut chunked = pid.clone();
+        chunked.extend_from_slice(&[0x5f, 0x58, 0x20]);
+        pid.extend_from_slice(&[0x58, 0x20]);
+        let i = payload.windows(pid.len()).position(|w| w == pid).unwrap() + pid.len();
+        let p = [&chunked[..], &payload[i..i + 32], &[0xff]].concat();
+        let p = [&payload[..i - pid.len()], &p[..], &payload[i + 32..]].concat();
+        non_canonical(decode_and_verify_quote(&resign(p)), "indefinite bytes");
+        let p = [&[0xa9], &payload[1..], &v1[..]].concat();
+        non_canonical(decode_and_verify_quote(&resign(p)), "duplicate key");
+        let ciborium::Value::Map(mut m) = ciborium::from_reader(&payload[..]).unwrap() else {
+            panic!("a map");
+        };
+        m.swap(0, 1);
+        let p = cbor::encode(&ciborium::Value::Map(m));
+        non_canonical(decode_and_verify_quote(&resign(p)), "keys out of order");
+        let mut p = payload.clone();
+        p.push(0xf6);
+        non_canonical(
+            decode_and_verify_quote(&resign(p)),
+            "trailing byte in payload",
+        );
+    }
+
+    /// The protected header is inside a byte string that the signature covers as sent: a
+    /// LAS-signed token with its header parameters reordered verifies, and is refused.
+    #[test]
+    fn a_reordered_protected_header_is_refused() {
+        use coset::{CoseSign1, ProtectedHeader, TaggedCborSerializable};
+        let (id, claims) = sample();
+        let good = encode_quote(&id, &claims);
+        let sign1 = CoseSign1::from_tagged_slice(&good).unwrap();
+        let h = sign1.protected.header.clone();
+        // {4: kid, 1: -8, 3: content type}: kid first (a LAS writes alg first).
+        let map = ciborium::Value::Map(vec![
+            (4.into(), ciborium::Value::Bytes(h.key_id.clone())),
+            (1.into(), (-8).into()),
+            (3.into(), QUOTE_CONTENT_TYPE.into()),
+        ]);
+        let raw = cbor::encode(&map);
+        let mut forged = CoseSign1 {
+            protected: ProtectedHeader {
+                original_data: Some(raw.clone()),
+                header: ProtectedHeader::from_cbor_bstr(ciborium::Value::Bytes(raw))
+                    .unwrap()
+                    .header,
+            },
+            ..sign1
+        };
+        let tbs = forged.tbs_data(b"");
+        forged.signature = id.sign(&tbs).to_vec();
+        let bytes = forged.to_tagged_vec().unwrap();
+        assert_ne!(bytes, good);
+        let r = decode_and_verify_quote(&bytes);
+        assert!(
+            matches!(r, Err(TokenError::NonCanonical(w)) if w.contains("protected header")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use coset::{
 };
 use ed25519_dalek::Signature;
 
+use crate::cbor::{self, Part};
 use crate::error::TokenError;
 use crate::identity::{PlatformId, PlatformIdentity};
 
@@ -16,15 +17,20 @@ use crate::identity::{PlatformId, PlatformIdentity};
 /// few KiB); decoders refuse anything larger before parsing.
 pub const MAX_TOKEN_SIZE: usize = 64 * 1024;
 
+/// The protected header a LAS writes: alg, kid, content type (coset encodes them in this
+/// order, integers in shortest form).
+fn protected_header(kid: &[u8], content_type: &str) -> coset::Header {
+    HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(kid.to_vec())
+        .content_type(content_type.to_owned())
+        .build()
+}
+
 /// Signs `payload` as a tagged COSE_Sign1 with the platform key.
 pub(crate) fn sign(identity: &PlatformIdentity, content_type: &str, payload: Vec<u8>) -> Vec<u8> {
-    let protected = HeaderBuilder::new()
-        .algorithm(iana::Algorithm::EdDSA)
-        .key_id(identity.platform_id().0.to_vec())
-        .content_type(content_type.to_owned())
-        .build();
     let sign1 = CoseSign1Builder::new()
-        .protected(protected)
+        .protected(protected_header(&identity.platform_id().0, content_type))
         .payload(payload)
         .create_signature(b"", |tbs| identity.sign(tbs).to_vec())
         .build();
@@ -49,6 +55,9 @@ pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenErro
             bytes.len()
         )));
     }
+    // Canonical form first, so that a non-canonical token is named as such even where
+    // coset would refuse it for another reason (e.g. bytes after the end).
+    cbor::decode_canonical(bytes, Part::Envelope)?;
     let sign1 = CoseSign1::from_tagged_slice(bytes).map_err(|e| TokenError::Cose(e.to_string()))?;
     let h = &sign1.protected.header;
     if h.alg != Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA)) {
@@ -75,6 +84,21 @@ pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenErro
         .ok_or(TokenError::Payload("payload (detached)"))?;
     if sign1.signature.len() != 64 {
         return Err(TokenError::Signature);
+    }
+    // The protected header is a byte string holding a map: re-build what a LAS writes
+    // for these values and compare the whole token (signatures cover the header's bytes
+    // as sent, so a re-encoded header would still verify).
+    let canonical = CoseSign1Builder::new()
+        .protected(protected_header(&kid, content_type))
+        .payload(payload.clone())
+        .signature(sign1.signature.clone())
+        .build()
+        .to_tagged_vec()
+        .map_err(|e| TokenError::Cose(e.to_string()))?;
+    if canonical != bytes {
+        return Err(TokenError::NonCanonical(
+            "COSE protected header (parameters out of order, repeated, or not in shortest form)",
+        ));
     }
     Ok(Opened {
         kid: PlatformId(kid),

@@ -280,6 +280,7 @@ pub(crate) async fn probe_verified(
     };
     let vopts = VerifyOptions {
         dcap_collateral: v.dcap_collateral.as_ref(),
+        ..VerifyOptions::default()
     };
     let claims = verify_las_evidence_with(&v.policy, &ev, &vopts, (v.clock)(), &mut notes)
         .map_err(|rs| {

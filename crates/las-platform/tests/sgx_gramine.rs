@@ -106,6 +106,7 @@ fn real_las_attests_a_real_application_enclave() {
         },
         &VerifyOptions {
             dcap_collateral: Some(&set),
+            ..VerifyOptions::default()
         },
     )
     .unwrap();

@@ -76,11 +76,21 @@ pub enum Tolerance {
     InsecureConfiguration,
     /// The simulated platform: no hardware protection at all.
     Simulation,
+    /// DCAP: the PCK certificate says the platform is dynamic (CPU packages may be added
+    /// after provisioning; Platform CA certificates only).
+    DynamicPlatform,
+    /// DCAP: the PCK certificate says platform keys are cached (kept by the platform
+    /// across reboots rather than re-derived; Platform CA certificates only).
+    CachedKeys,
+    /// DCAP: the PCK certificate says the SGX type is Scalable without memory integrity
+    /// protection (Ice Lake SP and later without TME-MK integrity): enclave memory is
+    /// encrypted but a physical attacker's modifications go undetected.
+    ScalableSgxWithoutIntegrity,
 }
 
 impl Tolerance {
     /// Every tolerance with its policy spelling.
-    pub const ALL: [(Tolerance, &'static str); 8] = [
+    pub const ALL: [(Tolerance, &'static str); 11] = [
         (Tolerance::DebugMode, "debug-mode"),
         (Tolerance::OutdatedTcb, "outdated-tcb"),
         (
@@ -92,6 +102,12 @@ impl Tolerance {
         (Tolerance::AepicLeak, "aepic-leak"),
         (Tolerance::InsecureConfiguration, "insecure-configuration"),
         (Tolerance::Simulation, "simulation"),
+        (Tolerance::DynamicPlatform, "dynamic-platform"),
+        (Tolerance::CachedKeys, "cached-keys"),
+        (
+            Tolerance::ScalableSgxWithoutIntegrity,
+            "scalable-sgx-without-integrity",
+        ),
     ];
 
     /// The policy spelling.
@@ -186,6 +202,19 @@ pub struct Attestation {
     /// Trusted LAS builds, for identity evidence.
     #[serde(default)]
     pub trusted_las: Vec<TrustedLas>,
+    // --- DCAP appraisal threshold (issue 12 item 3; helper "checks") ---
+    /// Lowest accepted TCB evaluation data number of the DCAP collateral (the lower of TCB
+    /// info's and QE identity's `tcbEvaluationDataNumber`). Raising it after an Intel TCB
+    /// recovery makes platforms still judged by older collateral fail with
+    /// `tcb-eval-data-number-too-low`. Absent: no minimum; `null` is an error (it would
+    /// silently mean no minimum).
+    #[serde(default, deserialize_with = "present_u32")]
+    pub min_tcb_eval_data_number: Option<u32>,
+}
+
+/// A field that, when written, must hold a number: `null` is refused, not read as absent.
+fn present_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    u32::deserialize(d).map(Some)
 }
 
 /// `services[].attestation[].signer`.

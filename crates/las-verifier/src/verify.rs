@@ -16,6 +16,9 @@ use crate::policy::{Alternative, Policy, Tolerance};
 pub enum Reason {
     /// The quote does not decode or is inconsistent.
     MalformedQuote,
+    /// The quote decodes but is not in the one encoding a LAS writes (indefinite
+    /// lengths, long-form integers, keys repeated or out of order, bytes after the end).
+    NonCanonicalQuote,
     /// The signature does not verify with the platform key.
     BadSignature,
     /// The LAS behind the key is not trusted (no or bad evidence, unknown measurement).
@@ -39,6 +42,8 @@ pub enum Reason {
     ReportDataMismatch,
     /// The quote's issue time is in the future.
     QuoteFromTheFuture,
+    /// The quote was issued longer ago than the verifier's maximum age (`--max-age`).
+    QuoteTooOld,
     /// The service has no attestation rule.
     NoAttestationPolicy,
     /// `sgx-dcap` evidence, but no collateral for the quote's platform (FMSPC) was given.
@@ -65,6 +70,17 @@ pub enum Reason {
     DebugLas,
     /// The identity evidence's claims (LAS measurement, CPUSVN) differ from its DCAP quote.
     EvidenceInconsistent,
+    /// The DCAP collateral's TCB evaluation data number is below the policy's
+    /// `min_tcb_eval_data_number`: the platform was judged against out-of-date TCB data.
+    TcbEvalDataNumberTooLow,
+    /// The PCK certificate's dynamic-platform flag is set and `dynamic-platform` is not
+    /// tolerated.
+    DynamicPlatform,
+    /// The PCK certificate's cached-keys flag is set and `cached-keys` is not tolerated.
+    CachedKeys,
+    /// The PCK certificate's SGX type is Scalable without memory integrity and
+    /// `scalable-sgx-without-integrity` is not tolerated.
+    SgxWithoutIntegrity,
 }
 
 impl Reason {
@@ -72,6 +88,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MalformedQuote => "malformed-quote",
+            Reason::NonCanonicalQuote => "non-canonical-quote",
             Reason::BadSignature => "bad-signature",
             Reason::UntrustedLas => "untrusted-las",
             Reason::SimulationNotTolerated => "simulation-not-tolerated",
@@ -83,6 +100,7 @@ impl Reason {
             Reason::DebugEnclave => "debug-enclave",
             Reason::ReportDataMismatch => "report-data-mismatch",
             Reason::QuoteFromTheFuture => "quote-from-the-future",
+            Reason::QuoteTooOld => "quote-too-old",
             Reason::NoAttestationPolicy => "no-attestation-policy",
             Reason::DcapCollateralMissing => "dcap-collateral-missing",
             Reason::DcapCollateralExpired => "dcap-collateral-expired",
@@ -94,6 +112,10 @@ impl Reason {
             Reason::HyperthreadingEnabled => "hyperthreading-enabled",
             Reason::DebugLas => "debug-las",
             Reason::EvidenceInconsistent => "evidence-inconsistent",
+            Reason::TcbEvalDataNumberTooLow => "tcb-eval-data-number-too-low",
+            Reason::DynamicPlatform => "dynamic-platform",
+            Reason::CachedKeys => "cached-keys",
+            Reason::SgxWithoutIntegrity => "sgx-without-integrity",
         }
     }
 }
@@ -146,6 +168,10 @@ pub struct VerifyOptions<'a> {
     /// PCCS, see `dcap::pccs`). Without it such evidence is rejected with
     /// `dcap-collateral-missing`.
     pub dcap_collateral: Option<&'a CollateralSet>,
+    /// Oldest quote accepted, in seconds before `now` (`las verify --max-age`): a quote
+    /// issued earlier is rejected with `quote-too-old`. `None`: the quote's age is not
+    /// checked (with no expected report data either, an acceptance can be a replay).
+    pub max_age: Option<u64>,
 }
 
 /// How much clock skew between LAS and verifier is tolerated (seconds).
@@ -235,6 +261,7 @@ pub fn verify_quote_with(
         Err(e) => {
             let reason = match e {
                 TokenError::Signature => Reason::BadSignature,
+                TokenError::NonCanonical(_) => Reason::NonCanonicalQuote,
                 _ => Reason::MalformedQuote,
             };
             v.rejections.push(Rejection {
@@ -343,6 +370,20 @@ pub fn verify_quote_with(
             format!(
                 "issued at {} but now is {} (more than {MAX_CLOCK_SKEW} s ahead)",
                 claims.issued_at, req.now
+            ),
+        );
+    }
+
+    if let Some(max) = opts.max_age
+        && claims.issued_at.saturating_add(max) < req.now
+    {
+        reject(
+            Reason::QuoteTooOld,
+            format!(
+                "issued at {} but now is {}: {} s old, more than the maximum age of {max} s",
+                claims.issued_at,
+                req.now,
+                req.now.saturating_sub(claims.issued_at)
             ),
         );
     }
@@ -741,6 +782,46 @@ mod tests {
         assert!(v.notes.iter().any(|n| n.contains("simulation tolerated")));
     }
 
+    /// `max_age` (las verify --max-age): the quote's `iat` (NOW) against the injected
+    /// clock; exactly `max_age` old is still accepted.
+    #[test]
+    fn max_age_rejects_old_quotes() {
+        let id = las(1);
+        let pinned = format!(
+            "    tolerate: [simulation]\n    trusted_scone_qe_pubkeys: [\"{}\"]\n",
+            id.platform_id()
+        );
+        let p = policy(&pinned, ALT);
+        let q = quote(&id, Mode::Sim, false, 2);
+        let at = |now: u64, max_age: Option<u64>| {
+            verify_quote_with(
+                &p,
+                &VerifyRequest {
+                    quote: &q,
+                    service: None,
+                    expected_report_data: None,
+                    las_evidence: None,
+                    now,
+                },
+                &VerifyOptions {
+                    max_age,
+                    ..VerifyOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        assert!(at(NOW + 300, Some(300)).accepted());
+        assert!(at(NOW, Some(0)).accepted());
+        let old = at(NOW + 301, Some(300));
+        assert_eq!(
+            old.rejections.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            [Reason::QuoteTooOld]
+        );
+        assert!(old.rejections[0].detail.contains("301 s old"));
+        // Without a maximum age, age is not checked.
+        assert!(at(NOW + 1_000_000, None).accepted());
+    }
+
     #[test]
     fn each_violation_has_its_reason() {
         let id = las(1);
@@ -870,6 +951,7 @@ mod tests {
         let set = CollateralSet::from_json(&coll).unwrap();
         let opts = VerifyOptions {
             dcap_collateral: Some(&set),
+            ..VerifyOptions::default()
         };
         let id = las(3);
         let nonce = [5u8; 32];

@@ -193,6 +193,11 @@ pub struct VerifyArgs {
     /// Verify as of this time (seconds since the Unix epoch) instead of now.
     #[arg(long, value_name = "UNIX_SECS")]
     pub now: Option<u64>,
+    /// Reject a quote issued longer ago than this (`30s`, `5m`, `1h`, `1h 30m`), judged by
+    /// its issue time and the verifier's clock (or --now): `quote-too-old`. Without it and
+    /// without --expect-report-data, an accepted quote may be a replay (a note says so).
+    #[arg(long, value_name = "DURATION", env = "LAS_VERIFY_MAX_AGE", value_parser = parse_duration)]
+    pub max_age: Option<std::time::Duration>,
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
@@ -213,4 +218,10 @@ pub struct VerifyArgs {
     /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
     #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
     pub collateral_cache: Option<PathBuf>,
+}
+
+/// A duration as `30s`, `5m`, `1h`, `1h 30m` (humantime's syntax).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 30s, 5m or 1h: {e}"))
 }

@@ -13,6 +13,8 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A closed stderr must not make the logger itself print (and panic) about it.
+        .log_internal_errors(false)
         .with_target(true);
     let _ = match format {
         LogFormat::Text => builder

@@ -4,6 +4,11 @@
 //! the enclave side (get a quote for a report); `las verify` checks a quote against a
 //! policy. Exit codes: 0 success, 1 rejected (verify), 2 error.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod out;
+
 mod cli;
 mod cmd;
 mod logging;
@@ -17,9 +22,18 @@ fn main() -> ExitCode {
     logging::init(args.log_format, args.log_level.as_deref());
     match cmd::run(args.command) {
         Ok(code) => code,
+        Err(e) if out::is_stdout_closed(&e) => closed_stdout(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// The reader of stdout has gone (`las id | true`): end as other Unix tools do, killed
+/// by SIGPIPE (a shell reports 141), quietly. `las verify` does not come here: it exits
+/// with its verdict's code. Should re-raising SIGPIPE fail, exit 141 (128 + SIGPIPE).
+fn closed_stdout() -> ExitCode {
+    let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+    ExitCode::from(128 + 13)
 }

@@ -231,3 +231,31 @@ fn an_unreachable_pccs_is_an_error_naming_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("malformed collateral file"));
 }
+
+/// `min_tcb_eval_data_number` through `las verify` on the real quote: its collateral's TCB
+/// evaluation data number is 17; a policy asking for 18 names the new reason beside the
+/// binding's, one asking for 17 does not.
+#[test]
+fn min_tcb_eval_data_number_on_the_real_quote() {
+    let c = setup();
+    let coll = c.collateral.clone();
+    let p = c.path("policy.yaml");
+    let base = std::fs::read_to_string(&p).unwrap();
+    for (min, want) in [
+        (17, &["report-data-mismatch"][..]),
+        (
+            18,
+            &["tcb-eval-data-number-too-low", "report-data-mismatch"][..],
+        ),
+    ] {
+        let with = base.replace(
+            "    trusted_las:",
+            &format!("    min_tcb_eval_data_number: {min}\n    trusted_las:"),
+        );
+        assert_ne!(with, base);
+        std::fs::write(&p, with).unwrap();
+        let out = verify(&c, &["--collateral", &coll]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(reasons(&out), want, "min {min}");
+    }
+}

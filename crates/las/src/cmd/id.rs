@@ -20,9 +20,9 @@ pub fn run(a: IdArgs) -> anyhow::Result<ExitCode> {
             "las_mrsigner": hex::encode(las.mrsigner),
             "state_dir": cfg.state_dir,
         });
-        println!("{j}");
+        outln!("{j}")?;
     } else {
-        println!("{}", p.platform_id());
+        outln!("{}", p.platform_id())?;
     }
     Ok(ExitCode::SUCCESS)
 }

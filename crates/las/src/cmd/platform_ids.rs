@@ -192,7 +192,7 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
             };
             let c = las_discovery::collect_pods(&client, &sel, &opts).await?;
             if c.found.is_empty() && c.failures.is_empty() {
-                eprintln!(
+                note!(
                     "las platform-ids: no pods in namespace `{}` match `{}` (set --namespace/NAMESPACE and --instance/INSTANCE)",
                     sel.namespace, sel.selector
                 );
@@ -202,9 +202,9 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     match a.output {
-        OutputFormat::Line => println!("{}", las_discovery::platforms_line(&collection.ids())),
-        OutputFormat::Wide => print!("{}", table(&collection, direct)),
-        OutputFormat::Json => println!("{}", to_json(&collection, verified)),
+        OutputFormat::Line => outln!("{}", las_discovery::platforms_line(&collection.ids()))?,
+        OutputFormat::Wide => out!("{}", table(&collection, direct))?,
+        OutputFormat::Json => outln!("{}", to_json(&collection, verified))?,
     }
     report(&collection, verified);
     Ok(if collection.complete() {
@@ -374,7 +374,7 @@ fn report(c: &Collection, verified: bool) {
         }
     }
     for n in notes {
-        eprintln!("{n}");
+        note!("{n}");
     }
     let label = if verified { "NOT VERIFIED" } else { "MISSING" };
     for f in &c.failures {
@@ -382,7 +382,7 @@ fn report(c: &Collection, verified: bool) {
             .platform_id
             .map(|p| format!(" platform ID {p}"))
             .unwrap_or_default();
-        eprintln!(
+        note!(
             "{label}: {}{claim}: {}: {}",
             f.target,
             f.kind.as_str(),
@@ -391,12 +391,12 @@ fn report(c: &Collection, verified: bool) {
     }
     let total = c.found.len() + c.failures.len();
     if !c.failures.is_empty() {
-        eprintln!(
+        note!(
             "las platform-ids: the list is INCOMPLETE: {} of {total} LAS {}",
             c.found.len(),
             if verified { "verified" } else { "answered" }
         );
     } else if verified && total > 0 {
-        eprintln!("las platform-ids: all {total} LAS verified");
+        note!("las platform-ids: all {total} LAS verified");
     }
 }

@@ -88,12 +88,12 @@ fn set_platforms(a: SetPlatformsArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot update {}", path.display()))?;
 
     if a.dry_run {
-        print!("{}", edit.text);
+        out!("{}", edit.text)?;
         return Ok(ExitCode::SUCCESS);
     }
     let what = format!("{}: services[{}].platforms", path.display(), a.service);
     if edit.text == text {
-        eprintln!(
+        note!(
             "{what} already lists these {} IDs; file unchanged",
             ids.len()
         );
@@ -107,12 +107,12 @@ fn set_platforms(a: SetPlatformsArgs) -> anyhow::Result<ExitCode> {
         Some(before) => {
             let added = ids.iter().filter(|i| !before.contains(i)).count();
             let removed = before.iter().filter(|b| !ids.contains(b)).count();
-            eprintln!(
+            note!(
                 "{what}: {} IDs (added {added}, removed {removed})",
                 ids.len()
             );
         }
-        None => eprintln!("{what}: {} IDs (the list is new)", ids.len()),
+        None => note!("{what}: {} IDs (the list is new)", ids.len()),
     }
     Ok(ExitCode::SUCCESS)
 }

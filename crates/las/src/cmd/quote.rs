@@ -69,17 +69,17 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             std::fs::write(path, &q.bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            note!(
                 "quote from platform {} written to {} ({} bytes)",
                 q.platform_id,
                 path.display(),
                 q.bytes.len()
             );
         }
-        None => println!(
+        None => outln!(
             "{}",
             base64::engine::general_purpose::STANDARD.encode(&q.bytes)
-        ),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -93,19 +93,40 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let collateral = dcap_collateral(&a, evidence.as_deref(), now)?;
     let opts = VerifyOptions {
         dcap_collateral: Some(&collateral),
+        max_age: a.max_age.map(|d| d.as_secs()),
     };
     let verdict = verify_quote_with(&policy, &req, &opts)?;
-    if a.json {
-        println!("{}", to_json(&verdict));
-    } else {
-        print_text(&verdict);
-    }
-    Ok(if verdict.accepted() {
+    let code = if verdict.accepted() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    // Without report data bound to something fresh (a nonce, a new TLS key) and without a
+    // maximum age, nothing tells this quote from one recorded earlier.
+    let replay = (expected.is_none() && a.max_age.is_none()).then_some(REPLAY_NOTE);
+    if let Some(n) = replay {
+        note!("note: {n}");
+    }
+    let printed = if a.json {
+        let mut j = to_json(&verdict);
+        if let (Some(n), Some(notes)) = (replay, j.get_mut("notes").and_then(|v| v.as_array_mut()))
+        {
+            notes.push(n.into());
+        }
+        outln!("{j}")
+    } else {
+        print_text(&verdict)
+    };
+    match printed {
+        Ok(()) => Ok(code),
+        // The reader has gone (`| head -1`): the verdict still decides the exit code.
+        Err(e) if crate::out::is_stdout_closed(&e) => Ok(code),
+        Err(e) => Err(e),
+    }
 }
+
+/// Printed (stderr, and in `--json` notes) when neither report data nor age is checked.
+const REPLAY_NOTE: &str = "neither --expect-report-data nor --max-age was given: the quote's freshness was not checked, so this acceptance could be a replay of an old quote";
 
 /// DCAP collateral for `sgx-dcap` identity evidence: the --collateral files, plus, with
 /// --pccs-url, what the PCCS has for the evidence's platform (unless a file covers it).
@@ -152,45 +173,46 @@ fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
     (&f).read_exact(buf).context("cannot read /dev/urandom")
 }
 
-fn print_text(v: &Verdict) {
+fn print_text(v: &Verdict) -> anyhow::Result<()> {
     let who = v
         .claims
         .as_ref()
         .map(|c| format!(" from platform {} (mode {})", c.platform_id, c.mode))
         .unwrap_or_default();
     if v.accepted() {
-        println!("ACCEPTED: quote for service `{}`{who}", v.service);
+        outln!("ACCEPTED: quote for service `{}`{who}", v.service)?;
     } else {
-        println!("REJECTED: quote for service `{}`{who}", v.service);
+        outln!("REJECTED: quote for service `{}`{who}", v.service)?;
         for r in &v.rejections {
-            println!("  {}: {}", r.reason, r.detail);
+            outln!("  {}: {}", r.reason, r.detail)?;
         }
     }
     if let Some(c) = &v.claims {
         let b = &c.report_body;
-        println!(
+        outln!(
             "  enclave: mrenclave={} mrsigner={} isvprodid={} isvsvn={} debug={}",
             hex::encode(b.mrenclave),
             hex::encode(b.mrsigner),
             b.isvprodid,
             b.isvsvn,
             b.attributes.debug()
-        );
+        )?;
     }
     match &v.las_trust {
-        Some(LasTrust::Pinned) => println!("  LAS: key pinned in trusted_scone_qe_pubkeys"),
+        Some(LasTrust::Pinned) => outln!("  LAS: key pinned in trusted_scone_qe_pubkeys")?,
         Some(LasTrust::Evidence {
             kind,
             las_mrenclave,
-        }) => println!(
+        }) => outln!(
             "  LAS: identity evidence ({kind}) verified, LAS mrenclave={}",
             hex::encode(las_mrenclave)
-        ),
+        )?,
         None => {}
     }
     for n in &v.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}")?;
     }
+    Ok(())
 }
 
 fn to_json(v: &Verdict) -> serde_json::Value {
