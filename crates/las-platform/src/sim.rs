@@ -18,7 +18,6 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use las_core::egetkey::{self, EnclaveIdentity, ROOT_SECRET_SIZE, RootSecret};
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
@@ -31,9 +30,6 @@ use crate::{Platform, PlatformConfig, PlatformError, ReportError, measure};
 /// File name of the root secret inside the state folder.
 pub const SECRET_FILE: &str = "platform-secret";
 const TMP_PREFIX: &str = ".platform-secret.tmp-";
-/// A temp file of a secret being created is at most seconds old while its creator runs;
-/// only older ones are removed as left-overs of a crash, never another process's live one.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
 /// MRSIGNER of the LAS in simulation: SHA-256 of "las project simulated signing identity v1".
 pub const LAS_MRSIGNER: [u8; 32] = [
@@ -488,13 +484,13 @@ pub fn read_secret(path: &Path) -> Result<RootSecret, StateError> {
 /// Loads the secret, or creates it atomically when there is none. Returns whether it was
 /// created.
 ///
-/// Creation: a `tempfile` with a random name in the state folder (O_EXCL, 0600) is written
-/// and fsynced, then moved to the final name without replacing anything
+/// Creation: a `tempfile` with a random name in the state folder (O_EXCL, 0600) is locked
+/// (flock), written and fsynced, then moved to the final name without replacing anything
 /// (`persist_noclobber`: renameat2 RENAME_NOREPLACE, or link + unlink), then the folder is
 /// fsynced. When another process created the secret first, its secret is read and used:
 /// two processes starting at once on an empty folder end with one secret. A crash leaves
 /// either no secret or a complete one, plus at most a temp file that a later start removes
-/// once it is older than any live creation could be.
+/// (its creator's lock died with it; a live creator's temp file is locked and kept).
 pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateError> {
     ensure_dir(dir)?;
     let path = dir.join(SECRET_FILE);
@@ -518,6 +514,10 @@ pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateErro
             .permissions(fs::Permissions::from_mode(0o600))
             .tempfile_in(dir)
             .map_err(create_err)?;
+        // Held until the file is in place: it tells a concurrent start's clean-up that this
+        // temp file is alive. (Removed between create and lock: persist says NotFound and
+        // this loop tries again.)
+        tmp.as_file().lock().map_err(create_err)?;
         tmp.write_all(secret.as_ref())
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(create_err)?;
@@ -542,9 +542,11 @@ pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateErro
 }
 
 /// Removes temp files a crashed creation left behind: regular files with the temp prefix
-/// older than [`STALE_TEMP_AGE`]. A younger one may be another live process's secret on
-/// its way to the final name, and is left alone.
+/// that nobody holds locked. A live creator holds an exclusive flock on its temp file until
+/// it is the secret, and the kernel drops the lock when a process dies, so another
+/// process's secret on its way to the final name is never removed.
 fn remove_stale_temp_files(dir: &Path) {
+    use rustix::fs::{Mode as FileMode, OFlags};
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -552,13 +554,13 @@ fn remove_stale_temp_files(dir: &Path) {
         if !e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
             continue;
         }
-        let stale = e.metadata().ok().filter(|m| m.is_file()).is_some_and(|m| {
-            m.modified()
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE_TEMP_AGE)
-        });
-        if stale {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::open(e.path(), flags, FileMode::empty()) else {
+            continue;
+        };
+        let f = File::from(fd);
+        let regular = f.metadata().is_ok_and(|m| m.is_file());
+        if regular && f.try_lock().is_ok() {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -670,23 +672,21 @@ mod tests {
     }
 
     #[test]
-    fn stale_temp_files_are_removed_and_young_ones_kept() {
+    fn stale_temp_files_are_removed_and_live_ones_kept() {
         let d = tempfile::tempdir().unwrap();
         let stale = d.path().join(format!("{TMP_PREFIX}crashed"));
         fs::write(&stale, b"partial").unwrap();
-        let old = std::time::SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
-        File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        // Another process's secret on its way to the final name: seconds old.
+        // Another process's secret on its way to the final name: locked by its creator.
         let live = d.path().join(format!("{TMP_PREFIX}live"));
         fs::write(&live, [7u8; 32]).unwrap();
+        let holder = File::open(&live).unwrap();
+        holder.lock().unwrap();
         load_or_create_secret(d.path()).unwrap();
         assert!(!stale.exists());
-        assert!(live.exists(), "a young temp file is not removed");
+        assert!(live.exists(), "a locked temp file is not removed");
+        drop(holder);
+        load_or_create_secret(d.path()).unwrap();
+        assert!(!live.exists(), "removed once its creator is gone");
     }
 
     #[test]
