@@ -316,7 +316,10 @@ fn session(log_format: &str) {
         .to_bytes();
     assert_eq!(
         hex::encode_upper(public),
-        platform["platform_id"].as_str().unwrap().to_ascii_uppercase(),
+        platform["platform_id"]
+            .as_str()
+            .unwrap()
+            .to_ascii_uppercase(),
         "the seed derived here is the daemon's signing key"
     );
     secrets.push(("Ed25519 signing seed".into(), seed.to_vec()));
