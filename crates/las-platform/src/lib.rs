@@ -79,6 +79,19 @@ pub enum ReportError {
         "the REPORT's MAC does not verify with this LAS's report key (forged, made on another platform, or targeted at another enclave)"
     )]
     Mac,
+    /// The REPORT's MAC checks but its CPUSVN is not the platform's current one: a CPU
+    /// writes its current CPUSVN into every REPORT, so no CPU made this one.
+    #[error(
+        "the REPORT's CPUSVN {} is not this platform's current CPUSVN {}: no CPU makes such a REPORT",
+        hex::encode(report),
+        hex::encode(platform)
+    )]
+    Cpusvn {
+        /// The CPUSVN field of the REPORT.
+        report: [u8; 16],
+        /// The platform's current CPUSVN.
+        platform: [u8; 16],
+    },
 }
 
 impl From<FormatError> for ReportError {

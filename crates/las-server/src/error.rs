@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The REPORT's MAC does not verify.
     #[error("{0}")]
     ReportMac(String),
+    /// The REPORT's CPUSVN is not the platform's current CPUSVN.
+    #[error("{0}")]
+    ReportCpusvn(String),
     /// The body is not what the content type says (bad JSON, bad base64).
     #[error("{0}")]
     BadRequest(String),
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::ReportLength(_) => "invalid-report-length",
             ApiError::ReportMalformed(_) => "invalid-report",
             ApiError::ReportMac(_) => "invalid-report-mac",
+            ApiError::ReportCpusvn(_) => "invalid-report-cpusvn",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::BadParameter(_) => "invalid-parameter",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -79,7 +83,7 @@ impl ApiError {
             | ApiError::ReportMalformed(_)
             | ApiError::BadRequest(_)
             | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
-            ApiError::ReportMac(_) => StatusCode::FORBIDDEN,
+            ApiError::ReportMac(_) | ApiError::ReportCpusvn(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -97,6 +101,7 @@ impl From<ReportError> for ApiError {
             ReportError::Length { .. } => ApiError::ReportLength(e.to_string()),
             ReportError::Malformed(_) => ApiError::ReportMalformed(e.to_string()),
             ReportError::Mac => ApiError::ReportMac(e.to_string()),
+            ReportError::Cpusvn { .. } => ApiError::ReportCpusvn(e.to_string()),
         }
     }
 }

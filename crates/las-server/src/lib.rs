@@ -2,11 +2,11 @@
 //!
 //! [`app`] builds the HTTP router over an [`AppState`] (the platform backend, metrics and
 //! limits); [`serve`] runs it on a listener with explicit limits (body size, header read
-//! timeout, connection cap) and drains in-flight requests on shutdown; [`run`] is the
+//! timeout, write timeout, read-buffer cap, connection cap) and drains in-flight requests on shutdown; [`run`] is the
 //! whole daemon: open the platform, bind, log the platform ID, serve until SIGTERM/SIGINT.
 //!
 //! ```text
-//!  TcpListener ─► accept (connection cap) ─► hyper http1 (header timeout) ─► Router
+//!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout) ─► Router
 //!                                                                 ├─ /v1/platform, /v1/target-info
 //!                                                                 ├─ /v1/quote ─► Platform::check_report ─► encode_quote
 //!                                                                 ├─ /v1/identity ─► slot ─► blocking pool ─► Platform::identity_evidence
@@ -14,6 +14,7 @@
 //! ```
 
 mod api;
+mod deadline;
 mod error;
 mod metrics;
 
@@ -47,6 +48,10 @@ pub struct ServerConfig {
     /// Time a client has to send a request's headers (then the connection is closed), and
     /// again to send a request's body (then it gets 408 `body-timeout`).
     pub header_timeout: Duration,
+    /// Time a blocked response write may take to reach the kernel: a client that does not
+    /// read its responses (e.g. pipelines requests and never reads) loses its connection
+    /// after this long.
+    pub write_timeout: Duration,
     /// Open connections at most; further ones are closed at once.
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -69,6 +74,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             body_limit: 16 * 1024,
             header_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             max_connections: 4096,
             drain_timeout: Duration::from_secs(10),
             identity_concurrency: DEFAULT_IDENTITY_CONCURRENCY,
@@ -81,6 +87,11 @@ impl Default for ServerConfig {
 /// write-then-read sequence per process (serialised in `las_platform::hw::gramine`), so
 /// more than a couple of slots would only park blocking threads on that lock.
 pub const DEFAULT_IDENTITY_CONCURRENCY: usize = 2;
+
+/// Largest read (and write) buffer of a connection: caps the pipelined requests hyper holds
+/// for one connection (more stay in the kernel, and the client's own writes block). Requests
+/// are served one at a time per connection; 64 KiB fits any request head the LAS accepts.
+pub const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
 
 /// The LAS port of the existing deployment (`SCONE_LAS_ADDR` defaults to it).
 pub const DEFAULT_PORT: u16 = 18766;
@@ -190,10 +201,21 @@ pub async fn serve(
                 let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                     router.clone().oneshot(req)
                 });
+                let io = deadline::WriteDeadline::new(
+                    stream,
+                    state.config.write_timeout,
+                    state.metrics.connections_write_timeout.clone(),
+                );
+                // The header timeout also bounds an idle keep-alive connection: waiting for
+                // the next request is reading its headers. Responses to pipelined requests
+                // are flushed one by one (no `pipeline_flush`), so each is under the write
+                // deadline on its own.
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(state.config.header_timeout)
-                    .serve_connection(TokioIo::new(stream), svc);
+                    .max_buf_size(MAX_CONNECTION_BUFFER)
+                    .pipeline_flush(false)
+                    .serve_connection(TokioIo::new(io), svc);
                 let conn = graceful.watch(conn);
                 let open = state.metrics.connections_open.clone();
                 open.inc();

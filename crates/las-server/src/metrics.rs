@@ -42,6 +42,7 @@ pub struct Metrics {
     pub(crate) quote_latency: Histogram,
     pub(crate) connections_open: Gauge,
     pub(crate) connections_refused: Counter,
+    pub(crate) connections_write_timeout: Counter,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -93,6 +94,12 @@ impl Metrics {
             "Connections closed at once because the connection cap was reached",
             connections_refused.clone(),
         );
+        let connections_write_timeout = Counter::default();
+        registry.register(
+            "connections_write_timeout",
+            "Connections closed because the client did not read its responses within the write timeout",
+            connections_write_timeout.clone(),
+        );
         let start = Gauge::<i64>::default();
         start.set(i64::try_from(start_time).unwrap_or(i64::MAX));
         registry.register(
@@ -121,6 +128,7 @@ impl Metrics {
             quote_latency,
             connections_open,
             connections_refused,
+            connections_write_timeout,
         }
     }
 

@@ -102,6 +102,12 @@ pub struct ServeArgs {
     #[arg(long, env = "LAS_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
+    /// Seconds a response may stay blocked because the client does not read it; then the
+    /// connection is closed (a client that pipelines requests and never reads loses its
+    /// slot).
+    #[arg(long, env = "LAS_WRITE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
     /// Open connections at most; further ones are closed at once.
     #[arg(long, env = "LAS_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

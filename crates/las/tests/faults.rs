@@ -284,25 +284,24 @@ fn state_folder_unreadable_to_the_daemons_user_gives_a_clear_error() {
             .output()
             .unwrap()
     };
-    // The secret (0600 root) in a folder nobody may enter.
-    let out = as_nobody(&state);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains("platform-secret") && err.contains("Permission denied"),
-        "{err}"
-    );
-    // A folder nobody may write to, no secret yet.
+    // The secret (0600 root) in a folder of root's that nobody may enter; then a folder
+    // of root's that nobody may write to, no secret yet. Both are refused as another
+    // user's state folder, with the fix.
     let ro = dir.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = as_nobody(&ro);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains("cannot create platform secret") && err.contains("Permission denied"),
-        "{err}"
-    );
+    for folder in [&state, &ro] {
+        let out = as_nobody(folder);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("state folder {}", folder.display()))
+                && err.contains("owned by uid 0, not by uid 65534")
+                && err.contains("chown 65534"),
+            "{err}"
+        );
+    }
+    assert!(!ro.join(SECRET).exists());
     println!("faults / state folder of another user: 2 cases, clear errors");
 }
 

@@ -1,6 +1,7 @@
 //! Secrets never leave the state folder: a full session (serve at trace level, quotes,
 //! bad inputs, identity evidence, a metrics scrape, the CLI, SIGTERM) is captured whole and
-//! searched for the platform secret and the keys derived from it, in hex (both cases),
+//! searched for the platform secret and the keys derived from it (the seal key, the
+//! Ed25519 signing seed that signs quotes and its SHA-512 expansion, the report keys), in hex (both cases),
 //! base64 (standard and URL-safe, every alignment), raw bytes, and any 8-byte piece of the
 //! secret. The same session checks that simulation mode shows everywhere and that a policy
 //! that does not tolerate simulation rejects it.
@@ -302,12 +303,30 @@ fn session(log_format: &str) {
         .unwrap();
     let las_enclave = las_platform::sim::las_enclave(mrenclave);
     let mut secrets: Vec<(String, Vec<u8>)> = vec![("platform secret".into(), secret.to_vec())];
-    secrets.push((
-        "seal key".into(),
-        mrenclave_seal_key(&root, &cpusvn, &las_enclave)
-            .expose()
-            .to_vec(),
-    ));
+    let seal = mrenclave_seal_key(&root, &cpusvn, &las_enclave);
+    secrets.push(("seal key".into(), seal.expose().to_vec()));
+    // The Ed25519 signing seed, derived here independently of las-core (HKDF-SHA256 of the
+    // seal key, docs/design.md), checked against the platform ID the daemon announced.
+    let mut seed = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(None, seal.expose())
+        .expand(las_core::identity::IDENTITY_LABEL, &mut seed)
+        .unwrap();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    assert_eq!(
+        hex::encode_upper(public),
+        platform["platform_id"]
+            .as_str()
+            .unwrap()
+            .to_ascii_uppercase(),
+        "the seed derived here is the daemon's signing key"
+    );
+    secrets.push(("Ed25519 signing seed".into(), seed.to_vec()));
+    // Its SHA-512 expansion (RFC 8032 5.1.5): the secret scalar's bytes and the nonce prefix.
+    let expanded = <sha2::Sha512 as sha2::Digest>::digest(seed);
+    secrets.push(("Ed25519 scalar bytes".into(), expanded[..32].to_vec()));
+    secrets.push(("Ed25519 nonce prefix".into(), expanded[32..].to_vec()));
     for k in &key_ids {
         secrets.push((
             "report key".into(),

@@ -412,17 +412,39 @@ impl PccsClient {
     }
 }
 
+/// Writes a cache file: a `tempfile` in the cache folder (random name, O_EXCL, 0600) is
+/// written, fsynced and renamed over `path`. Nothing planted in the folder (a link or a
+/// file at a guessable temp name) is followed or written through; the rename replaces a
+/// link at `path` rather than writing to its target. Folders are created 0700.
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), PccsError> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
     let err = |source| PccsError::Cache {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".collateral.")
+        .suffix(".las-tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(data)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, data).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -51,11 +51,13 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 fn writable_dir(dir: &Path) -> bool {
-    if !dir.exists() {
-        return std::fs::create_dir_all(dir).is_ok();
+    if std::fs::symlink_metadata(dir).is_err() {
+        // Created like every state folder: 0700 (the secret's folder is owner-only).
+        return las_platform::sim::ensure_dir(dir).is_ok();
     }
-    let probe = dir.join(format!(".las-write-probe-{}", std::process::id()));
-    let ok = std::fs::File::create(&probe).is_ok();
-    let _ = std::fs::remove_file(&probe);
-    ok
+    // A random-named O_EXCL probe: never follows or truncates a file planted there.
+    tempfile::Builder::new()
+        .prefix(".las-write-probe-")
+        .tempfile_in(dir)
+        .is_ok()
 }

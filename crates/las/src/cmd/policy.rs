@@ -119,7 +119,15 @@ fn set_platforms(a: SetPlatformsArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes `bytes` to a temp file beside `path` with `path`'s permissions, syncs it and
 /// renames it over `path`: readers see the old file or the new one, never a mix.
+///
+/// The temp file is a `tempfile` (random name, O_EXCL, created 0600), so a link or file
+/// planted in a shared folder is never followed, truncated or left with our text; the
+/// rename replaces the directory entry `path` and never writes through a link there. The
+/// new file gets the old one's owner and group where this user may set them (root), and
+/// its permission bits, except group bits when the group could not be kept: the edit
+/// never lets more users read the policy than before.
 fn write_atomically(path: &Path, bytes: &[u8], meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -128,23 +136,33 @@ fn write_atomically(path: &Path, bytes: &[u8], meta: &std::fs::Metadata) -> anyh
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "policy".into());
-    let tmp = dir.join(format!(".{name}.las-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .and_then(|_| f.set_permissions(meta.permissions()))
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".las-tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    let tmp_name = tmp.path().display().to_string();
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write {tmp_name}"))?;
+    let file = tmp.as_file();
+    if std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())).is_err() {
+        let _ = std::os::unix::fs::fchown(file, None, Some(meta.gid()));
     }
-    result
+    let now = file
+        .metadata()
+        .with_context(|| format!("cannot stat {tmp_name}"))?;
+    let mut mode = meta.mode() & 0o777;
+    if now.gid() != meta.gid() {
+        mode &= !0o070;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {tmp_name}"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         listen: a.listen,
         body_limit: a.max_body_bytes as usize,
         header_timeout: Duration::from_secs(a.header_timeout_secs),
+        write_timeout: Duration::from_secs(a.write_timeout_secs),
         max_connections: a.max_connections as usize,
         drain_timeout: Duration::from_secs(a.drain_timeout_secs),
         ..ServerConfig::default()

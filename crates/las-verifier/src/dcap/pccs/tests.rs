@@ -285,3 +285,59 @@ fn header_and_crl_decoding() {
         der
     );
 }
+
+/// Links and other users' files planted at the cache name and at the temp name the cache
+/// write used to use (`<name>.tmp-<pid>`) are replaced or ignored, never written through.
+#[tokio::test]
+async fn cache_write_follows_no_planted_link() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let pccs = start(Fault::None).await;
+    let (quote, _) = sample();
+    let key = collateral_key(&quote).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let client = PccsClient::new(&format!("{}/sgx/certification/v4/", pccs.base))
+        .unwrap()
+        .cache_dir(&cache);
+    let path = client.cache_path(&key).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = |n: &str| {
+        let v = outside.path().join(n);
+        std::fs::write(&v, b"victim").unwrap();
+        std::fs::set_permissions(&v, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if is_root() {
+            std::os::unix::fs::chown(&v, Some(65534), Some(65534)).unwrap();
+        }
+        v
+    };
+    let (v1, v2) = (victim("v1"), victim("v2"));
+    std::os::unix::fs::symlink(&v1, &path).unwrap();
+    let old_tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&v2, &old_tmp).unwrap();
+
+    client.collateral(&key, SAMPLE_NOW).await.unwrap();
+    for v in [&v1, &v2] {
+        assert_eq!(std::fs::read(v).unwrap(), b"victim", "{}", v.display());
+        let m = std::fs::metadata(v).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o600);
+        if is_root() {
+            assert_eq!(m.uid(), 65534);
+        }
+    }
+    let m = std::fs::symlink_metadata(&path).unwrap();
+    assert!(m.is_file(), "the link was replaced by the cache file");
+    assert!(CollateralSet::from_json(&std::fs::read(&path).unwrap()).is_ok());
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("las-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
