@@ -387,11 +387,13 @@ fn tolerances_for(status: TcbStatus) -> Option<&'static [(Tolerance, Reason)]> {
 }
 
 fn advisory_ignored(policy: &Policy, id: &str) -> bool {
-    policy
-        .attestation
-        .ignore_advisories
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(id))
+    // `"*"` (only accepted with `debug-mode` tolerated, see policy validation).
+    policy.attestation.ignore_all_advisories
+        || policy
+            .attestation
+            .ignore_advisories
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(id))
 }
 
 fn advisory_tolerance(id: &str) -> Option<Tolerance> {

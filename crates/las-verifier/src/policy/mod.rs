@@ -1,0 +1,786 @@
+//! The policy: the attestation part of the session language v0.3 (docs/policy.md).
+//!
+//! Every key of a session file is accounted for ([`keys`]): evaluated, a known SCONE key
+//! deliberately ignored (its whole value skipped, listed in [`Policy::ignored`]), or an
+//! error that names the key and its line and suggests the nearest known key. A typo can
+//! therefore never widen what a policy allows. Errors name the field path and the line.
+//!
+//! ```text
+//!  bytes ─► size, UTF-8, flow bound ─► parse (key tables, one visitor per map) ─► validate
+//!                                         └─► ignored keys + their lines (for --explain)
+//! ```
+
+pub mod edit;
+pub mod explain;
+pub mod keys;
+mod parse;
+
+use las_core::PlatformId;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// Largest policy file read (bytes).
+pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
+
+/// Bound on [`flow_work`] of a policy: what the YAML parser may spend on flow collections.
+///
+/// The YAML parser (libyaml's scanner) takes time that grows faster than quadratically
+/// with the nesting depth of flow collections (`[...]`, `{...}`): 320 KB of `[` took
+/// about 4 minutes in a release build, a 4 MiB file would take days. The bound keeps the
+/// worst case near two seconds (release build) while real policies stay well below it (a
+/// 1000-service policy with three flow collections per service is at 0.37 of it).
+pub const MAX_FLOW_WORK: u64 = 1_000_000_000;
+
+/// A sound upper bound on the parser's flow-collection work: the sum, over every byte,
+/// of the number of `[` and `{` before it (the flow depth at a byte is at most that).
+/// It counts brackets inside quotes and comments too: whatever tells those apart is
+/// itself a YAML parser, and one that disagrees with libyaml could be fooled.
+pub fn flow_work(text: &[u8]) -> u64 {
+    let mut openers: u64 = 0;
+    let mut work: u64 = 0;
+    for &b in text {
+        if b == b'[' || b == b'{' {
+            openers += 1;
+        }
+        work = work.saturating_add(openers);
+    }
+    work
+}
+
+/// A policy could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// YAML syntax, a wrong type or a malformed value; the message names field and line.
+    #[error("{0}")]
+    Yaml(String),
+    /// A value is well-typed but not allowed.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Field path, e.g. `services[0].attestation[1]`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file is too large or not UTF-8.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Weaknesses a policy may tolerate (`security.attestation.tolerate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tolerance {
+    /// Debug enclaves (their memory is readable by the host).
+    DebugMode,
+    /// A platform whose TCB is out of date.
+    OutdatedTcb,
+    /// TCB up to date but software mitigations needed.
+    SoftwareHardeningNeeded,
+    /// Hyper-threading enabled.
+    Hyperthreading,
+    /// Integrated GPU enabled.
+    InsecureIgpu,
+    /// ÆPIC Leak not mitigated.
+    AepicLeak,
+    /// Platform configuration needs changes.
+    InsecureConfiguration,
+    /// The simulated platform: no hardware protection at all.
+    Simulation,
+}
+
+impl Tolerance {
+    /// Every tolerance with its policy spelling.
+    pub const ALL: [(Tolerance, &'static str); 8] = [
+        (Tolerance::DebugMode, "debug-mode"),
+        (Tolerance::OutdatedTcb, "outdated-tcb"),
+        (
+            Tolerance::SoftwareHardeningNeeded,
+            "software-hardening-needed",
+        ),
+        (Tolerance::Hyperthreading, "hyperthreading"),
+        (Tolerance::InsecureIgpu, "insecure-igpu"),
+        (Tolerance::AepicLeak, "aepic-leak"),
+        (Tolerance::InsecureConfiguration, "insecure-configuration"),
+        (Tolerance::Simulation, "simulation"),
+    ];
+
+    /// The policy spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("?")
+    }
+}
+
+/// `security.attestation.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttestationMode {
+    /// Attest (the default).
+    #[default]
+    Hardware,
+    /// No attestation: quotes cannot be evaluated against such a policy.
+    None,
+}
+
+/// 32 bytes written as 64 hex characters (either case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Hex32(pub [u8; 32]);
+
+impl<'de> Deserialize<'de> for Hex32 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        las_core::hexfmt::decode_fixed::<32>("value", &s)
+            .map(Hex32)
+            .map_err(|_| {
+                de::Error::custom(format!(
+                    "expected 64 hex characters, got `{}`",
+                    s.chars().take(80).collect::<String>()
+                ))
+            })
+    }
+}
+
+/// A trusted LAS build (`security.attestation.trusted_las`, an extension of v0.3). An
+/// entry matches only when every field it gives matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedLas {
+    /// Accepted LAS MRENCLAVE values (any one; empty = not checked).
+    pub mrenclave: Vec<Hex32>,
+    /// Required LAS signer (MRSIGNER).
+    pub mrsigner: Option<Hex32>,
+    /// Required ISVPRODID with `mrsigner`.
+    pub isvprodid: Option<u16>,
+    /// Minimum ISVSVN with `mrsigner`.
+    pub isvsvn_min: Option<u16>,
+}
+
+/// `security.attestation`.
+#[derive(Debug, Clone, Default)]
+pub struct Attestation {
+    /// `hardware` (default) or `none`.
+    pub mode: AttestationMode,
+    /// Tolerated weaknesses.
+    pub tolerate: Vec<Tolerance>,
+    /// Intel security advisories to ignore (DCAP evidence).
+    pub ignore_advisories: Vec<String>,
+    /// `ignore_advisories: "*"`: every advisory is ignored (only with `debug-mode`
+    /// tolerated, as in SCONE).
+    pub ignore_all_advisories: bool,
+    /// Pinned LAS keys: trusted without identity evidence.
+    pub trusted_scone_qe_pubkeys: Vec<Hex32>,
+    /// Trusted LAS builds, for identity evidence.
+    pub trusted_las: Vec<TrustedLas>,
+}
+
+/// `services[].attestation[].signer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// Required MRSIGNER.
+    pub mrsigner: Hex32,
+    /// Required ISVPRODID.
+    pub isvprodid: Option<u16>,
+    /// Exactly this ISVSVN (not together with the range).
+    pub isvsvn: Option<u16>,
+    /// Lowest accepted ISVSVN.
+    pub isvsvn_min: Option<u16>,
+    /// Highest accepted ISVSVN.
+    pub isvsvn_max: Option<u16>,
+}
+
+/// One attestation alternative: every field given must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    /// Accepted MRENCLAVE values (any one; empty = not checked, then `signer` is given).
+    pub mrenclave: Vec<Hex32>,
+    /// Required signer.
+    pub signer: Option<Signer>,
+    /// Read from the deprecated service-level `mrenclaves: [...]`.
+    pub legacy_mrenclaves: bool,
+}
+
+/// A service's attestation alternatives (one must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Alternatives(pub Vec<Alternative>);
+
+/// `services[]`.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Service name.
+    pub name: String,
+    /// Attestation alternatives (one must match), from `attestation` or the deprecated
+    /// `mrenclaves`.
+    pub attestation: Option<Alternatives>,
+    /// Allowed platform IDs; absent = any platform (null or empty is an error).
+    pub platforms: Option<Vec<Hex32>>,
+}
+
+/// A known SCONE key that this verifier does not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKey {
+    /// Where, e.g. `services[0].command`.
+    pub path: String,
+    /// Its line (1-based), found by a scan of the text in document order; `None` when the
+    /// scan did not find it (e.g. an unusual flow style).
+    pub line: Option<usize>,
+    /// Why it is not evaluated.
+    pub reason: &'static str,
+}
+
+/// A parsed, validated policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// `security.attestation` (defaults when absent).
+    pub attestation: Attestation,
+    /// `services`.
+    pub services: Vec<Service>,
+    /// `version`, as written (`0.3` unquoted reads as "0.3").
+    pub version: Option<String>,
+    /// Keys read but deliberately not evaluated, in document order.
+    pub ignored: Vec<IgnoredKey>,
+}
+
+/// Longest parser message passed on (characters).
+const MAX_MESSAGE: usize = 600;
+
+/// Shortens a parser message that quotes a huge value (a million-digit number gave a
+/// 1 MB error): keeps its start (the field and what is wrong) and its end (the line and
+/// column).
+fn clip_message(m: &str) -> String {
+    let n = m.chars().count();
+    if n <= MAX_MESSAGE {
+        return m.to_owned();
+    }
+    let head: String = m.chars().take(MAX_MESSAGE / 2).collect();
+    let tail: String = m.chars().skip(n - MAX_MESSAGE / 4).collect();
+    format!(
+        "{head} … ({} characters left out) … {tail}",
+        n - MAX_MESSAGE / 2 - MAX_MESSAGE / 4
+    )
+}
+
+/// Every key visited, in document order: (path, key, reason when ignored).
+fn key_walk(raw: &parse::RawTop) -> Vec<(String, String, Option<&'static str>)> {
+    let mut out = Vec::new();
+    for k in &raw.order.0 {
+        out.push((k.clone(), k.clone(), keys::ignored_reason(&keys::TOP, k)));
+        if k == "security"
+            && let Some(s) = &raw.security
+        {
+            for k2 in &s.order.0 {
+                out.push((
+                    format!("security.{k2}"),
+                    k2.clone(),
+                    keys::ignored_reason(&keys::SECURITY, k2),
+                ));
+                if k2 == "attestation"
+                    && let Some(a) = &s.attestation
+                {
+                    for k3 in &a.order.0 {
+                        out.push((
+                            format!("security.attestation.{k3}"),
+                            k3.clone(),
+                            keys::ignored_reason(&keys::ATTESTATION, k3),
+                        ));
+                    }
+                }
+            }
+        }
+        if k == "services"
+            && let Some(svcs) = &raw.services
+        {
+            for (i, s) in svcs.iter().enumerate() {
+                for k2 in &s.order.0 {
+                    out.push((
+                        format!("services[{i}].{k2}"),
+                        k2.clone(),
+                        keys::ignored_reason(&keys::SERVICE, k2),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// The column of `key` used as a mapping key in `line`, if it is.
+fn key_column(line: &str, key: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(pos) = line.get(from..).and_then(|s| s.find(key)).map(|p| p + from) {
+        let before = line.get(..pos).unwrap_or_default();
+        let after = line.get(pos + key.len()..).unwrap_or_default();
+        let before_ok = before
+            .trim_end_matches(['"', '\''])
+            .trim_end()
+            .chars()
+            .last()
+            .is_none_or(|c| matches!(c, '-' | '{' | ','));
+        let after = after.trim_start_matches(['"', '\'']).trim_start();
+        let after_ok = after
+            .strip_prefix(':')
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']));
+        if before_ok && after_ok {
+            return Some(pos);
+        }
+        from = pos + key.len();
+    }
+    None
+}
+
+/// Lines (1-based) of the keys of `walk`, by a forward scan; the value of an ignored key
+/// (its more-indented block) is skipped so that keys inside it are not mistaken for the
+/// next key.
+fn locate(text: &str, walk: &[(String, String, Option<&'static str>)]) -> Vec<Option<usize>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cur = 0usize;
+    let mut out = Vec::with_capacity(walk.len());
+    for (_, key, reason) in walk {
+        let found = lines
+            .iter()
+            .enumerate()
+            .skip(cur)
+            .find_map(|(i, l)| key_column(l, key).map(|c| (i, c)));
+        let Some((i, col)) = found else {
+            out.push(None);
+            continue;
+        };
+        out.push(Some(i + 1));
+        cur = i + 1;
+        if reason.is_some() && !lines.get(i).is_some_and(|l| l.contains('{')) {
+            while let Some(l) = lines.get(cur) {
+                let t = l.trim_start();
+                let ind = indent_of(l);
+                if t.is_empty()
+                    || t.starts_with('#')
+                    || ind > col
+                    || (ind == col && t.starts_with("- "))
+                {
+                    cur += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Policy {
+    /// Parses a policy from YAML bytes (JSON is YAML too).
+    pub fn from_yaml(bytes: &[u8]) -> Result<Self, PolicyError> {
+        if bytes.len() > MAX_POLICY_SIZE {
+            return Err(PolicyError::Input(format!(
+                "policy is {} bytes, more than the {MAX_POLICY_SIZE} allowed",
+                bytes.len()
+            )));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            PolicyError::Input(format!("policy is not UTF-8 (byte {})", e.valid_up_to()))
+        })?;
+        if flow_work(bytes) > MAX_FLOW_WORK {
+            let openers = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
+            return Err(PolicyError::Input(format!(
+                "policy has {openers} flow collections (`[` or `{{`) in {} bytes: more nesting or repetition than it can be parsed with in bounded time; write large lists and maps in block style (`- item`, `key: value`)",
+                bytes.len()
+            )));
+        }
+        let raw: parse::RawTop = serde_norway::from_str(text)
+            .map_err(|e| PolicyError::Yaml(clip_message(&e.to_string())))?;
+        let walk = key_walk(&raw);
+        let lines = locate(text, &walk);
+        let ignored = walk
+            .iter()
+            .zip(lines)
+            .filter_map(|((path, _, reason), line)| {
+                reason.map(|reason| IgnoredKey {
+                    path: path.clone(),
+                    line,
+                    reason,
+                })
+            })
+            .collect();
+        let attestation = match raw.security.and_then(|s| s.attestation) {
+            None => Attestation::default(),
+            Some(a) => Attestation {
+                mode: a.mode.unwrap_or_default(),
+                tolerate: a.tolerate,
+                ignore_advisories: a.ignore_advisories,
+                ignore_all_advisories: a.ignore_all_advisories,
+                trusted_scone_qe_pubkeys: a.trusted_scone_qe_pubkeys,
+                trusted_las: a.trusted_las,
+            },
+        };
+        let services = raw
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Service {
+                name: s.name,
+                attestation: s.attestation.map(Alternatives),
+                platforms: s.platforms,
+            })
+            .collect();
+        let p = Policy {
+            attestation,
+            services,
+            version: raw.version,
+            ignored,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        let invalid = |path: String, message: &str| PolicyError::Invalid {
+            path,
+            message: message.to_owned(),
+        };
+        if self.attestation.ignore_all_advisories && !self.tolerates(Tolerance::DebugMode) {
+            return Err(invalid(
+                "security.attestation.ignore_advisories".into(),
+                "`\"*\"` ignores every Intel advisory, also those published after the policy was written; SCONE allows the wildcard only in debug mode (with `debug-mode` tolerated) and so does this verifier: list the advisories you assessed instead, or tolerate `debug-mode` for a test setup",
+            ));
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                return Err(invalid(format!("services[{i}].name"), "must not be empty"));
+            }
+            if self.services.iter().take(i).any(|o| o.name == s.name) {
+                return Err(invalid(
+                    format!("services[{i}].name"),
+                    &format!("service `{}` is defined twice", s.name),
+                ));
+            }
+            if let Some(alts) = &s.attestation {
+                for (j, a) in alts.0.iter().enumerate() {
+                    if let Some(sg) = &a.signer
+                        && let (Some(lo), Some(hi)) = (sg.isvsvn_min, sg.isvsvn_max)
+                        && lo > hi
+                    {
+                        return Err(invalid(
+                            format!("services[{i}].attestation[{j}].signer"),
+                            "isvsvn_min is above isvsvn_max: nothing can match",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the policy tolerates `t`.
+    pub fn tolerates(&self, t: Tolerance) -> bool {
+        self.attestation.tolerate.contains(&t)
+    }
+
+    /// The service named `name`, or the only service when `name` is `None`.
+    pub fn service(&self, name: Option<&str>) -> Result<&Service, String> {
+        match name {
+            Some(n) => self.services.iter().find(|s| s.name == n).ok_or_else(|| {
+                format!(
+                    "no service `{n}` in the policy (services: {})",
+                    self.service_names()
+                )
+            }),
+            None => match self.services.as_slice() {
+                [only] => Ok(only),
+                [] => Err("the policy defines no services".to_owned()),
+                _ => Err(format!(
+                    "the policy defines several services ({}): choose one with --service",
+                    self.service_names()
+                )),
+            },
+        }
+    }
+
+    fn service_names(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The pinned LAS keys.
+    pub fn pinned_las_keys(&self) -> impl Iterator<Item = PlatformId> + '_ {
+        self.attestation
+            .trusted_scone_qe_pubkeys
+            .iter()
+            .map(|h| PlatformId(h.0))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const A: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
+
+    #[test]
+    fn reads_the_subset_of_a_real_session_file() {
+        let y = format!(
+            r#"
+name: my-session
+version: "0.3"
+security:
+  attestation:
+    mode: hardware
+    tolerate: [debug-mode, outdated-tcb, simulation]
+    ignore_advisories: [INTEL-SA-00289]
+    trusted_scone_qe_pubkeys: ["{A}"]
+services:
+  - name: app
+    image_name: registry/app
+    command: python3 app.py
+    environment: {{ A: "1" }}
+    attestation:
+      mrenclave: ["{a}"]
+      signer: {{mrsigner: "{A}", isvprodid: 1, isvsvn_min: 2}}
+    platforms: ["{a}", "{A}"]
+  - name: other
+    attestation:
+      - mrenclave: ["{A}"]
+      - signer: {{mrsigner: "{A}"}}
+secrets:
+  - name: s
+    kind: ascii
+volumes:
+  - name: v
+"#,
+            a = A.to_lowercase()
+        );
+        let p = Policy::from_yaml(y.as_bytes()).unwrap();
+        assert!(p.tolerates(Tolerance::DebugMode) && p.tolerates(Tolerance::Simulation));
+        assert!(!p.tolerates(Tolerance::Hyperthreading));
+        assert_eq!(p.services.len(), 2);
+        let app = p.service(Some("app")).unwrap();
+        assert_eq!(app.attestation.as_ref().unwrap().0.len(), 1);
+        assert_eq!(
+            app.platforms.as_ref().unwrap()[0],
+            app.platforms.as_ref().unwrap()[1]
+        );
+        let other = p.service(Some("other")).unwrap();
+        assert_eq!(other.attestation.as_ref().unwrap().0.len(), 2);
+        assert!(p.service(None).is_err());
+        assert_eq!(p.pinned_las_keys().count(), 1);
+    }
+
+    fn err(y: &str) -> String {
+        let e = Policy::from_yaml(y.as_bytes()).unwrap_err().to_string();
+        eprintln!("{e}");
+        e
+    }
+
+    #[test]
+    fn errors_name_the_field_and_line() {
+        let e = err("services:\n  - name: app\n    platforms: [\"abc\"]\n");
+        assert!(
+            e.contains("services[0].platforms") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err("services:\n  - name: app\n    attestation:\n      signer: {mrsigner: x}\n");
+        assert!(
+            e.contains("services[0].attestation") && e.contains("line 4"),
+            "{e}"
+        );
+        let e = err("security:\n  attestation:\n    tolerate: [everything]\n");
+        assert!(
+            e.contains("unknown tolerance `everything`") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err(
+            "services:\n  - name: app\n    attestation:\n      signer: {mrsigner: \"00000000000000000000000000000000000000000000000000000000000000AA\", isvprodid: abc}\n",
+        );
+        assert!(e.contains("isvprodid") || e.contains("line 4"), "{e}");
+        let e = err("services:\n  - name: app\n    attestation: {}\n");
+        assert!(e.contains("services[0].attestation"), "{e}");
+        let e = err("services:\n  - name: a\n  - name: a\n");
+        assert!(e.contains("defined twice"), "{e}");
+        assert!(
+            err("services: [").contains("line"),
+            "syntax errors carry a line"
+        );
+        assert!(
+            Policy::from_yaml(b"\xff\xfe")
+                .unwrap_err()
+                .to_string()
+                .contains("UTF-8")
+        );
+    }
+
+    const P: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
+
+    fn svc(extra: &str) -> String {
+        format!("services:\n  - name: app\n    attestation: {{mrenclave: [\"{P}\"]}}\n{extra}")
+    }
+
+    #[test]
+    fn misspelled_keys_are_errors_with_line_and_suggestion() {
+        for (typo, want) in [
+            ("platfroms", "did you mean `platforms`?"),
+            ("Platforms", "did you mean `platforms`?"),
+            ("platform", "did you mean `platforms`?"),
+            ("atestation", "did you mean `attestation`?"),
+            ("comand", "did you mean `command`?"),
+        ] {
+            let e = err(&svc(&format!("    {typo}: [\"{P}\"]\n")));
+            assert!(e.contains(&format!("`{typo}`")) && e.contains(want), "{e}");
+            assert!(e.contains("line 4"), "{e}");
+        }
+        let e = err("security:\n  attestation:\n    tolerates: [debug-mode]\n");
+        assert!(
+            e.contains("did you mean `tolerate`?") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err("security:\n  attestation:\n    tolerate: [debug_mode]\n");
+        assert!(e.contains("did you mean `debug-mode`?"), "{e}");
+        let e = err("servics: []\n");
+        assert!(e.contains("did you mean `services`?"), "{e}");
+        let e = err(&format!(
+            "services:\n  - name: app\n    attestation:\n      signer: {{mrsinger: \"{P}\"}}\n"
+        ));
+        assert!(e.contains("did you mean `mrsigner`?"), "{e}");
+    }
+
+    #[test]
+    fn null_empty_misplaced_and_referenced_platforms_are_errors() {
+        let e = err(&svc("    platforms:\n      # TODO: add the IDs\n"));
+        assert!(
+            e.contains("`platforms` has no value") && e.contains("las platform-ids"),
+            "{e}"
+        );
+        let e = err(&svc("    platforms: ~\n"));
+        assert!(e.contains("`platforms` has no value"), "{e}");
+        let e = err(&svc("    platforms: []\n"));
+        assert!(e.contains("allows no platform"), "{e}");
+        let e = err(&format!(
+            "security:\n  attestation:\n    platforms: [\"{P}\"]\n{}",
+            svc("")
+        ));
+        assert!(
+            e.contains("belongs to each service") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err(&svc("    platforms: [\"$$SCONE::platform_2$$\"]\n"));
+        assert!(
+            e.contains("SCONE secret reference") && e.contains("platforms[0]"),
+            "{e}"
+        );
+        let e = err(&svc(&format!(
+            "    platforms: [\"{P}\"]\n    platforms: [\"{P}\"]\n"
+        )));
+        assert!(e.contains("appears twice"), "{e}");
+    }
+
+    #[test]
+    fn merge_keys_are_refused_and_aliases_work() {
+        let e = err(&format!(
+            "services:\n  - &base\n    name: a\n    platforms: [\"{P}\"]\n    attestation: {{mrenclave: [\"{P}\"]}}\n  - <<: *base\n    name: b\n"
+        ));
+        assert!(e.contains("merge key") && e.contains("line 6"), "{e}");
+        let ok = Policy::from_yaml(
+            format!(
+                "services:\n  - name: a\n    attestation: &att {{mrenclave: [\"{P}\"]}}\n    platforms: &pl [\"{P}\"]\n  - name: b\n    attestation: *att\n    platforms: *pl\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.services[1].platforms.as_ref().unwrap().len(), 1);
+        assert_eq!(ok.services[1].attestation, ok.services[0].attestation);
+    }
+
+    #[test]
+    fn scone_forms_load_and_mean_what_scone_means() {
+        for v in ["0.3", "\"0.3\"", "\"0.3.10\"", "'0.3.1'"] {
+            let p =
+                Policy::from_yaml(format!("version: {v}\npredecessor: ~\n{}", svc("")).as_bytes())
+                    .unwrap();
+            assert!(p.version.as_deref().unwrap().starts_with("0.3"));
+        }
+        assert!(err("version: \"0.2\"\n").contains("0.3"));
+        let e = err("security:\n  attestation:\n    mode: maa\n    url: ~\n");
+        assert!(
+            e.contains("Microsoft Azure Attestation") && e.contains("mode: hardware"),
+            "{e}"
+        );
+        // `*` needs debug-mode, as in SCONE.
+        let e = err(&format!(
+            "security:\n  attestation:\n    tolerate: [outdated-tcb]\n    ignore_advisories: \"*\"\n{}",
+            svc("")
+        ));
+        assert!(e.contains("debug-mode"), "{e}");
+        let p = Policy::from_yaml(format!("security:\n  attestation:\n    tolerate: [debug-mode, outdated-tcb]\n    ignore_advisories: \"*\"\n{}", svc("")).as_bytes()).unwrap();
+        assert!(p.attestation.ignore_all_advisories);
+        // Legacy mrenclaves: one alternative; with attestation: refused.
+        let p = Policy::from_yaml(
+            format!("services:\n  - name: app\n    mrenclaves: [\"{P}\"]\n    command: x\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let alts = &p.services[0].attestation.as_ref().unwrap().0;
+        assert!(alts.len() == 1 && alts[0].legacy_mrenclaves && alts[0].mrenclave.len() == 1);
+        let e = err(&svc(&format!("    mrenclaves: [\"{P}\"]\n")));
+        assert!(
+            e.contains("both `attestation` and the deprecated `mrenclaves`"),
+            "{e}"
+        );
+        // isvsvn exact, not with a range.
+        let e = err(&format!(
+            "services:\n  - name: app\n    attestation:\n      signer: {{mrsigner: \"{P}\", isvprodid: 1, isvsvn: 4, isvsvn_min: 2}}\n"
+        ));
+        assert!(e.contains("`isvsvn`"), "{e}");
+        // mrenclave as one string.
+        let p = Policy::from_yaml(
+            format!("services:\n  - name: app\n    attestation:\n      mrenclave: \"{P}\"\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.services[0].attestation.as_ref().unwrap().0[0]
+                .mrenclave
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn ignored_keys_are_listed_with_their_lines() {
+        let y = format!(
+            "name: s\nversion: 0.3\nsecrets:\n  - name: k\n    kind: ascii\nservices:\n  - name: app\n    command: run\n    environment:\n      name: x\n    pwd: /\n    mrenclaves: [\"{P}\"]\nsecurity:\n  attestation:\n    one_time_password_shared_secret: ABC\n"
+        );
+        let p = Policy::from_yaml(y.as_bytes()).unwrap();
+        let got: Vec<(String, Option<usize>)> =
+            p.ignored.iter().map(|k| (k.path.clone(), k.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("name".into(), Some(1)),
+                ("secrets".into(), Some(3)),
+                ("services[0].command".into(), Some(8)),
+                ("services[0].environment".into(), Some(9)),
+                ("services[0].pwd".into(), Some(11)),
+                (
+                    "security.attestation.one_time_password_shared_secret".into(),
+                    Some(15)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors_not_panics() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(Policy::from_yaml(deep.as_bytes()).is_err());
+        let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]\n";
+        let _ = Policy::from_yaml(laughs.as_bytes());
+        assert!(Policy::from_yaml(b"services: 12").is_err());
+        assert!(Policy::from_yaml(b"- 1\n- 2").is_err());
+        let big = vec![b' '; MAX_POLICY_SIZE + 1];
+        assert!(Policy::from_yaml(&big).is_err());
+    }
+}
