@@ -94,9 +94,29 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let opts = VerifyOptions {
         dcap_collateral: Some(&collateral),
     };
+    // How the policy was read, printed before the verdict (and even when the verification
+    // cannot run), so a SCONE user sees what their session means here.
+    let explained = if a.explain {
+        let svc = policy
+            .service(a.service.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !a.json {
+            print!(
+                "{}",
+                las_verifier::policy::explain::explain_text(&policy, svc)
+            );
+        }
+        Some(las_verifier::policy::explain::explain_json(&policy, svc))
+    } else {
+        None
+    };
     let verdict = verify_quote_with(&policy, &req, &opts)?;
     if a.json {
-        println!("{}", to_json(&verdict));
+        let mut j = to_json(&verdict);
+        if let (Some(e), Some(obj)) = (explained, j.as_object_mut()) {
+            obj.insert("policy".into(), e);
+        }
+        println!("{j}");
     } else {
         print_text(&verdict);
     }
