@@ -533,6 +533,13 @@ secrets:
         assert!(e("services:\n  - {name: app}\n", "app").contains("flow style"));
         assert!(e("name: x\n", "app").contains("no top-level `services:`"));
         assert!(e("services: [\n", "app").contains("not valid YAML"));
+        // The flow bound of `Policy::from_yaml` applies before the editor parses.
+        let deep = format!("services:\n  - name: app\n    x: {}\n", "[".repeat(50_000));
+        assert!(
+            e(&deep, "app").contains("bounded time"),
+            "{}",
+            e(&deep, "app")
+        );
     }
 
     #[test]
