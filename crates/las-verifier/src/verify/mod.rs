@@ -4,8 +4,8 @@
 //! attestation alternatives → DEBUG → report data → time. Every failing check after the
 //! signature adds its own [`Reason`], so an operator sees all that is wrong at once.
 //!
-//! Split along its seams: [`reason`] (what a rejection says), [`quote`] (the quote
-//! against the service), [`evidence`] (the LAS behind the key).
+//! Split along its seams: `reason` (what a rejection says), `quote` (the quote
+//! against the service), `evidence` (the LAS behind the key).
 
 mod evidence;
 mod quote;
