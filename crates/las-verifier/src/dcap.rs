@@ -759,6 +759,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn ignore_advisories_star_ignores_every_advisory_of_the_real_quote() {
+        let (quote, coll) = sample();
+        let set = CollateralSet::from_json(&coll).unwrap();
+        let tol = "    tolerate: [insecure-configuration, software-hardening-needed, debug-mode, hyperthreading]\n";
+        let without = appraise(&policy(tol), &quote, &[0; 64], &set, SAMPLE_NOW);
+        assert!(reasons(&without).contains(&"advisory-not-ignored"));
+        let star = policy(&format!("{tol}    ignore_advisories: \"*\"\n"));
+        let a = appraise(&star, &quote, &[0; 64], &set, SAMPLE_NOW);
+        assert_eq!(reasons(&a), ["report-data-mismatch"], "{:?}", a.rejections);
+        assert!(
+            a.notes
+                .iter()
+                .any(|n| n.contains("INTEL-SA-00615") && n.contains("ignored"))
+        );
+    }
+
+    #[test]
     fn real_quote_without_tolerations_names_each_reason() {
         let (quote, coll) = sample();
         let set = CollateralSet::from_json(&coll).unwrap();
