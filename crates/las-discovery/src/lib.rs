@@ -17,7 +17,7 @@
 //!                                │
 //!                                ▼
 //!          Collection { found, failures } ─► ids::platforms_line ─► `platforms: [ A, B]`
-//!                                                               ─► policy_edit::set_platforms
+//!                                                               ─► las_verifier::policy::edit::set_platforms
 //! ```
 //!
 //! Plain mode trusts the cluster (or the network) to report keys truthfully. Verified mode
@@ -36,7 +36,6 @@ pub mod collect;
 pub mod fetch;
 pub mod ids;
 pub mod k8s;
-pub mod policy_edit;
 
 pub use addr::{DEFAULT_PORT, LasAddr, resolve_all};
 pub use collect::{
@@ -44,7 +43,8 @@ pub use collect::{
 };
 pub use ids::{parse_ids, platforms_line};
 pub use k8s::{ClientSettings, PodSelection, collect_pods, instance_selector};
-pub use policy_edit::{PlatformsEdit, set_platforms};
+/// The comment-preserving policy editor lives with the policy language in `las-verifier`.
+pub use las_verifier::policy::edit::{PlatformsEdit, PolicyEditError, set_platforms};
 
 /// The collection cannot start or cannot proceed at all (as opposed to one LAS failing,
 /// which is a [`Failure`]).
@@ -79,7 +79,4 @@ pub enum DiscoveryError {
     /// Input that should hold platform IDs does not.
     #[error("{0}")]
     Ids(String),
-    /// The policy file cannot be edited as asked.
-    #[error("{0}")]
-    PolicyEdit(String),
 }

@@ -1,7 +1,7 @@
 //! # las-verifier: checking LAS quotes against a policy
 //!
 //! ```text
-//!  policy.yaml ─► Policy::from_yaml ─┐
+//!  policy.yaml ─► Policy::from_yaml ─┐   (every key evaluated, known-and-ignored, or an error)
 //!  quote ─────────────────────────────┼─► verify_quote(now) ─► Verdict { rejections, notes }
 //!  identity evidence + nonce ─────────┘        │
 //!                                              ├─ COSE signature with the platform key

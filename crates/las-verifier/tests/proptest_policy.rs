@@ -136,7 +136,8 @@ fn policy() -> impl Strategy<Value = P> {
         any::<bool>(),
         prop::collection::btree_set(0..3usize, 0..=2),
         prop::option::of(any::<bool>()),
-        prop::option::of(prop::collection::btree_set(0..3usize, 0..=3)),
+        // An empty `platforms: []` is a parse error (it would allow no platform).
+        prop::option::of(prop::collection::btree_set(0..3usize, 1..=3)),
         prop::option::weighted(0.95, prop::collection::vec(alt(), 1..=3)),
         any::<bool>(),
         any::<bool>(),

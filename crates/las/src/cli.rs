@@ -207,6 +207,11 @@ pub struct VerifyArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also print how the policy was read: the service, its attestation alternatives,
+    /// platforms, tolerations, ignored advisories, and the keys not evaluated (with
+    /// their lines). With --json it is the verdict's `policy` field.
+    #[arg(long)]
+    pub explain: bool,
     /// Seconds to wait for the LAS (with --las) and for the PCCS (with --pccs-url).
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,

@@ -112,11 +112,13 @@ fn tolerances_for(status: TcbStatus) -> Option<&'static [(Tolerance, Reason)]> {
 }
 
 fn advisory_ignored(policy: &Policy, id: &str) -> bool {
-    policy
-        .attestation
-        .ignore_advisories
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(id))
+    // `"*"` (only accepted with `debug-mode` tolerated, see policy validation).
+    policy.attestation.ignore_all_advisories
+        || policy
+            .attestation
+            .ignore_advisories
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(id))
 }
 
 fn advisory_tolerance(id: &str) -> Option<Tolerance> {
@@ -466,6 +468,23 @@ mod tests {
         let ok = appraise(&p, &quote, &own, &set, SAMPLE_NOW);
         assert!(ok.rejections.is_empty(), "{:?}", ok.rejections);
         assert!(ok.notes.iter().any(|n| n.contains("INTEL-SA-00289")));
+    }
+
+    #[test]
+    fn ignore_advisories_star_ignores_every_advisory_of_the_real_quote() {
+        let (quote, coll) = sample();
+        let set = CollateralSet::from_json(&coll).unwrap();
+        let tol = "    tolerate: [insecure-configuration, software-hardening-needed, debug-mode, hyperthreading]\n";
+        let without = appraise(&policy(tol), &quote, &[0; 64], &set, SAMPLE_NOW);
+        assert!(reasons(&without).contains(&"advisory-not-ignored"));
+        let star = policy(&format!("{tol}    ignore_advisories: \"*\"\n"));
+        let a = appraise(&star, &quote, &[0; 64], &set, SAMPLE_NOW);
+        assert_eq!(reasons(&a), ["report-data-mismatch"], "{:?}", a.rejections);
+        assert!(
+            a.notes
+                .iter()
+                .any(|n| n.contains("INTEL-SA-00615") && n.contains("ignored"))
+        );
     }
 
     #[test]

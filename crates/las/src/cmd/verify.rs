@@ -95,6 +95,26 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         dcap_collateral: Some(&collateral),
         max_age: a.max_age.map(|d| d.as_secs()),
     };
+    // How the policy was read, printed before the verdict (and even when the verification
+    // cannot run), so a SCONE user sees what their session means here.
+    let explained = if a.explain {
+        let svc = policy
+            .service(a.service.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !a.json {
+            match out!(
+                "{}",
+                las_verifier::policy::explain::explain_text(&policy, svc)
+            ) {
+                // A closed stdout: the verdict below still decides the exit code.
+                Err(e) if !crate::out::is_stdout_closed(&e) => return Err(e),
+                _ => {}
+            }
+        }
+        Some(las_verifier::policy::explain::explain_json(&policy, svc))
+    } else {
+        None
+    };
     let verdict = verify_quote_with(&policy, &req, &opts)?;
     let code = if verdict.accepted() {
         ExitCode::SUCCESS
@@ -109,6 +129,9 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     let printed = if a.json {
         let mut j = to_json(&verdict);
+        if let (Some(e), Some(obj)) = (explained, j.as_object_mut()) {
+            obj.insert("policy".into(), e);
+        }
         if let (Some(n), Some(notes)) = (replay, j.get_mut("notes").and_then(|v| v.as_array_mut()))
         {
             notes.push(n.into());

@@ -10,10 +10,19 @@
 //! a flow-style `services: [...]` or `- {name: ...}` is refused with a message.
 
 use las_core::PlatformId;
-use las_verifier::Policy;
 use serde_norway::Value;
 
-use crate::DiscoveryError;
+use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, Policy, flow_work};
+
+/// The edit was refused; nothing should be written. The message says why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyEditError {
+    /// The policy text cannot be edited this way, or the edit would not read back as
+    /// intended.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// The outcome of [`set_platforms`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +33,8 @@ pub struct PlatformsEdit {
     pub before: Option<Vec<PlatformId>>,
 }
 
-fn err(m: impl Into<String>) -> DiscoveryError {
-    DiscoveryError::PolicyEdit(m.into())
+fn err(m: impl Into<String>) -> PolicyEditError {
+    PolicyEditError::Refused(m.into())
 }
 
 fn indent(line: &str) -> usize {
@@ -107,7 +116,20 @@ pub fn set_platforms(
     text: &str,
     service: &str,
     ids: &[PlatformId],
-) -> Result<PlatformsEdit, DiscoveryError> {
+) -> Result<PlatformsEdit, PolicyEditError> {
+    // The same bounds as `Policy::from_yaml`: the text is parsed here before the policy
+    // reader sees it, and libyaml's time on nested flow collections is superquadratic.
+    if text.len() > MAX_POLICY_SIZE {
+        return Err(err(format!(
+            "the policy is {} bytes, more than the {MAX_POLICY_SIZE} allowed",
+            text.len()
+        )));
+    }
+    if flow_work(text.as_bytes()) > MAX_FLOW_WORK {
+        return Err(err(
+            "the policy nests or repeats flow collections (`[`, `{`) more than can be parsed in bounded time; write large lists in block style",
+        ));
+    }
     let old_doc: Value = serde_norway::from_str(text)
         .map_err(|e| err(format!("the policy is not valid YAML: {e}")))?;
     let before = current_platforms(&old_doc, service);
@@ -288,7 +310,7 @@ fn item_keys(
     start: usize,
     end: usize,
     seq_indent: usize,
-) -> Result<Vec<KeyLine>, DiscoveryError> {
+) -> Result<Vec<KeyLine>, PolicyEditError> {
     let dash_line = lines.get(start).map(|l| body(l)).unwrap_or("");
     let after_dash = dash_line.get(seq_indent + 1..).unwrap_or("");
     let rest = after_dash.trim_start_matches(' ');
@@ -357,7 +379,7 @@ fn check(
     new_text: &str,
     service: &str,
     ids: &[PlatformId],
-) -> Result<(), DiscoveryError> {
+) -> Result<(), PolicyEditError> {
     let bug = |m: String| {
         err(format!(
             "the edited policy would be wrong, nothing was written: {m}"
@@ -511,6 +533,13 @@ secrets:
         assert!(e("services:\n  - {name: app}\n", "app").contains("flow style"));
         assert!(e("name: x\n", "app").contains("no top-level `services:`"));
         assert!(e("services: [\n", "app").contains("not valid YAML"));
+        // The flow bound of `Policy::from_yaml` applies before the editor parses.
+        let deep = format!("services:\n  - name: app\n    x: {}\n", "[".repeat(50_000));
+        assert!(
+            e(&deep, "app").contains("bounded time"),
+            "{}",
+            e(&deep, "app")
+        );
     }
 
     #[test]

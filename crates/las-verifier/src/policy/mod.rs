@@ -1,14 +1,24 @@
 //! The policy: the attestation part of the session language v0.3 (docs/policy.md).
 //!
-//! Only this subset is read; any other field of a real session file (secrets, images,
-//! volumes, command, …) is accepted and ignored. Inside the subset every field is checked
-//! strictly, and an error names the field path and, for syntax and type errors, the line.
+//! Every key of a session file is accounted for ([`keys`]): evaluated, a known SCONE key
+//! deliberately ignored (its whole value skipped, listed in [`Policy::ignored`]), or an
+//! error that names the key and its line and suggests the nearest known key. A typo can
+//! therefore never widen what a policy allows. Errors name the field path and the line.
+//!
+//! ```text
+//!  bytes ─► size, UTF-8, flow bound ─► parse (key tables, one visitor per map) ─► validate
+//!                                         └─► ignored keys + their lines (for --explain)
+//! ```
 
-use std::fmt;
+pub mod edit;
+pub mod explain;
+pub mod keys;
+mod locate;
+mod parse;
 
 use las_core::PlatformId;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer};
 
 /// Largest policy file read (bytes).
 pub const MAX_POLICY_SIZE: usize = 4 * 1024 * 1024;
@@ -120,26 +130,8 @@ impl Tolerance {
     }
 }
 
-impl<'de> Deserialize<'de> for Tolerance {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(t, _)| *t)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
-                de::Error::custom(format!(
-                    "unknown tolerance `{s}`, expected one of: {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
 /// `security.attestation.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttestationMode {
     /// Attest (the default).
     #[default]
@@ -166,136 +158,96 @@ impl<'de> Deserialize<'de> for Hex32 {
     }
 }
 
-/// A trusted LAS build (`security.attestation.trusted_las`, an extension of v0.3).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A trusted LAS build (`security.attestation.trusted_las`, an extension of v0.3). An
+/// entry matches only when every field it gives matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedLas {
-    /// Accepted LAS MRENCLAVE values.
-    #[serde(default)]
+    /// Accepted LAS MRENCLAVE values (any one; empty = not checked).
     pub mrenclave: Vec<Hex32>,
-    /// Accepted LAS signer (MRSIGNER), with optional product and minimum SVN.
-    #[serde(default)]
+    /// Required LAS signer (MRSIGNER).
     pub mrsigner: Option<Hex32>,
     /// Required ISVPRODID with `mrsigner`.
-    #[serde(default)]
     pub isvprodid: Option<u16>,
     /// Minimum ISVSVN with `mrsigner`.
-    #[serde(default)]
     pub isvsvn_min: Option<u16>,
 }
 
 /// `security.attestation`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Attestation {
     /// `hardware` (default) or `none`.
-    #[serde(default)]
     pub mode: AttestationMode,
     /// Tolerated weaknesses.
-    #[serde(default)]
     pub tolerate: Vec<Tolerance>,
     /// Intel security advisories to ignore (DCAP evidence).
-    #[serde(default)]
     pub ignore_advisories: Vec<String>,
+    /// `ignore_advisories: "*"`: every advisory is ignored (only with `debug-mode`
+    /// tolerated, as in SCONE).
+    pub ignore_all_advisories: bool,
     /// Pinned LAS keys: trusted without identity evidence.
-    #[serde(default)]
     pub trusted_scone_qe_pubkeys: Vec<Hex32>,
     /// Trusted LAS builds, for identity evidence.
-    #[serde(default)]
     pub trusted_las: Vec<TrustedLas>,
-    // --- DCAP appraisal threshold (issue 12 item 3; helper "checks") ---
     /// Lowest accepted TCB evaluation data number of the DCAP collateral (the lower of TCB
     /// info's and QE identity's `tcbEvaluationDataNumber`). Raising it after an Intel TCB
     /// recovery makes platforms still judged by older collateral fail with
     /// `tcb-eval-data-number-too-low`. Absent: no minimum; `null` is an error (it would
     /// silently mean no minimum).
-    #[serde(default, deserialize_with = "present_u32")]
     pub min_tcb_eval_data_number: Option<u32>,
 }
 
-/// A field that, when written, must hold a number: `null` is refused, not read as absent.
-fn present_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    u32::deserialize(d).map(Some)
-}
-
 /// `services[].attestation[].signer`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signer {
     /// Required MRSIGNER.
     pub mrsigner: Hex32,
     /// Required ISVPRODID.
-    #[serde(default)]
     pub isvprodid: Option<u16>,
+    /// Exactly this ISVSVN (not together with the range).
+    pub isvsvn: Option<u16>,
     /// Lowest accepted ISVSVN.
-    #[serde(default)]
     pub isvsvn_min: Option<u16>,
     /// Highest accepted ISVSVN.
-    #[serde(default)]
     pub isvsvn_max: Option<u16>,
 }
 
 /// One attestation alternative: every field given must match.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alternative {
-    /// Accepted MRENCLAVE values (any one).
-    #[serde(default)]
+    /// Accepted MRENCLAVE values (any one; empty = not checked, then `signer` is given).
     pub mrenclave: Vec<Hex32>,
     /// Required signer.
-    #[serde(default)]
     pub signer: Option<Signer>,
+    /// Read from the deprecated service-level `mrenclaves: [...]`.
+    pub legacy_mrenclaves: bool,
 }
 
-/// A list of alternatives written as one object or a list of objects.
+/// A service's attestation alternatives (one must match).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Alternatives(pub Vec<Alternative>);
 
-impl<'de> Deserialize<'de> for Alternatives {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Alternatives;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an attestation object or a list of them")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
-                Alternative::deserialize(de::value::MapAccessDeserializer::new(m))
-                    .map(|a| Alternatives(vec![a]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
-                Vec::<Alternative>::deserialize(de::value::SeqAccessDeserializer::new(s))
-                    .map(Alternatives)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// `services[]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Service {
     /// Service name.
     pub name: String,
-    /// Attestation alternatives (one must match).
-    #[serde(default)]
+    /// Attestation alternatives (one must match), from `attestation` or the deprecated
+    /// `mrenclaves`.
     pub attestation: Option<Alternatives>,
-    /// Allowed platform IDs; absent = any platform.
-    #[serde(default)]
+    /// Allowed platform IDs; absent = any platform (null or empty is an error).
     pub platforms: Option<Vec<Hex32>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Security {
-    #[serde(default)]
-    attestation: Option<Attestation>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Raw {
-    #[serde(default)]
-    security: Option<Security>,
-    #[serde(default)]
-    services: Option<Vec<Service>>,
+/// A known SCONE key that this verifier does not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKey {
+    /// Where, e.g. `services[0].command`.
+    pub path: String,
+    /// Its line (1-based), found by a scan of the text in document order; `None` when the
+    /// scan did not find it (e.g. an unusual flow style).
+    pub line: Option<usize>,
+    /// Why it is not evaluated.
+    pub reason: &'static str,
 }
 
 /// A parsed, validated policy.
@@ -305,6 +257,10 @@ pub struct Policy {
     pub attestation: Attestation,
     /// `services`.
     pub services: Vec<Service>,
+    /// `version`, as written (`0.3` unquoted reads as "0.3").
+    pub version: Option<String>,
+    /// Keys read but deliberately not evaluated, in document order.
+    pub ignored: Vec<IgnoredKey>,
 }
 
 /// Longest parser message passed on (characters).
@@ -345,11 +301,48 @@ impl Policy {
                 bytes.len()
             )));
         }
-        let raw: Raw = serde_norway::from_str(text)
+        let raw: parse::RawTop = serde_norway::from_str(text)
             .map_err(|e| PolicyError::Yaml(clip_message(&e.to_string())))?;
+        let walk = locate::key_walk(&raw);
+        let lines = locate::locate(text, &walk);
+        let ignored = walk
+            .iter()
+            .zip(lines)
+            .filter_map(|((path, _, reason), line)| {
+                reason.map(|reason| IgnoredKey {
+                    path: path.clone(),
+                    line,
+                    reason,
+                })
+            })
+            .collect();
+        let attestation = match raw.security.and_then(|s| s.attestation) {
+            None => Attestation::default(),
+            Some(a) => Attestation {
+                mode: a.mode.unwrap_or_default(),
+                tolerate: a.tolerate,
+                ignore_advisories: a.ignore_advisories,
+                ignore_all_advisories: a.ignore_all_advisories,
+                trusted_scone_qe_pubkeys: a.trusted_scone_qe_pubkeys,
+                trusted_las: a.trusted_las,
+                min_tcb_eval_data_number: a.min_tcb_eval_data_number,
+            },
+        };
+        let services = raw
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Service {
+                name: s.name,
+                attestation: s.attestation.map(Alternatives),
+                platforms: s.platforms,
+            })
+            .collect();
         let p = Policy {
-            attestation: raw.security.and_then(|s| s.attestation).unwrap_or_default(),
-            services: raw.services.unwrap_or_default(),
+            attestation,
+            services,
+            version: raw.version,
+            ignored,
         };
         p.validate()?;
         Ok(p)
@@ -360,19 +353,11 @@ impl Policy {
             path,
             message: message.to_owned(),
         };
-        for (i, t) in self.attestation.trusted_las.iter().enumerate() {
-            if t.mrenclave.is_empty() && t.mrsigner.is_none() {
-                return Err(invalid(
-                    format!("security.attestation.trusted_las[{i}]"),
-                    "needs `mrenclave` or `mrsigner`",
-                ));
-            }
-            if t.mrsigner.is_none() && (t.isvprodid.is_some() || t.isvsvn_min.is_some()) {
-                return Err(invalid(
-                    format!("security.attestation.trusted_las[{i}]"),
-                    "`isvprodid` and `isvsvn_min` need `mrsigner`",
-                ));
-            }
+        if self.attestation.ignore_all_advisories && !self.tolerates(Tolerance::DebugMode) {
+            return Err(invalid(
+                "security.attestation.ignore_advisories".into(),
+                "`\"*\"` ignores every Intel advisory, also those published after the policy was written; SCONE allows the wildcard only in debug mode (with `debug-mode` tolerated) and so does this verifier: list the advisories you assessed instead, or tolerate `debug-mode` for a test setup",
+            ));
         }
         for (i, s) in self.services.iter().enumerate() {
             if s.name.trim().is_empty() {
@@ -385,19 +370,7 @@ impl Policy {
                 ));
             }
             if let Some(alts) = &s.attestation {
-                if alts.0.is_empty() {
-                    return Err(invalid(
-                        format!("services[{i}].attestation"),
-                        "an empty list accepts nothing; give at least one alternative",
-                    ));
-                }
                 for (j, a) in alts.0.iter().enumerate() {
-                    if a.mrenclave.is_empty() && a.signer.is_none() {
-                        return Err(invalid(
-                            format!("services[{i}].attestation[{j}]"),
-                            "an alternative needs `mrenclave` or `signer`",
-                        ));
-                    }
                     if let Some(sg) = &a.signer
                         && let (Some(lo), Some(hi)) = (sg.isvsvn_min, sg.isvsvn_max)
                         && lo > hi
@@ -539,7 +512,7 @@ volumes:
         );
         assert!(e.contains("isvprodid") || e.contains("line 4"), "{e}");
         let e = err("services:\n  - name: app\n    attestation: {}\n");
-        assert!(e.contains("services[0].attestation[0]"), "{e}");
+        assert!(e.contains("services[0].attestation"), "{e}");
         let e = err("services:\n  - name: a\n  - name: a\n");
         assert!(e.contains("defined twice"), "{e}");
         assert!(
@@ -551,6 +524,165 @@ volumes:
                 .unwrap_err()
                 .to_string()
                 .contains("UTF-8")
+        );
+    }
+
+    const P: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
+
+    fn svc(extra: &str) -> String {
+        format!("services:\n  - name: app\n    attestation: {{mrenclave: [\"{P}\"]}}\n{extra}")
+    }
+
+    #[test]
+    fn misspelled_keys_are_errors_with_line_and_suggestion() {
+        for (typo, want) in [
+            ("platfroms", "did you mean `platforms`?"),
+            ("Platforms", "did you mean `platforms`?"),
+            ("platform", "did you mean `platforms`?"),
+            ("atestation", "did you mean `attestation`?"),
+            ("comand", "did you mean `command`?"),
+        ] {
+            let e = err(&svc(&format!("    {typo}: [\"{P}\"]\n")));
+            assert!(e.contains(&format!("`{typo}`")) && e.contains(want), "{e}");
+            assert!(e.contains("line 4"), "{e}");
+        }
+        let e = err("security:\n  attestation:\n    tolerates: [debug-mode]\n");
+        assert!(
+            e.contains("did you mean `tolerate`?") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err("security:\n  attestation:\n    tolerate: [debug_mode]\n");
+        assert!(e.contains("did you mean `debug-mode`?"), "{e}");
+        let e = err("servics: []\n");
+        assert!(e.contains("did you mean `services`?"), "{e}");
+        let e = err(&format!(
+            "services:\n  - name: app\n    attestation:\n      signer: {{mrsinger: \"{P}\"}}\n"
+        ));
+        assert!(e.contains("did you mean `mrsigner`?"), "{e}");
+    }
+
+    #[test]
+    fn null_empty_misplaced_and_referenced_platforms_are_errors() {
+        let e = err(&svc("    platforms:\n      # TODO: add the IDs\n"));
+        assert!(
+            e.contains("`platforms` has no value") && e.contains("las platform-ids"),
+            "{e}"
+        );
+        let e = err(&svc("    platforms: ~\n"));
+        assert!(e.contains("`platforms` has no value"), "{e}");
+        let e = err(&svc("    platforms: []\n"));
+        assert!(e.contains("allows no platform"), "{e}");
+        let e = err(&format!(
+            "security:\n  attestation:\n    platforms: [\"{P}\"]\n{}",
+            svc("")
+        ));
+        assert!(
+            e.contains("belongs to each service") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = err(&svc("    platforms: [\"$$SCONE::platform_2$$\"]\n"));
+        assert!(
+            e.contains("SCONE secret reference") && e.contains("platforms[0]"),
+            "{e}"
+        );
+        let e = err(&svc(&format!(
+            "    platforms: [\"{P}\"]\n    platforms: [\"{P}\"]\n"
+        )));
+        assert!(e.contains("appears twice"), "{e}");
+    }
+
+    #[test]
+    fn merge_keys_are_refused_and_aliases_work() {
+        let e = err(&format!(
+            "services:\n  - &base\n    name: a\n    platforms: [\"{P}\"]\n    attestation: {{mrenclave: [\"{P}\"]}}\n  - <<: *base\n    name: b\n"
+        ));
+        assert!(e.contains("merge key") && e.contains("line 6"), "{e}");
+        let ok = Policy::from_yaml(
+            format!(
+                "services:\n  - name: a\n    attestation: &att {{mrenclave: [\"{P}\"]}}\n    platforms: &pl [\"{P}\"]\n  - name: b\n    attestation: *att\n    platforms: *pl\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.services[1].platforms.as_ref().unwrap().len(), 1);
+        assert_eq!(ok.services[1].attestation, ok.services[0].attestation);
+    }
+
+    #[test]
+    fn scone_forms_load_and_mean_what_scone_means() {
+        for v in ["0.3", "\"0.3\"", "\"0.3.10\"", "'0.3.1'"] {
+            let p =
+                Policy::from_yaml(format!("version: {v}\npredecessor: ~\n{}", svc("")).as_bytes())
+                    .unwrap();
+            assert!(p.version.as_deref().unwrap().starts_with("0.3"));
+        }
+        assert!(err("version: \"0.2\"\n").contains("0.3"));
+        let e = err("security:\n  attestation:\n    mode: maa\n    url: ~\n");
+        assert!(
+            e.contains("Microsoft Azure Attestation") && e.contains("mode: hardware"),
+            "{e}"
+        );
+        // `*` needs debug-mode, as in SCONE.
+        let e = err(&format!(
+            "security:\n  attestation:\n    tolerate: [outdated-tcb]\n    ignore_advisories: \"*\"\n{}",
+            svc("")
+        ));
+        assert!(e.contains("debug-mode"), "{e}");
+        let p = Policy::from_yaml(format!("security:\n  attestation:\n    tolerate: [debug-mode, outdated-tcb]\n    ignore_advisories: \"*\"\n{}", svc("")).as_bytes()).unwrap();
+        assert!(p.attestation.ignore_all_advisories);
+        // Legacy mrenclaves: one alternative; with attestation: refused.
+        let p = Policy::from_yaml(
+            format!("services:\n  - name: app\n    mrenclaves: [\"{P}\"]\n    command: x\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let alts = &p.services[0].attestation.as_ref().unwrap().0;
+        assert!(alts.len() == 1 && alts[0].legacy_mrenclaves && alts[0].mrenclave.len() == 1);
+        let e = err(&svc(&format!("    mrenclaves: [\"{P}\"]\n")));
+        assert!(
+            e.contains("both `attestation` and the deprecated `mrenclaves`"),
+            "{e}"
+        );
+        // isvsvn exact, not with a range.
+        let e = err(&format!(
+            "services:\n  - name: app\n    attestation:\n      signer: {{mrsigner: \"{P}\", isvprodid: 1, isvsvn: 4, isvsvn_min: 2}}\n"
+        ));
+        assert!(e.contains("`isvsvn`"), "{e}");
+        // mrenclave as one string.
+        let p = Policy::from_yaml(
+            format!("services:\n  - name: app\n    attestation:\n      mrenclave: \"{P}\"\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.services[0].attestation.as_ref().unwrap().0[0]
+                .mrenclave
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn ignored_keys_are_listed_with_their_lines() {
+        let y = format!(
+            "name: s\nversion: 0.3\nsecrets:\n  - name: k\n    kind: ascii\nservices:\n  - name: app\n    command: run\n    environment:\n      name: x\n    pwd: /\n    mrenclaves: [\"{P}\"]\nsecurity:\n  attestation:\n    one_time_password_shared_secret: ABC\n"
+        );
+        let p = Policy::from_yaml(y.as_bytes()).unwrap();
+        let got: Vec<(String, Option<usize>)> =
+            p.ignored.iter().map(|k| (k.path.clone(), k.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("name".into(), Some(1)),
+                ("secrets".into(), Some(3)),
+                ("services[0].command".into(), Some(8)),
+                ("services[0].environment".into(), Some(9)),
+                ("services[0].pwd".into(), Some(11)),
+                (
+                    "security.attestation.one_time_password_shared_secret".into(),
+                    Some(15)
+                ),
+            ]
         );
     }
 
