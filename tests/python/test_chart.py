@@ -8,6 +8,7 @@ context), the NOTES, the values schema's error messages, lint, and the docs.
 from __future__ import annotations
 
 import copy
+import os
 import json
 import re
 import tomllib
@@ -753,3 +754,33 @@ def test_versions_agree_with_the_workspace(repo, chart):
     version = cargo["workspace"]["package"]["version"]
     assert chart.metadata["appVersion"] == version
     assert chart.values["image"] == f"las:{version}"
+
+
+# --- the labels the Rust tests' fake API server serves ------------------------------------
+
+# Releases and values the Rust tests (crates/las/tests/fakes) serve pods for.
+FIXTURE_RENDERINGS = [("las", {}), ("las-prod", {}), ("prod", {}), ("prod", {"nameOverride": "attest"})]
+FIXTURE = "crates/las/tests/fixtures/chart-pod-labels.json"
+
+
+def rendered_pod_labels(render) -> dict:
+    renderings = []
+    for release, values in FIXTURE_RENDERINGS:
+        ds = render(values, name=release).one("DaemonSet")
+        renderings.append({"release": release, "values": values, "labels": ds["spec"]["template"]["metadata"]["labels"]})
+    return {
+        "comment": "Pod template labels of charts/las as rendered; written by tests/python/test_chart.py "
+        "(LAS_WRITE_FIXTURES=1), which fails when they no longer match the chart.",
+        "renderings": renderings,
+    }
+
+
+def test_rust_fake_api_server_serves_the_rendered_pod_labels(render, repo):
+    want = rendered_pod_labels(render)
+    path = repo / FIXTURE
+    if os.environ.get("LAS_WRITE_FIXTURES") == "1":
+        path.write_text(json.dumps(want, indent=2, sort_keys=True) + "\n")
+    assert json.loads(path.read_text()) == want, (
+        f"{FIXTURE} no longer holds the labels the chart renders: regenerate it with "
+        "LAS_WRITE_FIXTURES=1 .venv/bin/python -m pytest tests/python/test_chart.py -k rust_fake"
+    )
