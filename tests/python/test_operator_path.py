@@ -684,3 +684,10 @@ def test_error_messages_name_the_os_error_once(las_bin, tmp_path):
     out = subprocess.run([las_bin, "verify", "--policy", missing, "--quote", missing], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert out.stderr.count("No such file or directory") == 1, out.stderr
+
+
+def test_a_missing_kubeconfig_is_named_once(las_bin, tmp_path):
+    missing = tmp_path / "no-such-kubeconfig"
+    out = subprocess.run([las_bin, "platform-ids", "--kubeconfig", missing], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.count(str(missing)) == 1 and out.stderr.count("No such file or directory") == 1, out.stderr

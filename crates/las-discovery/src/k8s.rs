@@ -72,8 +72,11 @@ pub async fn client(s: &ClientSettings<'_>) -> Result<kube::Client, DiscoveryErr
     let kc = |e: String| DiscoveryError::KubeConfig(e);
     let config = match (s.kubeconfig, s.context) {
         (Some(path), _) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| kc(format!("reading {}: {e}", path.display())))?;
+            // Read the file ourselves: kube's read error repeats the path in odd quotes.
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| kc(format!("cannot read {}: {e}", path.display())))?;
+            let file = Kubeconfig::from_yaml(&text)
+                .map_err(|e| kc(format!("{}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(file, &opts)
                 .await
                 .map_err(|e| kc(format!("{}: {e}", path.display())))?
