@@ -75,8 +75,8 @@ pub async fn client(s: &ClientSettings<'_>) -> Result<kube::Client, DiscoveryErr
             // Read the file ourselves: kube's read error repeats the path in odd quotes.
             let text = std::fs::read_to_string(path)
                 .map_err(|e| kc(format!("cannot read {}: {e}", path.display())))?;
-            let file = Kubeconfig::from_yaml(&text)
-                .map_err(|e| kc(format!("{}: {e}", path.display())))?;
+            let file =
+                Kubeconfig::from_yaml(&text).map_err(|e| kc(format!("{}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(file, &opts)
                 .await
                 .map_err(|e| kc(format!("{}: {e}", path.display())))?

@@ -90,8 +90,14 @@ fn the_seed_selector_matches_only_where_name_equals_instance() {
     // What docs/platform-ids.md says: get_platform_ids' name=instance=$INSTANCE selector
     // finds release `las`, and release `prod` only with nameOverride=prod.
     let seed = |i: &str| format!("app.kubernetes.io/name={i},app.kubernetes.io/instance={i}");
-    assert!(selector_matches(&seed("las"), &chart_pod_labels("las", None)));
-    assert!(!selector_matches(&seed("prod"), &chart_pod_labels("prod", None)));
+    assert!(selector_matches(
+        &seed("las"),
+        &chart_pod_labels("las", None)
+    ));
+    assert!(!selector_matches(
+        &seed("prod"),
+        &chart_pod_labels("prod", None)
+    ));
     assert!(!selector_matches(
         &seed("prod"),
         &chart_pod_labels("prod", Some("attest"))
@@ -127,7 +133,11 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
         &[("NAMESPACE", "elsewhere")],
     );
     assert_eq!(stdout(&o), "platforms: []");
-    assert!(stderr(&o).contains("namespace `elsewhere`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("namespace `elsewhere`"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(
         &["platform-ids", "--kubeconfig", kc, "-n", "sgx"],
         &[("NAMESPACE", "elsewhere")],
@@ -143,7 +153,10 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
     // No namespace in the context: `default`.
     let tmp2 = tempfile::tempdir().unwrap();
     let kc2 = write_kubeconfig_ns(tmp2.path(), kube.addr, None);
-    let o = run(&["platform-ids", "--kubeconfig", kc2.to_str().unwrap()], &[]);
+    let o = run(
+        &["platform-ids", "--kubeconfig", kc2.to_str().unwrap()],
+        &[],
+    );
     assert!(
         stderr(&o).contains("no pods in namespace `default`"),
         "{}",
@@ -164,7 +177,15 @@ fn yaml_output_is_the_json_object() {
     let kc = kc.to_str().unwrap();
     let j = run(&["platform-ids", "--kubeconfig", kc, "-o", "json"], &[]);
     let y = run(
-        &["platform-ids", "--kubeconfig", kc, "-o", "yaml", "--timeout", "5s"],
+        &[
+            "platform-ids",
+            "--kubeconfig",
+            kc,
+            "-o",
+            "yaml",
+            "--timeout",
+            "5s",
+        ],
         &[],
     );
     assert_eq!(y.status.code(), Some(0), "{}", stderr(&y));
@@ -172,7 +193,13 @@ fn yaml_output_is_the_json_object() {
     let text = String::from_utf8(y.stdout).unwrap();
     assert!(text.contains(&format!("- {id}")), "{text}");
     // The same object: every key and the ID, line by line.
-    for key in ["platforms:", "complete: true", "verified: false", "las:", "failures: []"] {
+    for key in [
+        "platforms:",
+        "complete: true",
+        "verified: false",
+        "las:",
+        "failures: []",
+    ] {
         assert!(text.contains(key), "{key} missing in\n{text}");
     }
     assert_eq!(from_json["platforms"][0], id.as_str());

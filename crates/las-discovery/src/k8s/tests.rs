@@ -394,8 +394,7 @@ fn readiness() {
         (k, d.as_str()),
         (FailureKind::NotReady, "no Ready condition yet")
     );
-    let (k, _) =
-        pod_readiness(&p(pod("a", "n", "Succeeded", Some("False"), None))).unwrap_err();
+    let (k, _) = pod_readiness(&p(pod("a", "n", "Succeeded", Some("False"), None))).unwrap_err();
     assert_eq!(k, FailureKind::NotRunning);
     let mut t = pod("a", "n", "Running", Some("True"), None);
     t["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
@@ -413,8 +412,7 @@ fn the_id_in_every_log_format() {
     let b = "126C8098408FEB2002F5EB8B9E6C2AE26197E3617875633C5BD4EB4454278C34";
     let id = |s: &str| Some(PlatformId::parse(s).unwrap());
     // The original LAS.
-    let scone =
-        format!("[10000:INFO@25.03.2021/10:53:17] STARTER: SCONE QE has public key {a}\n");
+    let scone = format!("[10000:INFO@25.03.2021/10:53:17] STARTER: SCONE QE has public key {a}\n");
     assert_eq!(platform_id_from_log(&scone), id(a));
     // Ours, text: the 8th field; the last line wins.
     let ours = format!(

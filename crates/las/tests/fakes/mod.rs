@@ -224,17 +224,18 @@ fn status(code: u16, reason: &str, message: &str) -> Answer {
 /// these are never hand-written label sets.
 pub fn chart_pod_labels(release: &str, name_override: Option<&str>) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chart-pod-labels.json");
-    let all: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     all["renderings"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| {
-            r["release"] == release
-                && r["values"]["nameOverride"].as_str() == name_override
-        })
-        .unwrap_or_else(|| panic!("{} has no rendering of release {release} with nameOverride {name_override:?}", path.display()))["labels"]
+        .find(|r| r["release"] == release && r["values"]["nameOverride"].as_str() == name_override)
+        .unwrap_or_else(|| {
+            panic!(
+                "{} has no rendering of release {release} with nameOverride {name_override:?}",
+                path.display()
+            )
+        })["labels"]
         .clone()
 }
 
