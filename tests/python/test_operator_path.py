@@ -375,6 +375,8 @@ def test_notes_never_hide_simulation(chart):
 
 
 # --- 4. the API server's rules that kubernetes-validate does not check ---------------------
+# (kubernetes-validate checks the OpenAPI schema only; the API server's validation code adds
+# cross-field rules, which the chart must keep as well.)
 
 
 def _containers(pod_spec: dict) -> list[dict]:
@@ -382,8 +384,13 @@ def _containers(pod_spec: dict) -> list[dict]:
 
 
 def api_server_rule_violations(obj: dict) -> list[str]:
-    """Validation rules of the API server (pkg/apis/core/validation, apps/validation) that
-    the JSON schemas cannot express."""
+    """What the JSON schemas cannot express. API-server validation (pkg/apis/core/validation,
+    pkg/apis/apps/validation): privileged beside allowPrivilegeEscalation=false (and
+    CAP_SYS_ADMIN beside it), the DaemonSet selector matching the template labels, OnDelete
+    without rollingUpdate, unique volume/container/port names, every volumeMount naming a
+    volume, hostPort == containerPort under hostNetwork. Beyond the API server, what fails
+    only at run time: a probe naming a port the container lacks, a hostNetwork pod without
+    ClusterFirstWithHostNet (it would lose cluster DNS)."""
     problems = []
     if obj["kind"] == "DaemonSet":
         template = obj["spec"]["template"]
@@ -405,7 +412,7 @@ def api_server_rule_violations(obj: dict) -> list[str]:
     if len(names) != len(set(names)):
         problems.append(f"duplicate container names {names}")
     host_network = pod.get("hostNetwork", False)
-    if host_network and pod.get("dnsPolicy") not in (None, "ClusterFirstWithHostNet", "Default", "None"):
+    if host_network and pod.get("dnsPolicy") != "ClusterFirstWithHostNet":
         problems.append("hostNetwork with an unsuitable dnsPolicy")
     for c in _containers(pod):
         ctx = c.get("securityContext", {})
@@ -426,9 +433,6 @@ def api_server_rule_violations(obj: dict) -> list[str]:
             port = c.get(probe, {}).get("httpGet", {}).get("port")
             if isinstance(port, str) and port not in port_names:
                 problems.append(f"{c['name']}: {probe} names port {port} the container lacks")
-        env_names = [e["name"] for e in c.get("env", [])]
-        if len(env_names) != len(set(env_names)):
-            problems.append(f"{c['name']}: duplicate env names")
     return problems
 
 
