@@ -528,7 +528,13 @@ def test_helm_test_hook_asks_the_las_of_its_node(chart, start_las, las_bin):
     rendered = render(chart, {"service": {"port": port}})
     [hook] = rendered.hooks
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert hook["metadata"]["labels"]["app.kubernetes.io/component"] != "las", "platform-ids would count the test pod"
+    labels = hook["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] != "las", "platform-ids would count the test pod"
+    # No selector of the release takes the test pod for one of its own (the DaemonSet would
+    # adopt it as an orphan).
+    for selector in (rendered.one("DaemonSet")["spec"]["selector"]["matchLabels"], rendered.one("Service")["spec"]["selector"]):
+        assert not selector.items() <= labels.items(), selector
+    assert not selector_matches("app.kubernetes.io/component=las,app.kubernetes.io/instance=las", labels)
     [c] = hook["spec"]["containers"]
     assert c["image"] == rendered.las["image"]
     for v in KUBE_VERSIONS:
