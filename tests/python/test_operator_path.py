@@ -549,6 +549,13 @@ def test_helm_test_hook_asks_the_las_of_its_node(chart, start_las, las_bin):
     assert out.returncode != 0, "the hook passes without a LAS"
 
 
+def test_hardware_mode_hook_needs_a_non_gramine_image(chart):
+    hw = {"mode": "hw", "useSGXDevPlugin": "intel", "image": "registry.example.com/las-gramine:0.1.0"}
+    assert render(chart, hw).hooks == []
+    [hook] = render(chart, {**hw, "tests": {"image": "registry.example.com/las:0.1.0"}}).hooks
+    assert hook["spec"]["containers"][0]["image"] == "registry.example.com/las:0.1.0"
+
+
 def test_host_network_option(chart):
     rendered = render(chart, {"hostNetwork": True})
     assert rendered.pod["hostNetwork"] is True and rendered.pod["dnsPolicy"] == "ClusterFirstWithHostNet"
