@@ -11,7 +11,7 @@
 #                it is part of the manifest, so the same LAS_DIR gives the same MRENCLAVE
 #   SIGNING_KEY  RSA-3072 enclave signing key (default ~/.config/gramine/enclave-key.pem,
 #                created when missing). Its hash is the MRSIGNER: keep it safe.
-#   LISTEN       listen address (default 0.0.0.0:18766)
+#   LISTEN       listen address (default [::]:18766: IPv4 and IPv6, dual stack included)
 #   DEBUG        true: a DEBUG enclave (verifiers reject it unless they tolerate debug-mode)
 #   SKIP_CARGO   1: use an existing $LAS_DIR/las (e.g. built in an earlier image stage)
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LAS_DIR=${LAS_DIR:-$PWD/target/gramine}
 SIGNING_KEY=${SIGNING_KEY:-$HOME/.config/gramine/enclave-key.pem}
-LISTEN=${LISTEN:-0.0.0.0:18766}
+LISTEN=${LISTEN:-[::]:18766}
 DEBUG=${DEBUG:-false}
 ARCH_LIBDIR=${ARCH_LIBDIR:-/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)}
 

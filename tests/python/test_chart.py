@@ -8,6 +8,7 @@ context), the NOTES, the values schema's error messages, lint, and the docs.
 from __future__ import annotations
 
 import copy
+import os
 import json
 import re
 import tomllib
@@ -27,11 +28,26 @@ LOG_PIPELINE = "grep 'public key' | tail -n 1 | awk '{print $8}'"
 CASES = {
     "default": {},
     "plugin-disabled": {"useSGXDevPlugin": "disabled"},
-    "plugin-intel": {"useSGXDevPlugin": "intel"},
-    "plugin-intel-epc": {"useSGXDevPlugin": "intel", "sgxEpcMem": 64},
-    "plugin-scone": {"useSGXDevPlugin": "scone"},
-    "plugin-enabled": {"useSGXDevPlugin": "enabled"},
-    "plugin-azure": {"useSGXDevPlugin": "azure", "sgxEpcMem": 10},
+    # With SGX devices `auto` refuses to start outside an enclave: hardware mode (or sim).
+    "plugin-intel": {"mode": "hw", "useSGXDevPlugin": "intel"},
+    "plugin-intel-epc": {"mode": "hw", "useSGXDevPlugin": "intel", "sgxEpcMem": 64},
+    "plugin-scone": {"mode": "hw", "useSGXDevPlugin": "scone"},
+    "plugin-enabled": {"mode": "hw", "useSGXDevPlugin": "enabled"},
+    "plugin-azure": {"mode": "hw", "useSGXDevPlugin": "azure", "sgxEpcMem": 10},
+    "plugin-intel-sim": {"mode": "sim", "useSGXDevPlugin": "intel"},
+    # No device plugin: privileged, the host's device nodes (SCONE's `disabled` on hardware).
+    "privileged-hw": {"mode": "hw", "useSGXDevPlugin": "privileged"},
+    "privileged-hw-isgx": {"mode": "hw", "useSGXDevPlugin": "privileged", "sgxDevices": ["/dev/isgx"]},
+    # SCONE's advice where no device plugin runs.
+    "securitycontext-privileged": {"securityContext": {"privileged": True}},
+    "hostnetwork": {"hostNetwork": True},
+    "hostnetwork-custom-port": {"hostNetwork": True, "service": {"port": 18800, "hostPort": False}},
+    "podmonitor": {"metrics": {"podMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
+    "sgx-toleration": {"sgxToleration": {"enabled": True}},
+    # `--set tolerations[0].value=true` as SCONE's README writes it: a boolean.
+    "toleration-bool-value": {"tolerations": [{"key": "sgx", "operator": "Equal", "value": True, "effect": "NoSchedule"}]},
+    "name-override": {"nameOverride": "attest"},
+    "tests-off": {"tests": {"enabled": False}},
     "service-off": {"service": {"enabled": False}},
     "service-nodeport": {"service": {"type": "NodePort", "internalTrafficPolicy": "Cluster"}},
     "hostport-off": {"service": {"hostPort": False}},
@@ -125,6 +141,15 @@ SERVICE_MONITOR_SCHEMA = {
     },
 }
 
+# The PodMonitor: the same shape with `podMetricsEndpoints` (field names as in the CRD).
+POD_MONITOR_SCHEMA = copy.deepcopy(SERVICE_MONITOR_SCHEMA)
+POD_MONITOR_SCHEMA["properties"]["kind"] = {"const": "PodMonitor"}
+POD_MONITOR_SCHEMA["required"] = ["apiVersion", "kind", "metadata", "spec"]
+_pm_spec = POD_MONITOR_SCHEMA["properties"]["spec"]
+_pm_spec["properties"]["podMetricsEndpoints"] = _pm_spec["properties"].pop("endpoints")
+_pm_spec["required"] = ["selector", "podMetricsEndpoints"]
+MONITOR_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PodMonitor": POD_MONITOR_SCHEMA}
+
 
 class Rendered:
     """The objects and NOTES of one rendering, with helpers to find the LAS parts."""
@@ -132,11 +157,19 @@ class Rendered:
     def __init__(self, manifests: dict[str, str]):
         self.notes = ""
         self.objects: list[dict] = []
+        # `helm test` hooks: not installed with the release (helm keeps them apart too).
+        self.hooks: list[dict] = []
         for path, text in manifests.items():
             if path.endswith("NOTES.txt"):
                 self.notes = text
                 continue
-            self.objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+            for doc in yaml.safe_load_all(text):
+                if not doc:
+                    continue
+                if "helm.sh/hook" in (doc.get("metadata", {}).get("annotations") or {}):
+                    self.hooks.append(doc)
+                else:
+                    self.objects.append(doc)
 
     def kinds(self) -> list[str]:
         return sorted(o["kind"] for o in self.objects)
@@ -204,8 +237,8 @@ def test_every_object_passes_strict_kubernetes_validation(render, case, kube_ver
     assert rendered.maybe("DaemonSet"), f"{case}: no DaemonSet in {rendered.kinds()}"
     for obj in rendered.objects:
         where = f"{case}: {obj['kind']}/{obj['metadata']['name']} on Kubernetes {kube_version}"
-        if obj["kind"] == "ServiceMonitor":
-            errors = [e.message for e in jsonschema.Draft7Validator(SERVICE_MONITOR_SCHEMA).iter_errors(obj)]
+        if obj["kind"] in MONITOR_SCHEMAS:
+            errors = [e.message for e in jsonschema.Draft7Validator(MONITOR_SCHEMAS[obj["kind"]]).iter_errors(obj)]
             assert not errors, f"{where}: {errors}"
             continue
         problem = None
@@ -224,11 +257,18 @@ def test_every_case_keeps_the_security_context(render, case):
     assert pod_ctx["runAsNonRoot"] is True and pod_ctx["runAsUser"] == 10001
     assert pod_ctx["seccompProfile"] == {"type": "RuntimeDefault"}
     assert las_ctx["readOnlyRootFilesystem"] is True
-    assert las_ctx["allowPrivilegeEscalation"] is False
-    assert las_ctx["privileged"] is False
-    assert las_ctx["capabilities"] == {"drop": ["ALL"]}
+    values = CASES[case]
+    if values.get("useSGXDevPlugin") == "privileged" or values.get("securityContext", {}).get("privileged"):
+        # The API server rejects allowPrivilegeEscalation=false beside privileged=true.
+        assert las_ctx["privileged"] is True
+        assert "allowPrivilegeEscalation" not in las_ctx and "capabilities" not in las_ctx
+    else:
+        assert las_ctx["allowPrivilegeEscalation"] is False
+        assert las_ctx["privileged"] is False
+        assert las_ctx["capabilities"] == {"drop": ["ALL"]}
     assert rendered.pod["automountServiceAccountToken"] is False
-    assert "hostNetwork" not in rendered.pod and "hostPID" not in rendered.pod
+    assert rendered.pod.get("hostNetwork", False) is bool(values.get("hostNetwork"))
+    assert "hostPID" not in rendered.pod
     init = rendered.init
     if init is not None:
         # The only root process of the pod: exits at once, three capabilities, nothing else.
@@ -247,16 +287,19 @@ def test_default_install_is_one_daemonset_and_a_service(render, chart):
     ds = rendered.one("DaemonSet")
     assert ds["apiVersion"] == "apps/v1"
     assert ds["metadata"]["name"] == "las" and ds["metadata"]["namespace"] == "default"
-    # The deployment page's get_platform_ids selects exactly these.
+    # With release `las`, the deployment page's get_platform_ids selects exactly these.
     selector = {"app.kubernetes.io/name": "las", "app.kubernetes.io/instance": "las"}
     assert ds["spec"]["selector"]["matchLabels"] == selector
     pod_labels = ds["spec"]["template"]["metadata"]["labels"]
-    assert selector.items() <= pod_labels.items()
-    app_version = chart.metadata["appVersion"]
-    for labels in (ds["metadata"]["labels"], pod_labels):
-        assert labels["helm.sh/chart"] == f"las-{chart.metadata['version']}"
-        assert labels["app.kubernetes.io/version"] == app_version
-        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    # Pod labels: the selector, the LAS marker `las platform-ids` selects, nothing that
+    # changes with the chart version.
+    assert pod_labels == {**selector, "app.kubernetes.io/component": "las", "app.kubernetes.io/managed-by": "Helm"}
+    labels = ds["metadata"]["labels"]
+    assert labels["helm.sh/chart"] == f"las-{chart.metadata['version']}"
+    assert labels["app.kubernetes.io/version"] == chart.metadata["appVersion"]
+    assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    assert rendered.pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert "tolerations" not in rendered.pod
     assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
 
 
@@ -267,7 +310,7 @@ def test_default_container(render):
     assert las["args"] == ["serve"] and "command" not in las
     assert las["ports"] == [{"name": "las", "containerPort": LAS_PORT, "hostPort": LAS_PORT, "protocol": "TCP"}]
     assert rendered.env() == {
-        "LAS_LISTEN": f"0.0.0.0:{LAS_PORT}",
+        "LAS_LISTEN": f"[::]:{LAS_PORT}",
         "LAS_STATE_DIR": "/var/lib/las",
         "LAS_MODE": "auto",
         "LAS_LOG_FORMAT": "text",
@@ -338,7 +381,7 @@ def test_default_use_sgx_dev_plugin_requests_no_device(render, chart):
     ids=["disabled", "intel", "intel-epc", "scone", "enabled", "azure", "scone-ignores-epc"],
 )
 def test_device_resources_of_each_plugin(render, values, expected):
-    las = render(values).las
+    las = render({"mode": "hw" if values["useSGXDevPlugin"] != "disabled" else "auto", **values}).las
     limits = las["resources"]["limits"]
     assert {k: v for k, v in limits.items() if k.startswith(SGX_PREFIXES)} == expected
     assert limits["memory"] == "128Mi", "the device limits replaced the memory limit"
@@ -346,7 +389,7 @@ def test_device_resources_of_each_plugin(render, values, expected):
 
 
 def test_device_limits_win_over_user_limits(render):
-    las = render({"useSGXDevPlugin": "scone", "resources": {"limits": {"sgx.k8s.io/sgx": 5, "memory": "1Gi"}}}).las
+    las = render({"mode": "hw", "useSGXDevPlugin": "scone", "resources": {"limits": {"sgx.k8s.io/sgx": 5, "memory": "1Gi"}}}).las
     assert las["resources"]["limits"] == {"sgx.k8s.io/sgx": 1, "memory": "1Gi"}
 
 
@@ -374,7 +417,7 @@ def test_host_port_off_and_no_service_warns(render):
 def test_custom_port_is_used_everywhere(render):
     rendered = render({"service": {"port": 18800}})
     assert rendered.las["ports"][0] == {"name": "las", "containerPort": 18800, "hostPort": 18800, "protocol": "TCP"}
-    assert rendered.env()["LAS_LISTEN"] == "0.0.0.0:18800"
+    assert rendered.env()["LAS_LISTEN"] == "[::]:18800"
     assert rendered.one("Service")["spec"]["ports"][0]["port"] == 18800
     annotations = rendered.one("DaemonSet")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "18800"
@@ -431,7 +474,8 @@ def test_everything_else_reaches_the_pod(render):
     ds, pod, las = rendered.one("DaemonSet"), rendered.pod, rendered.las
     assert las["imagePullPolicy"] == "Always" and rendered.init["imagePullPolicy"] == "Always"
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
-    assert pod["nodeSelector"] == values["nodeSelector"]
+    # Helm merges the user's nodeSelector into the default one.
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", **values["nodeSelector"]}
     assert pod["tolerations"] == values["tolerations"]
     assert pod["affinity"] == values["affinity"]
     assert pod["priorityClassName"] == "system-node-critical"
@@ -442,7 +486,7 @@ def test_everything_else_reaches_the_pod(render):
     assert {"name": "extra", "mountPath": "/extra"} in las["volumeMounts"]
     assert rendered.env()["LAS_SIM_CPUSVN"] == "0" * 32
     assert rendered.env()["LAS_LOG_FORMAT"] == "json"
-    assert "awk pipeline does not apply" in rendered.notes
+    assert '"platform_id"' in rendered.notes and "awk" not in rendered.notes
     assert rendered.one("Service")["metadata"]["annotations"] == {"example.com/a": "b"}
 
 
@@ -617,7 +661,7 @@ def test_object_names_and_instance_label(render, release, fullname):
     }
     notes = rendered.notes
     assert f"las platform-ids --namespace sgx --instance {release}" in notes
-    assert f"app.kubernetes.io/name=las,app.kubernetes.io/instance={release}" in notes
+    assert f"app.kubernetes.io/component=las,app.kubernetes.io/instance={release}" in notes
     assert f"kubectl rollout status daemonset/{fullname} --namespace sgx" in notes
 
 
@@ -642,7 +686,7 @@ def _leaf_keys(values: dict, prefix: str = "") -> list[str]:
     keys = []
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in {"resources", "podSecurityContext", "securityContext", "updateStrategy"}:
+        if isinstance(value, dict) and value and key not in {"resources", "podSecurityContext", "securityContext", "updateStrategy", "nodeSelector"}:
             keys.extend(_leaf_keys(value, f"{path}."))
         else:
             keys.append(path)
@@ -710,3 +754,33 @@ def test_versions_agree_with_the_workspace(repo, chart):
     version = cargo["workspace"]["package"]["version"]
     assert chart.metadata["appVersion"] == version
     assert chart.values["image"] == f"las:{version}"
+
+
+# --- the labels the Rust tests' fake API server serves ------------------------------------
+
+# Releases and values the Rust tests (crates/las/tests/fakes) serve pods for.
+FIXTURE_RENDERINGS = [("las", {}), ("las-prod", {}), ("prod", {}), ("prod", {"nameOverride": "attest"})]
+FIXTURE = "crates/las/tests/fixtures/chart-pod-labels.json"
+
+
+def rendered_pod_labels(render) -> dict:
+    renderings = []
+    for release, values in FIXTURE_RENDERINGS:
+        ds = render(values, name=release).one("DaemonSet")
+        renderings.append({"release": release, "values": values, "labels": ds["spec"]["template"]["metadata"]["labels"]})
+    return {
+        "comment": "Pod template labels of charts/las as rendered; written by tests/python/test_chart.py "
+        "(LAS_WRITE_FIXTURES=1), which fails when they no longer match the chart.",
+        "renderings": renderings,
+    }
+
+
+def test_rust_fake_api_server_serves_the_rendered_pod_labels(render, repo):
+    want = rendered_pod_labels(render)
+    path = repo / FIXTURE
+    if os.environ.get("LAS_WRITE_FIXTURES") == "1":
+        path.write_text(json.dumps(want, indent=2, sort_keys=True) + "\n")
+    assert json.loads(path.read_text()) == want, (
+        f"{FIXTURE} no longer holds the labels the chart renders: regenerate it with "
+        "LAS_WRITE_FIXTURES=1 .venv/bin/python -m pytest tests/python/test_chart.py -k rust_fake"
+    )

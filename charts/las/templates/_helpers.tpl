@@ -1,7 +1,8 @@
 {{/*
-The chart name: the `app.kubernetes.io/name` label. Kept at `las` by default because the
-platform-ID tooling (`las platform-ids`, the deployment page's get_platform_ids) selects pods by
-`app.kubernetes.io/name=las,app.kubernetes.io/instance=<release>`.
+The chart name: the `app.kubernetes.io/name` label (`nameOverride` changes it). The platform-ID
+tooling does NOT select on it: `las platform-ids` selects
+`app.kubernetes.io/component=las,app.kubernetes.io/instance=<release>` (see "las.podLabels"),
+which holds for every release name and nameOverride.
 */}}
 {{- define "las.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -34,12 +35,61 @@ app.kubernetes.io/name: {{ include "las.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The labels of the LAS pods (the DaemonSet's pod template). Only labels that stay the same as
+long as the pods need not change: no `helm.sh/chart` and no version, so that a chart-only
+version bump does not restart every LAS (each restart is a gap in attestation on its node).
+`app.kubernetes.io/component: las` marks the LAS pods for every release name and
+nameOverride: `las platform-ids` selects it together with the instance label.
+*/}}
+{{- define "las.podLabels" -}}
+{{ include "las.selectorLabels" . }}
+app.kubernetes.io/component: las
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The selector `las platform-ids --instance <release>` uses (and NOTES print). */}}
+{{- define "las.podSelector" -}}
+app.kubernetes.io/component=las,app.kubernetes.io/instance={{ .Release.Name }}
+{{- end }}
+
+{{/* The labels of the chart's other objects: the pod labels plus chart and version. */}}
 {{- define "las.labels" -}}
 helm.sh/chart: {{ include "las.chart" . }}
-{{ include "las.selectorLabels" . }}
+{{ include "las.podLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/component: attestation
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Whether the LAS container runs privileged: `useSGXDevPlugin=privileged` (no device plugin: the
+SGX device nodes come from the host), or `securityContext.privileged=true`.
+*/}}
+{{- define "las.privileged" -}}
+{{- if or (eq .Values.useSGXDevPlugin "privileged") ((.Values.securityContext).privileged) }}true{{ end }}
+{{- end }}
+
+{{/*
+The LAS container's securityContext. Privileged: without `allowPrivilegeEscalation: false` and
+without `capabilities` (the API server rejects `allowPrivilegeEscalation: false` beside
+`privileged: true`; a privileged container has every capability anyway).
+*/}}
+{{- define "las.containerSecurityContext" -}}
+{{- $c := deepCopy (.Values.securityContext | default dict) }}
+{{- if include "las.privileged" . }}
+{{- $_ := set $c "privileged" true }}
+{{- $_ := unset $c "allowPrivilegeEscalation" }}
+{{- $_ := unset $c "capabilities" }}
+{{- end }}
+{{- with $c }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/*
+The address the LAS listens on: every address of the pod (or, with hostNetwork, of the node),
+IPv4 and IPv6 alike: `[::]` accepts IPv4 connections too (IPv4-mapped) on Linux, where
+net.ipv6.bindv6only is 0 (the default, also in pod network namespaces).
+*/}}
+{{- define "las.listen" -}}
+{{- printf "[::]:%d" (.Values.service.port | int) }}
 {{- end }}
 
 {{/*
@@ -79,6 +129,8 @@ sgx.intel.com/epc: {{ printf "%dMi" (int64 .) | quote }}
 {{- end }}
 {{- else if or (eq $plugin "scone") (eq $plugin "enabled") }}
 sgx.k8s.io/sgx: 1
+{{- else if eq $plugin "privileged" }}
+{{- /* No device plugin: the devices are hostPath volumes of a privileged container. */}}
 {{- else if eq $plugin "azure" }}
 kubernetes.azure.com/sgx_epc_mem_in_MiB: {{ required "useSGXDevPlugin=azure needs sgxEpcMem (EPC memory in MiB), e.g. --set sgxEpcMem=10" .Values.sgxEpcMem | int64 }}
 {{- end }}
@@ -91,7 +143,41 @@ Checks that values.schema.json cannot express with a clear message. Included by 
 {{- if and (not .Values.state.hostPath) (ne .Values.mode "hw") (not .Values.state.allowEphemeral) }}
 {{- fail (printf "state.hostPath is empty: in mode %q the platform secret would live in an emptyDir, and every pod restart would change the node's platform ID. Keep state.hostPath (default /var/lib/las), or set state.allowEphemeral=true if a changing platform ID is really what you want." .Values.mode) }}
 {{- end }}
+{{- if and (eq .Values.mode "hw") (eq .Values.useSGXDevPlugin "disabled") }}
+{{- fail "mode=hw needs SGX devices, but useSGXDevPlugin=disabled gives the pod none. Set useSGXDevPlugin to your cluster's SGX device plugin (intel, scone, azure), or to privileged where no device plugin runs (a privileged pod with the host's sgxDevices, e.g. /dev/sgx_enclave and /dev/sgx_provision, or /dev/isgx)." }}
+{{- end }}
+{{- if and (eq .Values.mode "auto") (ne .Values.useSGXDevPlugin "disabled") }}
+{{- fail (printf "mode=auto with useSGXDevPlugin=%s: the LAS would see an SGX device outside an enclave, where `auto` refuses to start rather than simulate. Choose mode=hw with the Gramine image (gramine/Dockerfile, docs/hardware.md) for hardware SGX, or mode=sim to simulate on purpose." .Values.useSGXDevPlugin) }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled=true needs service.enabled=true: a ServiceMonitor scrapes the endpoints of the Service." }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' tolerations: the optional SGX toleration, then `tolerations`, each `value` passed as
+the string Kubernetes requires (`--set tolerations[0].value=true` gives a boolean).
+*/}}
+{{- define "las.tolerations" -}}
+{{- $all := list }}
+{{- if .Values.sgxToleration.enabled }}
+{{- $all = append $all (dict "key" .Values.sgxToleration.key "operator" "Exists" "effect" "NoSchedule") }}
+{{- end }}
+{{- range .Values.tolerations }}
+{{- $t := deepCopy . }}
+{{- if hasKey $t "value" }}
+{{- $_ := set $t "value" (toString $t.value) }}
+{{- end }}
+{{- $all = append $all $t }}
+{{- end }}
+{{- with $all }}
+tolerations:
+{{- range . }}
+  - {{- range $k, $v := . }}
+    {{- if not (kindIs "invalid" $v) }}
+    {{ $k }}: {{ if eq $k "tolerationSeconds" }}{{ $v | int64 }}{{ else }}{{ $v | toString | quote }}{{ end }}
+    {{- end }}
+    {{- end }}
+{{- end }}
 {{- end }}
 {{- end }}

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// public key is the platform ID, checks SGX reports of enclaves on its own platform and
 /// answers with signed quotes; verifiers check those quotes against a policy.
 #[derive(Debug, Parser)]
-#[command(name = "las", version, about, long_about, max_term_width = 100)]
+#[command(name = "las", version = VERSION, about, long_about, max_term_width = 100)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "LAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -22,6 +23,17 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `las --version`: the package version, the commit it was built from and the compiled
+/// features (is the SGX hardware backend in?), from build.rs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LAS_BUILD_COMMIT"),
+    "; features: ",
+    env!("LAS_BUILD_FEATURES"),
+    ")"
+);
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -59,6 +71,21 @@ pub enum Command {
     /// Edit policy files (`set-platforms`: write collected IDs into a service's platforms).
     #[command(subcommand)]
     Policy(crate::cmd::policy::PolicyCommand),
+    /// Print a shell completion script: `source <(las completion bash)`, or save it where
+    /// your shell loads completions (e.g. ~/.local/share/bash-completion/completions/las,
+    /// a directory of $fpath as _las, ~/.config/fish/completions/las.fish).
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (las.1, las-serve.1, ...) into DIR, generated from the same
+    /// definitions as --help.
+    Man {
+        /// Output folder (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -167,9 +194,10 @@ pub struct QuoteArgs {
     /// Write the quote (raw COSE_Sign1 bytes) to FILE instead of base64 to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Seconds to wait for the LAS.
-    #[arg(long, default_value_t = 10)]
-    pub timeout_secs: u64,
+    /// How long to wait for the LAS, e.g. 10s, 1m, 500ms (bare seconds work too).
+    #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
+          default_value = "10s", value_parser = crate::duration::parse_timeout)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -212,9 +240,11 @@ pub struct VerifyArgs {
     /// their lines). With --json it is the verdict's `policy` field.
     #[arg(long)]
     pub explain: bool,
-    /// Seconds to wait for the LAS (with --las) and for the PCCS (with --pccs-url).
-    #[arg(long, default_value_t = 10)]
-    pub timeout_secs: u64,
+    /// How long to wait for the LAS (with --las) and for the PCCS (with --pccs-url), e.g.
+    /// 10s, 1m, 500ms (bare seconds work too).
+    #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
+          default_value = "10s", value_parser = crate::duration::parse_timeout)]
+    pub timeout: Duration,
     /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (JSON: one collateral object or
     /// a list; a file of the --pccs-url cache works), for verifiers without a PCCS.
     #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]

@@ -11,6 +11,7 @@ mod out;
 
 mod cli;
 mod cmd;
+mod duration;
 mod logging;
 
 use std::process::ExitCode;

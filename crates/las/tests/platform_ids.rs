@@ -95,7 +95,7 @@ fn kubernetes_default_output_wide_and_json() {
 
     let seen = kube.seen();
     assert!(
-        seen.contains(&"/api/v1/namespaces/attest/pods?&labelSelector=app.kubernetes.io%2Fname%3Dlas-prod%2Capp.kubernetes.io%2Finstance%3Dlas-prod".to_string()),
+        seen.contains(&"/api/v1/namespaces/attest/pods?&labelSelector=app.kubernetes.io%2Fcomponent%3Dlas%2Capp.kubernetes.io%2Finstance%3Dlas-prod".to_string()),
         "{seen:?}"
     );
     assert!(seen.contains(&format!(
@@ -161,7 +161,7 @@ fn kubernetes_default_output_wide_and_json() {
             "-n",
             "attest",
             "--selector",
-            "app.kubernetes.io/name=las-prod,app.kubernetes.io/instance=las-prod",
+            "app.kubernetes.io/component=las,app.kubernetes.io/instance=las-prod",
         ],
         &[],
     );

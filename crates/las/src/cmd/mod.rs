@@ -20,5 +20,54 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::Completion { shell } => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "las", &mut buf);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => man(&dir),
+    }
+}
+
+/// One man page per command and subcommand (`las.1`, `las-platform-ids.1`, ...). Each file
+/// is written to a temporary file in DIR and renamed into place, so a symlink planted at a
+/// page's name is replaced, never followed.
+fn man(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let mut pages = Vec::new();
+    collect_pages(&cmd, "las", &mut pages);
+    for (name, page) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page)
+            .title(name.to_uppercase())
+            .render(&mut buf)
+            .with_context(|| format!("cannot render {name}.1"))?;
+        let path = dir.join(format!("{name}.1"));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        std::io::Write::write_all(&mut tmp, &buf)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn collect_pages(cmd: &clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>) {
+    out.push((name.to_owned(), cmd.clone()));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        collect_pages(sub, &format!("{name}-{}", sub.get_name()), out);
     }
 }

@@ -25,8 +25,9 @@ Exit codes:
 pub const ABOUT: &str = "\
 Collect the platform ID (LAS public key) of every LAS, for the `platforms:` of a policy.
 
-Source: Kubernetes by default (kubeconfig, or the in-cluster service account): the pods
-labelled app.kubernetes.io/name=INSTANCE,app.kubernetes.io/instance=INSTANCE, each asked
+Source: Kubernetes by default (kubeconfig, or the in-cluster service account): the LAS pods of
+release INSTANCE, labelled app.kubernetes.io/component=las,app.kubernetes.io/instance=INSTANCE
+by the chart (for every release name and nameOverride), each asked
 GET /v1/platform through the API server's pod proxy, falling back to the last `public key`
 line of the pod's log. With --las/--dns: each LAS directly.
 
@@ -48,17 +49,13 @@ only the IDs that verify are printed.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct PlatformIdsArgs {
-    /// Namespace of the LAS pods (same variable as the bash function).
-    #[arg(
-        short = 'n',
-        long,
-        env = "NAMESPACE",
-        default_value = "default",
-        help_heading = "Kubernetes"
-    )]
-    pub namespace: String,
-    /// The LAS release name: selects the pods labelled app.kubernetes.io/name=INSTANCE and
-    /// app.kubernetes.io/instance=INSTANCE (same variable as the bash function).
+    /// Namespace of the LAS pods (same variable as the bash function). Default: the
+    /// namespace of the kubeconfig context (in a pod: its own namespace), else `default`.
+    #[arg(short = 'n', long, env = "NAMESPACE", help_heading = "Kubernetes")]
+    pub namespace: Option<String>,
+    /// The LAS release name: selects the chart's LAS pods of that release, labelled
+    /// app.kubernetes.io/component=las and app.kubernetes.io/instance=INSTANCE (same
+    /// variable as the bash function).
     #[arg(
         long,
         env = "INSTANCE",
@@ -81,20 +78,20 @@ pub struct PlatformIdsArgs {
     /// kubeconfig context. Default: the current context.
     #[arg(long, value_name = "NAME", help_heading = "Kubernetes")]
     pub context: Option<String>,
-    /// The LAS port in the pods. Default: the container port named `las`, else 18766.
-    #[arg(long, help_heading = "Kubernetes",
-          value_parser = clap::value_parser!(u16).range(1..))]
+    /// The LAS port: in the pods (default: the container port named `las`, else 18766); with
+    /// --las/--dns, for the addresses that name none (default 18766).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// Ask this LAS directly instead of Kubernetes: `host`, `host:port` or `[v6]:port`
     /// (port 18766 by default). Repeat for several.
     #[arg(long = "las", value_name = "ADDR", help_heading = "Direct",
-          conflicts_with_all = ["selector", "kubeconfig", "context", "port"])]
+          conflicts_with_all = ["selector", "kubeconfig", "context"])]
     pub las: Vec<String>,
     /// Ask every address NAME resolves to (e.g. a headless Service), directly: `name` or
     /// `name:port`. Repeat for several.
     #[arg(long = "dns", value_name = "NAME", help_heading = "Direct",
-          conflicts_with_all = ["selector", "kubeconfig", "context", "port"])]
+          conflicts_with_all = ["selector", "kubeconfig", "context"])]
     pub dns: Vec<String>,
 
     /// Trust neither the cluster nor the network: print only IDs whose LAS signed identity
@@ -134,12 +131,14 @@ pub struct PlatformIdsArgs {
     pub collateral: Vec<PathBuf>,
 
     /// Output: `line` = platforms: [ ID1, ID2]; `wide` = a table with node, pod, ID and
-    /// source; `json` for scripts.
+    /// source; `json` or `yaml` for scripts (the same object).
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Line)]
     pub output: OutputFormat,
-    /// Seconds to wait for each request (API server, LAS, pod log).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout_secs: u64,
+    /// How long to wait for each request (API server, LAS, pod log), e.g. 10s, 1m, 500ms
+    /// (bare seconds work too).
+    #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
+          default_value = "10s", value_parser = crate::duration::parse_timeout)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -150,12 +149,14 @@ pub enum OutputFormat {
     Wide,
     /// One JSON object: platforms, complete, las, failures.
     Json,
+    /// The JSON object as YAML.
+    Yaml,
 }
 
 pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
     let verify = verification(&a)?;
     let verified = verify.is_some();
-    let timeout = Duration::from_secs(a.timeout_secs);
+    let timeout = a.timeout;
     let opts = Options {
         timeout,
         verify,
@@ -164,7 +165,7 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
     let direct = !a.las.is_empty() || !a.dns.is_empty();
     let mut addrs = Vec::new();
     for s in &a.las {
-        addrs.push(LasAddr::parse(s)?);
+        addrs.push(with_default_port(LasAddr::parse(s)?, s, a.port));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -172,7 +173,13 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
     let collection = rt.block_on(async {
         if direct {
             for name in &a.dns {
-                addrs.extend(las_discovery::resolve_all(name).await?);
+                let port = a.port.filter(|_| !names_port(name));
+                addrs.extend(
+                    las_discovery::resolve_all(name)
+                        .await?
+                        .into_iter()
+                        .map(|x| with_default_port(x, name, port)),
+                );
             }
             Ok::<_, anyhow::Error>(las_discovery::collect_direct(&addrs, &opts).await)
         } else {
@@ -182,8 +189,14 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
                 timeout,
             })
             .await?;
+            // kubectl's order: the flag (or NAMESPACE), then the kubeconfig context's
+            // namespace (in a pod: the service account's), then `default`.
+            let namespace = a
+                .namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_owned());
             let sel = PodSelection {
-                namespace: a.namespace.clone(),
+                namespace,
                 selector: a
                     .selector
                     .clone()
@@ -205,6 +218,11 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Line => outln!("{}", las_discovery::platforms_line(&collection.ids()))?,
         OutputFormat::Wide => out!("{}", table(&collection, direct))?,
         OutputFormat::Json => outln!("{}", to_json(&collection, verified))?,
+        OutputFormat::Yaml => out!(
+            "{}",
+            serde_norway::to_string(&to_json(&collection, verified))
+                .context("cannot write YAML")?
+        )?,
     }
     report(&collection, verified);
     Ok(if collection.complete() {
@@ -212,6 +230,26 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Whether an address names its port: `host:port` or `[v6]:port` (a bare IPv6 address has
+/// colons but no port).
+fn names_port(s: &str) -> bool {
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix('[') {
+        return rest.contains("]:");
+    }
+    t.parse::<std::net::Ipv6Addr>().is_err() && t.contains(':')
+}
+
+/// `--port` as the port of the addresses that name none.
+fn with_default_port(mut addr: LasAddr, given: &str, port: Option<u16>) -> LasAddr {
+    if let Some(p) = port
+        && !names_port(given)
+    {
+        addr.port = p;
+    }
+    addr
 }
 
 /// The policy of verified mode: --policy, plus --trusted-las-mrenclave and

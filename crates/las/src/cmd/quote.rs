@@ -1,7 +1,6 @@
 //! `las quote`: the enclave side of local attestation on the simulated platform.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -60,7 +59,7 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(super::platform::default_state_dir);
     let enclave = SimEnclave::open(&state_dir, cpusvn, identity)?;
-    let las = LasClient::new(las_addr, Duration::from_secs(a.timeout_secs));
+    let las = LasClient::new(las_addr, a.timeout);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

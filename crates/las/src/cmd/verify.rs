@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -60,7 +59,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         (Some(addr), _) => {
             let mut nonce = [0u8; 32];
             getrandom(&mut nonce)?;
-            let las = LasClient::new(LasAddr::parse(addr)?, Duration::from_secs(a.timeout_secs));
+            let las = LasClient::new(LasAddr::parse(addr)?, a.timeout);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -174,7 +173,7 @@ fn dcap_collateral(
     if set.covers(&key, now) {
         return Ok(set);
     }
-    let mut client = PccsClient::new(url)?.timeout(Duration::from_secs(a.timeout_secs));
+    let mut client = PccsClient::new(url)?.timeout(a.timeout);
     if let Some(ca) = &a.pccs_ca {
         client = client.extra_ca_file(ca);
     }

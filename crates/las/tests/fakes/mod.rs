@@ -198,10 +198,9 @@ impl FakePod {
         }
     }
 
-    fn json(&self, ns: &str, instance: &str) -> serde_json::Value {
+    fn json(&self, ns: &str, labels: &serde_json::Value) -> serde_json::Value {
         serde_json::json!({
-            "metadata": {"name": self.name, "namespace": ns, "labels": {
-                "app.kubernetes.io/name": instance, "app.kubernetes.io/instance": instance}},
+            "metadata": {"name": self.name, "namespace": ns, "labels": labels},
             "spec": {"nodeName": self.node, "containers": [{"name": "las", "image": "las",
                 "ports": [{"name": "las", "containerPort": self.port, "protocol": "TCP"}]}]},
             "status": {"phase": self.phase, "conditions": [
@@ -219,11 +218,54 @@ fn status(code: u16, reason: &str, message: &str) -> Answer {
     )
 }
 
-/// The fake API server: namespace `ns`, pods labelled for `instance`.
-pub fn fake_kube(ns: &str, instance: &str, pods: Vec<FakePod>) -> Server {
-    let (ns, instance) = (ns.to_string(), instance.to_string());
-    let selector =
-        format!("app.kubernetes.io/name={instance},app.kubernetes.io/instance={instance}");
+/// The pod template labels the chart renders for a release (and nameOverride), from
+/// tests/fixtures/chart-pod-labels.json. That file is written from the rendered chart, and
+/// tests/python/test_chart.py fails when it no longer matches what the chart renders, so
+/// these are never hand-written label sets.
+pub fn chart_pod_labels(release: &str, name_override: Option<&str>) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chart-pod-labels.json");
+    let all: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    all["renderings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["release"] == release && r["values"]["nameOverride"].as_str() == name_override)
+        .unwrap_or_else(|| {
+            panic!(
+                "{} has no rendering of release {release} with nameOverride {name_override:?}",
+                path.display()
+            )
+        })["labels"]
+        .clone()
+}
+
+/// Whether `labels` match a label selector as the API server reads it: comma-separated
+/// `k=v`, `k==v`, `k!=v`, `k` (exists) and `!k` (does not exist).
+pub fn selector_matches(selector: &str, labels: &serde_json::Value) -> bool {
+    let get = |k: &str| labels.get(k.trim()).and_then(|v| v.as_str());
+    selector.split(',').filter(|t| !t.is_empty()).all(|term| {
+        if let Some((k, v)) = term.split_once("!=") {
+            get(k) != Some(v.trim())
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            get(k) == Some(v.trim())
+        } else if let Some(k) = term.strip_prefix('!') {
+            get(k).is_none()
+        } else {
+            get(term).is_some()
+        }
+    })
+}
+
+/// The fake API server: namespace `ns`, pods labelled as the chart labels the pods of
+/// `release` (see [`chart_pod_labels`]). A pod list answers with the pods whose labels
+/// match the request's labelSelector, as the API server does.
+pub fn fake_kube(ns: &str, release: &str, pods: Vec<FakePod>) -> Server {
+    fake_kube_labelled(ns, chart_pod_labels(release, None), pods)
+}
+
+/// [`fake_kube`] with the given pod labels.
+pub fn fake_kube_labelled(ns: &str, labels: serde_json::Value, pods: Vec<FakePod>) -> Server {
+    let ns = ns.to_string();
     Server::start(move |r| {
         if r.method != "GET" {
             return status(405, "MethodNotAllowed", "GET only");
@@ -237,12 +279,13 @@ pub fn fake_kube(ns: &str, instance: &str, pods: Vec<FakePod>) -> Server {
         if is_list {
             // Only this namespace and the chart's selector find the pods; any other
             // namespace has none, as on a real cluster.
-            let items: Vec<serde_json::Value> =
-                if path == pods_prefix && r.query("labelSelector") == Some(selector.clone()) {
-                    pods.iter().map(|p| p.json(&ns, &instance)).collect()
-                } else {
-                    vec![]
-                };
+            let items: Vec<serde_json::Value> = if path == pods_prefix
+                && selector_matches(&r.query("labelSelector").unwrap_or_default(), &labels)
+            {
+                pods.iter().map(|p| p.json(&ns, &labels)).collect()
+            } else {
+                vec![]
+            };
             return Answer::json(
                 200,
                 serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}),
@@ -303,11 +346,24 @@ pub fn fake_kube(ns: &str, instance: &str, pods: Vec<FakePod>) -> Server {
 
 /// A kubeconfig for the fake server (plain HTTP, no credentials).
 pub fn write_kubeconfig(dir: &Path, server: SocketAddr) -> std::path::PathBuf {
+    write_kubeconfig_ns(dir, server, None)
+}
+
+/// A kubeconfig for the fake server whose context names `namespace` (as
+/// `kubectl config set-context --current --namespace NS` writes it).
+pub fn write_kubeconfig_ns(
+    dir: &Path,
+    server: SocketAddr,
+    namespace: Option<&str>,
+) -> std::path::PathBuf {
     let p = dir.join("kubeconfig");
+    let ns = namespace
+        .map(|n| format!("    namespace: {n}\n"))
+        .unwrap_or_default();
     std::fs::write(
         &p,
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{server}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: nobody\ncurrent-context: fake\nusers:\n- name: nobody\n  user: {{}}\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{server}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n{ns}    user: nobody\ncurrent-context: fake\nusers:\n- name: nobody\n  user: {{}}\n"
         ),
     )
     .unwrap();
