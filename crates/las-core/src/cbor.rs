@@ -15,11 +15,13 @@ pub(crate) fn decode_map(bytes: &[u8]) -> Result<MapReader, TokenError> {
     MapReader::new(v, "payload")
 }
 
-pub(crate) fn encode(v: &Value) -> Vec<u8> {
+pub(crate) fn encode(v: &Value) -> Result<Vec<u8>, crate::error::TokenError> {
     let mut out = Vec::with_capacity(768);
-    // Writing into a Vec cannot fail for a Value tree we built ourselves.
-    let _ = ciborium::into_writer(v, &mut out);
-    out
+    // Writing into a Vec does not fail for a Value tree we built ourselves; if it ever did,
+    // the caller gets an error instead of a truncated payload.
+    ciborium::into_writer(v, &mut out)
+        .map_err(|e| crate::error::TokenError::Encode(format!("CBOR payload: {e}")))?;
+    Ok(out)
 }
 
 /// Builds a map with text keys in insertion order.

@@ -92,7 +92,10 @@ pub fn binding(platform_id: &PlatformId, nonce: &[u8]) -> [u8; 64] {
 }
 
 /// Signs identity evidence with the platform key.
-pub fn encode_evidence(identity: &PlatformIdentity, c: &EvidenceClaims) -> Vec<u8> {
+pub fn encode_evidence(
+    identity: &PlatformIdentity,
+    c: &EvidenceClaims,
+) -> Result<Vec<u8>, TokenError> {
     let mut m = MapBuilder::default()
         .put("v", EVIDENCE_VERSION)
         .put("type", c.kind.as_str())
@@ -110,7 +113,7 @@ pub fn encode_evidence(identity: &PlatformIdentity, c: &EvidenceClaims) -> Vec<u
     if let EvidenceKind::SgxDcap { quote } = &c.kind {
         m = m.bytes("dcap_quote", quote);
     }
-    token::sign(identity, EVIDENCE_CONTENT_TYPE, cbor::encode(&m.build()))
+    token::sign(identity, EVIDENCE_CONTENT_TYPE, cbor::encode(&m.build())?)
 }
 
 /// Decodes evidence strictly, verifies its signature with the key it names, and checks
@@ -207,7 +210,7 @@ mod tests {
             ),
         ] {
             let (id, c) = sample(kind, mode);
-            let e = encode_evidence(&id, &c);
+            let e = encode_evidence(&id, &c).unwrap();
             assert_eq!(decode_and_verify_evidence(&e).unwrap(), c);
             for i in 0..e.len() {
                 let mut bad = e.clone();
@@ -220,7 +223,7 @@ mod tests {
     #[test]
     fn a_quote_is_not_evidence() {
         let (id, c) = sample(EvidenceKind::Sim, Mode::Sim);
-        let e = encode_evidence(&id, &c);
+        let e = encode_evidence(&id, &c).unwrap();
         assert!(crate::quote::decode_and_verify_quote(&e).is_err());
     }
 

@@ -63,7 +63,10 @@ pub struct QuoteClaims {
 }
 
 /// Signs a quote with the platform key. `claims.platform_id` must be the identity's.
-pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8> {
+pub fn encode_quote(
+    identity: &PlatformIdentity,
+    claims: &QuoteClaims,
+) -> Result<Vec<u8>, TokenError> {
     let b = &claims.report_body;
     let enclave = MapBuilder::default()
         .bytes("mrenclave", &b.mrenclave)
@@ -96,7 +99,7 @@ pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8
         .bytes("report_body", &b.to_bytes())
         .put("enclave", enclave)
         .build();
-    token::sign(identity, QUOTE_CONTENT_TYPE, cbor::encode(&payload))
+    token::sign(identity, QUOTE_CONTENT_TYPE, cbor::encode(&payload)?)
 }
 
 /// A decoded quote whose signature was verified with the key in its `kid`. Whether that
@@ -221,7 +224,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let (id, claims) = sample();
-        let q = encode_quote(&id, &claims);
+        let q = encode_quote(&id, &claims).unwrap();
         assert_eq!(q[0], 0xd2, "tagged COSE_Sign1 (tag 18)");
         assert_eq!(decode_and_verify_quote(&q).unwrap().claims, claims);
     }
@@ -229,7 +232,7 @@ mod tests {
     #[test]
     fn every_single_byte_flip_is_rejected() {
         let (id, claims) = sample();
-        let q = encode_quote(&id, &claims);
+        let q = encode_quote(&id, &claims).unwrap();
         for i in 0..q.len() {
             let mut bad = q.clone();
             bad[i] ^= 0x01;
@@ -254,9 +257,10 @@ mod tests {
         forged.platform_id = other.platform_id();
         // Signed by `id` but names `other`: the signature does not verify with kid.
         let q = token::sign(&id, QUOTE_CONTENT_TYPE, {
-            let good = encode_quote(&other, &forged);
+            let good = encode_quote(&other, &forged).unwrap();
             token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload
-        });
+        })
+        .unwrap();
         assert!(decode_and_verify_quote(&q).is_err());
     }
 }

@@ -17,7 +17,11 @@ use crate::identity::{PlatformId, PlatformIdentity};
 pub const MAX_TOKEN_SIZE: usize = 64 * 1024;
 
 /// Signs `payload` as a tagged COSE_Sign1 with the platform key.
-pub(crate) fn sign(identity: &PlatformIdentity, content_type: &str, payload: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sign(
+    identity: &PlatformIdentity,
+    content_type: &str,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, TokenError> {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::EdDSA)
         .key_id(identity.platform_id().0.to_vec())
@@ -28,8 +32,11 @@ pub(crate) fn sign(identity: &PlatformIdentity, content_type: &str, payload: Vec
         .payload(payload)
         .create_signature(b"", |tbs| identity.sign(tbs).to_vec())
         .build();
-    // Serialising a structure we just built with a byte payload cannot fail.
-    sign1.to_tagged_vec().unwrap_or_default()
+    // Serialising a structure we just built with a byte payload does not fail; if it ever
+    // did, an empty token must not be sent as a quote.
+    sign1
+        .to_tagged_vec()
+        .map_err(|e| TokenError::Encode(format!("COSE_Sign1: {e}")))
 }
 
 /// A decoded, not yet verified, COSE_Sign1 from a LAS.

@@ -625,6 +625,7 @@ mod tests {
                 binding: binding(&id.platform_id(), nonce),
             },
         )
+        .unwrap()
     }
 
     const NOW: u64 = 1_800_000_000;

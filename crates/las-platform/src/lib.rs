@@ -10,11 +10,6 @@
 //! hardware only when this build has the `sgx` feature and runs inside a Gramine-SGX
 //! enclave with DCAP attestation, and the simulated platform everywhere else.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
-
 #[cfg(feature = "sgx")]
 pub mod hw;
 pub mod measure;
@@ -59,6 +54,7 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
 /// Why a REPORT was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     /// Not 432 bytes.
     #[error("a REPORT is {expected} bytes, got {actual}")]
@@ -118,6 +114,7 @@ pub struct PlatformConfig {
 
 /// A platform could not be opened or could not answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlatformError {
     /// `--mode hw` in a build or on a machine without hardware support.
     #[error("hardware mode is not available in this build: {0}")]
@@ -136,6 +133,9 @@ pub enum PlatformError {
     /// The SGX hardware failed to answer (e.g. no DCAP quote from the host's AESM).
     #[error("hardware SGX: {0}")]
     Hardware(String),
+    /// The identity evidence could not be encoded.
+    #[error("identity evidence: {0}")]
+    Evidence(#[from] las_core::error::TokenError),
     /// The nonce is too short or too long.
     #[error("nonce must be {min} to {max} bytes, got {actual}")]
     Nonce {

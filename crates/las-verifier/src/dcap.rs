@@ -52,6 +52,7 @@ pub const ADVISORY_TOLERANCES: [(&str, Tolerance); 4] = [
 
 /// Collateral could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CollateralError {
     /// More than [`MAX_COLLATERAL_SIZE`] bytes.
     #[error("collateral is {0} bytes, more than the {MAX_COLLATERAL_SIZE} accepted")]

@@ -13,6 +13,7 @@ use crate::policy::{Alternative, Policy, Tolerance};
 
 /// A stable reason for rejecting a quote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// The quote does not decode or is inconsistent.
     MalformedQuote,
@@ -196,6 +197,7 @@ impl Verdict {
 
 /// The request cannot be evaluated at all (not a rejection of the quote).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// No such service, or several and none chosen.
     #[error("{0}")]
@@ -679,6 +681,7 @@ mod tests {
                 },
             },
         )
+        .unwrap()
     }
 
     fn evidence(id: &PlatformIdentity, nonce: &[u8], iat: u64, mrenclave: [u8; 32]) -> Vec<u8> {
@@ -699,6 +702,7 @@ mod tests {
                 binding: binding(&id.platform_id(), nonce),
             },
         )
+        .unwrap()
     }
 
     fn policy(extra_att: &str, service: &str) -> Policy {
@@ -860,6 +864,7 @@ mod tests {
                 binding: binding(&id.platform_id(), nonce),
             },
         )
+        .unwrap()
     }
 
     #[test]
@@ -961,7 +966,7 @@ mod tests {
             .claims;
         c.mode = Mode::Hw;
         c.issued_at = crate::dcap::tests::SAMPLE_NOW;
-        encode_quote(id, &c)
+        encode_quote(id, &c).unwrap()
     }
 
     #[test]
