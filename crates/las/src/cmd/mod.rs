@@ -7,6 +7,7 @@ pub mod policy;
 mod quote;
 mod serve;
 mod verify;
+pub mod wait_ready;
 
 use std::process::ExitCode;
 
@@ -20,5 +21,6 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::WaitReady(a) => wait_ready::run(a),
     }
 }
