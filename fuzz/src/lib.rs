@@ -97,7 +97,7 @@ pub fn all_quote_claims() -> Vec<QuoteClaims> {
 
 /// A seed quote.
 pub fn quote(mode: Mode, debug: bool) -> Vec<u8> {
-    encode_quote(signer(), &quote_claims(mode, debug))
+    encode_quote(signer(), &quote_claims(mode, debug)).expect("the seed quote encodes")
 }
 
 /// The claims of the seed evidence.
@@ -134,7 +134,7 @@ pub fn all_evidence_claims() -> Vec<EvidenceClaims> {
 
 /// A seed evidence.
 pub fn evidence(kind: EvidenceKind) -> Vec<u8> {
-    encode_evidence(signer(), &evidence_claims(kind))
+    encode_evidence(signer(), &evidence_claims(kind)).expect("the seed evidence encodes")
 }
 
 /// A policy that accepts the simulated seed quote (pinned key, simulation tolerated).

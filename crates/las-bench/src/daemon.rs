@@ -46,8 +46,9 @@ impl Launch {
             argv.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
         }
         argv.push(self.las.clone().into_os_string());
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]);
+        let (prog, args) = argv.split_first().context("no program to start")?;
+        let mut cmd = Command::new(prog);
+        cmd.args(args);
         cmd.args(["serve", "--mode", "sim", "--listen"])
             .arg(addr.to_string())
             .arg("--state-dir")
@@ -116,7 +117,10 @@ impl Daemon {
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        lines
+            .get(lines.len().saturating_sub(20)..)
+            .unwrap_or_default()
+            .join("\n")
     }
 
     /// Kills the daemon and reaps it.

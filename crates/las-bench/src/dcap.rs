@@ -93,12 +93,14 @@ fn sample_dir() -> anyhow::Result<PathBuf> {
         );
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let pkg_manifest = meta["packages"]
-        .as_array()
+    let pkg_manifest = meta
+        .get("packages")
+        .and_then(|p| p.as_array())
         .into_iter()
         .flatten()
-        .find(|p| p["name"] == "dcap-qvl")
-        .and_then(|p| p["manifest_path"].as_str())
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("dcap-qvl"))
+        .and_then(|p| p.get("manifest_path"))
+        .and_then(|m| m.as_str())
         .context("cargo metadata lists no dcap-qvl package")?;
     let dir = Path::new(pkg_manifest)
         .parent()
@@ -128,8 +130,9 @@ fn validity_midpoint(c: &QuoteCollateralV3) -> anyhow::Result<u64> {
         let v: serde_json::Value =
             serde_json::from_str(json).with_context(|| format!("{what} is not JSON"))?;
         let date = |k: &str| -> anyhow::Result<u64> {
-            let s = v[k]
-                .as_str()
+            let s = v
+                .get(k)
+                .and_then(|s| s.as_str())
                 .with_context(|| format!("{what} has no {k}"))?;
             rfc3339_utc(s).with_context(|| format!("{what}.{k} `{s}` is not a UTC date"))
         };

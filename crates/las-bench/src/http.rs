@@ -61,7 +61,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
         }
         return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| HttpError::Malformed("not UTF-8"))?;
+    let head = buf
+        .get(..end)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or(HttpError::Malformed("not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line
@@ -148,7 +151,11 @@ impl Conn {
         if self.buf.len() > total {
             return Err(HttpError::Malformed("bytes after the response"));
         }
-        Ok((head.status, &self.buf[head.head_len..total]))
+        let body = self
+            .buf
+            .get(head.head_len..total)
+            .ok_or(HttpError::Malformed("Content-Length beyond the bytes read"))?;
+        Ok((head.status, body))
     }
 }
 
@@ -167,15 +174,15 @@ pub fn get_blocking(
     loop {
         if let Some(h) = parse_head(&buf)? {
             let total = h.head_len + h.body_len;
-            if buf.len() >= total {
-                return Ok((h.status, buf[h.head_len..total].to_vec()));
+            if let Some(body) = buf.get(h.head_len..total) {
+                return Ok((h.status, body.to_vec()));
             }
         }
         let n = s.read(&mut chunk)?;
         if n == 0 {
             return Err(HttpError::Closed);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
 }
 

@@ -96,6 +96,10 @@ impl LoadResult {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "constant bounds that hdrhistogram accepts: its only errors are bad bounds"
+)]
 fn new_hist() -> Histogram<u64> {
     // 1 ns .. 100 s at 3 significant digits.
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
@@ -135,7 +139,7 @@ async fn one(conn: &mut Conn, p: &Prepared, check: bool) -> Result<(), String> {
     if status != 200 {
         return Err(format!(
             "status {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
+            String::from_utf8_lossy(body.get(..200).unwrap_or(body))
         ));
     }
     if check {
@@ -216,7 +220,10 @@ pub async fn saturate(
                 let mut t = Tally::new();
                 let mut k = c;
                 while Instant::now() < end {
-                    let p = &pool[k % pool.len()];
+                    let Some(p) = pool.get(k % pool.len().max(1)) else {
+                        t.error("empty request pool".into());
+                        break;
+                    };
                     let sent = Instant::now();
                     match one(&mut conn, p, k == c).await {
                         Ok(()) => {
@@ -260,7 +267,10 @@ pub async fn fixed_count(
                 let mut t = Tally::new();
                 let mut i = c as u64;
                 while i < total {
-                    let p = &pool[i as usize % pool.len()];
+                    let Some(p) = pool.get(i as usize % pool.len().max(1)) else {
+                        t.error("empty request pool".into());
+                        break;
+                    };
                     let sent = Instant::now();
                     match one(&mut conn, p, i == c as u64).await {
                         Ok(()) => {
@@ -311,7 +321,10 @@ pub async fn fixed_rate(
                 let mut t = Tally::new();
                 let mut first = true;
                 while let Some((i, due)) = rx.recv().await {
-                    let p = &pool[i as usize % pool.len()];
+                    let Some(p) = pool.get(i as usize % pool.len().max(1)) else {
+                        t.error("empty request pool".into());
+                        break;
+                    };
                     match one(&mut conn, p, first).await {
                         Ok(()) => {
                             t.completed += 1;
@@ -342,7 +355,9 @@ pub async fn fixed_rate(
                     std::thread::sleep(due - now);
                 }
                 // A connection that gave up drops its queue: its share is not sent.
-                let _ = queues[i as usize % queues.len()].send((i, due));
+                if let Some(q) = queues.get(i as usize % queues.len().max(1)) {
+                    let _ = q.send((i, due));
+                }
             }
         })?;
     let r = merge(connections, Some(rate), start, tasks).await;
@@ -359,7 +374,10 @@ pub async fn idle_connections(
 ) -> anyhow::Result<Vec<Conn>> {
     let mut conns = connect_all(addr, n).await?;
     for (i, c) in conns.iter_mut().enumerate() {
-        one(c, &pool[i % pool.len()], i == 0)
+        let p = pool
+            .get(i % pool.len().max(1))
+            .ok_or_else(|| anyhow::anyhow!("empty request pool"))?;
+        one(c, p, i == 0)
             .await
             .map_err(|e| anyhow::anyhow!("idle connection {i}: {e}"))?;
     }

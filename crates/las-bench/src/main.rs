@@ -15,6 +15,8 @@
 //! `las-bench all` runs everything in well under 3 minutes; `las-bench smoke` runs a
 //! 5-second load and one pass of every baseline, and fails on any error (CI).
 
+#![forbid(unsafe_code)]
+
 mod daemon;
 mod dcap;
 mod http;
@@ -440,12 +442,14 @@ fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startu
         })
         .collect::<Result<_, _>>()?;
     hashes.sort();
+    let median = |v: &[Duration]| v.get(v.len() / 2).copied();
+    let none = || anyhow::anyhow!("no start-up was measured");
     Ok(Startup {
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
+        median: median(&times).ok_or_else(none)?,
+        min: times.first().copied().ok_or_else(none)?,
+        max: times.last().copied().ok_or_else(none)?,
         starts,
-        hash: hashes[hashes.len() / 2],
+        hash: median(&hashes).ok_or_else(none)?,
         exe_bytes: std::fs::metadata(&launch.las)?.len(),
         idle_rss_kib,
         conns: idle,

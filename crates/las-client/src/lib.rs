@@ -12,6 +12,8 @@
 //! on the simulated platform: it makes its REPORT with the platform's simulated CPU (the
 //! state folder of the LAS on the same machine).
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ pub use las_core::addr::{AddrError, DEFAULT_PORT, LasAddr};
 
 /// A client-side failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The address does not parse.
     #[error(
@@ -143,13 +146,20 @@ impl LasClient {
             .await
             .map_err(|_| ClientError::Timeout(addr.clone(), self.timeout))??;
         if !status.is_success() {
+            // Not every refusal has our JSON body (a proxy's 502, say): then the kind is
+            // `unknown` and the message is the body as text.
             let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             return Err(ClientError::Refused {
                 addr,
                 status: status.as_u16(),
-                kind: j["error"].as_str().unwrap_or("unknown").to_owned(),
-                message: j["message"]
-                    .as_str()
+                kind: j
+                    .get("error")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                message: j
+                    .get("message")
+                    .and_then(|v| v.as_str())
                     .map(str::to_owned)
                     .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
             });
@@ -168,6 +178,12 @@ impl LasClient {
     pub async fn platform(&self) -> Result<serde_json::Value, ClientError> {
         let (_, body) = self.call(Method::GET, "/v1/platform", None).await?;
         serde_json::from_slice(&body).map_err(|e| self.protocol(format!("/v1/platform: {e}")))
+    }
+
+    /// `GET /readyz`: `Ok` once the LAS accepts quote requests (its platform key is loaded
+    /// and it is not shutting down).
+    pub async fn ready(&self) -> Result<(), ClientError> {
+        self.call(Method::GET, "/readyz", None).await.map(|_| ())
     }
 
     /// `GET /v1/target-info`.

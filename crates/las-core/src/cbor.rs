@@ -44,17 +44,19 @@ pub(crate) fn decode_canonical(bytes: &[u8], part: Part) -> Result<Option<Value>
     if !rest.is_empty() {
         return Err(TokenError::NonCanonical(trailing));
     }
-    if encode(&v) != bytes {
+    if encode(&v)? != bytes {
         return Err(TokenError::NonCanonical(form));
     }
     Ok(Some(v))
 }
 
-pub(crate) fn encode(v: &Value) -> Vec<u8> {
+pub(crate) fn encode(v: &Value) -> Result<Vec<u8>, crate::error::TokenError> {
     let mut out = Vec::with_capacity(768);
-    // Writing into a Vec cannot fail for a Value tree we built ourselves.
-    let _ = ciborium::into_writer(v, &mut out);
-    out
+    // Writing into a Vec does not fail for a Value tree we built ourselves; if it ever did,
+    // the caller gets an error instead of a truncated payload.
+    ciborium::into_writer(v, &mut out)
+        .map_err(|e| crate::error::TokenError::Encode(format!("CBOR payload: {e}")))?;
+    Ok(out)
 }
 
 /// Builds a map with text keys in insertion order.

@@ -2,6 +2,7 @@
 
 /// A binary structure did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// The input had the wrong length.
     #[error("{what} must be {expected} bytes, got {actual}")]
@@ -28,6 +29,7 @@ pub enum FormatError {
 
 /// A quote or identity evidence token could not be decoded or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Not a tagged COSE_Sign1, or trailing bytes.
     #[error("not a tagged COSE_Sign1: {0}")]
@@ -53,10 +55,14 @@ pub enum TokenError {
     /// compared. Names the part.
     #[error("not in the canonical encoding a LAS writes: {0}")]
     NonCanonical(&'static str),
+    /// A token could not be written (CBOR or COSE encoding failed): nothing is sent.
+    #[error("cannot encode the token: {0}")]
+    Encode(String),
 }
 
 /// A key could not be derived (models the EGETKEY faults).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The KEYNAME is not one this model derives.
     #[error("unsupported KEYNAME {0}")]

@@ -92,11 +92,14 @@ pub fn binding(platform_id: &PlatformId, nonce: &[u8]) -> [u8; 64] {
 }
 
 /// Signs identity evidence with the platform key.
-pub fn encode_evidence(identity: &PlatformIdentity, c: &EvidenceClaims) -> Vec<u8> {
+pub fn encode_evidence(
+    identity: &PlatformIdentity,
+    c: &EvidenceClaims,
+) -> Result<Vec<u8>, TokenError> {
     token::sign(
         identity,
         EVIDENCE_CONTENT_TYPE,
-        cbor::encode(&payload_tree(c)),
+        cbor::encode(&payload_tree(c))?,
     )
 }
 
@@ -177,7 +180,7 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
     };
     // Every field is now known: the payload must be exactly what a LAS writes for them
     // (this is where map key order is checked).
-    if cbor::encode(&payload_tree(&claims)) != opened.payload {
+    if cbor::encode(&payload_tree(&claims))? != opened.payload {
         return Err(TokenError::NonCanonical(
             "payload (map keys not in the LAS's order)",
         ));
@@ -224,7 +227,7 @@ mod tests {
             ),
         ] {
             let (id, c) = sample(kind, mode);
-            let e = encode_evidence(&id, &c);
+            let e = encode_evidence(&id, &c).unwrap();
             assert_eq!(decode_and_verify_evidence(&e).unwrap(), c);
             for i in 0..e.len() {
                 let mut bad = e.clone();
@@ -239,16 +242,16 @@ mod tests {
     #[test]
     fn only_the_canonical_encoding_is_accepted() {
         let (id, c) = sample(EvidenceKind::Sim, Mode::Sim);
-        let good = encode_evidence(&id, &c);
-        assert_eq!(good, encode_evidence(&id, &c));
+        let good = encode_evidence(&id, &c).unwrap();
+        assert_eq!(good, encode_evidence(&id, &c).unwrap());
         let payload = token::open(&good, EVIDENCE_CONTENT_TYPE).unwrap().payload;
-        let resign = |p: Vec<u8>| token::sign(&id, EVIDENCE_CONTENT_TYPE, p);
+        let resign = |p: Vec<u8>| token::sign(&id, EVIDENCE_CONTENT_TYPE, p).unwrap();
         assert_eq!(resign(payload.clone()), good);
         let ciborium::Value::Map(mut m) = ciborium::from_reader(&payload[..]).unwrap() else {
             panic!("a map");
         };
         m.swap(2, 3);
-        let swapped = resign(cbor::encode(&ciborium::Value::Map(m)));
+        let swapped = resign(cbor::encode(&ciborium::Value::Map(m)).unwrap());
         let mut trailing = good.clone();
         trailing.push(0);
         let indefinite = [&[0xd2, 0x9f], &good[2..], &[0xff]].concat();
@@ -268,7 +271,7 @@ mod tests {
     #[test]
     fn a_quote_is_not_evidence() {
         let (id, c) = sample(EvidenceKind::Sim, Mode::Sim);
-        let e = encode_evidence(&id, &c);
+        let e = encode_evidence(&id, &c).unwrap();
         assert!(crate::quote::decode_and_verify_quote(&e).is_err());
     }
 

@@ -19,10 +19,8 @@
 //! - [`identity`]: the platform key pair derived from the LAS seal key; its public key is
 //!   the platform ID.
 //! - [`quote`], [`evidence`]: the signed tokens a LAS issues.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
+
+#![forbid(unsafe_code)]
 
 pub mod addr;
 mod cbor;

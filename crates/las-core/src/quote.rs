@@ -63,11 +63,14 @@ pub struct QuoteClaims {
 }
 
 /// Signs a quote with the platform key. `claims.platform_id` must be the identity's.
-pub fn encode_quote(identity: &PlatformIdentity, claims: &QuoteClaims) -> Vec<u8> {
+pub fn encode_quote(
+    identity: &PlatformIdentity,
+    claims: &QuoteClaims,
+) -> Result<Vec<u8>, TokenError> {
     token::sign(
         identity,
         QUOTE_CONTENT_TYPE,
-        cbor::encode(&payload_tree(claims)),
+        cbor::encode(&payload_tree(claims))?,
     )
 }
 
@@ -150,7 +153,7 @@ fn decode_claims(payload: &[u8]) -> Result<QuoteClaims, TokenError> {
     };
     // Every field is now known: the payload must be exactly what a LAS writes for them
     // (this is where map key order is checked).
-    if cbor::encode(&payload_tree(&claims)) != payload {
+    if cbor::encode(&payload_tree(&claims))? != payload {
         return Err(TokenError::NonCanonical(
             "payload (map keys not in the LAS's order)",
         ));
@@ -237,7 +240,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let (id, claims) = sample();
-        let q = encode_quote(&id, &claims);
+        let q = encode_quote(&id, &claims).unwrap();
         assert_eq!(q[0], 0xd2, "tagged COSE_Sign1 (tag 18)");
         assert_eq!(decode_and_verify_quote(&q).unwrap().claims, claims);
     }
@@ -245,7 +248,7 @@ mod tests {
     #[test]
     fn every_single_byte_flip_is_rejected() {
         let (id, claims) = sample();
-        let q = encode_quote(&id, &claims);
+        let q = encode_quote(&id, &claims).unwrap();
         for i in 0..q.len() {
             let mut bad = q.clone();
             bad[i] ^= 0x01;
@@ -281,12 +284,12 @@ mod tests {
     #[test]
     fn only_the_canonical_encoding_is_accepted() {
         let (id, claims) = sample();
-        let good = encode_quote(&id, &claims);
+        let good = encode_quote(&id, &claims).unwrap();
         let payload = token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload;
         // The encoder is deterministic and its output is canonical.
-        assert_eq!(good, encode_quote(&id, &claims));
+        assert_eq!(good, encode_quote(&id, &claims).unwrap());
         assert_eq!(decode_and_verify_quote(&good).unwrap().claims, claims);
-        let resign = |p: Vec<u8>| token::sign(&id, QUOTE_CONTENT_TYPE, p);
+        let resign = |p: Vec<u8>| token::sign(&id, QUOTE_CONTENT_TYPE, p).unwrap();
         // Re-signing the canonical payload gives the same bytes (Ed25519 is deterministic).
         assert_eq!(resign(payload.clone()), good);
 
@@ -325,7 +328,7 @@ mod tests {
             panic!("a map");
         };
         m.swap(0, 1);
-        let p = cbor::encode(&ciborium::Value::Map(m));
+        let p = cbor::encode(&ciborium::Value::Map(m)).unwrap();
         non_canonical(decode_and_verify_quote(&resign(p)), "keys out of order");
         let mut p = payload.clone();
         p.push(0xf6);
@@ -341,7 +344,7 @@ mod tests {
     fn a_reordered_protected_header_is_refused() {
         use coset::{CoseSign1, ProtectedHeader, TaggedCborSerializable};
         let (id, claims) = sample();
-        let good = encode_quote(&id, &claims);
+        let good = encode_quote(&id, &claims).unwrap();
         let sign1 = CoseSign1::from_tagged_slice(&good).unwrap();
         let h = sign1.protected.header.clone();
         // {4: kid, 1: -8, 3: content type}: kid first (a LAS writes alg first).
@@ -350,7 +353,7 @@ mod tests {
             (1.into(), (-8).into()),
             (3.into(), QUOTE_CONTENT_TYPE.into()),
         ]);
-        let raw = cbor::encode(&map);
+        let raw = cbor::encode(&map).unwrap();
         let mut forged = CoseSign1 {
             protected: ProtectedHeader {
                 original_data: Some(raw.clone()),
@@ -379,9 +382,10 @@ mod tests {
         forged.platform_id = other.platform_id();
         // Signed by `id` but names `other`: the signature does not verify with kid.
         let q = token::sign(&id, QUOTE_CONTENT_TYPE, {
-            let good = encode_quote(&other, &forged);
+            let good = encode_quote(&other, &forged).unwrap();
             token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload
-        });
+        })
+        .unwrap();
         assert!(decode_and_verify_quote(&q).is_err());
     }
 }

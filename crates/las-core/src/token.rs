@@ -28,14 +28,21 @@ fn protected_header(kid: &[u8], content_type: &str) -> coset::Header {
 }
 
 /// Signs `payload` as a tagged COSE_Sign1 with the platform key.
-pub(crate) fn sign(identity: &PlatformIdentity, content_type: &str, payload: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sign(
+    identity: &PlatformIdentity,
+    content_type: &str,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, TokenError> {
     let sign1 = CoseSign1Builder::new()
         .protected(protected_header(&identity.platform_id().0, content_type))
         .payload(payload)
         .create_signature(b"", |tbs| identity.sign(tbs).to_vec())
         .build();
-    // Serialising a structure we just built with a byte payload cannot fail.
-    sign1.to_tagged_vec().unwrap_or_default()
+    // Serialising a structure we just built with a byte payload does not fail; if it ever
+    // did, an empty token must not be sent as a quote.
+    sign1
+        .to_tagged_vec()
+        .map_err(|e| TokenError::Encode(format!("COSE_Sign1: {e}")))
 }
 
 /// A decoded, not yet verified, COSE_Sign1 from a LAS.

@@ -93,6 +93,7 @@ pub struct Found {
 
 /// Why a LAS is missing from the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The pod is not running (pending, failed, terminating).
     NotRunning,

@@ -19,6 +19,7 @@ pub const MAX_ANSWER: usize = 256 * 1024;
 
 /// Why a request to a LAS failed.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum FetchError {
     /// No connection, a reset, or an error of the API server's proxy.
     #[error("{0}")]

@@ -26,10 +26,7 @@
 //! `las verify` (trusted LAS measurement, simulation only when tolerated). A swapped key, a
 //! replayed answer or a simulated LAS without the tolerance becomes a [`collect::Failure`].
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
+#![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod collect;
@@ -49,6 +46,7 @@ pub use las_verifier::policy::edit::{PlatformsEdit, PolicyEditError, set_platfor
 /// The collection cannot start or cannot proceed at all (as opposed to one LAS failing,
 /// which is a [`Failure`]).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// An address is not `host`, `host:port` or `[v6]:port`.
     #[error(transparent)]

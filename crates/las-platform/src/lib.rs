@@ -12,11 +12,6 @@
 //! the LAS is not in an enclave (simulating there would silently waste the hardware); and
 //! it is the simulated platform everywhere else.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
-
 #[cfg(feature = "sgx")]
 pub mod hw;
 pub mod measure;
@@ -61,6 +56,7 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
 /// Why a REPORT was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     /// Not 432 bytes.
     #[error("a REPORT is {expected} bytes, got {actual}")]
@@ -133,6 +129,7 @@ pub struct PlatformConfig {
 
 /// A platform could not be opened or could not answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlatformError {
     /// `--mode hw` in a build or on a machine without hardware support.
     #[error("hardware mode is not available in this build: {0}")]
@@ -160,6 +157,9 @@ pub enum PlatformError {
         /// The SGX device file that was found.
         device: PathBuf,
     },
+    /// The identity evidence could not be encoded.
+    #[error("identity evidence: {0}")]
+    Evidence(#[from] las_core::error::TokenError),
     /// The nonce is too short or too long.
     #[error("nonce must be {min} to {max} bytes, got {actual}")]
     Nonce {

@@ -45,6 +45,7 @@ pub const FALLBACK_CPUSVN: [u8; 16] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 
 /// The state folder or the secret in it cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
     /// The state folder could not be created or is not a folder.
     #[error("state folder {path}: {reason}")]
@@ -330,7 +331,7 @@ impl Platform for SimPlatform {
             issued_at: now,
             binding: binding(&id, nonce),
         };
-        Ok(encode_evidence(&self.identity, &claims))
+        Ok(encode_evidence(&self.identity, &claims)?)
     }
 }
 

@@ -260,7 +260,8 @@ async fn quote(
         issued_at: las_platform::unix_now(),
         report_body: report.body,
     };
-    let q = encode_quote(s.platform.identity(), &claims);
+    let q = encode_quote(s.platform.identity(), &claims)
+        .map_err(|e| ApiError::Internal(format!("cannot encode the quote: {e}")))?;
     if matches!(form, BodyForm::Json) || wants_json(&headers) {
         Ok(Json(serde_json::json!({
             "quote": B64.encode(&q),

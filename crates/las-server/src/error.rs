@@ -7,6 +7,7 @@ use las_platform::ReportError;
 
 /// An error answered to a client as `{"error": "<kind>", "message": "..."}`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// The REPORT is not 432 bytes.
     #[error("{0}")]
@@ -102,6 +103,8 @@ impl From<ReportError> for ApiError {
             ReportError::Malformed(_) => ApiError::ReportMalformed(e.to_string()),
             ReportError::Mac => ApiError::ReportMac(e.to_string()),
             ReportError::Cpusvn { .. } => ApiError::ReportCpusvn(e.to_string()),
+            // A refusal the platform adds later is still a refusal of the REPORT.
+            _ => ApiError::ReportMalformed(e.to_string()),
         }
     }
 }

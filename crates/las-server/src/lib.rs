@@ -13,6 +13,8 @@
 //!                                                                 └─ /healthz /readyz /metrics
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod deadline;
 mod error;
@@ -134,6 +136,7 @@ impl AppState {
 
 /// The daemon could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The platform backend could not be opened.
     #[error(transparent)]

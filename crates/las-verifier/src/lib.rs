@@ -13,10 +13,7 @@
 //! This crate depends on `las-core` only: it cannot reach the daemon's code, and it reads
 //! no clock (callers pass `now`).
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
+#![forbid(unsafe_code)]
 
 pub mod dcap;
 pub mod policy;

@@ -2,6 +2,8 @@
 //! evidence or their signatures makes the verifier reject it. Quotes and evidence are
 //! random (any enclave, mode, platform key), each signed by the platform key.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 use las_core::PlatformIdentity;
 use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
@@ -56,7 +58,7 @@ fn quote_and_policy() -> impl Strategy<Value = (Vec<u8>, Policy)> {
             issued_at: iat,
             report_body: body.clone(),
         };
-        let q = encode_quote(&id, &claims);
+        let q = encode_quote(&id, &claims).unwrap();
         let yaml = format!(
             "security:\n  attestation:\n    tolerate: [simulation, debug-mode]\n    trusted_scone_qe_pubkeys: [\"{}\"]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{}\"]\n",
             id.platform_id(),
@@ -106,7 +108,7 @@ fn evidence() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
                 cpusvn: [1; 16],
                 issued_at: NOW - age,
             };
-            (encode_evidence(&id, &c), nonce)
+            (encode_evidence(&id, &c).unwrap(), nonce)
         })
 }
 

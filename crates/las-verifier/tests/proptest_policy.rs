@@ -7,6 +7,8 @@
 //! (block or flow style, hex in either case) and parsed like a file; the expected verdict
 //! is computed here independently of the verifier.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 use las_core::PlatformIdentity;
 use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
@@ -291,6 +293,7 @@ fn make_quote(q: &Q) -> Vec<u8> {
             },
         },
     )
+    .unwrap()
 }
 
 const NONCE: [u8; 24] = [0x4e; 24];
@@ -314,6 +317,7 @@ fn make_evidence(platform_index: usize) -> Vec<u8> {
             binding: binding(&id.platform_id(), &NONCE),
         },
     )
+    .unwrap()
 }
 
 /// Every reason the quote must be rejected for, computed from the model.

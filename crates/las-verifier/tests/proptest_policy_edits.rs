@@ -12,6 +12,8 @@
 //! A near-miss that is itself a known key (at any level) is skipped: a rename to another
 //! valid key is a different policy, not a typo a reader could catch.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -70,7 +72,8 @@ fn quotes() -> &'static [Q] {
                     issued_at: NOW - 5,
                     binding: binding(&id.platform_id(), &NONCE),
                 },
-            );
+            )
+            .unwrap();
             for m in MRENCLAVES {
                 for s in SIGNERS {
                     for (prod, svn, debug) in
@@ -103,7 +106,8 @@ fn quotes() -> &'static [Q] {
                                     report_data: [0; 64],
                                 },
                             },
-                        );
+                        )
+                        .unwrap();
                         out.push(Q {
                             quote,
                             evidence: evidence.clone(),

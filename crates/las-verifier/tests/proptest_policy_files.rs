@@ -2,6 +2,8 @@
 //! deep nesting, huge lists, wrong types at every field, non-UTF-8, aliases, tags, huge
 //! scalars; plus random bytes and random edits of a valid policy (proptest).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 use std::time::{Duration, Instant};
 
 use las_verifier::Policy;

@@ -1,4 +1,6 @@
-//! Command-line interface: every option also reads an environment variable.
+//! Command-line interface. Options that describe the machine or the deployment (state
+//! folder, mode, listen address, LAS address, limits, collateral sources) also read an
+//! environment variable; options that describe one request are flags only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +88,25 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Wait until a LAS is ready (`GET /readyz`), e.g. after starting `las serve` in the
+    /// background. Exit code 0: ready; 1: not ready within --timeout; 2: error.
+    WaitReady(WaitReadyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WaitReadyArgs {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub las: String,
+    /// How long to wait: e.g. 500ms, 10s, 2m (a bare number is seconds).
+    #[arg(long, env = "LAS_WAIT_TIMEOUT", default_value = "10s", value_name = "DURATION",
+          value_parser = crate::duration::parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -116,7 +137,7 @@ pub struct PlatformArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0:18766 or [::]:18766).
+    /// Address to listen on (IPv4 or IPv6, e.g. `0.0.0.0:18766` or `[::]:18766`).
     #[arg(long, env = "LAS_LISTEN", default_value = "0.0.0.0:18766")]
     pub listen: SocketAddr,
     #[command(flatten)]
@@ -250,7 +271,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
     pub collateral: Vec<PathBuf>,
     /// PCCS (or Intel PCS) to fetch DCAP collateral from for `sgx-dcap` LAS evidence,
-    /// e.g. https://pccs.example:8081; cached on disk until it expires.
+    /// e.g. `https://pccs.example:8081`; cached on disk until it expires.
     #[arg(long, value_name = "URL", env = "LAS_PCCS_URL")]
     pub pccs_url: Option<String>,
     /// Extra CA certificate(s) (PEM) trusted for an https PCCS with its own certificate.

@@ -4,6 +4,7 @@
 //! the enclave side (get a quote for a report); `las verify` checks a quote against a
 //! policy. Exit codes: 0 success, 1 rejected (verify), 2 error.
 
+#![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 #[macro_use]

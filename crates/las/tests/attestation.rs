@@ -2,6 +2,8 @@
 //! processes on loopback = two servers): `las quote` on platform A, `las verify` against
 //! policies, forged and tampered inputs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! connections than the cap. After each group the daemon must still answer a valid quote
 //! request; each test prints how many inputs it tried (`--nocapture` shows it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

@@ -6,6 +6,8 @@
 //! The pipe's read end is closed before the child starts, so every write into it fails:
 //! no race with a reader that has not exited yet (as `| true` would have).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 
 use std::os::unix::process::ExitStatusExt;

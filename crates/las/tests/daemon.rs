@@ -1,6 +1,8 @@
 //! The daemon on the simulated platform: platform identity, the log-line contract, the
 //! HTTP basics, start-up errors and graceful shutdown. Every test runs the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -102,7 +102,8 @@ fn setup() -> Case {
             issued_at: NOW,
             binding: binding(&id.platform_id(), &nonce),
         },
-    );
+    )
+    .unwrap();
     let quote = encode_quote(
         &id,
         &QuoteClaims {
@@ -129,7 +130,8 @@ fn setup() -> Case {
                 report_data: [0; 64],
             },
         },
-    );
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("evidence.cose"), ev).unwrap();
     std::fs::write(dir.path().join("quote.cose"), quote).unwrap();

@@ -7,6 +7,8 @@
 //! case runs the daemon as `nobody` with `setpriv`. Without those tools or privileges the
 //! tests say so on stderr and check nothing else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

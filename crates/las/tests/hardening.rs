@@ -6,6 +6,8 @@
 //! Making files owned by another user needs root (CI runs as root); without it those
 //! parts say so on stderr and check the rest.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

@@ -3,6 +3,8 @@
 //! proxies to them, direct mode, and `--verify` against a man in the middle that swaps a
 //! key or replays an old answer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod fakes;
 

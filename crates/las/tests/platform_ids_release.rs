@@ -4,6 +4,8 @@
 //! tests/python/test_chart.py) and answers a pod list only for a labelSelector that matches
 //! them; real LAS processes answer behind its pod proxy.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod fakes;
 

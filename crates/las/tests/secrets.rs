@@ -6,6 +6,8 @@
 //! secret. The same session checks that simulation mode shows everywhere and that a policy
 //! that does not tolerate simulation rejects it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

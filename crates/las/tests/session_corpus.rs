@@ -4,6 +4,8 @@
 //! the outcome for the fixed quote from A; two more quotes (the same enclave on B, which
 //! no file lists; another MRENCLAVE on A) must never be accepted by any file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 
 use std::path::{Path, PathBuf};

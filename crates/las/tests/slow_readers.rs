@@ -7,6 +7,8 @@
 //! attacker runs beside them. An idle keep-alive connection is closed after the header
 //! timeout.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

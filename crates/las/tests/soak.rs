@@ -7,6 +7,8 @@
 //! requests. `LAS_SOAK_SECS` sets the paced time (default 20 s, the test command's run;
 //! `scripts/soak` runs the long one), of which the first quarter is warm-up.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 mod support;
 

@@ -2,6 +2,8 @@
 //! age is rejected with `quote-too-old` (judged by the quote's `iat` and `--now`), and a
 //! note (stderr, and `notes` in --json) says when neither report data nor age was checked.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
 mod common;
 
 use common::*;

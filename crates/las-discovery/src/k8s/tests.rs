@@ -285,6 +285,7 @@ fn evidence_for(id: &PlatformIdentity, nonce: &[u8], now: u64) -> Vec<u8> {
             binding: binding(&id.platform_id(), nonce),
         },
     )
+    .unwrap()
 }
 
 const NOW: u64 = 1_800_000_000;

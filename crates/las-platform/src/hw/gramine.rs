@@ -31,6 +31,7 @@ static SEQUENCE: Mutex<()> = Mutex::new(());
 
 /// A Gramine attestation file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GramineError {
     /// Reading or writing a pseudo-file failed.
     #[error("{path}: {source}")]

@@ -230,7 +230,7 @@ impl Platform for GraminePlatform {
             issued_at: now,
             binding: bound,
         };
-        Ok(encode_evidence(&self.identity, &claims))
+        Ok(encode_evidence(&self.identity, &claims)?)
     }
 }
 

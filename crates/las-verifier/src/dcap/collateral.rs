@@ -9,6 +9,7 @@ pub const MAX_COLLATERAL_SIZE: usize = 4 * 1024 * 1024;
 
 /// Collateral could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CollateralError {
     /// More than [`MAX_COLLATERAL_SIZE`] bytes.
     #[error("collateral is {0} bytes, more than the {MAX_COLLATERAL_SIZE} accepted")]

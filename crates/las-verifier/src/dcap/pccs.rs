@@ -42,6 +42,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Collateral could not be fetched.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PccsError {
     /// The URL is not `http://` or `https://`.
     #[error("PCCS URL `{0}` must start with http:// or https://")]

@@ -50,6 +50,7 @@ pub fn flow_work(text: &[u8]) -> u64 {
 
 /// A policy could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// YAML syntax, a wrong type or a malformed value; the message names field and line.
     #[error("{0}")]

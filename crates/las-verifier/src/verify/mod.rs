@@ -107,6 +107,7 @@ impl Verdict {
 
 /// The request cannot be evaluated at all (not a rejection of the quote).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// No such service, or several and none chosen.
     #[error("{0}")]
@@ -171,6 +172,7 @@ mod tests {
                 },
             },
         )
+        .unwrap()
     }
 
     fn evidence(id: &PlatformIdentity, nonce: &[u8], iat: u64, mrenclave: [u8; 32]) -> Vec<u8> {
@@ -191,6 +193,7 @@ mod tests {
                 binding: binding(&id.platform_id(), nonce),
             },
         )
+        .unwrap()
     }
 
     fn policy(extra_att: &str, service: &str) -> Policy {
@@ -392,6 +395,7 @@ mod tests {
                 binding: binding(&id.platform_id(), nonce),
             },
         )
+        .unwrap()
     }
 
     #[test]
@@ -494,7 +498,7 @@ mod tests {
             .claims;
         c.mode = Mode::Hw;
         c.issued_at = crate::dcap::tests::SAMPLE_NOW;
-        encode_quote(id, &c)
+        encode_quote(id, &c).unwrap()
     }
 
     #[test]

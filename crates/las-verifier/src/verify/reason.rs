@@ -2,6 +2,7 @@
 
 /// A stable reason for rejecting a quote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// The quote does not decode or is inconsistent.
     MalformedQuote,

@@ -7,6 +7,7 @@ pub mod policy;
 mod quote;
 mod serve;
 mod verify;
+pub mod wait_ready;
 
 use std::process::ExitCode;
 
@@ -25,10 +26,11 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, "las", &mut buf);
-            std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?;
+            out!("{}", String::from_utf8_lossy(&buf))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { dir } => man(&dir),
+        Command::WaitReady(a) => wait_ready::run(a),
     }
 }
 
@@ -57,7 +59,7 @@ fn man(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         tmp.persist(&path)
             .map_err(|e| e.error)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
+        outln!("{}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -86,12 +86,12 @@ pub struct PlatformIdsArgs {
     /// Ask this LAS directly instead of Kubernetes: `host`, `host:port` or `[v6]:port`
     /// (port 18766 by default). Repeat for several.
     #[arg(long = "las", value_name = "ADDR", help_heading = "Direct",
-          conflicts_with_all = ["selector", "kubeconfig", "context"])]
+          conflicts_with_all = ["namespace", "instance", "selector", "kubeconfig", "context"])]
     pub las: Vec<String>,
     /// Ask every address NAME resolves to (e.g. a headless Service), directly: `name` or
     /// `name:port`. Repeat for several.
     #[arg(long = "dns", value_name = "NAME", help_heading = "Direct",
-          conflicts_with_all = ["selector", "kubeconfig", "context"])]
+          conflicts_with_all = ["namespace", "instance", "selector", "kubeconfig", "context"])]
     pub dns: Vec<String>,
 
     /// Trust neither the cluster nor the network: print only IDs whose LAS signed identity

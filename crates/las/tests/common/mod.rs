@@ -1,6 +1,11 @@
 //! Test helpers: start the real `las` binary on an ephemeral loopback port, talk HTTP/1.1
 //! to it over a real socket, run the real CLI.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

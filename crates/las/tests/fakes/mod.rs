@@ -2,7 +2,12 @@
 //! small fake Kubernetes API server (pod list, pod proxy to real LAS, pod log) and a
 //! tampering HTTP proxy (the man in the middle). Each serves one request per connection
 //! (`Connection: close`) on 127.0.0.1:0 and stops when dropped.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,7 +1,12 @@
 //! Helpers of the hardening suites (bad input, faults, soak, secrets): a keep-alive HTTP/1.1
 //! client, valid REPORTs made the way an application on the simulated platform makes them,
 //! and /proc readings of the daemon. Used together with `common` (declare both modules).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

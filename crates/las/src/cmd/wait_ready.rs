@@ -1,0 +1,48 @@
+//! `las wait-ready`: waits until a LAS answers `GET /readyz`, for scripts that start
+//! `las serve` in the background (the README's walk-through).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use las_client::{LasAddr, LasClient};
+
+use crate::cli::WaitReadyArgs;
+
+/// Pause between two attempts.
+const POLL: Duration = Duration::from_millis(50);
+
+pub fn run(a: WaitReadyArgs) -> anyhow::Result<ExitCode> {
+    let addr = LasAddr::parse(&a.las)?;
+    let deadline = Instant::now() + a.timeout;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut attempts = 0u32;
+    let last = rt.block_on(async {
+        loop {
+            attempts = attempts.saturating_add(1);
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Each attempt gets the time left, at most a second, so that a LAS that
+            // accepts but does not answer cannot hold the command past --timeout.
+            let client = LasClient::new(addr.clone(), left.clamp(POLL, Duration::from_secs(1)));
+            let err = match client.ready().await {
+                Ok(()) => return None,
+                Err(e) => e,
+            };
+            if Instant::now() + POLL >= deadline {
+                return Some(err);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    match last {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            note!(
+                "las wait-ready: the LAS at {addr} was not ready within {:?} ({attempts} attempts); last error: {e}",
+                a.timeout
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
