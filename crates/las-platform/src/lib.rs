@@ -221,3 +221,34 @@ pub fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// The system-wide state folder.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/las";
+
+/// The default state folder of `lasd` (and of `las quote`, which must find the same
+/// platform secret): /var/lib/las when this user can write there (or create it), else the
+/// per-user state folder: $XDG_STATE_HOME/las, ~/.local/state/las, or ./las-state as a last
+/// resort.
+pub fn default_state_dir() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    fn writable_dir(dir: &Path) -> bool {
+        if !dir.exists() {
+            return std::fs::create_dir_all(dir).is_ok();
+        }
+        let probe = dir.join(format!(".las-write-probe-{}", std::process::id()));
+        let ok = std::fs::File::create(&probe).is_ok();
+        let _ = std::fs::remove_file(&probe);
+        ok
+    }
+    let sys = Path::new(SYSTEM_STATE_DIR);
+    if writable_dir(sys) {
+        return sys.to_path_buf();
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("las");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/state/las");
+    }
+    PathBuf::from("las-state")
+}
