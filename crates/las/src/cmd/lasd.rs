@@ -17,6 +17,9 @@ use anyhow::Context;
 pub fn find() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the `las` executable's folder")?;
     let beside = exe.parent().map(|d| d.join("lasd"));
+    if let Some(b) = &beside {
+        build_under_cargo_run(&exe, b)?;
+    }
     if let Some(b) = beside.as_deref().filter(|b| is_executable(b)) {
         return Ok(b.to_path_buf());
     }
@@ -33,6 +36,67 @@ pub fn find() -> anyhow::Result<PathBuf> {
             beside.map_or_else(|| "?".into(), |b| b.display().to_string())
         )
     })
+}
+
+/// `cargo run` (the README's first command) builds only the `las` binary. When `las` was
+/// started by cargo from this workspace's target folder and the `lasd` beside it is missing
+/// or older than `las`, build it there first (same profile and features), so that
+/// `cargo run --release -- serve` starts the current daemon on a fresh checkout.
+fn build_under_cargo_run(las: &Path, lasd: &Path) -> anyhow::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(());
+    };
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let Some(profile_dir) = las.parent() else {
+        return Ok(());
+    };
+    let Some(target_dir) = profile_dir.parent() else {
+        return Ok(());
+    };
+    let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let same_target = std::fs::canonicalize(target_dir)
+        .ok()
+        .zip(std::fs::canonicalize(&workspace_target).ok())
+        .is_some_and(|(a, b)| a == b)
+        || std::env::var_os("CARGO_TARGET_DIR").is_some_and(|t| Path::new(&t) == target_dir);
+    if !manifest.is_file() || !same_target {
+        return Ok(());
+    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stale = match (modified(lasd), modified(las)) {
+        (Some(d), Some(l)) => d < l,
+        _ => true,
+    };
+    if !stale {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-p", "lasd", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+        None => return Ok(()),
+    }
+    if cfg!(feature = "sgx") {
+        cmd.args(["--features", "lasd/sgx"]);
+    }
+    eprintln!("las: building the daemon binary lasd (cargo run builds only las)");
+    let st = cmd.status().context("cannot run cargo to build lasd")?;
+    anyhow::ensure!(st.success(), "building lasd failed ({st})");
+    // An up-to-date lasd keeps its old time stamp: mark it checked, so the next start
+    // does not ask cargo again.
+    if let Ok(f) = std::fs::File::options().append(true).open(lasd) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+    Ok(())
 }
 
 fn is_executable(p: &Path) -> bool {
