@@ -25,6 +25,7 @@
 )]
 
 pub mod addr;
+pub mod api;
 mod cbor;
 pub mod crypto;
 pub mod egetkey;

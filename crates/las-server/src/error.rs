@@ -99,7 +99,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(target: "las", "internal error: {detail}");
         }
-        let body = serde_json::json!({"error": self.kind(), "message": self.to_string()});
+        let body = las_core::api::ErrorAnswer {
+            error: self.kind().into(),
+            message: self.to_string(),
+        };
         let mut resp = (self.status(), Json(body)).into_response();
         resp.extensions_mut().insert(ErrorKind(self.kind()));
         resp

@@ -77,6 +77,10 @@ pub enum Command {
     /// Uses the same state folder and derivation as serving with the same flags; creates
     /// the platform secret if there is none yet, exactly as serving would.
     Id(IdArgs),
+    /// Serve (the default; `lasd serve ARGS` is `lasd ARGS`, so that `las serve`-style
+    /// command lines, such as the chart's container arguments, keep working).
+    #[command(hide = true)]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

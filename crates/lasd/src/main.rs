@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     }
     let result = match args.command {
         Some(cli::Command::Id(a)) => id(a),
+        Some(cli::Command::Serve(a)) => serve(a),
         None => serve(args.serve),
     };
     match result {
