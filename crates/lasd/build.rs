@@ -29,7 +29,10 @@ fn main() {
 
 fn git_commit(root: &std::path::Path) -> Option<String> {
     // A commit changes the index: rerun then so the label follows new commits.
-    if let Some(index) = git(root, &["rev-parse", "--path-format=absolute", "--git-path", "index"]) {
+    if let Some(index) = git(
+        root,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    ) {
         println!("cargo::rerun-if-changed={}", index.trim());
     }
     let mut args = vec!["log", "-1", "--format=%h", "--abbrev=12", "--"];

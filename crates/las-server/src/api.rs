@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use las_core::quote::{QuoteClaims, encode_quote};
 use las_core::api;
+use las_core::quote::{QuoteClaims, encode_quote};
 use serde::Deserialize;
 
 use crate::AppState;

@@ -121,9 +121,15 @@ fn version_names_commit_and_features() {
 fn durations_and_the_old_secs_flags() {
     let dir = tempfile::tempdir().unwrap();
     // New spelling and old alias both start the daemon.
-    let d = Daemon::start(dir.path(), &["--header-timeout", "1500ms", "--drain-timeout", "2s"]);
+    let d = Daemon::start(
+        dir.path(),
+        &["--header-timeout", "1500ms", "--drain-timeout", "2s"],
+    );
     assert!(d.terminate().success());
-    let d = Daemon::start(dir.path(), &["--header-timeout-secs", "3", "--drain-timeout-secs", "1"]);
+    let d = Daemon::start(
+        dir.path(),
+        &["--header-timeout-secs", "3", "--drain-timeout-secs", "1"],
+    );
     assert!(d.terminate().success());
     for (flag, bad, says) in [
         ("--header-timeout", "ten", "--header-timeout"),
@@ -132,7 +138,11 @@ fn durations_and_the_old_secs_flags() {
     ] {
         let out = las(&["serve", "--mode", "sim", flag, bad]);
         assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
-        assert!(stderr(&out).contains(says), "{flag} {bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(says),
+            "{flag} {bad}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -155,7 +165,11 @@ fn bind_error_names_the_os_error_once() {
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
     assert!(line.contains("port is in use"), "{line}");
     assert_eq!(line.matches("os error 98").count(), 1, "{line}");
-    assert_eq!(line.matches("in use").count(), 2, "hint and OS error once each: {line}");
+    assert_eq!(
+        line.matches("in use").count(),
+        2,
+        "hint and OS error once each: {line}"
+    );
 }
 
 #[test]
@@ -181,10 +195,17 @@ fn rust_log_is_the_fallback_filter_and_a_bad_las_log_is_an_error() {
     assert!(stderr(&run(&[("RUST_LOG", "warn"), ("LAS_LOG", "info")])).contains("state folder"));
     // A RUST_LOG that other tools accept but we cannot parse is not fatal: info, warned.
     let e = stderr(&run(&[("RUST_LOG", "las=verbose")]));
-    assert!(e.contains("ignoring RUST_LOG") && e.contains("state folder"), "{e}");
+    assert!(
+        e.contains("ignoring RUST_LOG") && e.contains("state folder"),
+        "{e}"
+    );
     let out = run(&[("LAS_LOG", "las=loud")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid log filter \"las=loud\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid log filter \"las=loud\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -83,4 +83,3 @@ fn id(a: IdArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -43,7 +43,15 @@ const FORBIDDEN: &[&str] = &[
 fn cargo_tree(extra: &[&str]) -> String {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "--manifest-path", manifest, "-p", "lasd", "--prefix", "none"])
+        .args([
+            "tree",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "lasd",
+            "--prefix",
+            "none",
+        ])
         .args(["--no-dedupe", "--locked", "--offline"])
         .args(extra)
         .output()
@@ -71,7 +79,10 @@ fn lasd_tree_has_no_forbidden_crate_and_at_most_120_crates() {
         .iter()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert!(names.contains("las-server") && names.contains("tokio"), "{tree}");
+    assert!(
+        names.contains("las-server") && names.contains("tokio"),
+        "{tree}"
+    );
     let bad: Vec<&str> = names
         .iter()
         .copied()
@@ -97,7 +108,10 @@ fn lasd_has_no_http_client_code() {
                 && l.contains("feature \"client")
         })
         .collect();
-    assert!(client.is_empty(), "HTTP client features in lasd: {client:?}");
+    assert!(
+        client.is_empty(),
+        "HTTP client features in lasd: {client:?}"
+    );
 }
 
 #[test]
@@ -105,14 +119,23 @@ fn the_forbidden_list_catches_what_las_pulls_in() {
     // The check is not vacuous: the full `las` binary has these crates.
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "--manifest-path", manifest, "-p", "las", "-e", "normal"])
+        .args([
+            "tree",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "las",
+            "-e",
+            "normal",
+        ])
         .args(["--prefix", "none", "--no-dedupe", "--locked", "--offline"])
         .output()
         .expect("run cargo tree");
     let tree = String::from_utf8(out.stdout).expect("utf-8");
     for must in ["las-verifier", "kube", "dcap-qvl", "rustls", "serde_norway"] {
         assert!(
-            tree.lines().any(|l| l.split_whitespace().next() == Some(must)),
+            tree.lines()
+                .any(|l| l.split_whitespace().next() == Some(must)),
             "{must} missing from las's tree"
         );
     }
