@@ -27,11 +27,10 @@ fn main() -> ExitCode {
     if let Some(l) = &args.log_level {
         global.extend(["--log-level".into(), l.into()]);
     }
-    if !matches!(args.command, cli::Command::Serve(_) | cli::Command::Id(_)) {
-        if let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let runs_lasd = matches!(args.command, cli::Command::Serve(_) | cli::Command::Id(_));
+    if !runs_lasd && let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     match cmd::run(args.command, &global) {
         Ok(code) => code,
