@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the hardware-mode LAS for Gramine-SGX: the `las` binary with the SGX backend, the
+# Builds the hardware-mode LAS for Gramine-SGX: the `lasd` binary with the SGX backend
+# (reproducibly: scripts/build-lasd --features sgx --link dynamic), the
 # manifest (gramine-manifest), the signed enclave (gramine-sgx-sign), and prints the
 # enclave's MRENCLAVE/MRSIGNER as a `trusted_las` entry for verifiers' policies.
 #
@@ -13,7 +14,7 @@
 #                created when missing). Its hash is the MRSIGNER: keep it safe.
 #   LISTEN       listen address (default [::]:18766: IPv4 and IPv6, dual stack included)
 #   DEBUG        true: a DEBUG enclave (verifiers reject it unless they tolerate debug-mode)
-#   SKIP_CARGO   1: use an existing $LAS_DIR/las (e.g. built in an earlier image stage)
+#   SKIP_CARGO   1: use an existing $LAS_DIR/lasd (e.g. built in an earlier image stage)
 #
 # Usage: gramine/build.sh      then: cd "$LAS_DIR" && gramine-sgx las
 set -euo pipefail
@@ -30,8 +31,8 @@ done
 
 mkdir -p "$LAS_DIR"
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
-  cargo build --release --locked -p las --features sgx
-  install -m 0755 target/release/las "$LAS_DIR/las"
+  # Dynamic: Gramine supplies the glibc inside the enclave.
+  scripts/build-lasd --features sgx --link dynamic "$LAS_DIR" >&2
 fi
 [ -f "$SIGNING_KEY" ] || gramine-sgx-gen-private-key "$SIGNING_KEY"
 

@@ -1,6 +1,6 @@
 """The LAS container image: docker/, scripts/build-image and scripts/docker-engine.
 
-The image is built by scripts/build-image (a static las in a `FROM scratch` image) in a Docker
+The image is built by scripts/build-image (a static lasd in a `FROM scratch` image) in a Docker
 engine: the one DOCKER_HOST reaches, or a private one that scripts/docker-engine installs and
 starts (and that this module stops by its pid). Where no engine can be started, the tests that
 need one are skipped with the reason, never passed.
@@ -28,13 +28,13 @@ import yaml
 HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 LAS_UID = 10001
 PREPARE_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
-# The cargo profile of the static las in the image. `dev` by default: a cold static build is a
+# The cargo profile of the static lasd in the image. `dev` by default: a cold static build is a
 # second full compile next to scripts/test's own, and on 2 cores the release one (thin LTO)
 # takes about twice as long (measured: 6m20s vs 3m11s of CPU time), for the same packaging
 # and behaviour. LAS_IMAGE_PROFILE=release tests the image exactly as scripts/build-image
 # ships it.
 PROFILE = os.environ.get("LAS_IMAGE_PROFILE", "dev")
-# A static las to package instead of building one (scripts/build-image --las-binary).
+# A static lasd to package instead of building one (scripts/build-image --lasd-binary).
 PREBUILT = os.environ.get("LAS_IMAGE_BINARY")
 
 
@@ -64,7 +64,9 @@ def test_dockerfiles_build_the_same_final_stage(repo):
     assert prebuilt[0] == "FROM scratch"
     assert "USER 10001:10001" in prebuilt
     assert "EXPOSE 18766" in prebuilt
-    assert 'ENTRYPOINT ["/usr/local/bin/las"]' in prebuilt and 'CMD ["serve"]' in prebuilt
+    # The measured daemon is the entrypoint; it serves without arguments.
+    assert 'ENTRYPOINT ["/usr/local/bin/lasd"]' in prebuilt
+    assert not [line for line in prebuilt if line.upper().startswith("CMD")]
     assert not [line for line in prebuilt if line.upper().startswith("HEALTHCHECK")]
 
 
@@ -162,7 +164,7 @@ def image(repo, docker_env):
     tag = f"las-test:{os.getpid()}"
     cmd = [repo / "scripts" / "build-image", "--tag", tag, "--profile", PROFILE]
     if PREBUILT:
-        cmd += ["--las-binary", PREBUILT]
+        cmd += ["--lasd-binary", PREBUILT]
     built = run(cmd, env=docker_env, timeout=900)
     assert built.returncode == 0, f"scripts/build-image failed:\n{built.stderr[-4000:]}"
     assert built.stdout.strip().splitlines()[-1] == tag
@@ -188,9 +190,9 @@ def prepare_host_dir(env, image, host_dir):
 def las_id(env, image, state_dir) -> str:
     proc = docker(env, "run", "--rm", *LAS_RUN, "-v", f"{state_dir}:/state", image, "id", "--state-dir", "/state",
                   check=False)
-    assert proc.returncode == 0, f"las id exited {proc.returncode}: {proc.stderr}"
+    assert proc.returncode == 0, f"lasd id exited {proc.returncode}: {proc.stderr}"
     lines = proc.stdout.split()
-    assert lines and HEX64.match(lines[-1]), f"las id printed no platform ID (64 hex chars): {proc.stdout!r}"
+    assert lines and HEX64.match(lines[-1]), f"lasd id printed no platform ID (64 hex chars): {proc.stdout!r}"
     return lines[-1]
 
 
@@ -199,7 +201,7 @@ def test_image_config(docker_env, image):
     config = info["Config"]
     assert config["User"] == "10001:10001"
     assert list(config["ExposedPorts"]) == ["18766/tcp"]
-    assert config["Entrypoint"] == ["/usr/local/bin/las"] and config["Cmd"] == ["serve"]
+    assert config["Entrypoint"] == ["/usr/local/bin/lasd"] and not config["Cmd"]
     assert not config.get("Healthcheck")
     assert "LAS_STATE_DIR=/var/lib/las" in config["Env"]
     assert len(info["RootFS"]["Layers"]) == 2, "a scratch image has the layers of its two COPYs only"
@@ -216,12 +218,14 @@ def test_image_holds_only_the_two_binaries(docker_env, image, tmp_path):
     # `PERMS OWNER SIZE DATE TIME NAME[ -> TARGET]`
     entries = {line.split(None, 5)[5].split(" -> ")[0].rstrip("/"): line for line in listing}
     files = {name: line for name, line in entries.items() if not line.startswith("d")}
-    assert {"usr/local/bin/las", "usr/local/bin/las-prepare-state", "etc/passwd", "etc/group"} <= set(files)
+    assert {"usr/local/bin/lasd", "usr/local/bin/las-prepare-state", "etc/passwd", "etc/group"} <= set(files)
+    # Only the daemon: the operator CLI (`las`) with its Kubernetes and TLS clients stays out.
+    assert "usr/local/bin/las" not in files
     extra = [f for f in files if not f.startswith(("usr/local/bin/", "etc/", ".dockerenv", "dev/", "proc/", "sys/"))]
     assert not extra, f"unexpected files in the image: {extra}"
     state = entries["var/lib/las"]
     assert state.split()[0] == "drwx------" and state.split()[1] in ("10001/10001", "las/las")
-    assert files["usr/local/bin/las"].split()[1] in ("0/0", "root/root")
+    assert files["usr/local/bin/lasd"].split()[1] in ("0/0", "root/root")
 
 
 def test_las_id_runs_as_non_root_and_keeps_its_identity(docker_env, image, tmp_path):
@@ -249,9 +253,9 @@ def wait_for_key_line(env, container, deadline_s=30) -> str:
             return lines[-1]
         state = docker(env, "inspect", "-f", "{{.State.Running}}", container, check=False).stdout.strip()
         if state == "false":
-            pytest.fail(f"las serve exited early:\n{logs.stdout}{logs.stderr}")
+            pytest.fail(f"lasd exited early:\n{logs.stdout}{logs.stderr}")
         time.sleep(0.3)
-    pytest.fail(f"las serve logged no 'public key' line within {deadline_s} s")
+    pytest.fail(f"lasd logged no 'public key' line within {deadline_s} s")
 
 
 def test_serve_logs_the_platform_id_and_stops_on_sigterm(docker_env, image, tmp_path):
@@ -268,7 +272,7 @@ def test_serve_logs_the_platform_id_and_stops_on_sigterm(docker_env, image, tmp_
         # handle it, or every pod deletion waits out the grace period and gets SIGKILL.
         docker(docker_env, "stop", "-t", "10", container, timeout=30)
         code = docker(docker_env, "inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip()
-        assert code == "0", f"las serve exited {code} on SIGTERM (137: it ignored SIGTERM and was killed)"
+        assert code == "0", f"lasd exited {code} on SIGTERM (137: it ignored SIGTERM and was killed)"
     finally:
         docker(docker_env, "rm", "--force", container, check=False)
 

@@ -8,12 +8,14 @@
 //! ```
 //!
 //! [`LasAddr`] parses the `SCONE_LAS_ADDR` syntax (`host` or `host:port`, port 18766 by
-//! default). [`LasClient`] speaks the LAS HTTP API. [`SimEnclave`] is an application enclave
-//! on the simulated platform: it makes its REPORT with the platform's simulated CPU (the
-//! state folder of the LAS on the same machine).
+//! default). [`LasClient`] speaks the LAS HTTP API with the types of [`las_core::api`].
+//! `SimEnclave` (feature `sim-enclave`) is an application enclave on the simulated
+//! platform: it makes its REPORT with the platform's simulated CPU (the state folder of the
+//! LAS on the same machine).
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "sim-enclave")]
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,7 +27,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use las_core::egetkey::EnclaveIdentity;
 use las_core::sgx::{Report, TargetInfo};
-use las_core::{MAX_TOKEN_SIZE, PlatformId};
+use las_core::{MAX_TOKEN_SIZE, PlatformId, api};
+#[cfg(feature = "sim-enclave")]
 use las_platform::sim::{SimCpu, StateError};
 
 pub use las_core::addr::{AddrError, DEFAULT_PORT, LasAddr};
@@ -71,6 +74,7 @@ pub enum ClientError {
         detail: String,
     },
     /// The simulated platform could not be opened.
+    #[cfg(feature = "sim-enclave")]
     #[error(transparent)]
     Platform(#[from] StateError),
 }
@@ -146,22 +150,18 @@ impl LasClient {
             .await
             .map_err(|_| ClientError::Timeout(addr.clone(), self.timeout))??;
         if !status.is_success() {
-            // Not every refusal has our JSON body (a proxy's 502, say): then the kind is
-            // `unknown` and the message is the body as text.
-            let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let (kind, message) = match serde_json::from_slice::<api::ErrorAnswer>(&body) {
+                Ok(e) => (e.error, e.message),
+                Err(_) => (
+                    "unknown".to_owned(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ),
+            };
             return Err(ClientError::Refused {
                 addr,
                 status: status.as_u16(),
-                kind: j
-                    .get("error")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("unknown")
-                    .to_owned(),
-                message: j
-                    .get("message")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                kind,
+                message,
             });
         }
         Ok((status, body))
@@ -175,8 +175,8 @@ impl LasClient {
     }
 
     /// `GET /v1/platform`.
-    pub async fn platform(&self) -> Result<serde_json::Value, ClientError> {
-        let (_, body) = self.call(Method::GET, "/v1/platform", None).await?;
+    pub async fn platform(&self) -> Result<api::PlatformInfo, ClientError> {
+        let (_, body) = self.call(Method::GET, api::PLATFORM, None).await?;
         serde_json::from_slice(&body).map_err(|e| self.protocol(format!("/v1/platform: {e}")))
     }
 
@@ -188,21 +188,21 @@ impl LasClient {
 
     /// `GET /v1/target-info`.
     pub async fn target_info(&self) -> Result<TargetInfo, ClientError> {
-        let (_, body) = self.call(Method::GET, "/v1/target-info", None).await?;
+        let (_, body) = self.call(Method::GET, api::TARGET_INFO, None).await?;
         TargetInfo::try_from_slice(&body).map_err(|e| self.protocol(format!("target info: {e}")))
     }
 
     /// `POST /v1/quote` with a REPORT; returns the quote bytes.
     pub async fn quote(&self, report: &Report) -> Result<Vec<u8>, ClientError> {
         let (_, body) = self
-            .call(Method::POST, "/v1/quote", Some(report.to_bytes().to_vec()))
+            .call(Method::POST, api::QUOTE, Some(report.to_bytes().to_vec()))
             .await?;
         Ok(body.to_vec())
     }
 
     /// `GET /v1/identity?nonce=…`; returns the evidence bytes.
     pub async fn identity(&self, nonce: &[u8]) -> Result<Vec<u8>, ClientError> {
-        let path = format!("/v1/identity?nonce={}", hex::encode(nonce));
+        let path = format!("{}?nonce={}", api::IDENTITY, hex::encode(nonce));
         let (_, body) = self.call(Method::GET, &path, None).await?;
         Ok(body.to_vec())
     }
@@ -230,7 +230,9 @@ pub trait ReportSource {
 }
 
 /// An application enclave on the simulated platform. NOT SECURE: it reads the platform's
-/// root secret from the state folder to emulate EREPORT.
+/// root secret from the state folder to emulate EREPORT. Feature `sim-enclave` (it brings
+/// in `las-platform`); `las quote` enables it.
+#[cfg(feature = "sim-enclave")]
 #[derive(Debug)]
 pub struct SimEnclave {
     cpu: SimCpu,
@@ -238,6 +240,7 @@ pub struct SimEnclave {
     pub identity: EnclaveIdentity,
 }
 
+#[cfg(feature = "sim-enclave")]
 impl SimEnclave {
     /// An enclave with `identity` on the simulated platform whose LAS state folder is
     /// `state_dir`. The platform secret must exist (the LAS creates it).
@@ -253,6 +256,7 @@ impl SimEnclave {
     }
 }
 
+#[cfg(feature = "sim-enclave")]
 impl ReportSource for SimEnclave {
     fn make_report(
         &self,

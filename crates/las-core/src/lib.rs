@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod api;
 mod cbor;
 pub mod crypto;
 pub mod egetkey;

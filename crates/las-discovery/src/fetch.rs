@@ -9,7 +9,6 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use las_core::PlatformId;
-use serde::Deserialize;
 
 use crate::addr::LasAddr;
 
@@ -182,25 +181,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// What a LAS says about itself at `GET /v1/platform` (the fields used here).
-#[derive(Debug, Clone, Deserialize)]
-pub struct PlatformInfo {
-    /// The platform ID (64 hex).
-    pub platform_id: String,
-    /// `sim` or `hw`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    /// The LAS measurement (64 hex).
-    #[serde(default)]
-    pub las_mrenclave: Option<String>,
-}
+/// What a LAS says about itself at `GET /v1/platform`: the API contract's type.
+pub use las_core::api::PlatformInfo;
 
 /// `GET /v1/platform`: the platform ID the LAS claims (nothing proves it).
 pub async fn fetch_platform(
     t: &Transport,
     timeout: Duration,
 ) -> Result<(PlatformId, PlatformInfo), FetchError> {
-    let body = t.get("/v1/platform", timeout).await?;
+    let body = t.get(las_core::api::PLATFORM, timeout).await?;
     let info: PlatformInfo = serde_json::from_slice(&body).map_err(|e| {
         FetchError::BadAnswer(format!("GET /v1/platform: not the JSON of a LAS: {e}"))
     })?;
@@ -219,7 +208,7 @@ pub async fn fetch_identity(
     nonce: &[u8],
     timeout: Duration,
 ) -> Result<Vec<u8>, FetchError> {
-    let path = format!("/v1/identity?nonce={}", hex::encode(nonce));
+    let path = format!("{}?nonce={}", las_core::api::IDENTITY, hex::encode(nonce));
     let body = t.get(&path, timeout).await?;
     if body.len() > las_core::MAX_TOKEN_SIZE {
         return Err(FetchError::BadAnswer(format!(

@@ -279,6 +279,39 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The system-wide state folder.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/las";
+
+/// The default state folder of `lasd` (and of `las quote`, which must find the same
+/// platform secret): /var/lib/las when this user can write there (or create it), else the
+/// per-user state folder: $XDG_STATE_HOME/las, ~/.local/state/las, or ./las-state as a last
+/// resort.
+pub fn default_state_dir() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    fn writable_dir(dir: &Path) -> bool {
+        if std::fs::symlink_metadata(dir).is_err() {
+            // Created like every state folder: 0700 (the secret's folder is owner-only).
+            return sim::ensure_dir(dir).is_ok();
+        }
+        // A random-named O_EXCL probe: never follows or truncates a file planted there.
+        tempfile::Builder::new()
+            .prefix(".las-write-probe-")
+            .tempfile_in(dir)
+            .is_ok()
+    }
+    let sys = Path::new(SYSTEM_STATE_DIR);
+    if writable_dir(sys) {
+        return sys.to_path_buf();
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("las");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/state/las");
+    }
+    PathBuf::from("las-state")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod auto_tests {

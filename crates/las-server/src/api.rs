@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use las_core::api;
 use las_core::quote::{QuoteClaims, encode_quote};
 use serde::Deserialize;
 
@@ -23,7 +24,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
 
 /// Media type of quotes and identity evidence (COSE_Sign1).
-pub const COSE_MEDIA_TYPE: &str = "application/cose; cose-type=\"cose-sign1\"";
+pub use las_core::api::COSE_MEDIA_TYPE;
 
 /// The router with every route, the body cap and the metrics layer.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -32,10 +33,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/v1/platform", get(platform))
-        .route("/v1/target-info", get(target_info))
-        .route("/v1/quote", post(quote))
-        .route("/v1/identity", get(identity))
+        .route(api::PLATFORM, get(platform))
+        .route(api::TARGET_INFO, get(target_info))
+        .route(api::QUOTE, post(quote))
+        .route(api::IDENTITY, get(identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -112,15 +113,19 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+async fn healthz() -> Json<api::Status> {
+    Json(api::Status {
+        status: "ok".into(),
+    })
 }
 
-async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<api::Status>, ApiError> {
     if s.shutting_down.load(Ordering::Relaxed) {
         return Err(ApiError::Unavailable);
     }
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(api::Status {
+        status: "ready".into(),
+    }))
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
@@ -133,20 +138,20 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-async fn platform(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn platform(State(s): State<Arc<AppState>>) -> Json<api::PlatformInfo> {
     let p = &s.platform;
     let las = p.las_enclave();
-    Json(serde_json::json!({
-        "platform_id": p.platform_id().to_string(),
-        "mode": p.mode().as_str(),
-        "secure": p.mode() == las_core::Mode::Hw,
-        "las_version": crate::VERSION,
-        "las_mrenclave": hex::encode(las.mrenclave),
-        "las_mrsigner": hex::encode(las.mrsigner),
-        "las_isvprodid": las.isvprodid,
-        "las_isvsvn": las.isvsvn,
-        "cpusvn": hex::encode(p.cpusvn()),
-    }))
+    Json(api::PlatformInfo {
+        platform_id: p.platform_id().to_string(),
+        mode: p.mode().as_str().into(),
+        secure: p.mode() == las_core::Mode::Hw,
+        las_version: crate::VERSION.into(),
+        las_mrenclave: hex::encode(las.mrenclave),
+        las_mrsigner: hex::encode(las.mrsigner),
+        las_isvprodid: las.isvprodid,
+        las_isvsvn: las.isvsvn,
+        cpusvn: hex::encode(p.cpusvn()),
+    })
 }
 
 /// Whether the client asked for JSON (`Accept: application/json`).
@@ -169,20 +174,14 @@ fn binary(media_type: &'static str, body: Vec<u8>) -> Response {
 async fn target_info(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let ti = s.platform.target_info();
     if wants_json(&headers) {
-        Json(serde_json::json!({
-            "target_info": B64.encode(ti.to_bytes()),
-            "mrenclave": hex::encode(ti.mrenclave),
-        }))
+        Json(api::TargetInfoAnswer {
+            target_info: B64.encode(ti.to_bytes()),
+            mrenclave: hex::encode(ti.mrenclave),
+        })
         .into_response()
     } else {
         binary("application/octet-stream", ti.to_bytes().to_vec())
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuoteJson {
-    report: String,
 }
 
 /// How the body of a request is encoded.
@@ -245,7 +244,7 @@ async fn quote(
     let report_bytes = match form {
         BodyForm::Binary => body.to_vec(),
         BodyForm::Json => {
-            let j: QuoteJson = serde_json::from_slice(&body)
+            let j: api::QuoteRequest = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
             B64.decode(j.report.trim())
                 .map_err(|e| ApiError::BadRequest(format!("`report` is not base64: {e}")))?
@@ -263,11 +262,11 @@ async fn quote(
     let q = encode_quote(s.platform.identity(), &claims)
         .map_err(|e| ApiError::Internal(format!("cannot encode the quote: {e}")))?;
     if matches!(form, BodyForm::Json) || wants_json(&headers) {
-        Ok(Json(serde_json::json!({
-            "quote": B64.encode(&q),
-            "platform_id": claims.platform_id.to_string(),
-            "mode": claims.mode.as_str(),
-        }))
+        Ok(Json(api::QuoteAnswer {
+            quote: B64.encode(&q),
+            platform_id: claims.platform_id.to_string(),
+            mode: claims.mode.as_str().into(),
+        })
         .into_response())
     } else {
         Ok(binary(COSE_MEDIA_TYPE, q))
@@ -295,11 +294,11 @@ async fn identity(
         other => ApiError::Internal(other.to_string()),
     })?;
     if wants_json(&headers) {
-        Ok(Json(serde_json::json!({
-            "evidence": B64.encode(&evidence),
-            "platform_id": s.platform.platform_id().to_string(),
-            "mode": s.platform.mode().as_str(),
-        }))
+        Ok(Json(api::IdentityAnswer {
+            evidence: B64.encode(&evidence),
+            platform_id: s.platform.platform_id().to_string(),
+            mode: s.platform.mode().as_str().into(),
+        })
         .into_response())
     } else {
         Ok(binary(COSE_MEDIA_TYPE, evidence))

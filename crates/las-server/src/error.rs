@@ -114,7 +114,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(target: "las", "internal error: {detail}");
         }
-        let body = serde_json::json!({"error": self.kind(), "message": self.to_string()});
+        let body = las_core::api::ErrorAnswer {
+            error: self.kind().into(),
+            message: self.to_string(),
+        };
         let mut resp = (self.status(), Json(body)).into_response();
         if let ApiError::IdentityTimeout(_) = &self {
             // Busy, not broken: tell clients when to come back instead of hammering.

@@ -18,6 +18,7 @@
 mod api;
 mod deadline;
 mod error;
+pub mod logging;
 mod metrics;
 
 use std::future::Future;
@@ -43,8 +44,13 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Limits and addresses of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Address to listen on.
+    /// Address to listen on. An unspecified IPv6 address (`[::]`) is bound with
+    /// IPV6_V6ONLY off, so it also accepts IPv4 (dual stack).
     pub listen: SocketAddr,
+    /// Where the kernel has no IPv6 (no AF_INET6 sockets, or `::` not bindable), bind
+    /// `0.0.0.0` on the same port instead of failing. Set for the default listen address
+    /// only: an address given explicitly is bound as given.
+    pub listen_v4_fallback: bool,
     /// Largest request body accepted (bytes); larger ones get 413.
     pub body_limit: usize,
     /// Time a client has to send a request's headers (then the connection is closed), and
@@ -73,7 +79,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, DEFAULT_PORT)),
+            listen_v4_fallback: true,
             body_limit: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
@@ -141,8 +148,9 @@ pub enum StartError {
     /// The platform backend could not be opened.
     #[error(transparent)]
     Platform(#[from] PlatformError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}{hint}")]
+    /// The listen address could not be bound. The OS error is the `source` (printed once,
+    /// by the `{:#}` cause chain), not part of this message.
+    #[error("cannot listen on {addr}{hint}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -152,13 +160,13 @@ pub enum StartError {
         hint: &'static str,
     },
     /// The server loop failed.
-    #[error("server error: {0}")]
+    #[error("server error")]
     Serve(#[from] std::io::Error),
 }
 
-/// Binds the listen address with a clear error.
+/// Binds the listen address with a clear error: an unspecified IPv6 address as dual stack.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| {
+    bind_socket(addr).map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::AddrInUse => {
                 " (the port is in use: is another LAS running? choose another with --listen)"
@@ -169,6 +177,46 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         };
         StartError::Bind { addr, source, hint }
     })
+}
+
+/// `bind`, and for the default address the IPv4 fallback where the kernel has no IPv6.
+pub async fn bind_with_fallback(
+    addr: SocketAddr,
+    v4_fallback: bool,
+) -> Result<TcpListener, StartError> {
+    match bind(addr).await {
+        Err(StartError::Bind { source, .. })
+            if v4_fallback && addr.ip().is_unspecified() && addr.is_ipv6() && no_ipv6(&source) =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            tracing::info!(target: "las", "no IPv6 on this host ({source}); listening on IPv4 only");
+            bind(v4).await
+        }
+        other => other,
+    }
+}
+
+/// The errors a kernel without IPv6 gives for an AF_INET6 socket or for binding `::`.
+fn no_ipv6(e: &std::io::Error) -> bool {
+    const EAFNOSUPPORT: i32 = 97;
+    e.raw_os_error() == Some(EAFNOSUPPORT)
+        || e.kind() == std::io::ErrorKind::AddrNotAvailable
+        || e.kind() == std::io::ErrorKind::Unsupported
+}
+
+fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // Dual stack regardless of net.ipv6.bindv6only: `[::]` also accepts IPv4.
+        socket.set_only_v6(false)?;
+    }
+    // As std and tokio do on Unix: a restarted LAS can rebind while old sockets are in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(std::net::TcpListener::from(socket))
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting, marks
@@ -301,7 +349,7 @@ pub async fn run(config: ServerConfig, platform: PlatformConfig) -> Result<(), S
     for note in p.startup_notes() {
         tracing::warn!(target: "las", "{note}");
     }
-    let listener = bind(config.listen).await?;
+    let listener = bind_with_fallback(config.listen, config.listen_v4_fallback).await?;
     let local = listener.local_addr()?;
     log_identity(&*p);
     tracing::info!(target: "las", "listening on http://{local}");

@@ -1,6 +1,6 @@
 //! `las`: the Local Attestation Service in one binary.
 //!
-//! `las serve` runs the per-node daemon; `las id` prints the platform ID; `las quote` is
+//! `las serve` runs the per-node daemon (it executes `lasd`, the measured binary); `las id` prints the platform ID; `las quote` is
 //! the enclave side (get a quote for a report); `las verify` checks a quote against a
 //! policy. Exit codes: 0 success, 1 rejected (verify), 2 error.
 
@@ -13,16 +13,33 @@ mod out;
 mod cli;
 mod cmd;
 mod duration;
-mod logging;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use las_server::logging::{self, LogFormat};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    logging::init(args.log_format, args.log_level.as_deref());
-    match cmd::run(args.command) {
+    // `serve` and `id` are `lasd`: it logs, with these options (environment variables
+    // reach it anyway).
+    let mut global = vec![
+        "--log-format".into(),
+        match args.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+        .into(),
+    ];
+    if let Some(l) = &args.log_level {
+        global.extend(["--log-level".into(), l.into()]);
+    }
+    let runs_lasd = matches!(args.command, cli::Command::Serve(_) | cli::Command::Id(_));
+    if !runs_lasd && let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
+        note!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match cmd::run(args.command, &global) {
         Ok(code) => code,
         Err(e) if out::is_stdout_closed(&e) => closed_stdout(),
         Err(e) => {

@@ -90,11 +90,12 @@ fn restart_keeps_the_id_other_cpusvn_or_state_dir_changes_it() {
 }
 
 #[test]
-fn another_las_executable_gives_another_id() {
+fn another_lasd_executable_gives_another_id() {
+    // The measured executable is lasd (`las id` runs it), not las.
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = tempfile::tempdir().unwrap();
-    let copy = bin_dir.path().join("las-rebuilt");
-    let mut bytes = std::fs::read(las_bin()).unwrap();
+    let copy = bin_dir.path().join("lasd-rebuilt");
+    let mut bytes = std::fs::read(las_bin().with_file_name("lasd")).unwrap();
     bytes.extend_from_slice(b"another build");
     std::fs::write(&copy, bytes).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();

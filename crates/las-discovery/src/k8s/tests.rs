@@ -79,8 +79,19 @@ fn list(items: Vec<serde_json::Value>) -> Vec<u8> {
 }
 
 fn platform_json(id: &PlatformIdentity) -> Vec<u8> {
-    serde_json::to_vec(&json!({"platform_id": id.platform_id().to_string(), "mode": "sim"}))
-        .unwrap()
+    // The whole answer of a LAS (las_core::api::PlatformInfo), as the server sends it.
+    serde_json::to_vec(&las_core::api::PlatformInfo {
+        platform_id: id.platform_id().to_string(),
+        mode: "sim".into(),
+        secure: false,
+        las_version: "0.1.0".into(),
+        las_mrenclave: "00".repeat(32),
+        las_mrsigner: "00".repeat(32),
+        las_isvprodid: 0,
+        las_isvsvn: 0,
+        cpusvn: "00".repeat(16),
+    })
+    .unwrap()
 }
 
 fn status_503() -> (StatusCode, Vec<u8>) {

@@ -1,11 +1,9 @@
 //! One module per subcommand.
 
-mod id;
-mod platform;
+pub mod lasd;
 pub mod platform_ids;
 pub mod policy;
 mod quote;
-mod serve;
 mod verify;
 pub mod wait_ready;
 
@@ -13,10 +11,17 @@ use std::process::ExitCode;
 
 use crate::cli::Command;
 
-pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+/// Runs `cmd`; `global` are the global options to hand on to `lasd`.
+pub fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Serve(a) => serve::run(a),
-        Command::Id(a) => id::run(a),
+        Command::Serve(a) => lasd::exec(global, &a.args),
+        Command::Id(a) => {
+            // After `id`: lasd's serve options (and options before `id`) conflict with it.
+            let mut args = vec![std::ffi::OsString::from("id")];
+            args.extend(global.iter().cloned());
+            args.extend(a.args);
+            lasd::exec(&[], &args)
+        }
         Command::Quote(a) => quote::run(a),
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),

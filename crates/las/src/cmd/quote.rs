@@ -57,7 +57,7 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
     let state_dir = a
         .state_dir
         .clone()
-        .unwrap_or_else(super::platform::default_state_dir);
+        .unwrap_or_else(las_platform::default_state_dir);
     let enclave = SimEnclave::open(&state_dir, cpusvn, identity)?;
     let las = LasClient::new(las_addr, a.timeout);
     let rt = tokio::runtime::Builder::new_current_thread()

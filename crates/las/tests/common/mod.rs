@@ -15,7 +15,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn las_bin() -> PathBuf {
+    ensure_lasd();
     PathBuf::from(env!("CARGO_BIN_EXE_las"))
+}
+
+/// `las serve` and `las id` execute the `lasd` next to `las`; cargo builds only the tested
+/// package's binaries, so build lasd into the same target folder and profile (once).
+pub fn ensure_lasd() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let las = PathBuf::from(env!("CARGO_BIN_EXE_las"));
+        let profile_dir = las.parent().expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("target");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "lasd", "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if cfg!(feature = "sgx") {
+            cmd.args(["--features", "lasd/sgx"]);
+        }
+        let st = cmd.status().expect("run cargo build -p lasd");
+        assert!(st.success(), "cargo build -p lasd failed");
+    });
 }
 
 /// A running `las serve`.

@@ -1,0 +1,87 @@
+//! `lasd`: the Local Attestation Service daemon.
+//!
+//! This executable is what the platform ID is bound to: its SHA-256 is the simulated
+//! MRENCLAVE, and under Gramine it is the measured program. It is built from `las-core`,
+//! `las-platform` and `las-server` only (tests/tree.rs), so that a change to operator
+//! tooling (`las`, the verifier, discovery) never rotates a platform ID, and reproducibly
+//! (scripts/build-lasd, docs/hardware.md). `las serve` and `las id` execute it.
+//!
+//! `lasd [OPTIONS]` serves; `lasd id [OPTIONS]` prints the platform ID. Exit codes: 0
+//! success (including a graceful stop on SIGTERM/SIGINT), 2 error.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use las_server::ServerConfig;
+
+use cli::{Cli, IdArgs, ServeArgs};
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    if let Err(e) = las_server::logging::init(args.log_format, args.log_level.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let result = match args.command {
+        Some(cli::Command::Id(a)) => id(a),
+        Some(cli::Command::Serve(a)) => serve(a),
+        None => serve(args.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let platform = a.platform.config()?;
+    let server = ServerConfig {
+        listen: a.listen.unwrap_or(cli::DEFAULT_LISTEN),
+        // Only the default may fall back to IPv4: an address given explicitly is bound as given.
+        listen_v4_fallback: a.listen.is_none(),
+        body_limit: a.max_body_bytes as usize,
+        header_timeout: a.header_timeout,
+        write_timeout: a.write_timeout,
+        max_connections: a.max_connections as usize,
+        drain_timeout: a.drain_timeout,
+        ..ServerConfig::default()
+    };
+    tracing::info!(target: "las", "state folder {}", platform.state_dir.display());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(las_server::run(server, platform))?;
+    Ok(())
+}
+
+fn id(a: IdArgs) -> anyhow::Result<()> {
+    let cfg = a.platform.config()?;
+    let p = las_platform::open(&cfg)?;
+    for note in p.startup_notes() {
+        tracing::warn!(target: "las", "{note}");
+    }
+    if a.json {
+        let las = p.las_enclave();
+        let j = serde_json::json!({
+            "platform_id": p.platform_id().to_string(),
+            "mode": p.mode().as_str(),
+            "cpusvn": hex::encode(p.cpusvn()),
+            "las_mrenclave": hex::encode(las.mrenclave),
+            "las_mrsigner": hex::encode(las.mrsigner),
+            "state_dir": cfg.state_dir,
+        });
+        println!("{j}");
+    } else {
+        println!("{}", p.platform_id());
+    }
+    Ok(())
+}
