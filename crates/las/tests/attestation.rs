@@ -2,11 +2,10 @@
 //! processes on loopback = two servers): `las quote` on platform A, `las verify` against
 //! policies, forged and tampered inputs.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use las_testkit::daemon::*;
+use las_testkit::http::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -4,16 +4,16 @@
 //! connections than the cap. After each group the daemon must still answer a valid quote
 //! request; each test prints how many inputs it tried (`--nocapture` shows it).
 
-mod common;
-mod support;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
 use las_core::sgx::{REPORT_SIZE, report_offsets as o};
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::http::*;
+use las_testkit::procfs::*;
+use las_testkit::raw::*;
 
 /// Sends on a keep-alive connection, reconnecting when the daemon closed it.
 fn send(

@@ -1,11 +1,10 @@
 //! The daemon on the simulated platform: platform identity, the log-line contract, the
 //! HTTP basics, start-up errors and graceful shutdown. Every test runs the real binary.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use las_testkit::daemon::*;
+use las_testkit::http::*;
 
 const PIPELINE: &str = "grep 'public key' | tail -n 1 | awk '{print $8}'";
 

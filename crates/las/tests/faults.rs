@@ -7,9 +7,6 @@
 //! case runs the daemon as `nobody` with `setpriv`. Without those tools or privileges the
 //! tests say so on stderr and check nothing else.
 
-mod common;
-mod support;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,8 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::http::*;
+use las_testkit::raw;
 
 const SECRET: &str = "platform-secret";
 
@@ -374,13 +373,13 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_zero() {
             let (stop, term_sent, report) = (stop.clone(), term_sent.clone(), report.clone());
             std::thread::spawn(move || {
                 let (mut ok, mut unanswered, mut bad) = (0usize, 0usize, Vec::new());
-                let mut conn: Option<Conn> = None;
+                let mut conn: Option<Client> = None;
                 while !stop.load(Ordering::SeqCst) {
                     // An error is owed no answer only once the SIGTERM is on its way (the
                     // flag is read after the error, so a request that raced it counts so).
                     let draining = || term_sent.load(Ordering::SeqCst);
                     if conn.is_none() {
-                        match Conn::connect(addr) {
+                        match Client::connect(addr) {
                             Ok(c) => conn = Some(c),
                             Err(_) if draining() => break, // listener closed
                             Err(e) => {
@@ -451,7 +450,7 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_zero() {
     );
     for mut s in in_flight {
         s.write_all(&report[216..]).unwrap();
-        let r = Conn::from_stream(s).read_response().unwrap();
+        let r = raw::Conn::from_stream(s).read_response().unwrap();
         assert_quote(&r, &rd);
     }
     stop.store(true, Ordering::SeqCst);

@@ -3,15 +3,13 @@
 //! proxies to them, direct mode, and `--verify` against a man in the middle that swaps a
 //! key or replays an old answer.
 
-mod common;
-mod fakes;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
-use fakes::*;
+use las_testkit::daemon::*;
+use las_testkit::fakes::*;
+use las_testkit::http::*;
 
 struct Las {
     _dir: tempfile::TempDir,

@@ -7,16 +7,15 @@
 //! requests. `LAS_SOAK_SECS` sets the paced time (default 20 s, the test command's run;
 //! `scripts/soak` runs the long one), of which the first quarter is warm-up.
 
-mod common;
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::*;
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::http::*;
+use las_testkit::procfs::*;
 
 const WORKERS: usize = 4;
 
@@ -32,7 +31,7 @@ struct Counts {
 }
 
 /// One request of the mix, chosen by the request number `k`.
-fn one(load: &Load, conn: &mut Conn, k: u64, rng: &mut Rng) -> Result<(), String> {
+fn one(load: &Load, conn: &mut Client, k: u64, rng: &mut Rng) -> Result<(), String> {
     let (report, rd) = &load.reports[(k as usize) % load.reports.len()];
     let check = k.is_multiple_of(50);
     match k % 100 {
@@ -135,7 +134,7 @@ fn run(
             std::thread::spawn(move || {
                 let mut rng = Rng::from_os();
                 let mut errors = Vec::new();
-                let mut conn: Option<Conn> = None;
+                let mut conn: Option<Client> = None;
                 let start = Instant::now();
                 let mut k = w as u64 * 7919;
                 let mut n: u32 = 0;
@@ -151,7 +150,7 @@ fn run(
                     n += 1;
                     k += 1;
                     if conn.is_none() || k.is_multiple_of(200) {
-                        match Conn::connect(load.addr) {
+                        match Client::connect(load.addr) {
                             Ok(c) => conn = Some(c),
                             Err(e) => {
                                 counts.errors.fetch_add(1, Ordering::Relaxed);

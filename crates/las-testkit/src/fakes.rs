@@ -1,8 +1,16 @@
 //! Loopback stand-ins for what `las platform-ids` talks to besides real LAS processes: a
 //! small fake Kubernetes API server (pod list, pod proxy to real LAS, pod log) and a
 //! tampering HTTP proxy (the man in the middle). Each serves one request per connection
-//! (`Connection: close`) on 127.0.0.1:0 and stops when dropped.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! (`Connection: close`) on 127.0.0.1:0 and stops when dropped. A hand-written server (the
+//! fake must answer exactly what a test scripts, tampering included); its upstream requests
+//! go through [`crate::http`].
+#![allow(
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::common::{Resp, http};
+use crate::http::{Resp, http};
 
 /// A request as the fake server saw it.
 pub struct Request {
