@@ -115,7 +115,8 @@ struct Opts {
     #[arg(long, global = true)]
     no_priority: bool,
 
-    /// dcap-qvl's `sample/` folder. Default: found with `cargo metadata`.
+    /// A folder with `sgx_quote` and `sgx_quote_collateral.json`. Default: the committed
+    /// tests/vectors/dcap (dcap-qvl 0.7.1's sample).
     #[arg(long, global = true, value_name = "DIR")]
     dcap_sample: Option<PathBuf>,
 }

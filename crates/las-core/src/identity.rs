@@ -187,6 +187,23 @@ mod tests {
             vk.verify_strict(b"m", &ed25519_dalek::Signature::from_bytes(&sig))
                 .is_ok()
         );
-        assert!(!format!("{a:?}").contains("seed"));
+        // Debug shows the public ID only: neither the signing key (seed) nor the seal key
+        // it comes from, in any of the encodings a log could carry.
+        let dbg = format!("{a:?} {a:#?}");
+        assert!(dbg.contains(&a.platform_id().to_string()), "{dbg}");
+        let seed = a.key.to_bytes();
+        let seal = [3u8; 16];
+        use base64::Engine as _;
+        for secret in [&seed[..], &seal[..]] {
+            for enc in [
+                hex::encode(secret),
+                hex::encode_upper(secret),
+                base64::engine::general_purpose::STANDARD.encode(secret),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+                format!("{secret:?}"),
+            ] {
+                assert!(!dbg.contains(&enc), "Debug shows a secret as {enc}: {dbg}");
+            }
+        }
     }
 }

@@ -407,6 +407,15 @@ pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateErro
         let _ = fs::remove_file(&tmp);
         return Err(create_err(e));
     }
+    // Test-only, absent from release builds: hold the written temp file before the link so
+    // the fault test's kill -9 provably lands between the two (crates/las/tests/faults.rs).
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     let linked = fs::hard_link(&tmp, &path);
     let _ = fs::remove_file(&tmp);
     match linked {

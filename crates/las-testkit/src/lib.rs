@@ -29,6 +29,8 @@
 //!   standard quote claims, `/metrics` readers, a small PRNG.
 //! - [`fakes`]: a fake Kubernetes API server and a tampering proxy on loopback.
 //! - [`vectors`]: the committed test vectors (`tests/vectors/`), compiled in.
+//! - [`gate`]: [`gate::not_tested`] for a test this machine cannot run: a visible
+//!   `NOT TESTED` line, and a failure when `CI` is set.
 //!
 //! Everything here panics with a message naming what failed: it is test code.
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@
 pub mod daemon;
 pub mod fakes;
 pub mod fixtures;
+pub mod gate;
 pub mod http;
 pub mod procfs;
 pub mod raw;
