@@ -152,3 +152,27 @@ def test_pycose_verifies_identity_evidence_and_its_binding(las):
     m = decode(ev)
     m.key = OKPKey(crv=Ed25519, x=OKPKey.generate_key(crv=Ed25519).x)
     assert not m.verify_signature()
+
+
+def test_pycose_verifies_the_committed_quote_vector(repo):
+    """tests/vectors/quote-v1.cose, pinned once: its key is the one derive_identity.py
+    derives (from its definition, without our code) for seal key 01..01, and its payload
+    carries the inputs the README lists."""
+    vectors = repo / "tests" / "vectors"
+    ids = dict(line.split() for line in (vectors / "platform-ids.txt").read_text().splitlines()
+               if line and not line.startswith("#"))
+    pid = bytes.fromhex(ids["01" * 16])
+    quote = (vectors / "quote-v1.cose").read_bytes()
+    msg = decode(quote)
+    msg.key = OKPKey(crv=Ed25519, x=pid)
+    assert msg.verify_signature()
+    assert cbor2.loads(cbor2.loads(quote).value[0])[4] == pid
+    payload = cbor2.loads(msg.payload)
+    assert payload["v"] == 1 and payload["mode"] == "sim"
+    assert payload["platform_id"] == pid
+    assert payload["las_version"] == "0.1.0"
+    assert payload["las_mrenclave"] == bytes([5] * 32)
+    assert payload["iat"] == 1_800_000_000
+    assert payload["report_body"] == (vectors / "quote-v1.report-body.bin").read_bytes()
+    assert payload["enclave"]["mrenclave"] == bytes([2] * 32)
+    assert payload["enclave"]["report_data"] == bytes([9] * 64)
