@@ -262,6 +262,6 @@ fn targetinfo_layout_is_sgx_isas() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(TARGET_INFO_SIZE, sgx_isa::Targetinfo::UNPADDED_SIZE);
-    assert!(t::RESERVED1 < t::CONFIG_SVN && t::CONFIG_SVN < t::MISCSELECT);
-    assert!(t::RESERVED2 < t::CONFIG_ID && t::CONFIG_ID < t::RESERVED3);
+    const { assert!(t::RESERVED1 < t::CONFIG_SVN && t::CONFIG_SVN < t::MISCSELECT) };
+    const { assert!(t::RESERVED2 < t::CONFIG_ID && t::CONFIG_ID < t::RESERVED3) };
 }

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,10 +113,7 @@ impl Process {
     /// Waits (at most `limit`) for the "listening on http://ADDR" line; `None` if it did not
     /// come (the process exited or is slow).
     pub fn wait_listening(&self, limit: Duration) -> Option<SocketAddr> {
-        match self.listening.recv_timeout(limit) {
-            Ok(a) => Some(a),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.listening.recv_timeout(limit).ok()
     }
 
     /// Waits (at most `limit`) until its stderr contains `needle`.

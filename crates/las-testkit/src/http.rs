@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
+pub use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 

@@ -176,7 +176,7 @@ mod tests {
         let me = std::process::id();
         let m = Memory::of(me).unwrap();
         assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
-        assert_eq!(status_kib(me, "VmRSS") > 0, true);
+        assert!(status_kib(me, "VmRSS") > 0);
         assert!(fd_count(me) >= 3);
         assert!(thread_count(me) >= 1);
         assert!(try_status_kib(me, "NoSuchField").is_err());
