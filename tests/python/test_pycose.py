@@ -1,12 +1,12 @@
-"""An independent check of the quote format: a real LAS issues a quote, and Python's
-pycose (a COSE implementation that shares no code with ours) verifies it with nothing but
-the platform public key. A flipped byte must fail."""
+"""An independent check of the quote and identity evidence formats: a real LAS issues a
+quote and identity evidence, and Python's pycose (a COSE implementation that shares no
+code with ours) verifies them with nothing but the platform public key; hashlib checks the
+evidence's key/nonce binding. A flipped byte must fail."""
 import base64
+import hashlib
 import json
-import re
+import os
 import subprocess
-import tempfile
-import time
 import urllib.request
 
 import cbor2
@@ -17,23 +17,8 @@ from pycose.messages import Sign1Message
 
 
 @pytest.fixture()
-def las(las_bin):
-    state = tempfile.mkdtemp()
-    proc = subprocess.Popen(
-        [las_bin, "serve", "--mode", "sim", "--listen", "127.0.0.1:0", "--state-dir", state],
-        stderr=subprocess.PIPE, text=True)
-    addr = None
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on http://(\S+)", line)
-        if m:
-            addr = m.group(1)
-            break
-    assert addr, "las serve did not start"
-    yield addr, state
-    proc.terminate()
-    assert proc.wait(timeout=15) == 0
+def las(las_daemon):
+    return las_daemon.addr, las_daemon.state
 
 
 def get_json(addr, path):
@@ -109,3 +94,85 @@ def test_pycose_rejects_flipped_bytes_and_a_foreign_key(las, las_bin):
     msg = decode(quote)
     msg.key = OKPKey(crv=Ed25519, x=other.x)
     assert not msg.verify_signature()
+
+
+def get_evidence(addr, nonce: bytes) -> bytes:
+    url = f"http://{addr}/v1/identity?nonce={nonce.hex()}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+        return r.read()
+
+
+def test_pycose_verifies_identity_evidence_and_its_binding(las):
+    addr, _ = las
+    platform = get_json(addr, "/v1/platform")
+    pid = bytes.fromhex(platform["platform_id"])
+    key = OKPKey(crv=Ed25519, x=pid)
+    nonce = os.urandom(32)
+    ev = get_evidence(addr, nonce)
+    assert ev[0] == 0xD2, "tagged COSE_Sign1"
+
+    msg = decode(ev)
+    msg.key = key
+    assert msg.verify_signature()
+
+    outer = cbor2.loads(ev)
+    assert outer.tag == 18
+    protected = cbor2.loads(outer.value[0])
+    assert protected[1] == -8  # alg: EdDSA
+    assert protected[4] == pid  # kid
+    assert protected[3] == "application/vnd.las.identity+cbor"
+    assert outer.value[1] == {}
+    payload = cbor2.loads(msg.payload)
+    assert payload["v"] == 1
+    assert payload["type"] == "sim"
+    assert payload["mode"] == "sim"
+    assert payload["platform_id"] == pid
+    assert payload["nonce"] == nonce
+    assert "dcap_quote" not in payload
+    # The binding, computed here from its definition (las-core evidence.rs docs):
+    # SHA-512("las-identity-binding-v1" || platform_id || nonce).
+    assert payload["binding"] == hashlib.sha512(b"las-identity-binding-v1" + pid + nonce).digest()
+    assert payload["cpusvn"].hex() == platform["cpusvn"].lower()
+    assert payload["las_mrenclave"].hex() == platform["las_mrenclave"].lower()
+
+    # Another nonce gives another binding; a flipped bit or another key fails.
+    other = get_evidence(addr, bytes(32))
+    assert cbor2.loads(decode(other).payload)["binding"] != payload["binding"]
+    for pos in (len(ev) // 2, len(ev) - 1):
+        bad = bytearray(ev)
+        bad[pos] ^= 0x01
+        try:
+            m = decode(bytes(bad))
+            m.key = key
+            ok = m.verify_signature()
+        except Exception:
+            ok = False
+        assert not ok, f"flipped byte {pos} still verifies"
+    m = decode(ev)
+    m.key = OKPKey(crv=Ed25519, x=OKPKey.generate_key(crv=Ed25519).x)
+    assert not m.verify_signature()
+
+
+def test_pycose_verifies_the_committed_quote_vector(repo):
+    """tests/vectors/quote-v1.cose, pinned once: its key is the one derive_identity.py
+    derives (from its definition, without our code) for seal key 01..01, and its payload
+    carries the inputs the README lists."""
+    vectors = repo / "tests" / "vectors"
+    ids = dict(line.split() for line in (vectors / "platform-ids.txt").read_text().splitlines()
+               if line and not line.startswith("#"))
+    pid = bytes.fromhex(ids["01" * 16])
+    quote = (vectors / "quote-v1.cose").read_bytes()
+    msg = decode(quote)
+    msg.key = OKPKey(crv=Ed25519, x=pid)
+    assert msg.verify_signature()
+    assert cbor2.loads(cbor2.loads(quote).value[0])[4] == pid
+    payload = cbor2.loads(msg.payload)
+    assert payload["v"] == 1 and payload["mode"] == "sim"
+    assert payload["platform_id"] == pid
+    assert payload["las_version"] == "0.1.0"
+    assert payload["las_mrenclave"] == bytes([5] * 32)
+    assert payload["iat"] == 1_800_000_000
+    assert payload["report_body"] == (vectors / "quote-v1.report-body.bin").read_bytes()
+    assert payload["enclave"]["mrenclave"] == bytes([2] * 32)
+    assert payload["enclave"]["report_data"] == bytes([9] * 64)

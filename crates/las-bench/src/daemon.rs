@@ -1,23 +1,23 @@
 //! The daemon under test: a real `las serve` process (pinned to one core with `taskset`),
 //! its readiness, its memory, and the machine it runs on.
 
-use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use las_testkit::daemon::Process;
+use las_testkit::http;
+pub use las_testkit::procfs::{CpuTime, Memory};
 
-use crate::http;
-
-/// A running `las serve`; killed when dropped.
+/// A running `las serve` (the test kit's launcher: stderr collected by a thread); killed
+/// when dropped.
 #[derive(Debug)]
 pub struct Daemon {
-    child: Child,
+    process: Process,
     /// Where it listens.
     pub addr: SocketAddr,
-    log: PathBuf,
 }
 
 /// How the daemon is started.
@@ -39,7 +39,6 @@ impl Launch {
     /// from spawn to that answer.
     pub fn start(&self) -> anyhow::Result<(Daemon, Duration)> {
         let addr = free_port()?;
-        let log = self.state_dir.join("las.log");
         // taskset execs the daemon: it keeps the pid we spawn.
         let mut argv: Vec<std::ffi::OsString> = Vec::new();
         if let Some(cpu) = self.cpu {
@@ -53,10 +52,7 @@ impl Launch {
             .arg(addr.to_string())
             .arg("--state-dir")
             .arg(&self.state_dir)
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).context("cannot create the daemon's log file")?);
+            .args(&self.extra);
         // The daemon must see only the flags above, not the caller's LAS_* settings.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("LAS_") {
@@ -64,10 +60,9 @@ impl Launch {
             }
         }
         let started = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.las.display()))?;
-        let mut d = Daemon { child, addr, log };
+        let process =
+            Process::spawn(cmd).with_context(|| format!("cannot start {}", self.las.display()))?;
+        let mut d = Daemon { process, addr };
         let ready = d.wait_ready(started, Duration::from_secs(30))?;
         Ok((d, ready))
     }
@@ -76,12 +71,13 @@ impl Launch {
 impl Daemon {
     /// Polls `/readyz` (connect-retry every 100 µs) until it answers 200.
     fn wait_ready(&mut self, started: Instant, timeout: Duration) -> anyhow::Result<Duration> {
-        let req = http::request("GET", "/readyz", None, b"");
         loop {
-            if let Ok((200, _)) = http::get_blocking(self.addr, &req, Duration::from_secs(2)) {
+            if let Ok(r) = http::try_http(self.addr, "GET", "/readyz", &[], b"")
+                && r.status == 200
+            {
                 return Ok(started.elapsed());
             }
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.process.child.try_wait()? {
                 bail!(
                     "las serve exited ({status}) before it was ready; its log:\n{}",
                     self.log_tail()
@@ -99,12 +95,12 @@ impl Daemon {
 
     /// The process ID.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Current and peak resident memory.
     pub fn memory(&self) -> anyhow::Result<Memory> {
-        Memory::of(self.pid())
+        Ok(Memory::of(self.pid())?)
     }
 
     /// Puts all the daemon's threads under SCHED_FIFO at `prio`, or back to the normal
@@ -115,7 +111,7 @@ impl Daemon {
 
     /// The end of the daemon's log.
     pub fn log_tail(&self) -> String {
-        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let s = self.process.log();
         let lines: Vec<&str> = s.lines().collect();
         lines
             .get(lines.len().saturating_sub(20)..)
@@ -123,117 +119,14 @@ impl Daemon {
             .join("\n")
     }
 
-    /// Kills the daemon and reaps it.
-    pub fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
+    /// Kills the daemon and reaps it (the kit's `Process` does both when dropped).
+    pub fn stop(self) {}
 }
 
 /// A loopback address with a port that was free a moment ago.
 fn free_port() -> anyhow::Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
     Ok(l.local_addr()?)
-}
-
-/// Resident memory of a process, from /proc/PID/status.
-#[derive(Debug, Clone, Copy)]
-pub struct Memory {
-    /// VmRSS, KiB.
-    pub rss_kib: u64,
-    /// VmHWM (peak RSS), KiB.
-    pub hwm_kib: u64,
-}
-
-impl Memory {
-    /// Reads /proc/PID/status.
-    pub fn of(pid: u32) -> anyhow::Result<Self> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-        Ok(Self {
-            rss_kib: status_kib(&s, "VmRSS:").context("no VmRSS")?,
-            hwm_kib: status_kib(&s, "VmHWM:").context("no VmHWM")?,
-        })
-    }
-}
-
-/// CPU time of a process (all its threads), from /proc: a measure of cost that does not
-/// depend on how much of its core the process got on a shared machine.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CpuTime {
-    /// Time on a CPU, ns (sum of /proc/PID/task/*/schedstat field 1).
-    pub run_ns: u64,
-    /// Time runnable but waiting for a CPU, ns (field 2): the other tenants' share.
-    pub wait_ns: u64,
-    /// User time, clock ticks (/proc/PID/stat).
-    pub utime: u64,
-    /// System time, clock ticks.
-    pub stime: u64,
-}
-
-impl CpuTime {
-    /// Reads /proc for `pid`.
-    pub fn of(pid: u32) -> anyhow::Result<Self> {
-        let mut t = CpuTime::default();
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .with_context(|| format!("cannot list /proc/{pid}/task"))?;
-        for task in tasks.flatten() {
-            let Ok(s) = std::fs::read_to_string(task.path().join("schedstat")) else {
-                continue;
-            };
-            let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
-            t.run_ns += f.next().unwrap_or(0);
-            t.wait_ns += f.next().unwrap_or(0);
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-        t.utime = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-        t.stime = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(t)
-    }
-
-    /// What was spent between `earlier` and `self`.
-    pub fn since(&self, earlier: &CpuTime) -> CpuTime {
-        CpuTime {
-            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
-            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
-            utime: self.utime.saturating_sub(earlier.utime),
-            stime: self.stime.saturating_sub(earlier.stime),
-        }
-    }
-
-    /// The share of user time in user + system time.
-    pub fn user_share(&self) -> f64 {
-        let total = self.utime + self.stime;
-        if total == 0 {
-            return 0.0;
-        }
-        self.utime as f64 / total as f64
-    }
-}
-
-fn status_kib(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// What the figures were measured on.
@@ -455,29 +348,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_fields_parse() {
-        let s = "Name:\tlas\nVmHWM:\t   12345 kB\nVmRSS:\t    2048 kB\n";
-        assert_eq!(status_kib(s, "VmHWM:"), Some(12345));
-        assert_eq!(status_kib(s, "VmRSS:"), Some(2048));
-        assert_eq!(status_kib(s, "VmSwap:"), None);
-    }
-
-    #[test]
-    fn own_cpu_time_grows() {
-        let a = CpuTime::of(std::process::id()).unwrap();
-        let t = std::time::Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(30) {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        let d = CpuTime::of(std::process::id()).unwrap().since(&a);
-        assert!(d.run_ns >= 10_000_000, "{d:?}");
-    }
-
-    #[test]
-    fn own_memory_and_limits_read() {
-        let m = Memory::of(std::process::id()).unwrap();
-        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
+    fn own_limits_read() {
         let (soft, hard) = nofile_limits().unwrap();
         assert!(soft > 0 && soft <= hard);
     }

@@ -1,10 +1,8 @@
-//! The DCAP comparison: a real Intel SGX DCAP quote and its collateral, as shipped in the
-//! dcap-qvl crate package (`sample/sgx_quote`, `sample/sgx_quote_collateral.json`), found
-//! through `cargo metadata` rather than copied, verified at a time inside the collateral's
-//! validity window.
+//! The DCAP comparison: a real Intel SGX DCAP quote and its collateral, the sample of the
+//! dcap-qvl 0.7.1 crate package committed under tests/vectors/dcap (see its README),
+//! verified at a time inside the collateral's validity window.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use dcap_qvl::QuoteCollateralV3;
@@ -41,9 +39,9 @@ impl DcapSample {
         })
     }
 
-    /// Finds dcap-qvl's package folder with `cargo metadata` and loads its sample.
+    /// Loads the committed sample (tests/vectors/dcap: dcap-qvl 0.7.1's, see its README).
     pub fn locate() -> anyhow::Result<Self> {
-        Self::load(&sample_dir()?)
+        Self::load(&las_testkit::vectors::dcap_dir())
     }
 
     /// The DCAP quote's size.
@@ -69,58 +67,6 @@ impl DcapSample {
         })?;
         Ok(r.status)
     }
-}
-
-/// dcap-qvl's `sample/` folder, from the manifest path `cargo metadata` gives.
-fn sample_dir() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    // Only the host's packages: unfiltered, cargo metadata wants every platform's
-    // (r-efi, windows-*) although no build here fetched them.
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(host_triple()?)
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .output()
-        .context(
-            "cannot run `cargo metadata` to find the dcap-qvl package (pass --dcap-sample DIR)",
-        )?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let pkg_manifest = meta
-        .get("packages")
-        .and_then(|p| p.as_array())
-        .into_iter()
-        .flatten()
-        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("dcap-qvl"))
-        .and_then(|p| p.get("manifest_path"))
-        .and_then(|m| m.as_str())
-        .context("cargo metadata lists no dcap-qvl package")?;
-    let dir = Path::new(pkg_manifest)
-        .parent()
-        .context("dcap-qvl manifest path has no folder")?
-        .join("sample");
-    Ok(dir)
-}
-
-/// The host's target triple (`rustc -vV`).
-fn host_triple() -> anyhow::Result<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .context("cannot run rustc -vV (to find the host's target triple)")?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .map(str::to_owned)
-        .context("rustc -vV printed no host line")
 }
 
 /// The middle of the window in which both the TCB info and the QE identity are valid

@@ -18,13 +18,14 @@ use hdrhistogram::Histogram;
 use las_core::quote::decode_and_verify_quote;
 use las_core::sgx::{REPORT_BODY_SIZE, Report};
 
-use crate::daemon::CpuTime;
-use crate::http::{self, Conn};
+use las_testkit::http::{AsyncConn as Conn, Bytes, build};
+use las_testkit::procfs::CpuTime;
 
-/// A request ready to send and the report body its quote must carry.
+/// A REPORT ready to send (its bytes shared, not copied, by every request) and the report
+/// body its quote must carry.
 #[derive(Debug)]
 pub struct Prepared {
-    bytes: Vec<u8>,
+    report: Bytes,
     body: [u8; REPORT_BODY_SIZE],
 }
 
@@ -34,12 +35,7 @@ pub fn prepare(reports: &[Report]) -> Arc<Vec<Prepared>> {
         reports
             .iter()
             .map(|r| Prepared {
-                bytes: http::request(
-                    "POST",
-                    "/v1/quote",
-                    Some("application/octet-stream"),
-                    &r.to_bytes(),
-                ),
+                report: Bytes::copy_from_slice(&r.to_bytes()),
                 body: r.body.to_bytes(),
             })
             .collect(),
@@ -135,15 +131,23 @@ impl Tally {
 
 /// Sends one request and checks the answer; `check` decodes the quote too.
 async fn one(conn: &mut Conn, p: &Prepared, check: bool) -> Result<(), String> {
-    let (status, body) = conn.exchange(&p.bytes).await.map_err(|e| e.to_string())?;
+    let req = build(
+        conn.addr(),
+        "POST",
+        "/v1/quote",
+        &[("content-type", "application/octet-stream")],
+        p.report.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (status, body) = conn.exchange(req).await.map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!(
             "status {status}: {}",
-            String::from_utf8_lossy(body.get(..200).unwrap_or(body))
+            String::from_utf8_lossy(body.get(..200).unwrap_or(&body))
         ));
     }
     if check {
-        let q = decode_and_verify_quote(body).map_err(|e| format!("bad quote: {e}"))?;
+        let q = decode_and_verify_quote(&body).map_err(|e| format!("bad quote: {e}"))?;
         if q.claims.report_body.to_bytes() != p.body {
             return Err("the quote carries another report body".into());
         }

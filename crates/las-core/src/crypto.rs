@@ -2,6 +2,8 @@
 
 use aes::Aes128;
 use cmac::{Cmac, Mac};
+use hkdf::Hkdf;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -37,6 +39,15 @@ impl std::fmt::Debug for Key128 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Key128(<redacted>)")
     }
+}
+
+/// HKDF-SHA256 (RFC 5869) of `ikm` into `okm`: the one HKDF of the project (the platform
+/// identity's seed, the simulated EGETKEY). `salt = None` is RFC 5869's "not provided"
+/// (HashLen zero bytes). The callers ask for 16 or 32 bytes, far below HKDF-SHA256's limit
+/// of 255 * 32, so expand cannot fail.
+pub(crate) fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8]) {
+    debug_assert!(okm.len() <= 255 * 32);
+    let _ = Hkdf::<Sha256>::new(salt, ikm).expand(info, okm);
 }
 
 #[cfg(test)]
@@ -76,5 +87,41 @@ mod tests {
     fn debug_does_not_print_the_key() {
         let k = Key128::from_bytes([0xab; 16]);
         assert!(!format!("{k:?}").contains("ab"));
+    }
+
+    /// RFC 5869 appendix A, test cases 1 to 3 (HKDF-SHA256), through the project's HKDF.
+    #[test]
+    fn hkdf_sha256_matches_rfc_5869() {
+        let h = |s: &str| hex::decode(s).unwrap();
+        let cases = [
+            (
+                h("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"),
+                Some(h("000102030405060708090a0b0c")),
+                h("f0f1f2f3f4f5f6f7f8f9"),
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+            ),
+            (
+                (0x00..=0x4f).collect(),
+                Some((0x60..=0xaf).collect()),
+                (0xb0..=0xff).collect(),
+                "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87",
+            ),
+            (
+                h("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"),
+                None,
+                Vec::new(),
+                "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+            ),
+        ];
+        for (i, (ikm, salt, info, okm)) in cases.iter().enumerate() {
+            let want = h(okm);
+            let mut got = vec![0u8; want.len()];
+            hkdf_sha256(salt.as_deref(), ikm, info, &mut got);
+            assert_eq!(hex::encode(&got), *okm, "RFC 5869 test case {}", i + 1);
+        }
+        // Case 3's salt is the empty string: the same as no salt (RFC 5869 2.2).
+        let mut empty = [0u8; 42];
+        hkdf_sha256(Some(b""), &cases[2].0, b"", &mut empty);
+        assert_eq!(hex::encode(empty), cases[2].3);
     }
 }

@@ -11,8 +11,6 @@
 //!
 //! This module is pure: the caller supplies the root secret and the current CPUSVN.
 
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::crypto::Key128;
@@ -40,10 +38,8 @@ impl RootSecret {
     }
 
     fn derive(&self, info: &[u8]) -> Key128 {
-        let hk = Hkdf::<Sha256>::new(Some(b"las-sim-egetkey-v1"), &self.0);
         let mut okm = [0u8; 16];
-        // 16 bytes is far below HKDF-SHA256's limit of 255 * 32: expand cannot fail.
-        let _ = hk.expand(info, &mut okm);
+        crate::crypto::hkdf_sha256(Some(b"las-sim-egetkey-v1"), &self.0, info, &mut okm);
         let k = Key128::from_bytes(okm);
         okm.zeroize();
         k

@@ -2,8 +2,6 @@
 //! key is the platform ID that operators paste into policies.
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroize;
 
 use crate::crypto::Key128;
@@ -104,10 +102,8 @@ impl PlatformIdentity {
     /// Derives the identity from the LAS's MRENCLAVE-bound seal key:
     /// `seed = HKDF-SHA256(salt = none, ikm = seal key, info = IDENTITY_LABEL)`.
     pub fn from_seal_key(seal_key: &Key128) -> Self {
-        let hk = Hkdf::<Sha256>::new(None, seal_key.expose());
         let mut seed = [0u8; 32];
-        // 32 bytes is within HKDF-SHA256's output limit: expand cannot fail.
-        let _ = hk.expand(IDENTITY_LABEL, &mut seed);
+        crate::crypto::hkdf_sha256(None, seal_key.expose(), IDENTITY_LABEL, &mut seed);
         let key = SigningKey::from_bytes(&seed);
         seed.zeroize();
         Self { key }
@@ -187,6 +183,65 @@ mod tests {
             vk.verify_strict(b"m", &ed25519_dalek::Signature::from_bytes(&sig))
                 .is_ok()
         );
-        assert!(!format!("{a:?}").contains("seed"));
+        // Debug shows the public ID only: neither the signing key (seed) nor the seal key
+        // it comes from, in any of the encodings a log could carry.
+        let dbg = format!("{a:?} {a:#?}");
+        assert!(dbg.contains(&a.platform_id().to_string()), "{dbg}");
+        let seed = a.key.to_bytes();
+        let seal = [3u8; 16];
+        use base64::Engine as _;
+        for secret in [&seed[..], &seal[..]] {
+            for enc in [
+                hex::encode(secret),
+                hex::encode_upper(secret),
+                base64::engine::general_purpose::STANDARD.encode(secret),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+                format!("{secret:?}"),
+            ] {
+                assert!(!dbg.contains(&enc), "Debug shows a secret as {enc}: {dbg}");
+            }
+        }
+    }
+
+    /// RFC 8032 section 7.1, TEST 1 to 3 (Ed25519): the platform key signs and its ID
+    /// verifies exactly as the RFC says, through `PlatformIdentity::sign` and
+    /// `PlatformId::verifying_key` (the path every quote and evidence takes).
+    #[test]
+    fn ed25519_matches_rfc_8032() {
+        let cases = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+            (
+                "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+                "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+                "af82",
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+            ),
+        ];
+        for (i, (sk, pk, msg, sig)) in cases.iter().enumerate() {
+            let seed: [u8; 32] = hex::decode(sk).unwrap().try_into().unwrap();
+            let id = PlatformIdentity {
+                key: SigningKey::from_bytes(&seed),
+            };
+            let msg = hex::decode(msg).unwrap();
+            assert_eq!(hex::encode(id.platform_id().0), *pk, "TEST {}", i + 1);
+            assert_eq!(hex::encode(id.sign(&msg)), *sig, "TEST {}", i + 1);
+            let want: [u8; 64] = hex::decode(sig).unwrap().try_into().unwrap();
+            let vk = id.platform_id().verifying_key().unwrap();
+            assert!(
+                vk.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&want))
+                    .is_ok()
+            );
+        }
     }
 }

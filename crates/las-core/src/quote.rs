@@ -246,13 +246,19 @@ mod tests {
     }
 
     #[test]
-    fn every_single_byte_flip_is_rejected() {
+    fn every_bit_flip_and_every_byte_inversion_is_rejected() {
         let (id, claims) = sample();
         let q = encode_quote(&id, &claims).unwrap();
+        // Each of the 8 bits of every byte alone, then the whole byte.
         for i in 0..q.len() {
-            let mut bad = q.clone();
-            bad[i] ^= 0x01;
-            assert!(decode_and_verify_quote(&bad).is_err(), "flip at {i}");
+            for mask in (0..8).map(|b| 1u8 << b).chain([0xff]) {
+                let mut bad = q.clone();
+                bad[i] ^= mask;
+                assert!(
+                    decode_and_verify_quote(&bad).is_err(),
+                    "byte {i} ^ {mask:#04x}"
+                );
+            }
         }
         for len in 0..q.len() {
             assert!(
@@ -375,17 +381,58 @@ mod tests {
     }
 
     #[test]
-    fn a_key_swapped_in_kid_is_rejected() {
+    fn a_kid_that_disagrees_with_the_platform_id_is_rejected() {
         let (id, claims) = sample();
         let other = PlatformIdentity::from_seal_key(&Key128::from_bytes([2; 16]));
         let mut forged = claims.clone();
         forged.platform_id = other.platform_id();
-        // Signed by `id` but names `other`: the signature does not verify with kid.
+        // Signed by `id` (kid = id) but the payload names `other`.
         let q = token::sign(&id, QUOTE_CONTENT_TYPE, {
             let good = encode_quote(&other, &forged).unwrap();
             token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload
         })
         .unwrap();
-        assert!(decode_and_verify_quote(&q).is_err());
+        assert!(matches!(
+            decode_and_verify_quote(&q),
+            Err(TokenError::Inconsistent("platform_id (kid)"))
+        ));
+    }
+
+    #[test]
+    fn a_key_swapped_in_kid_and_platform_id_fails_the_signature_check() {
+        use coset::{CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
+        let (id, claims) = sample();
+        let other = PlatformIdentity::from_seal_key(&Key128::from_bytes([2; 16]));
+        let mut forged = claims.clone();
+        forged.platform_id = other.platform_id();
+        let payload = {
+            let good = encode_quote(&other, &forged).unwrap();
+            token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload
+        };
+        // kid and platform_id both name `other`, consistently; the signature is `id`'s.
+        let forge = |signer: &PlatformIdentity| {
+            CoseSign1Builder::new()
+                .protected(
+                    HeaderBuilder::new()
+                        .algorithm(iana::Algorithm::EdDSA)
+                        .key_id(other.platform_id().0.to_vec())
+                        .content_type(QUOTE_CONTENT_TYPE.to_owned())
+                        .build(),
+                )
+                .payload(payload.clone())
+                .create_signature(b"", |tbs| signer.sign(tbs).to_vec())
+                .build()
+                .to_tagged_vec()
+                .unwrap()
+        };
+        assert!(matches!(
+            decode_and_verify_quote(&forge(&id)),
+            Err(TokenError::Signature)
+        ));
+        // The same bytes signed by the key they name verify: only the signature differed.
+        assert_eq!(
+            decode_and_verify_quote(&forge(&other)).unwrap().claims,
+            forged
+        );
     }
 }

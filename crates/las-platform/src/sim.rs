@@ -522,6 +522,16 @@ pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateErro
         tmp.write_all(secret.as_ref())
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(create_err)?;
+        // Test-only, absent from release builds: hold the written temp file before it is
+        // moved into place, so the fault test's kill -9 provably lands between the two
+        // (crates/las/tests/faults.rs).
+        #[cfg(debug_assertions)]
+        if let Some(ms) = std::env::var("LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         match tmp.persist_noclobber(&path) {
             Ok(_) => {
                 File::open(dir)

@@ -194,7 +194,14 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(BodyForm::Binary);
     };
-    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    // Valid HTTP allows obs-text bytes in a header value; no media type has them: the
+    // documented 415, not an empty essence.
+    let Ok(ct) = ct.to_str() else {
+        return Err(ApiError::UnsupportedMediaType(
+            "content type is not ASCII: send the 432-byte REPORT as application/octet-stream, or {\"report\": \"<base64>\"} as application/json".into(),
+        ));
+    };
+    let ct = ct.to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or_default().trim();
     match essence {
         "application/octet-stream" => Ok(BodyForm::Binary),

@@ -45,69 +45,15 @@ use dcap_qvl::QuoteCollateralV3;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
 pub(crate) mod tests {
-    use std::path::PathBuf;
-
-    /// The dcap-qvl crate package's folder, found through `cargo metadata` (the sample
-    /// quote and collateral ship in it; they are read in place, not copied).
-    pub(crate) fn dcap_qvl_dir() -> PathBuf {
-        static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-        DIR.get_or_init(find_dcap_qvl_dir).clone()
-    }
-
-    fn find_dcap_qvl_dir() -> PathBuf {
-        let out = std::process::Command::new(env!("CARGO"))
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--filter-platform",
-                &host_triple(),
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo metadata");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let manifest = v["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "dcap-qvl")
-            .expect("dcap-qvl in cargo metadata")["manifest_path"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        PathBuf::from(manifest).parent().unwrap().to_path_buf()
-    }
-
-    /// The host's target triple (`rustc -vV`): `cargo metadata` then needs only this platform's
-    /// packages, which the build has already fetched.
-    fn host_triple() -> String {
-        let out =
-            std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-                .arg("-vV")
-                .output()
-                .expect("rustc -vV");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("host: "))
-            .expect("host line of rustc -vV")
-            .to_owned()
-    }
-
+    /// The real DCAP sample of dcap-qvl 0.7.1, committed under tests/vectors/dcap.
     pub(crate) fn sample() -> (Vec<u8>, Vec<u8>) {
-        let d = dcap_qvl_dir().join("sample");
         (
-            std::fs::read(d.join("sgx_quote")).unwrap(),
-            std::fs::read(d.join("sgx_quote_collateral.json")).unwrap(),
+            las_testkit::vectors::DCAP_QUOTE.to_vec(),
+            las_testkit::vectors::DCAP_COLLATERAL_JSON.to_vec(),
         )
     }
 
     /// 2025-07-01T00:00:00Z: inside the sample collateral's validity (TCB info and QE
     /// identity from 2025-06-19 to 2025-07-19, CRLs likewise; asserted below).
-    pub(crate) const SAMPLE_NOW: u64 = 1_751_328_000;
+    pub(crate) const SAMPLE_NOW: u64 = las_testkit::vectors::DCAP_SAMPLE_NOW;
 }

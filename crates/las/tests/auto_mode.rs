@@ -4,15 +4,13 @@
 //! LAS is never in an enclave here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{get, las_bin};
+use las_testkit::{get, las_bin};
 
 const ROOT_ENV: &str = "LAS_TEST_SGX_DEVICE_ROOT";
 

@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use las_testkit::daemon::*;
+use las_testkit::http::*;
 
 const PIPELINE: &str = "grep 'public key' | tail -n 1 | awk '{print $8}'";
 

@@ -1,60 +1,20 @@
-//! `las verify` with `sgx-dcap` LAS evidence around the REAL DCAP quote shipped in the
-//! dcap-qvl crate package (read in place, found with `cargo metadata`), verified with its
-//! real collateral at a time inside the collateral's validity. The quote is genuine but
-//! binds no LAS key: `las verify` must reach the binding check and reject it there.
+//! `las verify` with `sgx-dcap` LAS evidence around the REAL DCAP quote of dcap-qvl 0.7.1
+//! (committed under tests/vectors/dcap, see its README), verified with its real collateral
+//! at a time inside the collateral's validity. The quote is genuine but binds no LAS key:
+//! `las verify` must reach the binding check and reject it there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
-use las_core::quote::{QuoteClaims, encode_quote};
-use las_core::sgx::{Attributes, ReportBody, flags};
+use las_core::quote::encode_quote;
 use las_core::{Mode, PlatformIdentity};
+use las_testkit::fixtures::{quote_claims, report_body};
+use las_testkit::vectors;
 
 /// 2025-07-01T00:00:00Z, inside the sample collateral's validity.
-const NOW: u64 = 1_751_328_000;
-
-fn dcap_qvl_sample() -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--filter-platform",
-            &host_triple(),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pkg = v["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "dcap-qvl")
-        .unwrap();
-    Path::new(pkg["manifest_path"].as_str().unwrap())
-        .parent()
-        .unwrap()
-        .join("sample")
-}
-
-/// The host's target triple (`rustc -vV`): `cargo metadata` then needs only this platform's
-/// packages, which the build has already fetched.
-fn host_triple() -> String {
-    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .expect("rustc -vV");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .expect("host line of rustc -vV")
-        .to_owned()
-}
+const NOW: u64 = vectors::DCAP_SAMPLE_NOW;
 
 fn las(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_las"))
@@ -68,7 +28,7 @@ fn las(args: &[&str]) -> Output {
 struct Case {
     dir: tempfile::TempDir,
     nonce: String,
-    /// The sample collateral, in place in dcap-qvl's package.
+    /// The committed sample collateral.
     collateral: String,
 }
 
@@ -79,9 +39,8 @@ impl Case {
 }
 
 fn setup() -> Case {
-    let sample = dcap_qvl_sample();
-    let dcap = std::fs::read(sample.join("sgx_quote")).unwrap();
-    let body = &dcap[48..432];
+    let dcap = vectors::DCAP_QUOTE.to_vec();
+    let body = vectors::dcap_report_body();
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([3; 16]));
     let nonce = [0x5a_u8; 32];
     let ev = encode_evidence(
@@ -106,30 +65,13 @@ fn setup() -> Case {
     .unwrap();
     let quote = encode_quote(
         &id,
-        &QuoteClaims {
-            mode: Mode::Hw,
-            platform_id: id.platform_id(),
-            las_version: "t".into(),
-            las_mrenclave: body[64..96].try_into().unwrap(),
-            issued_at: NOW,
-            report_body: ReportBody {
-                cpusvn: [1; 16],
-                miscselect: 0,
-                isv_ext_prod_id: [0; 16],
-                attributes: Attributes {
-                    flags: flags::INIT | flags::MODE64BIT,
-                    xfrm: 3,
-                },
-                mrenclave: [0xaa; 32],
-                mrsigner: [0xbb; 32],
-                config_id: [0; 64],
-                isvprodid: 1,
-                isvsvn: 1,
-                config_svn: 0,
-                isv_family_id: [0; 16],
-                report_data: [0; 64],
-            },
-        },
+        &quote_claims(
+            &id,
+            Mode::Hw,
+            body[64..96].try_into().unwrap(),
+            NOW,
+            report_body(),
+        ),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -144,7 +86,7 @@ fn setup() -> Case {
     Case {
         dir,
         nonce: hex::encode(nonce),
-        collateral: sample
+        collateral: vectors::dcap_dir()
             .join("sgx_quote_collateral.json")
             .to_str()
             .unwrap()

@@ -9,9 +9,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod support;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,8 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::gate::not_tested;
+use las_testkit::http::*;
+use las_testkit::raw;
 
 const SECRET: &str = "platform-secret";
 
@@ -173,6 +173,82 @@ fn one_kill(i: usize, rng: &mut Rng, stats: &Mutex<KillStats>) {
     assert_eq!(stdout(&first).len(), 64, "{ctx}");
 }
 
+/// The kill -9 lands in the one moment that matters: the temp file is written and fsynced,
+/// the secret is not linked yet. The daemon is held there by a test-only pause compiled into
+/// debug builds only (`LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS`, las-platform sim.rs); the
+/// test asserts it saw that state before the kill, so it cannot pass by killing too early
+/// or too late.
+#[test]
+fn kill_9_between_writing_and_linking_the_secret_leaves_no_secret() {
+    if !cfg!(debug_assertions) {
+        not_tested(
+            "kill -9 between writing and linking the secret",
+            "the pause hook is compiled into debug builds only; run without --release",
+        );
+        return;
+    }
+    for (i, cmd) in [["id"].as_slice(), &["serve", "--listen", "127.0.0.1:0"]]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut child = Command::new(las_bin())
+            .args(cmd)
+            .args(["--mode", "sim", "--state-dir"])
+            .arg(&state)
+            .env_remove("LAS_SIM_CPUSVN")
+            .env("LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS", "30000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while temp_files(&state).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "run {i}: no temp secret file within 20 s (is the pause hook compiled in?)"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "run {i}: exited early");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Held in the pause: written, not linked.
+        let temp = state.join(&temp_files(&state)[0]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0) < 32 {
+            assert!(
+                Instant::now() < deadline,
+                "run {i}: temp file never complete"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            !state.join(SECRET).exists(),
+            "run {i}: linked before the kill"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(
+            !check_secret_absent_or_complete(&state, "after the kill"),
+            "run {i}: a secret appeared although the kill came before the link"
+        );
+        // The next start removes the stale temp file and makes a complete secret.
+        let first = las_id(&state);
+        assert!(first.status.success(), "run {i}: {}", stderr(&first));
+        assert!(
+            temp_files(&state).is_empty(),
+            "run {i}: stale temp file left"
+        );
+        assert!(check_secret_absent_or_complete(&state, "next start"));
+        assert_eq!(
+            stdout(&las_id(&state)),
+            stdout(&first),
+            "run {i}: the ID changed"
+        );
+    }
+    println!("faults / kill -9 held between writing and linking the secret: 2 of 2 left no secret");
+}
+
 /// Whether `unshare -m` works here (root, or a user namespace allowed).
 fn have_unshare() -> bool {
     Command::new("unshare")
@@ -198,8 +274,9 @@ fn gate(what: &str) -> bool {
     if have_unshare() {
         return true;
     }
-    eprintln!(
-        "NOT TESTED: {what}: `unshare -m` (a private mount namespace) is not available here; run the tests as root"
+    not_tested(
+        what,
+        "`unshare -m` (a private mount namespace) is not available here; run the tests as root",
     );
     false
 }
@@ -267,8 +344,9 @@ fn state_folder_unreadable_to_the_daemons_user_gives_a_clear_error() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!(
-            "NOT TESTED: state folder of another user: `setpriv --reuid` needs root; run the tests as root"
+        not_tested(
+            "state folder of another user",
+            "`setpriv --reuid` needs root; run the tests as root",
         );
         return;
     }
@@ -375,13 +453,13 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_zero() {
             let (stop, term_sent, report) = (stop.clone(), term_sent.clone(), report.clone());
             std::thread::spawn(move || {
                 let (mut ok, mut unanswered, mut bad) = (0usize, 0usize, Vec::new());
-                let mut conn: Option<Conn> = None;
+                let mut conn: Option<Client> = None;
                 while !stop.load(Ordering::SeqCst) {
                     // An error is owed no answer only once the SIGTERM is on its way (the
                     // flag is read after the error, so a request that raced it counts so).
                     let draining = || term_sent.load(Ordering::SeqCst);
                     if conn.is_none() {
-                        match Conn::connect(addr) {
+                        match Client::connect(addr) {
                             Ok(c) => conn = Some(c),
                             Err(_) if draining() => break, // listener closed
                             Err(e) => {
@@ -452,7 +530,7 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_zero() {
     );
     for mut s in in_flight {
         s.write_all(&report[216..]).unwrap();
-        let r = Conn::from_stream(s).read_response().unwrap();
+        let r = raw::Conn::from_stream(s).read_response().unwrap();
         assert_quote(&r, &rd);
     }
     stop.store(true, Ordering::SeqCst);
@@ -503,27 +581,20 @@ fn sigterm_during_or_right_after_start_still_exits_zero() {
         // it opens the platform, after installing the handlers; hashing its executable and
         // binding still follow (tens of milliseconds).
         let state = dir.path().join(format!("s{i}"));
-        let mut child = Command::new(las_bin())
-            .args(["serve", "--mode", "sim", "--listen", "127.0.0.1:0"])
+        let mut cmd = Command::new(las_bin());
+        cmd.args(["serve", "--mode", "sim", "--listen", "127.0.0.1:0"])
             .arg("--state-dir")
             .arg(&state)
-            .env_remove("LAS_SIM_CPUSVN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .env_remove("LAS_SIM_CPUSVN");
+        let p = Process::spawn(cmd).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !state.exists() {
             assert!(Instant::now() < deadline, "run {i}: no state folder");
             std::thread::sleep(Duration::from_micros(200));
         }
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let mut log = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
-        let status = child.wait().unwrap();
+        // Deadlines on the exit and on the log: a daemon that ignores the signal fails the
+        // test instead of hanging it.
+        let (status, log) = p.terminate_with_log();
         assert_eq!(
             status.code(),
             Some(0),

@@ -8,17 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::*;
-use support::*;
+use las_testkit::fixtures::*;
+use las_testkit::*;
 
 const POLICY: &str = "name: payments\nversion: \"0.3\"\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    # the nodes of cluster eu-1\n    platforms: [2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151]\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n";
 const NEW_ID: &str = "3D1E0F7A6B5C4D3E2F1A0B9C8D7E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E";

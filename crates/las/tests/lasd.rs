@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use las_testkit::*;
 
 fn lasd_bin() -> std::path::PathBuf {
     las_bin().with_file_name("lasd")

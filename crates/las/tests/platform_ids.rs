@@ -5,15 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod fakes;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
-use fakes::*;
+use las_testkit::daemon::*;
+use las_testkit::fakes::*;
+use las_testkit::http::*;
 
 struct Las {
     _dir: tempfile::TempDir,

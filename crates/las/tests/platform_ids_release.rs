@@ -6,13 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod fakes;
-
 use std::process::{Command, Output};
 
-use common::*;
-use fakes::*;
+use las_testkit::fakes::*;
+use las_testkit::*;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(las_bin());

@@ -8,19 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod support;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use common::*;
 use las_core::egetkey::{RootSecret, mrenclave_seal_key, report_key};
 use las_core::sgx::Report;
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::http::*;
 
 /// Everything the session printed or answered, as raw bytes.
 #[derive(Default)]
@@ -286,9 +284,8 @@ fn session(log_format: &str) {
     let mtext = String::from_utf8_lossy(&m.body).to_string();
     assert!(mtext.contains("las_info{mode=\"sim\""), "metrics say sim");
     cap.add_resp("metrics", &m);
-    let log_handle = d.log.clone();
-    assert!(d.terminate().success());
-    let log = log_handle.lock().unwrap().clone();
+    let (status, log) = d.terminate_with_log();
+    assert!(status.success());
     assert!(log.contains("SIMULATION MODE: NOT SECURE"), "logs say sim");
     cap.add("daemon log", log.as_bytes());
 

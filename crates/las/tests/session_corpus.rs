@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const OTHER_MRENCLAVE: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";

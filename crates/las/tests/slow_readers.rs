@@ -9,16 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
-use support::*;
+use las_testkit::fixtures::*;
+use las_testkit::raw::{Conn, wait_closed};
+use las_testkit::*;
 
 const WRITE_TIMEOUT: u64 = 3;
 const HEADER_TIMEOUT: u64 = 2;

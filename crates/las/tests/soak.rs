@@ -1,5 +1,6 @@
-//! Soak: the daemon at half its maximum rate for a bounded time, with zero errors and
-//! RSS growth under 10 % from the end of the warm-up to the end.
+//! Soak: the daemon at half its maximum rate (at least 90 % of that half reached) for a
+//! bounded time, with zero errors, `las_quotes_issued_total` equal to the quotes the
+//! clients received, and RSS growth under 10 % from the end of the warm-up to the end.
 //!
 //! The maximum rate is measured first (3 s, four clients sending as fast as they get
 //! answers); then four paced clients send half that rate: quotes (binary and JSON),
@@ -9,16 +10,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-mod common;
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::*;
-use support::*;
+use las_testkit::daemon::*;
+use las_testkit::fixtures::*;
+use las_testkit::http::*;
+use las_testkit::procfs::*;
 
 const WORKERS: usize = 4;
 
@@ -31,10 +31,18 @@ struct Load {
 struct Counts {
     ok: AtomicU64,
     errors: AtomicU64,
+    /// Quotes received (binary and JSON requests answered 200).
+    quotes: AtomicU64,
 }
 
 /// One request of the mix, chosen by the request number `k`.
-fn one(load: &Load, conn: &mut Conn, k: u64, rng: &mut Rng) -> Result<(), String> {
+fn one(
+    load: &Load,
+    conn: &mut Client,
+    k: u64,
+    rng: &mut Rng,
+    counts: &Counts,
+) -> Result<(), String> {
     let (report, rd) = &load.reports[(k as usize) % load.reports.len()];
     let check = k.is_multiple_of(50);
     match k % 100 {
@@ -50,6 +58,7 @@ fn one(load: &Load, conn: &mut Conn, k: u64, rng: &mut Rng) -> Result<(), String
             if r.status != 200 {
                 return Err(format!("quote: status {}", r.status));
             }
+            counts.quotes.fetch_add(1, Ordering::Relaxed);
             if check {
                 let q = las_core::quote::decode_and_verify_quote(&r.body)
                     .map_err(|e| format!("quote does not verify: {e}"))?;
@@ -74,6 +83,7 @@ fn one(load: &Load, conn: &mut Conn, k: u64, rng: &mut Rng) -> Result<(), String
             if r.status != 200 {
                 return Err(format!("JSON quote: status {}", r.status));
             }
+            counts.quotes.fetch_add(1, Ordering::Relaxed);
         }
         85..=94 => {
             let mut nonce = [0u8; 32];
@@ -137,7 +147,7 @@ fn run(
             std::thread::spawn(move || {
                 let mut rng = Rng::from_os();
                 let mut errors = Vec::new();
-                let mut conn: Option<Conn> = None;
+                let mut conn: Option<Client> = None;
                 let start = Instant::now();
                 let mut k = w as u64 * 7919;
                 let mut n: u32 = 0;
@@ -153,7 +163,7 @@ fn run(
                     n += 1;
                     k += 1;
                     if conn.is_none() || k.is_multiple_of(200) {
-                        match Conn::connect(load.addr) {
+                        match Client::connect(load.addr) {
                             Ok(c) => conn = Some(c),
                             Err(e) => {
                                 counts.errors.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +172,7 @@ fn run(
                             }
                         }
                     }
-                    match one(&load, conn.as_mut().unwrap(), k, &mut rng) {
+                    match one(&load, conn.as_mut().unwrap(), k, &mut rng, &counts) {
                         Ok(()) => {
                             counts.ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -229,6 +239,7 @@ fn soak_at_half_the_maximum_rate() {
     std::thread::sleep(Duration::from_secs(3));
     stop.store(true, Ordering::Relaxed);
     let errors = join(h);
+    let quotes_at_max = counts.quotes.load(Ordering::Relaxed);
     let max_rate = counts.ok.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
     let cpu_per_req = (cpu_secs(pid) - cpu0) / counts.ok.load(Ordering::Relaxed) as f64;
     assert!(errors.is_empty(), "errors at full speed: {errors:?}");
@@ -265,9 +276,10 @@ fn soak_at_half_the_maximum_rate() {
     settle(d.addr);
     let fds_end = fd_count(pid);
     let m = scrape(d.addr);
-    let issued = metric(&m, "las_quotes_issued_total").unwrap_or(0.0);
+    let issued = metric(&m, "las_quotes_issued_total").unwrap_or(-1.0);
+    let quotes = quotes_at_max + counts.quotes.load(Ordering::Relaxed);
     println!(
-        "soak: max rate {max_rate:.0} req/s ({:.2} ms daemon CPU per request); paced at {rate:.0} req/s for {elapsed:.1} s ({:.0} s warm-up): {ok} requests ({achieved:.0}/s), {failed} errors; las_quotes_issued_total {issued}; RSS {rss_warm} kB after warm-up, {rss_end} kB at the end ({growth:+.1} %), max {rss_max} kB, VmHWM {} kB; fds {fds0} -> {}",
+        "soak: max rate {max_rate:.0} req/s ({:.2} ms daemon CPU per request); paced at {rate:.0} req/s for {elapsed:.1} s ({:.0} s warm-up): {ok} requests ({achieved:.0}/s), {failed} errors; {quotes} quotes received, las_quotes_issued_total {issued}; RSS {rss_warm} kB after warm-up, {rss_end} kB at the end ({growth:+.1} %), max {rss_max} kB, VmHWM {} kB; fds {fds0} -> {}",
         cpu_per_req * 1000.0,
         warmup.as_secs_f64(),
         status_kib(pid, "VmHWM"),
@@ -277,9 +289,18 @@ fn soak_at_half_the_maximum_rate() {
     let shown: Vec<u64> = samples.iter().copied().step_by(step).collect();
     println!("soak: RSS samples (kB, every {step} s from the end of the warm-up): {shown:?}");
     assert!(errors.is_empty() && failed == 0, "errors: {errors:?}");
+    // Half the maximum, not less: paced clients catch up after a stall (a request due in
+    // the past is sent at once), so only a daemon that cannot serve half its maximum
+    // falls short. 10 % slack for the warm-up's first second and the shared machine.
     assert!(
-        achieved > rate * 0.25,
-        "the clients did not keep up the rate: {achieved:.0} of {rate:.0}"
+        achieved >= rate * 0.9,
+        "not half the maximum rate: {achieved:.0} req/s of {rate:.0} (max {max_rate:.0})"
+    );
+    // The daemon's count is the client's: every quote it says it issued was received, and
+    // no scrape, identity or platform request counted as one.
+    assert_eq!(
+        issued, quotes as f64,
+        "las_quotes_issued_total {issued} but the clients received {quotes} quotes"
     );
     assert!(
         growth < 10.0,

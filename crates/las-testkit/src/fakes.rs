@@ -1,12 +1,15 @@
 //! Loopback stand-ins for what `las platform-ids` talks to besides real LAS processes: a
 //! small fake Kubernetes API server (pod list, pod proxy to real LAS, pod log) and a
 //! tampering HTTP proxy (the man in the middle). Each serves one request per connection
-//! (`Connection: close`) on 127.0.0.1:0 and stops when dropped.
+//! (`Connection: close`) on 127.0.0.1:0 and stops when dropped. A hand-written server (the
+//! fake must answer exactly what a test scripts, tampering included); its upstream requests
+//! go through [`crate::http`].
 #![allow(
-    dead_code,
+    missing_debug_implementations,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::panic
 )]
 
 use std::io::{Read, Write};
@@ -17,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::common::{Resp, http};
+use crate::http::{Resp, http};
 
 /// A request as the fake server saw it.
 pub struct Request {
@@ -228,7 +231,8 @@ fn status(code: u16, reason: &str, message: &str) -> Answer {
 /// tests/python/test_chart.py fails when it no longer matches what the chart renders, so
 /// these are never hand-written label sets.
 pub fn chart_pod_labels(release: &str, name_override: Option<&str>) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chart-pod-labels.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../las/tests/fixtures/chart-pod-labels.json");
     let all: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     all["renderings"]
         .as_array()
