@@ -24,7 +24,7 @@ use cli::{Cli, IdArgs, ServeArgs};
 fn main() -> ExitCode {
     let args = Cli::parse();
     if let Err(e) = las_server::logging::init(args.log_format, args.log_level.as_deref()) {
-        eprintln!("error: {e}");
+        note(&format!("error: {e}"));
         return ExitCode::from(2);
     }
     let result = match args.command {
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note(&format!("error: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -79,9 +79,30 @@ fn id(a: IdArgs) -> anyhow::Result<()> {
             "las_mrsigner": hex::encode(las.mrsigner),
             "state_dir": cfg.state_dir,
         });
-        println!("{j}");
+        print_line(&j.to_string())?;
     } else {
-        println!("{}", p.platform_id());
+        print_line(&p.platform_id().to_string())?;
     }
     Ok(())
+}
+
+/// One line on stdout. A closed pipe (`lasd id | true`) ends the process by SIGPIPE, as in
+/// other Unix tools (Rust ignores SIGPIPE, and `println!` would panic).
+fn print_line(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+            std::process::exit(128 + 13)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
+/// One line on stderr; dropped when stderr is closed (nobody is left to tell).
+fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
