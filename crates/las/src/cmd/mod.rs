@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
+pub mod attest;
+mod ear;
 mod id;
 mod platform;
 pub mod platform_ids;
 pub mod policy;
 mod quote;
 mod serve;
+pub mod verifier;
 mod verify;
 
 use std::process::ExitCode;
@@ -20,5 +23,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::Verifier(c) => verifier::run(c),
+        Command::Attest(a) => attest::run(a),
     }
 }
