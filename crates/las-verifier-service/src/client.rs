@@ -154,8 +154,15 @@ impl VerifierClient {
             return Err(ClientError::Refused {
                 url,
                 status: status.as_u16(),
-                kind: j["error"].as_str().unwrap_or("unknown").to_owned(),
-                message: j["message"]
+                kind: j
+                    .get("error")
+                    .unwrap_or(&Value::Null)
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                message: j
+                    .get("message")
+                    .unwrap_or(&Value::Null)
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
@@ -178,7 +185,9 @@ impl VerifierClient {
     pub async fn nonce(&self) -> Result<NonceAnswer, ClientError> {
         use base64::Engine;
         let j = self.call(Method::POST, "/v1/nonce", None).await?;
-        let nonce = j["nonce"]
+        let nonce = j
+            .get("nonce")
+            .unwrap_or(&Value::Null)
             .as_str()
             .ok_or_else(|| self.protocol("no nonce"))?
             .to_owned();
@@ -188,7 +197,11 @@ impl VerifierClient {
         Ok(NonceAnswer {
             nonce,
             bytes,
-            expires: j["expires"].as_u64().unwrap_or(0),
+            expires: j
+                .get("expires")
+                .unwrap_or(&Value::Null)
+                .as_u64()
+                .unwrap_or(0),
         })
     }
 
@@ -210,8 +223,14 @@ impl VerifierClient {
             "las": las,
         });
         let j = self.call(Method::POST, "/v1/attest", Some(body)).await?;
-        let ear = j["ear"].as_str().ok_or_else(|| self.protocol("no ear"))?;
-        let status = j["status"]
+        let ear = j
+            .get("ear")
+            .unwrap_or(&Value::Null)
+            .as_str()
+            .ok_or_else(|| self.protocol("no ear"))?;
+        let status = j
+            .get("status")
+            .unwrap_or(&Value::Null)
             .as_str()
             .ok_or_else(|| self.protocol("no status"))?;
         Ok(AttestAnswer {
