@@ -69,6 +69,8 @@ pub struct ServiceConfig {
     pub policy_poll: Duration,
     /// DCAP collateral for `sgx-dcap` LAS evidence.
     pub collateral: CollateralSet,
+    /// Copy the key files from this folder (e.g. a mounted Secret) into `state_dir` first.
+    pub import_keys_from: Option<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -88,6 +90,7 @@ impl ServiceConfig {
             las_timeout: Duration::from_secs(5),
             policy_poll: Duration::from_secs(1),
             collateral: CollateralSet::new(),
+            import_keys_from: None,
         }
     }
 }
@@ -273,6 +276,9 @@ impl AppState {
             path: config.policy.clone(),
             detail,
         })?;
+        if let Some(from) = &config.import_keys_from {
+            crate::keys::import(from, &config.state_dir)?;
+        }
         let keys = StateKeys::load_or_create(&config.state_dir)?;
         let signer = EarSigner::new(keys.signing.clone());
         let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);

@@ -109,10 +109,17 @@ impl StateKeys {
             path: sk_path.clone(),
             detail: "not PEM text".into(),
         })?;
-        let signing = SigningKey::from_pkcs8_pem(text).map_err(|e| KeyError::Malformed {
-            path: sk_path.clone(),
-            detail: format!("not a PKCS#8 P-256 private key: {e}"),
-        })?;
+        // PKCS#8 (what we write), or SEC1 `EC PRIVATE KEY` (what `openssl ecparam -genkey`
+        // and Helm's `genPrivateKey "ecdsa"` write).
+        let signing = match SigningKey::from_pkcs8_pem(text) {
+            Ok(k) => k,
+            Err(e) => p256::SecretKey::from_sec1_pem(text)
+                .map(SigningKey::from)
+                .map_err(|_| KeyError::Malformed {
+                    path: sk_path.clone(),
+                    detail: format!("not a P-256 private key in PKCS#8 or SEC1 PEM ({e})"),
+                })?,
+        };
 
         let nk_path = dir.join(NONCE_KEY_FILE);
         let hexkey = load_or_create(&nk_path, || {
@@ -132,6 +139,58 @@ impl StateKeys {
         })?;
         Ok(Self { signing, nonce_key })
     }
+}
+
+/// Copies the key files from `from` (e.g. a mounted Kubernetes Secret, whose files are
+/// symlinks into `..data` and group-readable with `fsGroup`) into `dir`, where
+/// [`StateKeys::load_or_create`] then reads them. Symlinks are followed in `from` only,
+/// the operator's choice; its files must be regular files without write bits for group
+/// or others and without any bit for others. A key already in `dir` must equal the one
+/// in `from` (a mismatch is an error, never an overwrite).
+pub fn import(from: &Path, dir: &Path) -> Result<(), KeyError> {
+    std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for name in [SIGNING_KEY_FILE, NONCE_KEY_FILE] {
+        let src = from.join(name);
+        let io = |source| KeyError::Io {
+            path: src.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(&src).map_err(io)?;
+        if !meta.is_file() {
+            return Err(KeyError::NotRegular(src));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o027 != 0 {
+            return Err(KeyError::Permissions { path: src, mode });
+        }
+        if meta.len() > MAX_KEY_FILE {
+            return Err(KeyError::Malformed {
+                path: src,
+                detail: format!("larger than {MAX_KEY_FILE} bytes"),
+            });
+        }
+        let contents = Zeroizing::new(std::fs::read(&src).map_err(io)?);
+        let dest = dir.join(name);
+        let have = load_or_create(&dest, || Ok(contents.clone()))?;
+        if !subtle_eq(&have, &contents) {
+            return Err(KeyError::Malformed {
+                path: dest,
+                detail: format!(
+                    "differs from {}; remove it to import the new key",
+                    src.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Reads `path`, or creates it with `make()` when it does not exist (no clobbering: if
@@ -232,6 +291,49 @@ mod tests {
         let b = StateKeys::load_or_create(d.path()).unwrap();
         assert_eq!(a.signing.verifying_key(), b.signing.verifying_key());
         assert_eq!(*a.nonce_key, *b.nonce_key);
+    }
+
+    #[test]
+    fn imports_from_a_secret_mount_and_reads_sec1() {
+        let secret = tempfile::tempdir().unwrap();
+        let data = secret.path().join("..data");
+        std::fs::create_dir(&data).unwrap();
+        // What Helm's genPrivateKey "ecdsa" writes: SEC1 PEM.
+        let k = p256::SecretKey::from_slice(&[9u8; 32]).unwrap();
+        std::fs::write(
+            data.join(SIGNING_KEY_FILE),
+            k.to_sec1_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        std::fs::write(data.join(NONCE_KEY_FILE), "ab".repeat(32)).unwrap();
+        for f in [SIGNING_KEY_FILE, NONCE_KEY_FILE] {
+            std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o440)).unwrap();
+            std::os::unix::fs::symlink(format!("..data/{f}"), secret.path().join(f)).unwrap();
+        }
+        let state = tempfile::tempdir().unwrap();
+        import(secret.path(), state.path()).unwrap();
+        import(secret.path(), state.path()).unwrap();
+        let keys = StateKeys::load_or_create(state.path()).unwrap();
+        assert_eq!(keys.signing, SigningKey::from(k));
+        assert_eq!(*keys.nonce_key, [0xab; 32]);
+        // World-readable source: refused. A changed source: refused, not overwritten.
+        std::fs::set_permissions(
+            data.join(NONCE_KEY_FILE),
+            std::fs::Permissions::from_mode(0o444),
+        )
+        .unwrap();
+        assert!(matches!(
+            import(secret.path(), state.path()),
+            Err(KeyError::Permissions { .. })
+        ));
+        std::fs::set_permissions(
+            data.join(NONCE_KEY_FILE),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        std::fs::write(data.join(NONCE_KEY_FILE), "cd".repeat(32)).unwrap();
+        let e = import(secret.path(), state.path()).unwrap_err();
+        assert!(e.to_string().contains("differs"), "{e}");
     }
 
     #[test]

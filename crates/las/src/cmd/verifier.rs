@@ -65,6 +65,11 @@ pub struct VerifierServeArgs {
     #[arg(long, env = "LAS_VERIFIER_DRAIN_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain_timeout_secs: u64,
+    /// Copy `ear-signing-key.pem` and `nonce-key` from DIR (e.g. a mounted Kubernetes
+    /// Secret: symlinks and group read allowed there) into the state folder before
+    /// starting; a different key already in the state folder is an error.
+    #[arg(long, env = "LAS_VERIFIER_IMPORT_KEYS_FROM", value_name = "DIR")]
+    pub import_keys_from: Option<PathBuf>,
     /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (as for `las verify`).
     #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
     pub collateral: Vec<PathBuf>,
@@ -74,6 +79,7 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     let VerifierCommand::Serve(a) = c;
     let mut config = ServiceConfig::new(a.policy, a.state_dir);
     config.listen = a.listen;
+    config.import_keys_from = a.import_keys_from;
     config.nonce_lifetime = a.nonce_lifetime_secs;
     config.evidence_cache = a.evidence_cache_secs;
     config.ear_lifetime = a.ear_lifetime_secs;
