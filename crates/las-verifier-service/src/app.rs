@@ -520,12 +520,22 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     })?;
     let expected = crate::bound_report_data(&nonce.bytes, &app_data);
 
+    // The service's platforms (checked again by the verifier): a platform outside them is
+    // rejected anyway, so its LAS is not contacted (the address comes from the client).
+    let listed = |pid: &PlatformId| {
+        lp.policy
+            .service(Some(&req.service))
+            .ok()
+            .and_then(|svc| svc.platforms.as_ref())
+            .is_none_or(|ps| ps.iter().any(|p| p.0 == pid.0))
+    };
     let evidence = match las_core::quote::decode_and_verify_quote(&quote) {
         Ok(q)
-            if !lp
-                .policy
-                .pinned_las_keys()
-                .any(|k| k == q.claims.platform_id) =>
+            if listed(&q.claims.platform_id)
+                && !lp
+                    .policy
+                    .pinned_las_keys()
+                    .any(|k| k == q.claims.platform_id) =>
         {
             evidence_for(
                 &s,
