@@ -311,6 +311,85 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 
+    // The relying party's check from files: the token and the JWKS saved by hand.
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("ear"), format!("{token}\n")).unwrap();
+    std::fs::write(
+        files.path().join("jwks.json"),
+        get(v1.addr, "/.well-known/jwks.json").body,
+    )
+    .unwrap();
+    let o = las(&[
+        "verify",
+        "--ear",
+        files.path().join("ear").to_str().unwrap(),
+        "--jwks",
+        files.path().join("jwks.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("platform-not-allowed"));
+    // Another service's key set (a valid P-256 key, d = 12345, no kid): rejected (exit 1).
+    std::fs::write(
+        files.path().join("other.json"),
+        r#"{"keys":[{"kty":"EC","crv":"P-256","x":"Ju_OvQ7p40pmkYfhizqRIrL3M5RbZJzJ-fkh6fna2BI","y":"kCOL3pzHuzMNFQxncE3SWucFUgV0S28xv0BwdFhy0OY"}]}"#,
+    )
+    .unwrap();
+    let o = las(&[
+        "verify",
+        "--ear",
+        &token,
+        "--jwks",
+        files.path().join("other.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signature does not verify"),
+        "{}",
+        stderr(&o)
+    );
+    // No verifier there: exit 2, an error naming it.
+    let o = las(&[
+        "attest",
+        "--verifier",
+        "http://127.0.0.1:1",
+        "--service",
+        "app",
+        "--las",
+        &a.las.addr.to_string(),
+        "--state-dir",
+        a.dir.path().to_str().unwrap(),
+        "--report-data",
+        APP_DATA,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("127.0.0.1:1"), "{}", stderr(&o));
+    // A body over the limit (64 KiB): 413.
+    let big = vec![b'x'; 70 * 1024];
+    let r = http(
+        v1.addr,
+        "POST",
+        "/v1/attest",
+        &[("content-type", "application/json")],
+        &big,
+    );
+    assert_eq!(r.status, 413);
+    // Unknown fields and unknown services are refused with their kind.
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &serde_json::json!({"service": "app", "nonce": "", "quote": "", "extra": 1}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "malformed-request");
+    let (n, _) = nonce(v1.addr);
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &serde_json::json!({"service": "nope", "nonce": n, "quote": ""}),
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "unknown-service");
+
     // Replay: the same nonce and quote a second time are refused.
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
