@@ -22,6 +22,7 @@ mod dcap;
 mod load;
 mod micro;
 mod report;
+mod verifier;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,9 +60,23 @@ enum What {
     Startup,
     /// CI: one short pass of every baseline and a 5-second load; fails on any error.
     Smoke,
+    /// The verification service: attestations per second of one replica on one core
+    /// (LAS evidence cached) against the in-process verification rate, and latency at
+    /// half that rate.
+    Verifier(VerifierArgs),
     /// Profiling: send exactly N quote requests to a running daemon (e.g. one under
     /// `valgrind --tool=callgrind`) and print the rate. See docs/performance.md.
     Drive(DriveArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifierArgs {
+    /// Quotes prepared (each bound to its own nonce) per load phase at most.
+    #[arg(long, default_value_t = 20_000)]
+    prepare: usize,
+    /// Closed-loop connections (threads).
+    #[arg(long, default_value_t = 8)]
+    threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +157,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let o = &cli.opts;
     if let What::Drive(a) = &cli.what {
         return drive(a, o.connections);
+    }
+    if let What::Verifier(a) = &cli.what {
+        let machine = Machine::probe();
+        let pinned = !o.no_pin && machine.cores >= 2;
+        if pinned {
+            daemon::pin_self(o.client_cpu)?;
+        }
+        let las = match &o.las {
+            Some(p) => p.clone(),
+            None => daemon::default_las()?,
+        };
+        let f = verifier::run(
+            &las,
+            pinned.then_some(o.daemon_cpu),
+            a.threads,
+            o.duration,
+            o.micro_secs,
+            a.prepare,
+        )?;
+        verifier::print(&f);
+        return Ok(ExitCode::SUCCESS);
     }
     let machine = Machine::probe();
     let pinned = !o.no_pin && machine.cores >= 2;

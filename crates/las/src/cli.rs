@@ -91,6 +91,13 @@ pub enum Command {
     /// Wait until a LAS is ready (`GET /readyz`), e.g. after starting `las serve` in the
     /// background. Exit code 0: ready; 1: not ready within --timeout; 2: error.
     WaitReady(WaitReadyArgs),
+    /// The verification service (`serve`): attests enclaves over the network and answers
+    /// with signed EAR attestation results (docs/api.md, "Verification service").
+    #[command(subcommand)]
+    Verifier(crate::cmd::verifier::VerifierCommand),
+    /// Attest a (simulated) enclave to a verification service and print the EAR. Exit
+    /// code 0: affirming or warning, 1: contraindicated, 2: error.
+    Attest(crate::cmd::attest::AttestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -167,11 +174,18 @@ pub struct QuoteArgs {
 #[command(group(clap::ArgGroup::new("las_trust").args(["las", "identity"])))]
 pub struct VerifyArgs {
     /// Policy file (session language v0.3; only the attestation part is read).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "ear")]
+    pub policy: Option<PathBuf>,
     /// The quote: raw COSE_Sign1 bytes or base64 (what `las quote` writes).
-    #[arg(long, value_name = "FILE")]
-    pub quote: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "ear")]
+    pub quote: Option<PathBuf>,
+    /// Instead of a quote: check an EAR from a verification service (the token, or a file
+    /// holding it) against --jwks, and print its claims.
+    #[arg(long, value_name = "TOKEN|FILE", requires = "jwks", conflicts_with_all = ["policy", "quote"])]
+    pub ear: Option<String>,
+    /// With --ear: the service's key set (a JWKS file, or its http:// URL).
+    #[arg(long, value_name = "FILE|URL", requires = "ear")]
+    pub jwks: Option<String>,
     /// Service of the policy to check against (default: the only service).
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,

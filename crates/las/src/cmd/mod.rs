@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+pub mod attest;
+mod ear;
 pub mod lasd;
 pub mod platform_ids;
 pub mod policy;
 mod quote;
+pub mod verifier;
 mod verify;
 pub mod wait_ready;
 
@@ -36,6 +39,8 @@ pub fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCo
         }
         Command::Man { dir } => man(&dir),
         Command::WaitReady(a) => wait_ready::run(a),
+        Command::Verifier(c) => verifier::run(c),
+        Command::Attest(a) => attest::run(a),
     }
 }
 

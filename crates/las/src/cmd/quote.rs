@@ -25,6 +25,33 @@ pub fn report_data(what: &str, s: &str) -> anyhow::Result<[u8; 64]> {
 
 pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
     let rd = report_data("--report-data", &a.report_data)?;
+    let (las, enclave) = sim_enclave(&a)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let q = rt.block_on(attest(&las, &enclave, &rd))?;
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, &q.bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            note!(
+                "quote from platform {} written to {} ({} bytes)",
+                q.platform_id,
+                path.display(),
+                q.bytes.len()
+            );
+        }
+        None => outln!(
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(&q.bytes)
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The LAS client and the simulated application enclave that `a` describes (shared with
+/// `las attest`).
+pub fn sim_enclave(a: &QuoteArgs) -> anyhow::Result<(LasClient, SimEnclave)> {
     let las_addr = LasAddr::parse(&a.las)?;
     let mrenclave = match &a.mrenclave {
         Some(h) => decode_fixed::<32>("--mrenclave", h)?,
@@ -60,25 +87,5 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(las_platform::default_state_dir);
     let enclave = SimEnclave::open(&state_dir, cpusvn, identity)?;
     let las = LasClient::new(las_addr, a.timeout);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let q = rt.block_on(attest(&las, &enclave, &rd))?;
-    match &a.output {
-        Some(path) => {
-            std::fs::write(path, &q.bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            note!(
-                "quote from platform {} written to {} ({} bytes)",
-                q.platform_id,
-                path.display(),
-                q.bytes.len()
-            );
-        }
-        None => outln!(
-            "{}",
-            base64::engine::general_purpose::STANDARD.encode(&q.bytes)
-        )?,
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((las, enclave))
 }

@@ -43,11 +43,17 @@ pub fn read_token(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let policy_bytes = std::fs::read(&a.policy)
-        .with_context(|| format!("cannot read policy {}", a.policy.display()))?;
+    if let (Some(ear), Some(jwks)) = (&a.ear, &a.jwks) {
+        return super::ear::run(ear, jwks, a.now, a.timeout);
+    }
+    let (Some(policy_path), Some(quote_path)) = (&a.policy, &a.quote) else {
+        anyhow::bail!("--policy and --quote are required (or --ear with --jwks)");
+    };
+    let policy_bytes = std::fs::read(policy_path)
+        .with_context(|| format!("cannot read policy {}", policy_path.display()))?;
     let policy = Policy::from_yaml(&policy_bytes)
-        .with_context(|| format!("malformed policy {}", a.policy.display()))?;
-    let quote = read_token(&a.quote, "quote")?;
+        .with_context(|| format!("malformed policy {}", policy_path.display()))?;
+    let quote = read_token(quote_path, "quote")?;
     let expected = a
         .expect_report_data
         .as_deref()

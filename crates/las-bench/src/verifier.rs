@@ -1,0 +1,472 @@
+//! `las-bench verifier`: attestations per second of ONE verification-service replica on
+//! one core (`taskset -c`, `TOKIO_WORKER_THREADS=1`) with the LAS evidence cached,
+//! against the in-process policy verification rate (`verify_quote_with` with the same
+//! cached evidence, on this process's core); then an open loop at half the measured
+//! maximum for the latency percentiles.
+//!
+//! ```text
+//!  this process (client core)                         service core
+//!  prepare: POST /v1/nonce, quote bound to it (LAS) ─┐
+//!  closed loop: T keep-alive connections ───────────POST /v1/attest──► taskset -c N las verifier serve
+//!  open loop at max/2: latency from the scheduled send time (no coordinated omission)
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use hdrhistogram::Histogram;
+use las_core::egetkey::EnclaveIdentity;
+use las_core::sgx::{Attributes, flags};
+
+use crate::daemon::Launch;
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Figures {
+    /// In-process `verify_quote_with` per second (one core).
+    pub inproc_rate: f64,
+    /// In-process ES256 signatures of an EAR claim set per second (one core): the largest
+    /// piece of work the service adds to the verification.
+    pub sign_rate: f64,
+    /// Closed-loop attestations per second of the service.
+    pub max_rate: f64,
+    /// Requests the closed loop completed.
+    pub max_count: usize,
+    /// Open-loop target rate (half of `max_rate`).
+    pub half_target: f64,
+    /// Achieved open-loop rate.
+    pub half_rate: f64,
+    /// Open-loop latency percentiles (ms): p50, p99, p99.9, max.
+    pub half_ms: [f64; 4],
+    /// Non-200 or non-`warning` answers over both phases.
+    pub errors: usize,
+}
+
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+/// One keep-alive HTTP/1.1 exchange: (status, body).
+fn exchange(s: &mut TcpStream, req: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+    s.write_all(req)?;
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(buf.get(..end).context("head")?)?.to_owned();
+            let status: u16 = head
+                .get(9..12)
+                .context("short status line")?
+                .parse()
+                .context("status")?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .context("no content-length")?;
+            let start = end + 4;
+            while buf.len() < start + len {
+                let n = s.read(&mut chunk)?;
+                if n == 0 {
+                    bail!("connection closed");
+                }
+                buf.extend_from_slice(chunk.get(..n).context("read")?);
+            }
+            return Ok((
+                status,
+                buf.get(start..start + len).context("body")?.to_vec(),
+            ));
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        buf.extend_from_slice(chunk.get(..n).context("read")?);
+        if buf.len() > 1 << 20 {
+            bail!("answer too large");
+        }
+    }
+}
+
+fn request(method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+const MRENCLAVE: [u8; 32] = [0xaa; 32];
+const APP_DATA: [u8; 32] = [0x5a; 32];
+
+struct Prepared {
+    http: Vec<u8>,
+    quote: Vec<u8>,
+    rd: [u8; 64],
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    las_state: PathBuf,
+    las: crate::daemon::Daemon,
+    svc: Service,
+    enclave: las_client::SimEnclave,
+    policy: las_verifier::Policy,
+}
+
+fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
+    let dir = tempfile::tempdir()?;
+    let las_state = dir.path().join("las");
+    std::fs::create_dir(&las_state)?;
+    let (d, _) = Launch {
+        las: las.to_path_buf(),
+        state_dir: las_state.clone(),
+        cpu: None,
+        extra: Vec::new(),
+    }
+    .start()?;
+    let mut s = TcpStream::connect(d.addr)?;
+    let (_, body) = exchange(&mut s, &request("GET", "/v1/platform", ""))?;
+    let platform: serde_json::Value = serde_json::from_slice(&body)?;
+    let pid = platform
+        .get("platform_id")
+        .and_then(|v| v.as_str())
+        .context("no platform_id")?
+        .to_owned();
+    let policy_text = format!(
+        "version: \"0.3\"\nname: bench\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{}\"]\n    platforms: [\"{pid}\"]\n",
+        hex::encode(MRENCLAVE)
+    );
+    let policy_path = dir.path().join("policy.yaml");
+    std::fs::write(&policy_path, &policy_text)?;
+    let policy = las_verifier::Policy::from_yaml(policy_text.as_bytes())?;
+    let addr = free_port()?;
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cpu) = cpu {
+        argv.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+    }
+    argv.push(las.as_os_str().to_owned());
+    let mut cmd = Command::new(argv.first().context("argv")?);
+    cmd.args(argv.get(1..).unwrap_or_default())
+        .args([
+            "verifier",
+            "serve",
+            "--nonce-lifetime-secs",
+            "3600",
+            "--listen",
+        ])
+        .arg(addr.to_string())
+        .arg("--policy")
+        .arg(&policy_path)
+        .arg("--state-dir")
+        .arg(dir.path().join("verifier"))
+        .env("TOKIO_WORKER_THREADS", "1")
+        .env("LAS_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let svc = Service {
+        child: cmd.spawn().context("cannot start las verifier serve")?,
+        addr,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr)
+            && let Ok((200, _)) = exchange(&mut s, &request("GET", "/healthz", ""))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("las verifier serve did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let identity = EnclaveIdentity {
+        mrenclave: MRENCLAVE,
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 3,
+        },
+        ..EnclaveIdentity::default()
+    };
+    let enclave = las_client::SimEnclave::open(&las_state, None, identity)?;
+    Ok(Setup {
+        _dir: dir,
+        las_state,
+        las: d,
+        svc,
+        enclave,
+        policy,
+    })
+}
+
+fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = las_client::LasClient::new(
+        las_client::LasAddr::parse(&s.las.addr.to_string())?,
+        Duration::from_secs(10),
+    );
+    let mut conn = TcpStream::connect(s.svc.addr)?;
+    let nonce_req = request("POST", "/v1/nonce", "");
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (st, body) = exchange(&mut conn, &nonce_req)?;
+        anyhow::ensure!(st == 200, "POST /v1/nonce: {st}");
+        let j: serde_json::Value = serde_json::from_slice(&body)?;
+        let nonce = j
+            .get("nonce")
+            .and_then(|v| v.as_str())
+            .context("no nonce")?
+            .to_owned();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&nonce)?;
+        let rd = las_verifier_service::bound_report_data(&raw, &APP_DATA);
+        let q = rt.block_on(las_client::attest(&client, &s.enclave, &rd))?;
+        let body = serde_json::json!({
+            "service": "app", "nonce": nonce,
+            "quote": base64::engine::general_purpose::STANDARD.encode(&q.bytes),
+            "report_data": hex::encode(APP_DATA), "las": s.las.addr.to_string(),
+        })
+        .to_string();
+        out.push(Prepared {
+            http: request("POST", "/v1/attest", &body),
+            quote: q.bytes,
+            rd,
+        });
+    }
+    Ok(out)
+}
+
+fn ok_answer(status: u16, body: &[u8]) -> bool {
+    const WANT: &[u8] = b"\"status\":\"warning\"";
+    status == 200 && body.windows(WANT.len()).any(|w| w == WANT)
+}
+
+/// Runs the comparison. `prepare_max` bounds the pre-made quotes per phase.
+pub fn run(
+    las: &Path,
+    cpu: Option<usize>,
+    threads: usize,
+    duration: f64,
+    micro_secs: f64,
+    prepare_max: usize,
+) -> anyhow::Result<Figures> {
+    let s = setup(las, cpu)?;
+    eprintln!("las-bench: verifier: preparing {prepare_max} nonces and quotes");
+    let items = Arc::new(prepare(&s, prepare_max)?);
+    // First contact: the service fetches and caches the LAS evidence.
+    let mut c = TcpStream::connect(s.svc.addr)?;
+    let first = items.first().context("no items")?;
+    let (st, body) = exchange(&mut c, &first.http)?;
+    anyhow::ensure!(
+        ok_answer(st, &body),
+        "first attestation failed: {st} {}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // In-process baseline with evidence fetched once (what the service caches).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = las_client::LasClient::new(
+        las_client::LasAddr::parse(&s.las.addr.to_string())?,
+        Duration::from_secs(10),
+    );
+    let ev_nonce = [7u8; 32];
+    let evidence = rt.block_on(client.identity(&ev_nonce))?;
+    let collateral = las_verifier::dcap::CollateralSet::new();
+    let opts = las_verifier::VerifyOptions {
+        dcap_collateral: Some(&collateral),
+        ..las_verifier::VerifyOptions::default()
+    };
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed().as_secs_f64() < micro_secs {
+        let p = items.get(n % items.len()).context("item")?;
+        let req = las_verifier::VerifyRequest {
+            quote: &p.quote,
+            service: Some("app"),
+            expected_report_data: Some(&p.rd),
+            las_evidence: Some(las_verifier::LasEvidence {
+                token: &evidence,
+                expected_nonce: Some(&ev_nonce),
+            }),
+            now: las_platform::unix_now(),
+        };
+        let v = las_verifier::verify_quote_with(&s.policy, &req, &opts)?;
+        anyhow::ensure!(
+            v.accepted(),
+            "in-process verification rejected: {:?}",
+            v.rejections
+        );
+        n += 1;
+    }
+    let inproc_rate = n as f64 / start.elapsed().as_secs_f64();
+
+    // The EAR signature alone, on a claim set of the size the service signs.
+    let signer = las_verifier_service::EarSigner::new(
+        las_verifier_service::keys::StateKeys::load_or_create(&s._dir.path().join("verifier"))?
+            .signing,
+    );
+    let claims = serde_json::json!({"eat_profile": las_verifier_service::EAR_PROFILE, "pad": "x".repeat(1400)});
+    let start = Instant::now();
+    let mut signed = 0usize;
+    while start.elapsed().as_secs_f64() < micro_secs {
+        std::hint::black_box(signer.sign(&claims));
+        signed += 1;
+    }
+    let sign_rate = signed as f64 / start.elapsed().as_secs_f64();
+
+    // Closed loop over the remaining items.
+    let next = Arc::new(AtomicUsize::new(1));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(duration);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (items, next, errors, addr) =
+                (items.clone(), next.clone(), errors.clone(), s.svc.addr);
+            std::thread::spawn(move || -> anyhow::Result<usize> {
+                let mut c = TcpStream::connect(addr)?;
+                c.set_nodelay(true)?;
+                let mut done = 0;
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = items.get(i) else { break };
+                    let (st, body) = exchange(&mut c, &p.http)?;
+                    if !ok_answer(st, &body) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done += 1;
+                }
+                Ok(done)
+            })
+        })
+        .collect();
+    let mut max_count = 0;
+    for h in handles {
+        max_count += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
+    }
+    let max_rate = max_count as f64 / start.elapsed().as_secs_f64();
+    if max_count + 1 >= items.len() {
+        eprintln!(
+            "las-bench: verifier: all {} prepared quotes used before the duration ended; raise --prepare",
+            items.len()
+        );
+    }
+
+    // Open loop at half the maximum.
+    let half_target = max_rate / 2.0;
+    let need = ((half_target * duration) as usize).clamp(1, prepare_max);
+    eprintln!("las-bench: verifier: preparing {need} more for the open loop");
+    let items = Arc::new(prepare(&s, need)?);
+    let k = threads.clamp(1, 8);
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let handles: Vec<_> = (0..k)
+        .map(|t| {
+            let (items, errors, addr) = (items.clone(), errors.clone(), s.svc.addr);
+            std::thread::spawn(move || -> anyhow::Result<Histogram<u64>> {
+                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+                let mut c = TcpStream::connect(addr)?;
+                c.set_nodelay(true)?;
+                let mut j = t;
+                while let Some(p) = items.get(j) {
+                    let at = t0 + Duration::from_secs_f64(j as f64 / half_target);
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    let (st, body) = exchange(&mut c, &p.http)?;
+                    if !ok_answer(st, &body) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    h.record(at.elapsed().as_micros().max(1) as u64)?;
+                    j += k;
+                }
+                Ok(h)
+            })
+        })
+        .collect();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for h in handles {
+        hist.add(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("load thread panicked"))??,
+        )?;
+    }
+    let half_rate = items.len() as f64 / t0.elapsed().as_secs_f64();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let _ = &s.las_state;
+    Ok(Figures {
+        inproc_rate,
+        sign_rate,
+        max_rate,
+        max_count,
+        half_target,
+        half_rate,
+        half_ms: [ms(0.5), ms(0.99), ms(0.999), hist.max() as f64 / 1000.0],
+        errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+/// Prints the figures as a Markdown table with the targets.
+pub fn print(f: &Figures) {
+    let ratio = f.max_rate / f.inproc_rate;
+    println!("\n## Verification service (one replica, one core, LAS evidence cached)\n");
+    println!("| Figure | Value | Target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| in-process `verify_quote_with` (evidence cached) | {:.0}/s | |",
+        f.inproc_rate
+    );
+    println!(
+        "| in-process ES256 signature of a ~1.5 KiB EAR | {:.0}/s ({:.0} µs) | |",
+        f.sign_rate,
+        1e6 / f.sign_rate
+    );
+    println!(
+        "| service, closed loop (`POST /v1/attest`, EAR signed) | {:.0}/s ({} requests) | |",
+        f.max_rate, f.max_count
+    );
+    println!(
+        "| ratio service / in-process | {ratio:.2} | >= 0.70 {} |",
+        if ratio >= 0.7 { "met" } else { "NOT met" }
+    );
+    println!(
+        "| open loop at {:.0}/s (achieved {:.0}/s): p50 / p99 / p99.9 / max | {:.2} / {:.2} / {:.2} / {:.2} ms | p99 < 2 ms {} |",
+        f.half_target,
+        f.half_rate,
+        f.half_ms[0],
+        f.half_ms[1],
+        f.half_ms[2],
+        f.half_ms[3],
+        if f.half_ms[1] < 2.0 { "met" } else { "NOT met" }
+    );
+    println!("| errors | {} | 0 |", f.errors);
+}

@@ -1,0 +1,45 @@
+//! # las-verifier-service: the networked verification service
+//!
+//! `las verifier serve` runs [`run`]: an HTTP service that hands out nonces, appraises an
+//! application enclave's LAS quote against a policy (with `las-verifier`, the code path of
+//! `las verify`) and answers with an EAR attestation result (draft-ietf-rats-ear), a JWT
+//! signed with ES256 whose key is published as a JWKS. This is the RATS background-check
+//! model; docs/api.md ("Verification service") is the wire contract.
+//!
+//! ```text
+//!  app ── POST /v1/nonce ──────────────────────────► NonceBook::issue (HMAC, expiry)
+//!  app: REPORTDATA = SHA-512(nonce ‖ app data) ─► LAS quote
+//!  app ── POST /v1/attest {service, nonce, quote, report_data, las} ─►
+//!         NonceBook::consume ─► evidence cache (per platform ID) ──miss──► LAS /v1/identity (fresh nonce)
+//!                          └─► las_verifier::verify_quote_with ─► ear::claims ─► EarSigner::sign
+//!  relying party ── GET /.well-known/jwks.json ─► ear::verify_ear
+//! ```
+//!
+//! Replicas share nothing but the two key files of the state folder ([`keys`]).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod app;
+pub mod client;
+pub mod ear;
+pub mod keys;
+pub mod nonce;
+
+pub use app::{AppState, ServiceConfig, StartError, app, run, serve};
+pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+
+use sha2::{Digest, Sha512};
+
+/// The REPORTDATA an application binds into its quote for the verification service:
+/// `SHA-512(nonce ‖ app_data)`, with `nonce` the decoded 56 nonce bytes and `app_data`
+/// the application's own report data (0 to 64 bytes, e.g. the SHA-256 of its TLS key).
+pub fn bound_report_data(nonce: &[u8], app_data: &[u8]) -> [u8; 64] {
+    let mut h = Sha512::new();
+    h.update(nonce);
+    h.update(app_data);
+    h.finalize().into()
+}

@@ -1,0 +1,69 @@
+//! `las attest`: the enclave side of the exchange with a verification service. Exit 0
+//! affirming or warning, 1 contraindicated, 2 error.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use las_client::attest;
+use las_verifier_service::client::VerifierClient;
+
+use crate::cli::QuoteArgs;
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The verification service, e.g. http://verifier:18767.
+    #[arg(long, env = "LAS_VERIFIER_URL", value_name = "URL")]
+    pub verifier: String,
+    /// The policy's service to attest as.
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
+    /// The simulated enclave and its LAS, as for `las quote`. --report-data is the
+    /// application's own data (e.g. SHA-256 of its TLS key); the quote binds
+    /// SHA-512(nonce ‖ report data). -o writes the EAR to a file instead of stdout.
+    #[command(flatten)]
+    pub quote: QuoteArgs,
+}
+
+pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
+    let app_data = hex::decode(a.quote.report_data.trim()).context("--report-data is not hex")?;
+    anyhow::ensure!(
+        app_data.len() <= 64,
+        "--report-data is {} bytes; at most 64",
+        app_data.len()
+    );
+    let (las, enclave) = super::quote::sim_enclave(&a.quote)?;
+    let verifier = VerifierClient::new(&a.verifier, a.quote.timeout)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = rt.block_on(async {
+        let n = verifier
+            .nonce()
+            .await
+            .context("cannot get a nonce from the verifier")?;
+        let rd = las_verifier_service::bound_report_data(&n.bytes, &app_data);
+        let q = attest(&las, &enclave, &rd)
+            .await
+            .context("cannot get a quote from the LAS")?;
+        // The verifier reaches the LAS at the address the enclave used.
+        let las_addr = las.addr().to_string();
+        verifier
+            .attest(&a.service, &n.nonce, &q.bytes, &app_data, Some(&las_addr))
+            .await
+            .context("the verifier did not appraise the quote")
+    })?;
+    match &a.quote.output {
+        Some(path) => {
+            std::fs::write(path, format!("{}\n", answer.ear))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => outln!("{}", answer.ear)?,
+    }
+    note!("ear.status: {}", answer.status);
+    Ok(match answer.status.as_str() {
+        "affirming" | "warning" => ExitCode::SUCCESS,
+        "contraindicated" => ExitCode::from(1),
+        other => anyhow::bail!("the verifier answered an unknown status {other:?}"),
+    })
+}

@@ -1,0 +1,548 @@
+//! The verification service end to end: real LAS processes (simulated platforms) and real
+//! `las verifier serve` processes on loopback; `las attest` as the enclave side, `las
+//! verify --ear` as the relying party, raw HTTP for replays and forged nonces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use las_testkit::*;
+
+const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const APP_DATA: &str = "0123456789abcdef";
+
+/// A running `las verifier serve`.
+struct Verifier {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Verifier {
+    fn start(policy: &Path, state: &Path) -> Verifier {
+        use std::io::BufRead;
+        let mut child = Command::new(las_bin())
+            .args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+            .arg(policy)
+            .arg("--state-dir")
+            .arg(state)
+            .env_remove("LAS_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let log2 = log.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log2.lock().unwrap().push_str(&line);
+                log2.lock().unwrap().push('\n');
+                if let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + 20..];
+                    let end = rest
+                        .find(|c: char| c == '"' || c.is_whitespace())
+                        .unwrap_or(rest.len());
+                    if let (Some(tx), Ok(a)) = (tx.take(), rest[..end].parse()) {
+                        let _ = tx.send(a);
+                    }
+                }
+            }
+        });
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("verifier did not start; log:\n{}", log.lock().unwrap());
+        };
+        Verifier { child, addr, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Platform {
+    dir: tempfile::TempDir,
+    las: Daemon,
+    id: String,
+}
+
+fn platform() -> Platform {
+    let dir = tempfile::tempdir().unwrap();
+    let las = Daemon::start(dir.path(), &[]);
+    let id = get(las.addr, "/v1/platform").json()["platform_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Platform { dir, las, id }
+}
+
+fn policy_text(platforms: &[&str]) -> String {
+    let plats = platforms
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "version: \"0.3\"\nname: demo\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    image_name: example/app\n    command: ./app\n    attestation:\n      mrenclave: [\"{MRENCLAVE}\"]\n      signer: {{mrsigner: \"{MRSIGNER}\", isvprodid: 3, isvsvn_min: 5}}\n    platforms: [{plats}]\n"
+    )
+}
+
+/// The ConfigMap layout Kubernetes mounts: `policy.yaml -> ..data/policy.yaml`,
+/// `..data -> ..<version>`; an update writes a new version folder and swaps `..data`
+/// atomically (rename of a new symlink).
+struct ConfigMapDir {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl ConfigMapDir {
+    fn new(dir: &Path, text: &str) -> ConfigMapDir {
+        let mut c = ConfigMapDir {
+            dir: dir.to_path_buf(),
+            version: 0,
+        };
+        std::os::unix::fs::symlink("..data/policy.yaml", dir.join("policy.yaml")).unwrap();
+        c.update(text);
+        c
+    }
+    fn path(&self) -> PathBuf {
+        self.dir.join("policy.yaml")
+    }
+    fn update(&mut self, text: &str) {
+        self.version += 1;
+        let v = format!("..v{}", self.version);
+        std::fs::create_dir(self.dir.join(&v)).unwrap();
+        std::fs::write(self.dir.join(&v).join("policy.yaml"), text).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&v, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+}
+
+fn attest(v: &Verifier, p: &Platform) -> std::process::Output {
+    let las_addr = p.las.addr.to_string();
+    las(&[
+        "attest",
+        "--verifier",
+        &v.url(),
+        "--service",
+        "app",
+        "--las",
+        &las_addr,
+        "--state-dir",
+        p.dir.path().to_str().unwrap(),
+        "--report-data",
+        APP_DATA,
+        "--mrenclave",
+        MRENCLAVE,
+        "--mrsigner",
+        MRSIGNER,
+        "--isvprodid",
+        "3",
+        "--isvsvn",
+        "5",
+    ])
+}
+
+/// `las verify --ear` against the service's JWKS URL; the claims.
+fn check_ear(v: &Verifier, token: &str) -> serde_json::Value {
+    let o = las(&["verify", "--ear", token, "--jwks", &v.url()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Resp {
+    http(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn nonce(addr: SocketAddr) -> (String, Vec<u8>) {
+    let r = post_json(addr, "/v1/nonce", &serde_json::json!({}));
+    assert_eq!(r.status, 200);
+    let n = r.json()["nonce"].as_str().unwrap().to_string();
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&n)
+        .unwrap();
+    (n, b)
+}
+
+/// A base64 quote from `p` binding SHA-512(nonce ‖ APP_DATA).
+fn bound_quote(p: &Platform, nonce: &[u8]) -> String {
+    let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
+    let o = las(&[
+        "quote",
+        "--las",
+        &p.las.addr.to_string(),
+        "--state-dir",
+        p.dir.path().to_str().unwrap(),
+        "--report-data",
+        &hex::encode(rd),
+        "--mrenclave",
+        MRENCLAVE,
+        "--mrsigner",
+        MRSIGNER,
+        "--isvprodid",
+        "3",
+        "--isvsvn",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+fn attest_body(nonce: &str, quote: &str, las: SocketAddr) -> serde_json::Value {
+    serde_json::json!({
+        "service": "app", "nonce": nonce, "quote": quote,
+        "report_data": APP_DATA, "las": las.to_string(),
+    })
+}
+
+fn submod(claims: &serde_json::Value) -> &serde_json::Value {
+    &claims["submods"]["app"]
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_across_replicas() {
+    let a = platform();
+    let b = platform();
+    let cfg = tempfile::tempdir().unwrap();
+    let mut cm = ConfigMapDir::new(cfg.path(), &policy_text(&[&a.id]));
+    let state1 = tempfile::tempdir().unwrap();
+    let v1 = Verifier::start(&cm.path(), state1.path());
+
+    // Listed platform, simulation tolerated: warning (never affirming in simulation).
+    let o = attest(&v1, &a);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&o),
+        v1.log.lock().unwrap()
+    );
+    assert!(stderr(&o).contains("ear.status: warning"), "{}", stderr(&o));
+    let claims = check_ear(&v1, stdout(&o).trim());
+    assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
+    let s = submod(&claims);
+    assert_eq!(s["ear.status"], "warning");
+    assert_eq!(s["ear.trustworthiness-vector"]["hardware"], 32);
+    assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 2);
+    assert_eq!(s["ear.trustworthiness-vector"]["executables"], 2);
+    let facts = &s["las.facts"];
+    assert_eq!(facts["platform_id"], a.id.as_str());
+    assert_eq!(facts["mode"], "sim");
+    assert_eq!(facts["mrenclave"], MRENCLAVE);
+    assert_eq!(facts["mrsigner"], MRSIGNER);
+    assert_eq!(facts["isvprodid"], 3);
+    assert_eq!(facts["isvsvn"], 5);
+    assert_eq!(facts["app_report_data"], APP_DATA);
+    assert_eq!(facts["tcb_status"], "simulation");
+    // The quote bound SHA-512(nonce ‖ app data), with the nonce the EAR echoes.
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims["eat_nonce"].as_str().unwrap())
+        .unwrap();
+    let rd = las_verifier_service::bound_report_data(&n, &hex::decode(APP_DATA).unwrap());
+    assert_eq!(facts["report_data"], hex::encode(rd));
+    let policy_hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(policy_text(&[&a.id]).as_bytes()))
+    };
+    assert_eq!(
+        s["ear.appraisal-policy-id"],
+        format!("policy:sha256:{policy_hash}")
+    );
+    assert_eq!(s["las.reasons"], serde_json::json!([]));
+
+    // Unlisted platform: contraindicated, exit 1, the reason named.
+    let o = attest(&v1, &b);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let claims = check_ear(&v1, stdout(&o).trim());
+    let s = submod(&claims);
+    assert_eq!(s["ear.status"], "contraindicated");
+    assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 97);
+    let reasons = s["las.reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r["reason"] == "platform-not-allowed"),
+        "{reasons:?}"
+    );
+
+    // A tampered EAR fails `las verify --ear` with exit 1.
+    let token = stdout(&o).trim().to_string();
+    let mut t = token.clone().into_bytes();
+    let i = t.len() - 3;
+    t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+    let o = las(&[
+        "verify",
+        "--ear",
+        std::str::from_utf8(&t).unwrap(),
+        "--jwks",
+        &v1.url(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+    // The relying party's check from files: the token and the JWKS saved by hand.
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("ear"), format!("{token}\n")).unwrap();
+    std::fs::write(
+        files.path().join("jwks.json"),
+        get(v1.addr, "/.well-known/jwks.json").body,
+    )
+    .unwrap();
+    let o = las(&[
+        "verify",
+        "--ear",
+        files.path().join("ear").to_str().unwrap(),
+        "--jwks",
+        files.path().join("jwks.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("platform-not-allowed"));
+    // Another service's key set (a valid P-256 key, d = 12345, no kid): rejected (exit 1).
+    std::fs::write(
+        files.path().join("other.json"),
+        r#"{"keys":[{"kty":"EC","crv":"P-256","x":"Ju_OvQ7p40pmkYfhizqRIrL3M5RbZJzJ-fkh6fna2BI","y":"kCOL3pzHuzMNFQxncE3SWucFUgV0S28xv0BwdFhy0OY"}]}"#,
+    )
+    .unwrap();
+    let o = las(&[
+        "verify",
+        "--ear",
+        &token,
+        "--jwks",
+        files.path().join("other.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signature does not verify"),
+        "{}",
+        stderr(&o)
+    );
+    // No verifier there: exit 2, an error naming it.
+    let o = las(&[
+        "attest",
+        "--verifier",
+        "http://127.0.0.1:1",
+        "--service",
+        "app",
+        "--las",
+        &a.las.addr.to_string(),
+        "--state-dir",
+        a.dir.path().to_str().unwrap(),
+        "--report-data",
+        APP_DATA,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("127.0.0.1:1"), "{}", stderr(&o));
+    // A body over the limit (64 KiB): 413.
+    let big = vec![b'x'; 70 * 1024];
+    let r = http(
+        v1.addr,
+        "POST",
+        "/v1/attest",
+        &[("content-type", "application/json")],
+        &big,
+    );
+    assert_eq!(r.status, 413);
+    // Unknown fields and unknown services are refused with their kind.
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &serde_json::json!({"service": "app", "nonce": "", "quote": "", "extra": 1}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "malformed-request");
+    let (n, _) = nonce(v1.addr);
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &serde_json::json!({"service": "nope", "nonce": n, "quote": ""}),
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "unknown-service");
+
+    // Replay: the same nonce and quote a second time are refused.
+    let (n, nb) = nonce(v1.addr);
+    let q = bound_quote(&a, &nb);
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["status"], "warning");
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "replayed-nonce");
+    // A nonce of our own making (not MACed by the service) is refused.
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 56]);
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&forged, &q, a.las.addr));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "bad-nonce");
+    // A quote bound to another nonce: contraindicated (report data mismatch).
+    let (n2, _) = nonce(v1.addr);
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n2, &q, a.las.addr));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "contraindicated");
+
+    // A second replica with copies of the key files accepts the first one's nonces and
+    // publishes the same key.
+    let state2 = tempfile::tempdir().unwrap();
+    for f in ["ear-signing-key.pem", "nonce-key"] {
+        std::fs::copy(state1.path().join(f), state2.path().join(f)).unwrap();
+    }
+    let v2 = Verifier::start(&cm.path(), state2.path());
+    assert_eq!(
+        get(v1.addr, "/.well-known/jwks.json").json(),
+        get(v2.addr, "/.well-known/jwks.json").json()
+    );
+    let (n, nb) = nonce(v1.addr);
+    let q = bound_quote(&a, &nb);
+    let r = post_json(v2.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["status"], "warning");
+    // A replica with its own (different) nonce key refuses them.
+    let state3 = tempfile::tempdir().unwrap();
+    let v3 = Verifier::start(&cm.path(), state3.path());
+    let (n, nb) = nonce(v1.addr);
+    let q = bound_quote(&a, &nb);
+    let r = post_json(v3.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "bad-nonce");
+
+    // Metrics count results and refusals. A's evidence was fetched once and then reused
+    // from the cache for three more attestations; B's LAS, outside the service's
+    // platforms, was never contacted.
+    let m = support_scrape(v1.addr);
+    assert!(
+        m.contains("las_verifier_attestations_total{kind=\"warning\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("las_verifier_attestations_total{kind=\"contraindicated\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("las_verifier_nonces_refused_total{kind=\"replayed-nonce\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("las_verifier_evidence_fetches_total{kind=\"ok\"} 1"),
+        "{m}"
+    );
+
+    // Policy reload through the ConfigMap symlink swap: B becomes listed.
+    let id0 = get(v1.addr, "/readyz").json()["policy"]["id"].clone();
+    cm.update(&policy_text(&[&a.id, &b.id]));
+    wait_for("the policy reload", || {
+        get(v1.addr, "/readyz").json()["policy"]["id"] != id0
+    });
+    let o = attest(&v1, &b);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id1 = get(v1.addr, "/readyz").json()["policy"]["id"].clone();
+
+    // A broken edit: the old policy stays in force, /readyz, the log and a metric say so.
+    cm.update("version: \"0.3\"\nname: demo\nservices: [ this is not a policy\n");
+    wait_for("the reload error", || {
+        !get(v1.addr, "/readyz").json()["policy"]["reload_error"].is_null()
+    });
+    let ready = get(v1.addr, "/readyz");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["policy"]["id"], id1);
+    assert!(support_scrape(v1.addr).contains("las_verifier_policy_reload_failing 1"));
+    assert!(
+        v1.log
+            .lock()
+            .unwrap()
+            .contains("keeping the policy in force")
+    );
+    let o = attest(&v1, &b);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Fixed again: the error clears.
+    cm.update(&policy_text(&[&a.id]));
+    wait_for("the recovery", || {
+        get(v1.addr, "/readyz").json()["policy"]["reload_error"].is_null()
+    });
+    let o = attest(&v1, &b);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    drop(v2);
+    drop(v3);
+}
+
+fn support_scrape(addr: SocketAddr) -> String {
+    String::from_utf8(get(addr, "/metrics").body).unwrap()
+}
+
+#[test]
+fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
+    let cfg = tempfile::tempdir().unwrap();
+    let policy = cfg.path().join("policy.yaml");
+    std::fs::write(&policy, policy_text(&[])).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&policy, state.path());
+    let jwks = get(v.addr, "/.well-known/jwks.json").json();
+    drop(v);
+    let key = state.path().join("ear-signing-key.pem");
+    let v = Verifier::start(&policy, state.path());
+    assert_eq!(
+        get(v.addr, "/.well-known/jwks.json").json(),
+        jwks,
+        "key regenerated"
+    );
+    drop(v);
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = las(&[
+        "verifier",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+
+    let other = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
+    let o = las(&[
+        "verifier",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--state-dir",
+        other.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+}
