@@ -502,7 +502,11 @@ fn support_scrape(addr: SocketAddr) -> String {
 fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
     let cfg = tempfile::tempdir().unwrap();
     let policy = cfg.path().join("policy.yaml");
-    std::fs::write(&policy, policy_text(&[])).unwrap();
+    std::fs::write(
+        &policy,
+        policy_text(&["2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151"]),
+    )
+    .unwrap();
     let state = tempfile::tempdir().unwrap();
     let v = Verifier::start(&policy, state.path());
     let jwks = get(v.addr, "/.well-known/jwks.json").json();
