@@ -34,7 +34,7 @@ def render(name, **variables):
 
 
 def las_manifest(**over):
-    v = dict(las_dir="/las", arch_libdir="/lib/x86_64-linux-gnu", listen="0.0.0.0:18766",
+    v = dict(las_dir="/las", arch_libdir="/lib/x86_64-linux-gnu", listen="[::]:18766",
              log_level="error", debug="false")
     v.update(over)
     return render("las.manifest.template", **v)
@@ -44,18 +44,19 @@ def test_las_manifest_is_a_dcap_production_enclave_that_takes_nothing_from_the_h
     m = las_manifest()
     assert m["sgx"]["remote_attestation"] == "dcap"
     assert m["sgx"]["debug"] is False
-    assert m["libos"]["entrypoint"] == "/las/las"
+    assert m["libos"]["entrypoint"] == "/las/lasd"
     argv = m["loader"]["argv"]
-    assert argv[:2] == ["las", "serve"]
+    # The daemon alone is measured (lasd), never the operator CLI.
+    assert argv[0] == "lasd"
     assert argv[argv.index("--mode") + 1] == "hw"
-    assert argv[argv.index("--listen") + 1] == "0.0.0.0:18766"
+    assert argv[argv.index("--listen") + 1] == "[::]:18766"
     # Arguments and environment are measured, never passed through from the host.
     assert "insecure__use_cmdline_argv" not in m["loader"]
     assert "insecure__use_host_env" not in m["loader"]
     for name, value in m["loader"].get("env", {}).items():
         assert not isinstance(value, dict), f"loader.env.{name} comes from the host"
     # The binary is a trusted (hashed) file; nothing untrusted is readable.
-    assert "file:/las/las" in m["sgx"]["trusted_files"]
+    assert "file:/las/lasd" in m["sgx"]["trusted_files"]
     assert "file:" + Gramine.libos in m["sgx"]["trusted_files"]
     assert "allowed_files" not in m["sgx"]
     mounts = {mnt["path"]: mnt for mnt in m["fs"]["mounts"]}
@@ -69,7 +70,7 @@ def test_las_manifest_debug_and_listen_are_build_parameters():
     assert las_manifest(debug="yes")["sgx"]["debug"] is False
     m = las_manifest(listen="127.0.0.1:18799", las_dir="/opt/las")
     assert "127.0.0.1:18799" in m["loader"]["argv"]
-    assert "file:/opt/las/las" in m["sgx"]["trusted_files"]
+    assert "file:/opt/las/lasd" in m["sgx"]["trusted_files"]
 
 
 def test_app_test_manifest_runs_the_gated_rust_test_with_its_inputs():
