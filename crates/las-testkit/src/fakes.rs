@@ -3,7 +3,7 @@
 //! tampering HTTP proxy (the man in the middle). Each serves one request per connection
 //! (`Connection: close`) on 127.0.0.1:0 and stops when dropped. A hand-written server (the
 //! fake must answer exactly what a test scripts, tampering included); its upstream requests
-//! go through [`crate::http`].
+//! go through [`mod@crate::http`].
 #![allow(
     missing_debug_implementations,
     clippy::unwrap_used,

@@ -288,7 +288,7 @@ pub fn http(
         .unwrap_or_else(|e| panic!("{method} http://{addr}{path}: {e}"))
 }
 
-/// `GET path` over a fresh connection (see [`http`]).
+/// `GET path` over a fresh connection (see [`fn@http`]).
 pub fn get(addr: SocketAddr, path: &str) -> Resp {
     http(addr, "GET", path, &[], b"")
 }

@@ -10,7 +10,7 @@
 //!    └──fixtures / vectors──> REPORTs, quote claims, committed DCAP sample
 //! ```
 //!
-//! - [`http`]: the one HTTP client (hyper 1's HTTP/1.1 connection API). [`http::get`] and
+//! - [`mod@http`]: the one HTTP client (hyper 1's HTTP/1.1 connection API). [`http::get`] and
 //!   [`http::http`] send one request over a fresh connection; [`http::Client`] is a blocking
 //!   keep-alive connection; [`http::AsyncConn`] the same for async code (the benchmark's
 //!   closed loop). Every blocking exchange has a deadline: a silent daemon fails the test.

@@ -1,7 +1,7 @@
 //! Raw-socket HTTP/1.1, ONLY for the cases that must send or watch broken HTTP on purpose:
 //! bad request lines and headers, slow or half-sent requests, oversized bodies, pipelining,
 //! reading a response on a socket the test wrote by hand, waiting for the daemon to close a
-//! connection. Everything else goes through [`crate::http`] (hyper).
+//! connection. Everything else goes through [`mod@crate::http`] (hyper).
 //!
 //! Every read has a deadline (the socket's read timeout, 20 s unless set), so a daemon that
 //! stops answering fails the test instead of hanging it.

@@ -45,7 +45,7 @@ pub enum Command {
     /// lists its options).
     ///
     /// Without flags: simulation mode where no SGX hardware is present (NOT SECURE),
-    /// listening on [::]:18766 (IPv6 and IPv4; 0.0.0.0:18766 without kernel IPv6), state in
+    /// listening on `[::]:18766` (IPv6 and IPv4; 0.0.0.0:18766 without kernel IPv6), state in
     /// /var/lib/las when usable, else in the per-user state folder ($XDG_STATE_HOME/las or
     /// ~/.local/state/las). `lasd` is looked for next to `las`, then on PATH.
     #[command(disable_help_flag = true)]

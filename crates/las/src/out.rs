@@ -4,7 +4,7 @@
 //! ignores SIGPIPE, so the write fails with EPIPE instead of ending the process as in
 //! other Unix tools. Commands write their results through [`stdout`], which turns a
 //! closed stdout into [`StdoutClosed`]; `main` then ends the process the way a Unix tool
-//! ends (see `main::closed_stdout`). Notes and errors go through [`note!`], which drops
+//! ends (see `main::closed_stdout`). Notes and errors go through `note!`, which drops
 //! what cannot be written: there is nobody left to tell.
 
 use std::fmt;
@@ -50,7 +50,7 @@ macro_rules! note {
     };
 }
 
-/// Writes one line to stderr, ignoring errors (see [`note!`]).
+/// Writes one line to stderr, ignoring errors (see `note!`).
 pub fn stderr_line(args: fmt::Arguments<'_>) {
     let mut err = io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));

@@ -43,7 +43,7 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V6(SocketAddrV6::new(
 /// answers with signed quotes.
 ///
 /// Without flags: simulation mode where no SGX hardware is present (NOT SECURE), listening
-/// on [::]:18766 (IPv6 and IPv4; 0.0.0.0:18766 where the kernel has no IPv6), state in
+/// on `[::]:18766` (IPv6 and IPv4; 0.0.0.0:18766 where the kernel has no IPv6), state in
 /// /var/lib/las when usable, else in the per-user state folder ($XDG_STATE_HOME/las or
 /// ~/.local/state/las).
 #[derive(Debug, Parser)]
@@ -136,8 +136,8 @@ impl PlatformArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0:18766 or [::1]:18766).
-    /// Default: [::]:18766 with IPV6_V6ONLY off (IPv6 and IPv4), or 0.0.0.0:18766 where
+    /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0:18766 or `[::1]:18766`).
+    /// Default: `[::]:18766` with IPV6_V6ONLY off (IPv6 and IPv4), or 0.0.0.0:18766 where
     /// the kernel has no IPv6.
     #[arg(long, env = "LAS_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,

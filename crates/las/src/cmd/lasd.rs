@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 /// The `lasd` that `las` runs: the one next to the `las` executable (a release archive,
-/// the image, or cargo's target/<profile> folder), else the first on PATH.
+/// the image, or cargo's `target/<profile>` folder), else the first on PATH.
 pub fn find() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the `las` executable's folder")?;
     let beside = exe.parent().map(|d| d.join("lasd"));
