@@ -25,6 +25,7 @@ use hyper::{Method, Request, StatusCode, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+#[cfg(feature = "sim-enclave")]
 use las_core::egetkey::EnclaveIdentity;
 use las_core::sgx::{Report, TargetInfo};
 use las_core::{MAX_TOKEN_SIZE, PlatformId, api};
