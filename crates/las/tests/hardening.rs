@@ -341,3 +341,42 @@ fn two_daemons_starting_at_once_on_an_empty_folder_share_one_secret() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// `las quote -o FILE` replaces a symlink planted at FILE with the quote and never writes
+/// through it: the link's target keeps its contents.
+#[test]
+fn quote_output_replaces_a_planted_link_and_never_writes_through_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(state.path(), &[]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let victim = out_dir.path().join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let out = out_dir.path().join("quote.cose");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    let addr = d.addr.to_string();
+    let o = las(&[
+        "quote",
+        "--las",
+        &addr,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--report-data",
+        "c0ffee",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    let meta = std::fs::symlink_metadata(&out).unwrap();
+    assert!(meta.file_type().is_file(), "{meta:?}");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    let quote = std::fs::read(&out).unwrap();
+    assert!(las_core::quote::decode_and_verify_quote(&quote).is_ok());
+    // No temp file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}

@@ -55,8 +55,7 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
     })?;
     match &a.quote.output {
         Some(path) => {
-            std::fs::write(path, format!("{}\n", answer.ear))
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            super::write_output(path, format!("{}\n", answer.ear).as_bytes())?;
         }
         None => outln!("{}", answer.ear)?,
     }

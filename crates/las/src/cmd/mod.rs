@@ -83,3 +83,31 @@ fn collect_pages(cmd: &clap::Command, name: &str, out: &mut Vec<(String, clap::C
         collect_pages(sub, &format!("{name}-{}", sub.get_name()), out);
     }
 }
+
+/// Writes an output file (`-o FILE` of `las quote` and `las attest`): a random-named temp
+/// file in the same folder (O_EXCL), synced, then renamed over `path`. A symlink or file
+/// planted at `path` is replaced, never followed or written through. Quotes and EARs are
+/// public: the file is 0644.
+pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".las-out.")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

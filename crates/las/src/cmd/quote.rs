@@ -32,8 +32,7 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
     let q = rt.block_on(attest(&las, &enclave, &rd))?;
     match &a.output {
         Some(path) => {
-            std::fs::write(path, &q.bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            super::write_output(path, &q.bytes)?;
             note!(
                 "quote from platform {} written to {} ({} bytes)",
                 q.platform_id,
