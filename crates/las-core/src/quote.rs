@@ -120,13 +120,72 @@ pub struct VerifiedQuote {
 
 /// Decodes a quote strictly and verifies its signature with the platform key it names.
 pub fn decode_and_verify_quote(bytes: &[u8]) -> Result<VerifiedQuote, TokenError> {
+    decode_quote(bytes)?.verify()
+}
+
+/// A quote decoded and checked in every way but its signature: for a verifier that checks
+/// many signatures at once (the verification service's batch). [`UncheckedQuote::verify`]
+/// is the one-at-a-time check of [`decode_and_verify_quote`].
+#[derive(Debug, Clone)]
+pub struct UncheckedQuote {
+    claims: QuoteClaims,
+    opened: token::Opened,
+}
+
+/// What an Ed25519 signature of a token covers, and the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedData {
+    /// The COSE `Sig_structure` (RFC 9052, section 4.4): the bytes the key signed.
+    pub message: Vec<u8>,
+    /// The 64-byte Ed25519 signature (`R ‖ s`).
+    pub signature: [u8; 64],
+    /// The key that must have signed (the `kid`, equal to the quote's platform ID).
+    pub key: PlatformId,
+}
+
+/// Decodes a quote strictly (everything [`decode_and_verify_quote`] checks) without
+/// verifying its signature.
+pub fn decode_quote(bytes: &[u8]) -> Result<UncheckedQuote, TokenError> {
     let opened = token::open(bytes, QUOTE_CONTENT_TYPE)?;
     let claims = decode_claims(&opened.payload)?;
     if claims.platform_id != opened.kid {
         return Err(TokenError::Inconsistent("platform_id (kid)"));
     }
-    opened.verify()?;
-    Ok(VerifiedQuote { claims })
+    Ok(UncheckedQuote { claims, opened })
+}
+
+impl UncheckedQuote {
+    /// The claims, NOT yet authenticated.
+    pub fn claims(&self) -> &QuoteClaims {
+        &self.claims
+    }
+
+    /// The signed bytes, the signature and the key, for a check made elsewhere.
+    pub fn signed_data(&self) -> Result<SignedData, TokenError> {
+        let (message, signature) = self.opened.signed_parts()?;
+        Ok(SignedData {
+            message,
+            signature,
+            key: self.opened.kid,
+        })
+    }
+
+    /// Verifies the signature (Ed25519 `verify_strict`) with the key in `kid`.
+    pub fn verify(self) -> Result<VerifiedQuote, TokenError> {
+        self.opened.verify()?;
+        Ok(VerifiedQuote {
+            claims: self.claims,
+        })
+    }
+
+    /// The quote as verified, WITHOUT checking its signature here: only for a caller that
+    /// verified [`Self::signed_data`] itself with checks as strict as [`Self::verify`]'s
+    /// (the verification service's batch verification).
+    pub fn signature_verified_elsewhere(self) -> VerifiedQuote {
+        VerifiedQuote {
+            claims: self.claims,
+        }
+    }
 }
 
 fn decode_claims(payload: &[u8]) -> Result<QuoteClaims, TokenError> {
@@ -243,6 +302,32 @@ mod tests {
         let q = encode_quote(&id, &claims).unwrap();
         assert_eq!(q[0], 0xd2, "tagged COSE_Sign1 (tag 18)");
         assert_eq!(decode_and_verify_quote(&q).unwrap().claims, claims);
+    }
+
+    #[test]
+    fn signed_data_is_what_the_platform_key_signed() {
+        let (id, claims) = sample();
+        let q = encode_quote(&id, &claims).unwrap();
+        let u = decode_quote(&q).unwrap();
+        let d = u.signed_data().unwrap();
+        assert_eq!(d.key, id.platform_id());
+        assert_eq!(
+            &d.signature[..],
+            &q[q.len() - 64..],
+            "the signature ends the token"
+        );
+        let vk = d.key.verifying_key().unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&d.signature);
+        vk.verify_strict(&d.message, &sig).unwrap();
+        let mut other = d.message.clone();
+        other[20] ^= 1;
+        assert!(vk.verify_strict(&other, &sig).is_err());
+        assert_eq!(u.verify().unwrap().claims, claims);
+        // A bad signature decodes (the batch sees it) but does not verify.
+        let mut bad = q.clone();
+        let at = q.len() - 32;
+        bad[at] ^= 1;
+        assert!(decode_quote(&bad).unwrap().verify().is_err());
     }
 
     #[test]

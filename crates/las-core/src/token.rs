@@ -115,6 +115,18 @@ pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenErro
 }
 
 impl Opened {
+    /// The bytes the signature covers (the COSE `Sig_structure`, no external AAD) and the
+    /// signature, for a verifier that checks many signatures at once.
+    pub(crate) fn signed_parts(&self) -> Result<(Vec<u8>, [u8; 64]), TokenError> {
+        let sig: [u8; 64] = self
+            .sign1
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| TokenError::Signature)?;
+        Ok((self.sign1.tbs_data(b""), sig))
+    }
+
     /// Verifies the Ed25519 signature with the key named in `kid` (strict verification:
     /// no small-order keys, canonical signatures only).
     pub(crate) fn verify(&self) -> Result<(), TokenError> {

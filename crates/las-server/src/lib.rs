@@ -30,6 +30,8 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use las_platform::{Platform, PlatformConfig, PlatformError};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -226,9 +228,64 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let router = app(state.clone());
+    let c = &state.config;
+    let limits = ConnectionLimits {
+        header_timeout: c.header_timeout,
+        write_timeout: c.write_timeout,
+        max_connections: c.max_connections,
+        drain_timeout: c.drain_timeout,
+    };
+    serve_router(
+        listener,
+        app(state.clone()),
+        &limits,
+        state.metrics.connections(),
+        &state.shutting_down,
+        shutdown,
+    )
+    .await
+}
+
+/// The limits of [`serve_router`]'s connections.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Time a client has to send a request's headers (this also bounds an idle keep-alive
+    /// connection: waiting for the next request is reading its headers).
+    pub header_timeout: Duration,
+    /// Time a blocked response write may take to reach the kernel (see `deadline`).
+    pub write_timeout: Duration,
+    /// Open connections at most; further ones are closed at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may take after `shutdown`.
+    pub drain_timeout: Duration,
+}
+
+/// The counters [`serve_router`] keeps; each server registers them in its own registry,
+/// under its own prefix.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionMetrics {
+    /// Open connections.
+    pub open: Gauge,
+    /// Connections closed at once because `max_connections` were open.
+    pub refused: Counter,
+    /// Connections closed because the client did not read its responses in time.
+    pub write_timeouts: Counter,
+}
+
+/// The connection loop of the LAS daemon and of the verification service: serves `router`
+/// on `listener` with a connection cap, a header read timeout, a write deadline and a
+/// capped read buffer, until `shutdown` completes; then stops accepting, sets `stopping`
+/// (so /readyz answers 503) and lets in-flight requests finish (up to `drain_timeout`).
+pub async fn serve_router(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: &ConnectionLimits,
+    metrics: ConnectionMetrics,
+    stopping: &AtomicBool,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(state.config.max_connections));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -243,7 +300,7 @@ pub async fn serve(
                     }
                 };
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    state.metrics.connections_refused.inc();
+                    metrics.refused.inc();
                     drop(stream);
                     continue;
                 };
@@ -254,8 +311,8 @@ pub async fn serve(
                 });
                 let io = deadline::WriteDeadline::new(
                     stream,
-                    state.config.write_timeout,
-                    state.metrics.connections_write_timeout.clone(),
+                    limits.write_timeout,
+                    metrics.write_timeouts.clone(),
                 );
                 // The header timeout also bounds an idle keep-alive connection: waiting for
                 // the next request is reading its headers. Responses to pipelined requests
@@ -263,12 +320,12 @@ pub async fn serve(
                 // deadline on its own.
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(state.config.header_timeout)
+                    .header_read_timeout(limits.header_timeout)
                     .max_buf_size(MAX_CONNECTION_BUFFER)
                     .pipeline_flush(false)
                     .serve_connection(TokioIo::new(io), svc);
                 let conn = graceful.watch(conn);
-                let open = state.metrics.connections_open.clone();
+                let open = metrics.open.clone();
                 open.inc();
                 tokio::spawn(async move {
                     let _ = conn.await;
@@ -280,11 +337,11 @@ pub async fn serve(
         }
     }
     drop(listener);
-    state.shutting_down.store(true, Ordering::Relaxed);
+    stopping.store(true, Ordering::Relaxed);
     tracing::info!(target: "las", "shutting down: draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(state.config.drain_timeout) => {
+        () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!(target: "las", "drain timeout reached; closing remaining connections");
         }
     }

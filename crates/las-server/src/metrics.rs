@@ -132,6 +132,15 @@ impl Metrics {
         }
     }
 
+    /// The counters of the connection loop (shared with the registered ones).
+    pub(crate) fn connections(&self) -> crate::ConnectionMetrics {
+        crate::ConnectionMetrics {
+            open: self.connections_open.clone(),
+            refused: self.connections_refused.clone(),
+            write_timeouts: self.connections_write_timeout.clone(),
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(8192);

@@ -23,14 +23,23 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-mod app;
+mod batch;
 pub mod client;
+mod config;
 pub mod ear;
 pub mod keys;
 pub mod nonce;
+mod policy;
+mod routes;
+mod serve;
+mod state;
+mod verdict;
 
-pub use app::{AppState, ServiceConfig, StartError, app, run, serve};
+pub use config::{DEFAULT_PORT, ServiceConfig, StartError};
 pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+pub use routes::app;
+pub use serve::{run, serve};
+pub use state::AppState;
 
 use sha2::{Digest, Sha512};
 

@@ -23,4 +23,5 @@ pub use policy::{Policy, PolicyError, Tolerance};
 pub use verify::{
     LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
     verify_las_evidence, verify_las_evidence_with, verify_quote, verify_quote_with,
+    verify_verified_quote_with,
 };

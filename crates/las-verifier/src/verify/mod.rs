@@ -17,7 +17,7 @@ use las_core::quote::QuoteClaims;
 use crate::dcap::CollateralSet;
 
 pub use evidence::{verify_las_evidence, verify_las_evidence_with};
-pub use quote::{verify_quote, verify_quote_with};
+pub use quote::{verify_quote, verify_quote_with, verify_verified_quote_with};
 pub use reason::{Reason, Rejection};
 
 /// The verifier's knowledge about the LAS behind a platform key.
@@ -234,6 +234,37 @@ mod tests {
         );
         assert!(v.accepted(), "{:?}", v.rejections);
         assert!(v.notes.iter().any(|n| n.contains("simulation tolerated")));
+    }
+
+    /// The service's path (signature checked in a batch): the same verdict as the
+    /// one-at-a-time path, accepted or not, and the quote bytes are not read again.
+    #[test]
+    fn a_quote_verified_elsewhere_gets_the_same_verdict() {
+        let id = las(1);
+        let p = policy("    tolerate: [simulation]\n", ALT);
+        let nonce = [9u8; 16];
+        let ev = evidence(&id, &nonce, NOW, [5; 32]);
+        for q in [
+            quote(&id, Mode::Sim, false, 2),
+            quote(&id, Mode::Sim, true, 1),
+        ] {
+            let lev = Some(LasEvidence {
+                token: &ev,
+                expected_nonce: Some(&nonce),
+            });
+            let want = run(&p, &q, lev);
+            let verified = las_core::quote::decode_quote(&q).unwrap().verify().unwrap();
+            let req = VerifyRequest {
+                quote: b"not read",
+                service: None,
+                expected_report_data: Some(&[0x11; 64]),
+                las_evidence: lev,
+                now: NOW,
+            };
+            let got =
+                verify_verified_quote_with(&p, verified, &req, &VerifyOptions::default()).unwrap();
+            assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        }
     }
 
     /// `max_age` (las verify --max-age): the quote's `iat` (NOW) against the injected

@@ -1,7 +1,7 @@
 //! The quote itself against the service: signature, LAS trust, simulation, platforms,
 //! attestation alternatives, DEBUG, report data, issue time.
 
-use las_core::quote::{QuoteClaims, decode_and_verify_quote};
+use las_core::quote::{QuoteClaims, VerifiedQuote, decode_and_verify_quote};
 use las_core::{Mode, TokenError};
 
 use super::evidence::las_trust;
@@ -22,6 +22,27 @@ pub fn verify_quote_with(
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
+    appraise(policy, req, opts, || decode_and_verify_quote(req.quote))
+}
+
+/// [`verify_quote_with`] for a quote the caller has already decoded and whose signature it
+/// has verified (the verification service checks many signatures in one batch):
+/// `req.quote` is not read again; every other check is the same.
+pub fn verify_verified_quote_with(
+    policy: &Policy,
+    quote: VerifiedQuote,
+    req: &VerifyRequest<'_>,
+    opts: &VerifyOptions<'_>,
+) -> Result<Verdict, VerifyError> {
+    appraise(policy, req, opts, || Ok(quote))
+}
+
+fn appraise(
+    policy: &Policy,
+    req: &VerifyRequest<'_>,
+    opts: &VerifyOptions<'_>,
+    decode: impl FnOnce() -> Result<VerifiedQuote, TokenError>,
+) -> Result<Verdict, VerifyError> {
     if policy.attestation.mode == crate::policy::AttestationMode::None {
         return Err(VerifyError::AttestationModeNone);
     }
@@ -33,7 +54,7 @@ pub fn verify_quote_with(
         service: service.name.clone(),
         las_trust: None,
     };
-    let claims = match decode_and_verify_quote(req.quote) {
+    let claims = match decode() {
         Ok(q) => q.claims,
         Err(e) => {
             let reason = match e {

@@ -1,0 +1,70 @@
+//! Start-up and the serve loop: load policy and keys, bind, watch the policy, serve
+//! (las-server's connection loop, shared with the LAS daemon) until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::{ServiceConfig, StartError};
+use crate::routes::app;
+use crate::state::AppState;
+
+/// Binds the listen address with a clear error.
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Serves `state` on `listener` until `shutdown`; then drains (up to `drain_timeout`).
+/// The LAS daemon's loop (`las_server::serve_router`): connection cap, header read
+/// timeout, write deadline, capped read buffer, graceful drain.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let c = &state.config;
+    let limits = las_server::ConnectionLimits {
+        header_timeout: c.header_timeout,
+        write_timeout: c.write_timeout,
+        max_connections: c.max_connections,
+        drain_timeout: c.drain_timeout,
+    };
+    las_server::serve_router(
+        listener,
+        app(state.clone()),
+        &limits,
+        state.metrics.connections.clone(),
+        &state.shutting_down,
+        shutdown,
+    )
+    .await
+}
+
+/// The whole service: load policy and keys, bind, watch the policy, serve until
+/// `shutdown`.
+pub async fn run(
+    config: ServiceConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let state = AppState::new(config)?;
+    let listener = bind(state.config.listen).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        target: "las",
+        "verification service: policy {} ({}), EAR signing key kid {}",
+        state.config.policy.display(),
+        state.policy_id(),
+        state.signer.kid()
+    );
+    tracing::info!(target: "las", "listening on http://{local}");
+    let watcher = crate::policy::watch(state.clone());
+    let r = serve(listener, state, shutdown).await;
+    watcher.abort();
+    r?;
+    tracing::info!(target: "las", "stopped");
+    Ok(())
+}

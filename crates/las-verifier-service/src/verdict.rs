@@ -1,0 +1,169 @@
+//! A verdict as an EAR claim set (draft-ietf-rats-ear): `ear.status`, the AR4SI
+//! trustworthiness vector, and the facts and reasons under the service's submodule.
+
+use las_verifier::{LasTrust, Reason, Verdict};
+use serde_json::{Value, json};
+
+use crate::ear::EAR_PROFILE;
+
+/// `affirming`: accepted, nothing tolerated; `warning`: accepted through a tolerance
+/// (every note is one; simulation always adds one); `contraindicated`: rejected.
+pub(crate) fn status_of(v: &Verdict) -> &'static str {
+    let sim = v
+        .claims
+        .as_ref()
+        .is_some_and(|c| c.mode == las_core::Mode::Sim);
+    if !v.accepted() {
+        "contraindicated"
+    } else if sim || !v.notes.is_empty() {
+        "warning"
+    } else {
+        "affirming"
+    }
+}
+
+/// AR4SI tier and value for a rejection reason.
+fn tier_of(r: Reason) -> (&'static str, u8) {
+    match r {
+        // 99: cryptographic validation of the evidence failed.
+        Reason::MalformedQuote | Reason::BadSignature | Reason::DcapQuoteInvalid => {
+            ("instance-identity", 99)
+        }
+        // 97: the attesting instance is not recognized.
+        Reason::UntrustedLas | Reason::PlatformNotAllowed | Reason::EvidenceInconsistent => {
+            ("instance-identity", 97)
+        }
+        // 96: freshness/binding broken: the evidence is not for this exchange.
+        Reason::ReportDataMismatch | Reason::QuoteFromTheFuture => ("instance-identity", 96),
+        // 97: unrecognized hardware (simulation is no hardware at all).
+        Reason::SimulationNotTolerated => ("hardware", 97),
+        // 96: hardware with vulnerabilities the policy does not accept.
+        Reason::TcbOutOfDate
+        | Reason::TcbSoftwareHardeningNeeded
+        | Reason::AdvisoryNotIgnored
+        | Reason::DcapCollateralMissing
+        | Reason::DcapCollateralExpired => ("hardware", 96),
+        Reason::TcbConfigurationNeeded | Reason::HyperthreadingEnabled => ("configuration", 96),
+        Reason::DebugEnclave | Reason::DebugLas => ("executables", 96),
+        // 33: unrecognized executables.
+        Reason::MrenclaveMismatch
+        | Reason::SignerMismatch
+        | Reason::IsvsvnTooLow
+        | Reason::IsvsvnTooHigh
+        | Reason::NoAttestationPolicy => ("executables", 33),
+        // Reasons added later: contraindicated until classified.
+        #[allow(unreachable_patterns)]
+        _ => ("configuration", 96),
+    }
+}
+
+fn trust_vector(v: &Verdict) -> Value {
+    let mut tv: Vec<(&'static str, u8)> = vec![
+        ("instance-identity", 2),
+        ("configuration", 2),
+        ("executables", 2),
+        ("hardware", 2),
+    ];
+    // The worst value of a tier wins (higher is worse: 2 < 32 < 96).
+    fn set(tv: &mut [(&'static str, u8)], tier: &'static str, value: u8) {
+        for e in tv.iter_mut() {
+            if e.0 == tier && value > e.1 {
+                e.1 = value;
+            }
+        }
+    }
+    if let Some(c) = &v.claims {
+        if c.mode == las_core::Mode::Sim {
+            // 32: hardware with known weaknesses (a simulated platform protects nothing).
+            set(&mut tv, "hardware", 32);
+        }
+        if c.report_body.attributes.debug() {
+            // 32: recognized executables, but loaded in a weaker (debug) mode.
+            set(&mut tv, "executables", 32);
+        }
+    }
+    if v.accepted() && !v.notes.is_empty() && tv.iter().all(|e| e.1 == 2) {
+        // Some other tolerance (advisories, TCB) was needed.
+        set(&mut tv, "configuration", 32);
+    }
+    for r in &v.rejections {
+        let (tier, value) = tier_of(r.reason);
+        set(&mut tv, tier, value);
+    }
+    if v.claims.is_none() {
+        // Nothing decoded: no claim about the other tiers.
+        tv.retain(|e| e.0 == "instance-identity");
+    }
+    Value::Object(
+        tv.into_iter()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect(),
+    )
+}
+
+pub(crate) fn ear_claims(
+    v: &Verdict,
+    policy_id: &str,
+    nonce: &str,
+    app_data: &[u8],
+    now: u64,
+    lifetime: u64,
+) -> Value {
+    let facts = v.claims.as_ref().map(|c| {
+        let b = &c.report_body;
+        let tcb = if c.mode == las_core::Mode::Sim {
+            Some("simulation".to_owned())
+        } else {
+            v.notes.iter().find_map(|n| {
+                n.split_once("TCB status ")
+                    .map(|(_, t)| t.trim_end_matches(')').to_owned())
+            })
+        };
+        json!({
+            "platform_id": c.platform_id.to_string(),
+            "mode": c.mode.as_str(),
+            "mrenclave": hex::encode(b.mrenclave),
+            "mrsigner": hex::encode(b.mrsigner),
+            "isvprodid": b.isvprodid,
+            "isvsvn": b.isvsvn,
+            "debug": b.attributes.debug(),
+            "report_data": hex::encode(b.report_data),
+            "app_report_data": hex::encode(app_data),
+            "tcb_status": tcb,
+            "las_version": c.las_version,
+            "las_trust": match &v.las_trust {
+                Some(LasTrust::Pinned) => json!("pinned"),
+                Some(LasTrust::Evidence { kind, las_mrenclave }) => json!({
+                    "evidence": kind, "las_mrenclave": hex::encode(las_mrenclave)
+                }),
+                None => Value::Null,
+            },
+            "quote_issued_at": c.issued_at,
+        })
+    });
+    let reasons: Vec<Value> = v
+        .rejections
+        .iter()
+        .map(|r| json!({"reason": r.reason.as_str(), "detail": r.detail}))
+        .collect();
+    let mut submod = serde_json::Map::new();
+    submod.insert("ear.status".into(), json!(status_of(v)));
+    submod.insert("ear.trustworthiness-vector".into(), trust_vector(v));
+    submod.insert("ear.appraisal-policy-id".into(), json!(policy_id));
+    submod.insert("las.facts".into(), facts.unwrap_or(Value::Null));
+    submod.insert("las.reasons".into(), Value::Array(reasons));
+    submod.insert("las.notes".into(), json!(v.notes));
+    let mut submods = serde_json::Map::new();
+    submods.insert(v.service.clone(), Value::Object(submod));
+    json!({
+        "eat_profile": EAR_PROFILE,
+        "iat": now,
+        "exp": now.saturating_add(lifetime),
+        "ear.verifier-id": {
+            "build": concat!("las-verifier-service ", env!("CARGO_PKG_VERSION")),
+            "developer": "las",
+        },
+        "eat_nonce": nonce,
+        "submods": submods,
+    })
+}
