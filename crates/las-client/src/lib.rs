@@ -15,16 +15,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+
 #[cfg(feature = "sim-enclave")]
 use std::path::Path;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 #[cfg(feature = "sim-enclave")]
 use las_core::egetkey::EnclaveIdentity;
 use las_core::sgx::{Report, TargetInfo};
@@ -84,7 +83,7 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct LasClient {
     addr: LasAddr,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: http::HttpClient,
     timeout: Duration,
 }
 
@@ -94,12 +93,9 @@ const MAX_ANSWER: usize = 2 * MAX_TOKEN_SIZE;
 impl LasClient {
     /// A client for the LAS at `addr`; every request times out after `timeout`.
     pub fn new(addr: LasAddr, timeout: Duration) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(timeout));
-        conn.set_nodelay(true);
         Self {
             addr,
-            http: Client::builder(TokioExecutor::new()).build(conn),
+            http: http::client(timeout),
             timeout,
         }
     }
@@ -127,29 +123,15 @@ impl LasClient {
                 addr: addr.clone(),
                 detail: format!("cannot build the request: {e}"),
             })?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| ClientError::Transport {
-                    addr: addr.clone(),
-                    detail: error_chain(&e),
-                })?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| ClientError::Transport {
-                    addr: addr.clone(),
-                    detail: e.to_string(),
-                })?
-                .to_bytes();
-            Ok::<_, ClientError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, fut)
+        let (status, body) = http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
-            .map_err(|_| ClientError::Timeout(addr.clone(), self.timeout))??;
+            .map_err(|e| match e {
+                http::ExchangeError::Transport(detail) => ClientError::Transport {
+                    addr: addr.clone(),
+                    detail,
+                },
+                http::ExchangeError::Timeout(t) => ClientError::Timeout(addr.clone(), t),
+            })?;
         if !status.is_success() {
             let (kind, message) = match serde_json::from_slice::<api::ErrorAnswer>(&body) {
                 Ok(e) => (e.error, e.message),
@@ -207,17 +189,6 @@ impl LasClient {
         let (_, body) = self.call(Method::GET, &path, None).await?;
         Ok(body.to_vec())
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Something that can make an SGX REPORT for a target: the application enclave.

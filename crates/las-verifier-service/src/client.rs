@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use las_client::http::{ExchangeError, HttpClient};
 use serde_json::{Value, json};
 
 /// Largest answer read.
@@ -59,7 +57,7 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct VerifierClient {
     base: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: HttpClient,
     timeout: Duration,
 }
 
@@ -99,12 +97,9 @@ impl VerifierClient {
         }
         base.parse::<hyper::Uri>()
             .map_err(|e| ClientError::Url(url.into(), e.to_string()))?;
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(timeout));
-        conn.set_nodelay(true);
         Ok(Self {
             base: base.to_owned(),
-            http: Client::builder(TokioExecutor::new()).build(conn),
+            http: las_client::http::client(timeout),
             timeout,
         })
     }
@@ -125,29 +120,15 @@ impl VerifierClient {
                 body.map(|b| b.to_string()).unwrap_or_default(),
             )))
             .map_err(|e| ClientError::Url(url.clone(), e.to_string()))?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| ClientError::Transport {
-                    url: url.clone(),
-                    detail: chain(&e),
-                })?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| ClientError::Transport {
-                    url: url.clone(),
-                    detail: e.to_string(),
-                })?
-                .to_bytes();
-            Ok::<_, ClientError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, fut)
+        let (status, body) = las_client::http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
-            .map_err(|_| ClientError::Timeout(url.clone(), self.timeout))??;
+            .map_err(|e| match e {
+                ExchangeError::Timeout(t) => ClientError::Timeout(url.clone(), t),
+                other => ClientError::Transport {
+                    url: url.clone(),
+                    detail: other.to_string(),
+                },
+            })?;
         let j: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             let j = j.unwrap_or_default();
@@ -243,15 +224,4 @@ impl VerifierClient {
     pub async fn jwks(&self) -> Result<Value, ClientError> {
         self.call(Method::GET, "/.well-known/jwks.json", None).await
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -550,3 +550,125 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
 }
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The EAR's claims, read without checking its signature (`check_ear` does that).
+fn ear_payload(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Many attestations at once, good and bad quotes mixed: the service checks the quote
+/// signatures of waiting requests in batches, a batch with a bad signature falls back to
+/// one-by-one checks, and every request gets its own answer (a bad signature never fails
+/// its neighbours, a good one never passes a bad one).
+#[test]
+fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
+    const N: usize = 36;
+    let a = platform();
+    let cfg = tempfile::tempdir().unwrap();
+    let policy = cfg.path().join("policy.yaml");
+    std::fs::write(&policy, policy_text(&[&a.id])).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&policy, state.path());
+    // First contact: the LAS evidence is fetched and cached.
+    let (n, nb) = nonce(v.addr);
+    let r = post_json(
+        v.addr,
+        "/v1/attest",
+        &attest_body(&n, &bound_quote(&a, &nb), a.las.addr),
+    );
+    assert_eq!(r.json()["status"], "warning");
+
+    let mut sent = 0;
+    let mut last = String::new();
+    // Batches form only when requests overlap: up to 4 rounds until both a batch and a
+    // fallback were seen (one round is enough on an idle machine).
+    for round in 0..4 {
+        let bodies: Vec<(serde_json::Value, bool)> = (0..N)
+            .map(|i| {
+                let (n, nb) = nonce(v.addr);
+                let mut q = base64::engine::general_purpose::STANDARD
+                    .decode(bound_quote(&a, &nb))
+                    .unwrap();
+                let good = i % 3 != 1;
+                if !good {
+                    // The lowest byte of s: still canonical, the equation fails.
+                    let at = q.len() - 32;
+                    q[at] ^= 1;
+                }
+                let q = base64::engine::general_purpose::STANDARD.encode(&q);
+                (attest_body(&n, &q, a.las.addr), good)
+            })
+            .collect();
+        let go = Arc::new(std::sync::Barrier::new(N));
+        let threads: Vec<_> = bodies
+            .into_iter()
+            .map(|(body, good)| {
+                let (go, addr) = (go.clone(), v.addr);
+                std::thread::spawn(move || {
+                    go.wait();
+                    (post_json(addr, "/v1/attest", &body), good)
+                })
+            })
+            .collect();
+        for t in threads {
+            let (r, good) = t.join().unwrap();
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let j = r.json();
+            let s = submod(&ear_payload(j["ear"].as_str().unwrap())).clone();
+            if good {
+                assert_eq!(j["status"], "warning", "{s}");
+                assert_eq!(s["las.reasons"], serde_json::json!([]));
+            } else {
+                assert_eq!(j["status"], "contraindicated", "{s}");
+                assert_eq!(s["las.reasons"][0]["reason"], "bad-signature", "{s}");
+                assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 99);
+            }
+        }
+        sent += N;
+        last = support_scrape(v.addr);
+        assert_eq!(
+            metric(&last, "las_verifier_signatures_checked_total"),
+            1 + sent as u64,
+            "every quote signature checked once: {last}"
+        );
+        if metric(&last, "las_verifier_signature_batches_total") > 0
+            && metric(&last, "las_verifier_signature_batch_fallbacks_total") > 0
+        {
+            eprintln!("batch and fallback seen in round {}", round + 1);
+            break;
+        }
+    }
+    assert!(
+        metric(&last, "las_verifier_signature_batches_total") > 0,
+        "no batch formed in 4 rounds of {N} concurrent requests: {last}"
+    );
+    assert!(
+        metric(&last, "las_verifier_signature_batch_fallbacks_total") > 0,
+        "no batch with a bad signature in 4 rounds: {last}"
+    );
+    let third = N / 3;
+    assert_eq!(
+        metric(
+            &last,
+            "las_verifier_attestations_total{kind=\"contraindicated\"}"
+        ),
+        (sent / N * third) as u64
+    );
+    // Evidence was fetched once, before the rounds.
+    assert_eq!(
+        metric(&last, "las_verifier_evidence_fetches_total{kind=\"ok\"}"),
+        1
+    );
+}

@@ -57,6 +57,16 @@ pub struct VerifierServeArgs {
     #[arg(long, env = "LAS_VERIFIER_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
+    /// Seconds a blocked answer write may take: a client that does not read its answers
+    /// loses its connection after this long.
+    #[arg(long, env = "LAS_VERIFIER_WRITE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+    /// Quote signatures of waiting requests verified together at most (1: each alone).
+    /// A lone request is checked at once; batches form only when requests wait.
+    #[arg(long, env = "LAS_VERIFIER_VERIFY_BATCH_MAX", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub verify_batch_max: u16,
     /// Open connections at most; further ones are closed at once.
     #[arg(long, env = "LAS_VERIFIER_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -86,6 +96,8 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.las_timeout = Duration::from_secs(a.las_timeout_secs);
     config.body_limit = a.max_body_bytes as usize;
     config.header_timeout = Duration::from_secs(a.header_timeout_secs);
+    config.write_timeout = Duration::from_secs(a.write_timeout_secs);
+    config.verify_batch_max = usize::from(a.verify_batch_max);
     config.max_connections = a.max_connections as usize;
     config.drain_timeout = Duration::from_secs(a.drain_timeout_secs);
     for f in &a.collateral {
