@@ -4,6 +4,8 @@
 //! limits); [`serve`] runs it on a listener with explicit limits (body size, header read
 //! timeout, write timeout, read-buffer cap, connection cap) and drains in-flight requests on shutdown; [`run`] is the
 //! whole daemon: open the platform, bind, log the platform ID, serve until SIGTERM/SIGINT.
+//! The connection loop itself, [`serve_router`], takes any router with its limits and
+//! counters: the verification service (`las-verifier-service`) serves with it too.
 //!
 //! ```text
 //!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout) ─► Router

@@ -10,12 +10,18 @@
 //!  app ── POST /v1/nonce ──────────────────────────► NonceBook::issue (HMAC, expiry)
 //!  app: REPORTDATA = SHA-512(nonce ‖ app data) ─► LAS quote
 //!  app ── POST /v1/attest {service, nonce, quote, report_data, las} ─►
-//!         NonceBook::consume ─► evidence cache (per platform ID) ──miss──► LAS /v1/identity (fresh nonce)
-//!                          └─► las_verifier::verify_quote_with ─► ear::claims ─► EarSigner::sign
+//!         NonceBook::consume ─► decode_quote ─► batch (signatures of waiting requests checked together)
+//!         ─► evidence cache (per platform ID) ──miss──► LAS /v1/identity (fresh nonce)
+//!         ─► las_verifier::verify_verified_quote_with ─► verdict::ear_claims ─► EarSigner::sign
 //!  relying party ── GET /.well-known/jwks.json ─► ear::verify_ear
 //! ```
 //!
 //! Replicas share nothing but the two key files of the state folder ([`keys`]).
+//!
+//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics),
+//! `policy` (load and reload of the policy file), `routes` (the HTTP handlers), `batch`
+//! (quote signatures checked in batches), `verdict` (a verdict as EAR claims), `serve`
+//! (start-up and las-server's connection loop), [`nonce`], [`keys`], [`ear`], [`client`].
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
