@@ -13,9 +13,10 @@
 //!        └──────────────── good / bad (oneshot) ◄───────┘
 //! ```
 //!
-//! No timer waits for a batch to fill: a worker takes whatever is queued when it is free,
-//! so a lone request is checked at once, and batches form by themselves under load (the
-//! requests that arrived while the previous batch was being checked). A batch that fails
+//! No timer waits for a batch to fill: a worker takes whatever is queued when it is free
+//! (after letting the request tasks that are ready run once, see [`work`]), so a lone
+//! request is checked at once, and batches form by themselves under load (the requests
+//! that arrived while the previous batch was being checked). A batch that fails
 //! is checked again one signature at a time, so one bad quote never fails its neighbours.
 //!
 //! ## Strictness
@@ -161,12 +162,29 @@ impl Batcher {
 }
 
 /// A worker: takes what waits (at least one), checks it, answers, again.
+///
+/// After the first signature it yields once before taking the rest: the request tasks
+/// that are ready to run (their requests already read) then queue their signatures too.
+/// Without it, on one runtime thread the worker would run as soon as the first request
+/// woke it (Tokio runs a task just woken next) and never see a second signature. The
+/// yield is one pass of the scheduler, not a timer: alone, a signature waits for nothing.
 async fn work(rx: Arc<Mutex<mpsc::Receiver<Job>>>, max: usize, metrics: BatchMetrics) {
     let mut jobs = Vec::with_capacity(max);
     loop {
-        let got = rx.lock().await.recv_many(&mut jobs, max).await;
-        if got == 0 {
-            return;
+        {
+            let mut rx = rx.lock().await;
+            if rx.recv_many(&mut jobs, max).await == 0 {
+                return;
+            }
+            if jobs.len() < max {
+                tokio::task::yield_now().await;
+                while jobs.len() < max {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+            }
         }
         let data: Vec<SignedData> = jobs.iter().map(|j| j.data.clone()).collect();
         let ok = verify_many(&data, &metrics);
@@ -414,6 +432,27 @@ mod tests {
             verify_many(&[high_s, odd_r, good.clone()], &metrics()),
             [false, false, true]
         );
+    }
+
+    /// One runtime thread (as `las-bench verifier` runs the service: a multi-thread
+    /// runtime with one worker, which runs a task just woken next): requests that are
+    /// ready together are checked together, and a lone one alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn on_one_thread_waiting_requests_form_a_batch() {
+        let b = Arc::new(Batcher::new(BATCH_MAX, metrics()));
+        assert!(b.verify(signed(1, b"alone")).await);
+        assert_eq!(b.metrics.batches.get(), 0);
+        let tasks: Vec<_> = (1..=8u8)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move { b.verify(signed(i, &[i; 10])).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        assert_eq!(b.metrics.batches.get(), 1, "the 8 waiting were one batch");
+        assert_eq!(b.metrics.signatures.get(), 9);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
