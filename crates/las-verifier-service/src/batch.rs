@@ -212,9 +212,7 @@ fn strict_checks(d: &SignedData) -> Option<Ready<'_>> {
     let (r, s) = d.signature.split_at(32);
     let r: [u8; 32] = r.try_into().ok()?;
     let s: [u8; 32] = s.try_into().ok()?;
-    if Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).is_none() {
-        return None;
-    }
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(s))?;
     let point = CompressedEdwardsY(r).decompress()?;
     if point.is_small_order() || point.compress().0 != r {
         return None;
