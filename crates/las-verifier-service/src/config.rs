@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use las_server::ConnectionLimits;
 use las_verifier::dcap::CollateralSet;
 
 use crate::keys::KeyError;
@@ -19,15 +20,8 @@ pub struct ServiceConfig {
     pub state_dir: PathBuf,
     /// Largest request body (bytes).
     pub body_limit: usize,
-    /// Time a client has to send its request headers.
-    pub header_timeout: Duration,
-    /// Time a blocked response write may take (a client that does not read its answers
-    /// loses its connection after this long).
-    pub write_timeout: Duration,
-    /// Open connections at most.
-    pub max_connections: usize,
-    /// Time in-flight requests may take after SIGTERM.
-    pub drain_timeout: Duration,
+    /// Header and write timeouts, connection cap, drain time (las-server's loop).
+    pub connections: ConnectionLimits,
     /// Lifetime of a nonce (seconds).
     pub nonce_lifetime: u64,
     /// How long verified LAS identity evidence is reused per platform ID (seconds; at
@@ -55,10 +49,12 @@ impl ServiceConfig {
             policy,
             state_dir,
             body_limit: 64 * 1024,
-            header_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(10),
-            max_connections: 4096,
-            drain_timeout: Duration::from_secs(10),
+            connections: ConnectionLimits {
+                header_timeout: Duration::from_secs(10),
+                write_timeout: Duration::from_secs(10),
+                max_connections: 4096,
+                drain_timeout: Duration::from_secs(10),
+            },
             nonce_lifetime: 120,
             evidence_cache: 300,
             ear_lifetime: 300,

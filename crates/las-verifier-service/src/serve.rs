@@ -18,7 +18,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Serves `state` on `listener` until `shutdown`; then drains (up to `drain_timeout`).
+/// Serves `state` on `listener` until `shutdown`; then drains (up to `connections.drain_timeout`).
 /// The LAS daemon's loop (`las_server::serve_router`): connection cap, header read
 /// timeout, write deadline, capped read buffer, graceful drain.
 pub async fn serve(
@@ -26,17 +26,10 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let c = &state.config;
-    let limits = las_server::ConnectionLimits {
-        header_timeout: c.header_timeout,
-        write_timeout: c.write_timeout,
-        max_connections: c.max_connections,
-        drain_timeout: c.drain_timeout,
-    };
     las_server::serve_router(
         listener,
         app(state.clone()),
-        &limits,
+        &state.config.connections,
         state.metrics.connections.clone(),
         &state.shutting_down,
         shutdown,

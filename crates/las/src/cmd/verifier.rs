@@ -95,11 +95,11 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.ear_lifetime = a.ear_lifetime_secs;
     config.las_timeout = Duration::from_secs(a.las_timeout_secs);
     config.body_limit = a.max_body_bytes as usize;
-    config.header_timeout = Duration::from_secs(a.header_timeout_secs);
-    config.write_timeout = Duration::from_secs(a.write_timeout_secs);
+    config.connections.header_timeout = Duration::from_secs(a.header_timeout_secs);
+    config.connections.write_timeout = Duration::from_secs(a.write_timeout_secs);
     config.verify_batch_max = usize::from(a.verify_batch_max);
-    config.max_connections = a.max_connections as usize;
-    config.drain_timeout = Duration::from_secs(a.drain_timeout_secs);
+    config.connections.max_connections = a.max_connections as usize;
+    config.connections.drain_timeout = Duration::from_secs(a.drain_timeout_secs);
     for f in &a.collateral {
         let bytes = std::fs::read(f)
             .with_context(|| format!("cannot read collateral file {}", f.display()))?;
