@@ -153,7 +153,7 @@ impl Batcher {
         match self.tx.send(Job { data, reply }).await {
             Ok(()) => answer.await.unwrap_or(false),
             // The workers are gone (the runtime is shutting down): check it here.
-            Err(mpsc::error::SendError(job)) => verify_many(&[job.data], &self.metrics)
+            Err(mpsc::error::SendError(job)) => verify_many(&[&job.data], &self.metrics)
                 .first()
                 .copied()
                 .unwrap_or(false),
@@ -186,7 +186,7 @@ async fn work(rx: Arc<Mutex<mpsc::Receiver<Job>>>, max: usize, metrics: BatchMet
                 }
             }
         }
-        let data: Vec<SignedData> = jobs.iter().map(|j| j.data.clone()).collect();
+        let data: Vec<&SignedData> = jobs.iter().map(|j| &j.data).collect();
         let ok = verify_many(&data, &metrics);
         for (job, ok) in jobs.drain(..).zip(ok) {
             // The request may have been dropped (client gone): nobody to tell.
@@ -225,7 +225,7 @@ fn strict_checks(d: &SignedData) -> Option<Ready<'_>> {
 }
 
 /// Verifies every signature of `items`; the answers are in the same order.
-pub(crate) fn verify_many(items: &[SignedData], metrics: &BatchMetrics) -> Vec<bool> {
+pub(crate) fn verify_many(items: &[&SignedData], metrics: &BatchMetrics) -> Vec<bool> {
     let mut ok = vec![false; items.len()];
     if items.is_empty() {
         return ok;
@@ -272,6 +272,10 @@ mod tests {
     use ed25519_dalek::{Signer, SigningKey};
     use las_core::PlatformId;
     use sha2::{Digest, Sha512};
+
+    fn refs(items: &[SignedData]) -> Vec<&SignedData> {
+        items.iter().collect()
+    }
 
     fn metrics() -> BatchMetrics {
         BatchMetrics::register(&mut Registry::default())
@@ -323,7 +327,7 @@ mod tests {
     fn a_good_batch_verifies_in_one_go() {
         let m = metrics();
         let items: Vec<_> = (1..=8).map(|i| signed(i, &[i; 100])).collect();
-        assert_eq!(verify_many(&items, &m), vec![true; 8]);
+        assert_eq!(verify_many(&refs(&items), &m), vec![true; 8]);
         assert_eq!((m.batches.get(), m.fallbacks.get()), (1, 0));
     }
 
@@ -336,11 +340,11 @@ mod tests {
         // Signed by another key than the one named.
         items[6].key = items[0].key;
         let want: Vec<bool> = (0..8).map(|i| i != 3 && i != 6).collect();
-        assert_eq!(verify_many(&items, &m), want);
+        assert_eq!(verify_many(&refs(&items), &m), want);
         assert_eq!((m.batches.get(), m.fallbacks.get()), (1, 1));
         // Alone, each gets the same answer.
         for (d, w) in items.iter().zip(&want) {
-            assert_eq!(verify_many(std::slice::from_ref(d), &m), vec![*w]);
+            assert_eq!(verify_many(&[d], &m), vec![*w]);
         }
         assert_eq!(m.batches.get(), 1, "a lone signature is not a batch");
     }
@@ -372,10 +376,7 @@ mod tests {
                 "verify_batch alone would accept it"
             );
             let m = metrics();
-            assert_eq!(
-                verify_many(&[bad.clone(), good.clone(), good.clone()], &m),
-                [false, true, true]
-            );
+            assert_eq!(verify_many(&[bad, &good, &good], &m), [false, true, true]);
             assert_eq!(m.fallbacks.get(), 0, "refused before the batch");
         }
         // A non-canonical s (s + l) and a non-canonical R encoding (y + p of a valid y).
@@ -427,7 +428,7 @@ mod tests {
         odd_r.signature[..32].copy_from_slice(&r);
         assert!(strict_checks(&odd_r).is_none());
         assert_eq!(
-            verify_many(&[high_s, odd_r, good.clone()], &metrics()),
+            verify_many(&[&high_s, &odd_r, &good], &metrics()),
             [false, false, true]
         );
     }
