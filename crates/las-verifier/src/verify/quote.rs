@@ -39,6 +39,7 @@ pub fn verify_quote_with(
             let reason = match e {
                 TokenError::Signature => Reason::BadSignature,
                 TokenError::NonCanonical(_) => Reason::NonCanonicalQuote,
+                TokenError::UnsupportedQuoteFormat(_) => Reason::UnsupportedQuoteFormat,
                 _ => Reason::MalformedQuote,
             };
             v.rejections.push(Rejection {
