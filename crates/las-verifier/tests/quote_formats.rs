@@ -6,7 +6,9 @@
 
 use las_core::PlatformIdentity;
 use las_core::crypto::Key128;
-use las_testkit::vectors::{QUOTE_IAT, QUOTE_SEAL_KEY, QUOTE_V1, QUOTE_V2};
+use las_testkit::vectors::{
+    QUOTE_IAT, QUOTE_SEAL_KEY, QUOTE_V1, QUOTE_V2, quote_with_version as with_version,
+};
 use las_verifier::{Policy, Reason, Verdict, VerifyRequest, verify_quote};
 
 /// Pins the vectors' platform key, tolerates simulation (the vectors are `sim`), and
@@ -34,16 +36,6 @@ fn verify(p: &Policy, quote: &[u8]) -> Verdict {
         },
     )
     .unwrap()
-}
-
-/// `quote` with the first `"v": from` of its payload changed to `"v": to` (the signature is
-/// then wrong, but the version is read, and refused, before the signature is checked).
-fn with_version(quote: &[u8], from: u8, to: u8) -> Vec<u8> {
-    let find = [0x61, b'v', from];
-    let i = quote.windows(3).position(|w| w == find).unwrap();
-    let mut q = quote.to_vec();
-    q[i + 2] = to;
-    q
 }
 
 #[test]
