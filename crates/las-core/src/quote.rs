@@ -315,6 +315,11 @@ mod tests {
         ciborium::Value::Map(m)
     }
 
+    /// Why the quote signed by `id` over `tree` is refused.
+    fn refused(id: &PlatformIdentity, tree: &ciborium::Value) -> TokenError {
+        decode_and_verify_quote(&signed(id, tree)).unwrap_err()
+    }
+
     fn set(m: &mut [(ciborium::Value, ciborium::Value)], key: &str, v: ciborium::Value) {
         let e = m
             .iter_mut()
@@ -366,16 +371,10 @@ mod tests {
         let tree = edited(&claims, QuoteFormat::V1, |m| {
             set(m, "enclave", v1_enclave_tree(&lie.report_body));
         });
-        assert_eq!(
-            decode_and_verify_quote(&signed(&id, &tree)),
-            Err(TokenError::Inconsistent("mrenclave"))
-        );
+        assert_eq!(refused(&id, &tree), TokenError::Inconsistent("mrenclave"));
         // Format 1 without its `enclave`: a missing field, not read as format 2.
         let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", 1u64.into()));
-        assert_eq!(
-            decode_and_verify_quote(&signed(&id, &tree)),
-            Err(TokenError::Payload("enclave"))
-        );
+        assert_eq!(refused(&id, &tree), TokenError::Payload("enclave"));
     }
 
     /// Only versions 1 and 2 are read; every other `v`, a missing `v`, and a format-2
@@ -386,9 +385,9 @@ mod tests {
         for v in [0u64, 3, 255, u64::MAX] {
             for format in QuoteFormat::READ {
                 let tree = edited(&claims, format, |m| set(m, "v", v.into()));
-                let r = decode_and_verify_quote(&signed(&id, &tree));
-                assert_eq!(r, Err(TokenError::UnsupportedQuoteFormat(v)), "v {v}");
-                let msg = r.unwrap_err().to_string();
+                let e = refused(&id, &tree);
+                assert_eq!(e, TokenError::UnsupportedQuoteFormat(v), "v {v}");
+                let msg = e.to_string();
                 assert!(
                     msg.contains(&format!("unsupported quote format {v}")),
                     "{msg}"
@@ -397,22 +396,18 @@ mod tests {
         }
         for bad_v in [ciborium::Value::from(-1), "2".into(), ciborium::Value::Null] {
             let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", bad_v.clone()));
-            let r = decode_and_verify_quote(&signed(&id, &tree));
-            assert_eq!(r, Err(TokenError::Payload("v")), "{bad_v:?}");
+            assert_eq!(refused(&id, &tree), TokenError::Payload("v"), "{bad_v:?}");
         }
         let tree = edited(&claims, QuoteFormat::V2, |m| {
             m.retain(|(k, _)| k.as_text() != Some("v"))
         });
-        assert_eq!(
-            decode_and_verify_quote(&signed(&id, &tree)),
-            Err(TokenError::Payload("v"))
-        );
+        assert_eq!(refused(&id, &tree), TokenError::Payload("v"));
         // Format 2 with format 1's decoded copy, consistent and in format 1's place: an
         // unknown field (fail closed), not a format-1 quote with the wrong number.
         let tree = edited(&claims, QuoteFormat::V1, |m| set(m, "v", 2u64.into()));
         assert_eq!(
-            decode_and_verify_quote(&signed(&id, &tree)),
-            Err(TokenError::Payload("payload (unknown field)"))
+            refused(&id, &tree),
+            TokenError::Payload("payload (unknown field)")
         );
         // The error text names what is read.
         let read: Vec<String> = QuoteFormat::READ.iter().map(|f| f.to_string()).collect();
