@@ -13,22 +13,6 @@ const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const REPORT_DATA: &str = "0123456789abcdef";
 
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
-}
-
 fn quote(d: &Daemon, state_dir: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let addr = d.addr.to_string();
     let mut args = vec![
@@ -90,8 +74,8 @@ fn verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> std::p
 
 #[test]
 fn two_platforms_policies_forgery_debug_and_tampering() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     assert_ne!(a.id, b.id);
     let work = tempfile::tempdir().unwrap();
     let q = work.path().join("quote.cose");
@@ -208,7 +192,7 @@ fn two_platforms_policies_forgery_debug_and_tampering() {
 
 #[test]
 fn quote_endpoint_rejects_bad_reports_with_stable_kinds() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let addr = a.las.addr;
     let r = http(
         addr,
@@ -307,7 +291,7 @@ fn quote_endpoint_rejects_bad_reports_with_stable_kinds() {
 
 #[test]
 fn quote_without_a_platform_secret_says_what_to_do() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let empty = tempfile::tempdir().unwrap();
     let out = quote(&a.las, empty.path(), &empty.path().join("q"), &[]);
     assert_eq!(out.status.code(), Some(2));

@@ -171,20 +171,7 @@ fn no_command_panics_on_a_closed_stdout() {
 
     // las verify: the verdict decides the exit code, read or not.
     let qfile = work.path().join("quote.cose");
-    let o = las(&[
-        "quote",
-        "--las",
-        &a_addr,
-        "--state-dir",
-        a_state,
-        "--report-data",
-        "c0ffee",
-        "--mrenclave",
-        MRENCLAVE,
-        "-o",
-        qfile.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    quote_to_file(a.addr, a_dir.path(), "c0ffee", MRENCLAVE, &qfile);
     let q = qfile.to_str().unwrap();
     let a_id = stdout(&las(&["id", "--mode", "sim", "--state-dir", a_state]));
     let b_id = stdout(&las(&[

@@ -14,23 +14,7 @@ const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 const OTHER_MRENCLAVE: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
-}
-
-fn quote(p: &Platform, out: &Path, mrenclave: &str) {
+fn quote(p: &SimPlatform, out: &Path, mrenclave: &str) {
     let addr = p.las.addr.to_string();
     let o = las(&[
         "quote",
@@ -114,8 +98,8 @@ fn readme_policy(platform_a: &str) -> String {
 
 #[test]
 fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     assert_ne!(a.id, b.id);
     let work = tempfile::tempdir().unwrap();
     let q_a = work.path().join("a.cose");
@@ -210,7 +194,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
 
 #[test]
 fn explain_shows_how_a_session_was_read() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let q = work.path().join("a.cose");
     quote(&a, &q, MRENCLAVE);

@@ -77,22 +77,6 @@ impl Drop for Verifier {
     }
 }
 
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
-}
-
 fn policy_text(platforms: &[&str]) -> String {
     let plats = platforms
         .iter()
@@ -136,7 +120,7 @@ impl ConfigMapDir {
     }
 }
 
-fn attest(v: &Verifier, p: &Platform) -> std::process::Output {
+fn attest(v: &Verifier, p: &SimPlatform) -> std::process::Output {
     let las_addr = p.las.addr.to_string();
     las(&[
         "attest",
@@ -189,7 +173,7 @@ fn nonce(addr: SocketAddr) -> (String, Vec<u8>) {
 }
 
 /// A base64 quote from `p` binding SHA-512(nonce ‖ APP_DATA).
-fn bound_quote(p: &Platform, nonce: &[u8]) -> String {
+fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
     let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
     let o = las(&[
         "quote",
@@ -233,8 +217,8 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_across_replicas() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     let cfg = tempfile::tempdir().unwrap();
     let mut cm = ConfigMapDir::new(cfg.path(), &policy_text(&[&a.id]));
     let state1 = tempfile::tempdir().unwrap();
