@@ -17,17 +17,7 @@ use crate::http::{Resp, get, http};
 
 /// The application enclave the suites attest (a release enclave).
 pub fn app_enclave() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0xaa; 32],
-        mrsigner: [0xbb; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 3,
-        isvsvn: 5,
-        ..EnclaveIdentity::default()
-    }
+    las_platform::testing::release_enclave(0xaa, 0xbb, 3, 5)
 }
 
 /// The standard REPORT body of hand-made quotes: a release 64-bit enclave, MRENCLAVE

@@ -7,39 +7,9 @@ use std::path::Path;
 
 use las_core::egetkey::{self, RootSecret};
 use las_core::evidence::decode_and_verify_evidence;
-use las_core::sgx::{Attributes, flags};
 
 use super::*;
-
-const CPUSVN: [u8; 16] = [7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-fn las_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0x4c; 32],
-        mrsigner: [0x53; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 1,
-        isvsvn: 2,
-        ..EnclaveIdentity::default()
-    }
-}
-
-fn app_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0xaa; 32],
-        mrsigner: [0xbb; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 7,
-        isvsvn: 3,
-        ..EnclaveIdentity::default()
-    }
-}
+use crate::testing::{CPUSVN, app_identity, las_identity, write_attestation_fs};
 
 /// EGETKEY modelled in software: the KEYREQUEST built by [`report_key_request`] goes
 /// through `las_core::egetkey::egetkey`, as it would through the CPU.
@@ -82,24 +52,12 @@ fn write(dir: &Path, name: &str, data: &[u8]) {
     std::fs::write(dir.join(name), data).unwrap();
 }
 
-/// A stand-in for Gramine's files as the LAS enclave sees them: its TARGETINFO, a REPORT of
-/// itself for itself (what `report` returns after `target_info` = `my_target_info`), a
-/// placeholder quote, and its MRENCLAVE seal key from the same model.
+/// A stand-in for Gramine's files as the LAS enclave sees them
+/// ([`write_attestation_fs`]), the model CPU of `root_byte` behind it.
 fn fake(root_byte: u8) -> Fake {
     let dir = tempfile::tempdir().unwrap();
     let root = RootSecret::from_bytes([root_byte; 32]);
-    let las = las_identity();
-    let d = dir.path();
-    write(d, "attestation_type", b"dcap\n");
-    write(d, "my_target_info", &las.target_info().to_bytes());
-    write(d, "target_info", b"");
-    write(d, "user_report_data", b"");
-    let own = egetkey::ereport(&root, &CPUSVN, &las, &las.target_info(), &[0; 64], &[9; 32]);
-    write(d, "report", &own.to_bytes());
-    write(d, "quote", b"DCAP QUOTE FROM AESM");
-    std::fs::create_dir(d.join("keys")).unwrap();
-    let seal = egetkey::mrenclave_seal_key(&root, &CPUSVN, &las);
-    write(d, "keys/_sgx_mrenclave", seal.expose());
+    write_attestation_fs(dir.path(), &root);
     Fake { dir, root }
 }
 
