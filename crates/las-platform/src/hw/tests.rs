@@ -20,9 +20,13 @@ struct ModelKeys {
 }
 
 impl ReportKeys for ModelKeys {
-    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
-        egetkey::egetkey(&self.root, &CPUSVN, &self.me, &report_key_request(key_id))
-            .map_err(|e| e.to_string())
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
+        Ok(egetkey::egetkey(
+            &self.root,
+            &CPUSVN,
+            &self.me,
+            &report_key_request(key_id),
+        )?)
     }
 }
 
@@ -314,10 +318,10 @@ mod under_emulated_enclu {
     struct Mangled(Mangle);
 
     impl ReportKeys for Mangled {
-        fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
+        fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
             let mut b = report_key_request(key_id).to_bytes();
             (self.0)(&mut b);
-            crate::hw::enclu::egetkey(&b).map_err(|code| format!("SGX error code {code}"))
+            crate::hw::enclu::egetkey(&b).map_err(ReportKeyError::Sgx)
         }
     }
 
