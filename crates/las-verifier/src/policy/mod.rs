@@ -68,6 +68,32 @@ pub enum PolicyError {
     Input(String),
 }
 
+/// No service of the policy answers a request ([`Policy::service`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No service has the name asked for.
+    #[error("no service `{name}` in the policy (services: {})", .known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The services the policy defines.
+        known: Vec<String>,
+    },
+    /// The policy defines no service.
+    #[error("the policy defines no services")]
+    NoServices,
+    /// The policy defines several services and none was named.
+    #[error(
+        "the policy defines several services ({}): choose one with --service",
+        .known.join(", ")
+    )]
+    Ambiguous {
+        /// The services the policy defines.
+        known: Vec<String>,
+    },
+}
+
 /// Weaknesses a policy may tolerate (`security.attestation.tolerate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tolerance {
@@ -393,31 +419,29 @@ impl Policy {
     }
 
     /// The service named `name`, or the only service when `name` is `None`.
-    pub fn service(&self, name: Option<&str>) -> Result<&Service, String> {
+    pub fn service(&self, name: Option<&str>) -> Result<&Service, ServiceError> {
         match name {
-            Some(n) => self.services.iter().find(|s| s.name == n).ok_or_else(|| {
-                format!(
-                    "no service `{n}` in the policy (services: {})",
-                    self.service_names()
-                )
-            }),
+            Some(n) => {
+                self.services
+                    .iter()
+                    .find(|s| s.name == n)
+                    .ok_or_else(|| ServiceError::Unknown {
+                        name: n.to_owned(),
+                        known: self.service_names(),
+                    })
+            }
             None => match self.services.as_slice() {
                 [only] => Ok(only),
-                [] => Err("the policy defines no services".to_owned()),
-                _ => Err(format!(
-                    "the policy defines several services ({}): choose one with --service",
-                    self.service_names()
-                )),
+                [] => Err(ServiceError::NoServices),
+                _ => Err(ServiceError::Ambiguous {
+                    known: self.service_names(),
+                }),
             },
         }
     }
 
-    fn service_names(&self) -> String {
-        self.services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    fn service_names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.name.clone()).collect()
     }
 
     /// The pinned LAS keys.

@@ -47,7 +47,30 @@ volumes:
     );
     let other = p.service(Some("other")).unwrap();
     assert_eq!(other.attestation.as_ref().unwrap().0.len(), 2);
-    assert!(p.service(None).is_err());
+    let known = vec!["app".to_owned(), "other".to_owned()];
+    let several = p.service(None).unwrap_err();
+    assert_eq!(
+        several,
+        ServiceError::Ambiguous {
+            known: known.clone()
+        }
+    );
+    assert_eq!(
+        several.to_string(),
+        "the policy defines several services (app, other): choose one with --service"
+    );
+    let unknown = p.service(Some("web")).unwrap_err();
+    assert_eq!(
+        unknown,
+        ServiceError::Unknown {
+            name: "web".into(),
+            known
+        }
+    );
+    assert_eq!(
+        unknown.to_string(),
+        "no service `web` in the policy (services: app, other)"
+    );
     assert_eq!(p.pinned_las_keys().count(), 1);
 }
 
