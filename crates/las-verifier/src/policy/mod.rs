@@ -94,6 +94,14 @@ pub enum ServiceError {
     },
 }
 
+/// Its message, for callers that carry messages as text (the verifier service's API
+/// errors).
+impl From<ServiceError> for String {
+    fn from(e: ServiceError) -> String {
+        e.to_string()
+    }
+}
+
 /// Weaknesses a policy may tolerate (`security.attestation.tolerate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tolerance {
