@@ -20,6 +20,39 @@ pub fn app_enclave() -> EnclaveIdentity {
     las_platform::testing::release_enclave(0xaa, 0xbb, 3, 5)
 }
 
+/// MRENCLAVE of [`app_enclave`], hex.
+pub const APP_MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// MRSIGNER of [`app_enclave`], hex.
+pub const APP_MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// The options of `las quote` and `las attest` that have [`app_enclave`] (built as
+/// `mrenclave`, hex) ask the LAS at `las` (state folder `state_dir`) for a quote over
+/// `report_data` (hex): `--las --state-dir --report-data --mrenclave --mrsigner
+/// --isvprodid --isvsvn`.
+pub fn app_quote_args<'a>(
+    las: &'a str,
+    state_dir: &'a str,
+    report_data: &'a str,
+    mrenclave: &'a str,
+) -> [&'a str; 14] {
+    [
+        "--las",
+        las,
+        "--state-dir",
+        state_dir,
+        "--report-data",
+        report_data,
+        "--mrenclave",
+        mrenclave,
+        "--mrsigner",
+        APP_MRSIGNER,
+        "--isvprodid",
+        "3",
+        "--isvsvn",
+        "5",
+    ]
+}
+
 /// The standard REPORT body of hand-made quotes: a release 64-bit enclave, MRENCLAVE
 /// `aa..`, MRSIGNER `bb..`, ISVPRODID 1, ISVSVN 1, CPUSVN `01..`, zero report data. Change
 /// fields with struct update: `ReportBody { mrenclave: X, ..report_body() }`.
@@ -181,6 +214,20 @@ pub fn scrape(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_quote_args_name_the_app_enclave() {
+        let e = app_enclave();
+        let a = app_quote_args("L", "S", "R", APP_MRENCLAVE);
+        assert_eq!(hex::decode(a[7]).unwrap(), e.mrenclave);
+        assert_eq!(hex::decode(a[9]).unwrap(), e.mrsigner);
+        assert_eq!(a[11].parse::<u16>().unwrap(), e.isvprodid);
+        assert_eq!(a[13].parse::<u16>().unwrap(), e.isvsvn);
+        assert_eq!(
+            &a[..6],
+            ["--las", "L", "--state-dir", "S", "--report-data", "R"]
+        );
+    }
 
     #[test]
     fn metric_lines_are_found_by_name_and_labels() {

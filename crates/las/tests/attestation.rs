@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use las_testkit::daemon::*;
+use las_testkit::fixtures::app_quote_args;
 use las_testkit::http::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -15,25 +16,10 @@ const REPORT_DATA: &str = "0123456789abcdef";
 
 fn quote(d: &Daemon, state_dir: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let addr = d.addr.to_string();
-    let mut args = vec![
-        "quote",
-        "--las",
-        &addr,
-        "--state-dir",
-        state_dir.to_str().unwrap(),
-        "--report-data",
-        REPORT_DATA,
-        "--mrenclave",
-        MRENCLAVE,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-        "-o",
-        out.to_str().unwrap(),
-    ];
+    let state = state_dir.to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, REPORT_DATA, MRENCLAVE));
+    args.extend_from_slice(&["-o", out.to_str().unwrap()]);
     args.extend_from_slice(extra);
     las(&args)
 }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use las_testkit::fixtures::app_quote_args;
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -16,25 +17,11 @@ const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 fn quote(p: &SimPlatform, out: &Path, mrenclave: &str) {
     let addr = p.las.addr.to_string();
-    let o = las(&[
-        "quote",
-        "--las",
-        &addr,
-        "--state-dir",
-        p.dir.path().to_str().unwrap(),
-        "--report-data",
-        "c0ffee",
-        "--mrenclave",
-        mrenclave,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, "c0ffee", mrenclave));
+    args.extend_from_slice(&["-o", out.to_str().unwrap()]);
+    let o = las(&args);
     assert!(o.status.success(), "las quote: {}", stderr(&o));
 }
 
