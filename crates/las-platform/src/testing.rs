@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use las_core::egetkey::{self, EnclaveIdentity, RootSecret};
-use las_core::sgx::{Attributes, flags};
+use las_core::sgx::{Attributes, Report, TargetInfo, flags};
 
 /// The CPUSVN of the modelled CPU.
 pub const CPUSVN: [u8; 16] = [7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -69,4 +69,17 @@ pub fn write_attestation_fs(dir: &Path, root: &RootSecret) {
         "keys/_sgx_mrenclave",
         egetkey::mrenclave_seal_key(root, &CPUSVN, &las).expose(),
     );
+}
+
+/// A REPORT of [`app_identity`] for `target` over `report_data`, made by the model CPU of
+/// `root` at [`CPUSVN`] (KEYID `03..`).
+pub fn app_report(root: &RootSecret, target: &TargetInfo, report_data: &[u8; 64]) -> Report {
+    egetkey::ereport(
+        root,
+        &CPUSVN,
+        &app_identity(),
+        target,
+        report_data,
+        &[3; 32],
+    )
 }

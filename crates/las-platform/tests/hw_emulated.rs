@@ -33,7 +33,7 @@ use las_core::{Mode, PlatformIdentity};
 use las_platform::Platform;
 use las_platform::hw::{AttestationFs, Egetkey, GraminePlatform};
 use las_server::{AppState, ServerConfig};
-use testing::{AESM_QUOTE, CPUSVN, app_identity, las_identity, write_attestation_fs};
+use testing::{AESM_QUOTE, CPUSVN, app_identity, app_report, las_identity, write_attestation_fs};
 
 fn root() -> RootSecret {
     RootSecret::from_bytes([0x31; 32])
@@ -197,14 +197,7 @@ fn hw_backend_serves_under_emulated_enclu() {
 
     // An application REPORT for that target, made by the (modelled) CPU: checked with the
     // REPORT key from ENCLU[EGETKEY] and quoted.
-    let r = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&root(), &target, &[0x11; 64]);
     let n = emulator::executed();
     let (st, q) = http(addr, "POST", "/v1/quote", &r.to_bytes(), WAIT);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&q));
@@ -222,22 +215,8 @@ fn hw_backend_serves_under_emulated_enclu() {
     // Forged, for another enclave, from another CPU: refused.
     let mut forged = r.to_bytes();
     forged[431] ^= 1;
-    let other_target = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &app_identity().target_info(),
-        &[0; 64],
-        &[3; 32],
-    );
-    let other_cpu = egetkey::ereport(
-        &RootSecret::from_bytes([2; 32]),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0; 64],
-        &[3; 32],
-    );
+    let other_target = app_report(&root(), &app_identity().target_info(), &[0; 64]);
+    let other_cpu = app_report(&RootSecret::from_bytes([2; 32]), &target, &[0; 64]);
     for bad in [
         forged.to_vec(),
         other_target.to_bytes().to_vec(),
@@ -335,14 +314,7 @@ fn slow_quotes_do_not_stall_the_runtime() {
 
     // Meanwhile the probes and quotes answer.
     let target = las_identity().target_info();
-    let r = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&root(), &target, &[0x11; 64]);
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
         let t = Instant::now();

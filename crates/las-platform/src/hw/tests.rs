@@ -9,7 +9,7 @@ use las_core::egetkey::{self, RootSecret};
 use las_core::evidence::decode_and_verify_evidence;
 
 use super::*;
-use crate::testing::{CPUSVN, app_identity, las_identity, write_attestation_fs};
+use crate::testing::{CPUSVN, app_identity, app_report, las_identity, write_attestation_fs};
 
 /// EGETKEY modelled in software: the KEYREQUEST built by [`report_key_request`] goes
 /// through `las_core::egetkey::egetkey`, as it would through the CPU.
@@ -104,14 +104,7 @@ fn application_reports_are_checked_with_the_report_key() {
     let f = fake(1);
     let p = f.open().unwrap();
     let target = p.target_info();
-    let r = egetkey::ereport(
-        &f.root,
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&f.root, &target, &[0x11; 64]);
     let ok = p.check_report(&r.to_bytes()).unwrap();
     assert_eq!(ok.body.mrenclave, [0xaa; 32]);
     assert_eq!(ok.body.report_data, [0x11; 64]);
@@ -127,26 +120,12 @@ fn application_reports_are_checked_with_the_report_key() {
     }
     // Made on another platform, for another target, at another CPUSVN.
     let other_cpu = RootSecret::from_bytes([2; 32]);
-    let r2 = egetkey::ereport(
-        &other_cpu,
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0; 64],
-        &[3; 32],
-    );
+    let r2 = app_report(&other_cpu, &target, &[0; 64]);
     assert!(matches!(
         p.check_report(&r2.to_bytes()),
         Err(ReportError::Mac)
     ));
-    let r3 = egetkey::ereport(
-        &f.root,
-        &CPUSVN,
-        &app_identity(),
-        &app_identity().target_info(),
-        &[0; 64],
-        &[3; 32],
-    );
+    let r3 = app_report(&f.root, &app_identity().target_info(), &[0; 64]);
     assert!(matches!(
         p.check_report(&r3.to_bytes()),
         Err(ReportError::Mac)
@@ -292,14 +271,7 @@ mod under_emulated_enclu {
         );
         assert_eq!(p.platform_id(), f.open().unwrap().platform_id());
 
-        let r = egetkey::ereport(
-            &f.root,
-            &CPUSVN,
-            &app_identity(),
-            &p.target_info(),
-            &[0x11; 64],
-            &[3; 32],
-        );
+        let r = app_report(&f.root, &p.target_info(), &[0x11; 64]);
         assert_eq!(
             p.check_report(&r.to_bytes()).unwrap().body.mrenclave,
             [0xaa; 32]
