@@ -336,6 +336,17 @@ pub fn las(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `las id --mode sim --state-dir DIR` ([`las`]).
+pub fn las_id(state_dir: &Path) -> Output {
+    las(&[
+        "id",
+        "--mode",
+        "sim",
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+    ])
+}
+
 /// [`las`] with `input` on its stdin (then closed); stdout and stderr captured.
 pub fn las_with_stdin(args: &[&str], input: &[u8]) -> Output {
     let mut cmd = Command::new(las_bin());

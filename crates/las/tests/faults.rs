@@ -25,16 +25,6 @@ use las_testkit::raw;
 
 const SECRET: &str = "platform-secret";
 
-fn las_id(state: &Path) -> Output {
-    las(&[
-        "id",
-        "--mode",
-        "sim",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ])
-}
-
 fn temp_files(state: &Path) -> Vec<String> {
     std::fs::read_dir(state)
         .map(|rd| {
