@@ -347,6 +347,21 @@ pub fn las_id(state_dir: &Path) -> Output {
     ])
 }
 
+/// `las verify --policy POLICY --quote QUOTE --las LAS EXTRA` ([`las`]).
+pub fn las_verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "verify",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--quote",
+        quote.to_str().unwrap(),
+        "--las",
+        las_addr,
+    ];
+    args.extend_from_slice(extra);
+    las(&args)
+}
+
 /// [`las`] with `input` on its stdin (then closed); stdout and stderr captured.
 pub fn las_with_stdin(args: &[&str], input: &[u8]) -> Output {
     let mut cmd = Command::new(las_bin());

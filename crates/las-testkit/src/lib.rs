@@ -45,7 +45,7 @@ pub mod raw;
 pub mod vectors;
 
 pub use daemon::{
-    Daemon, Process, SimPlatform, las, las_bin, las_id, las_outside_cluster, las_with_stdin,
-    quote_to_file, serve_on_busy_port, sh_pipeline, stderr, stdout,
+    Daemon, Process, SimPlatform, las, las_bin, las_id, las_outside_cluster, las_verify,
+    las_with_stdin, quote_to_file, serve_on_busy_port, sh_pipeline, stderr, stdout,
 };
 pub use http::{Client, Resp, get, http};

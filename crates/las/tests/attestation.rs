@@ -42,20 +42,11 @@ fn policy(dir: &Path, name: &str, tolerate: &str, platforms: &[&str]) -> std::pa
 }
 
 fn verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "verify",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--quote",
-        quote.to_str().unwrap(),
-        "--las",
-        las_addr,
-    ];
+    let mut args = extra.to_vec();
     if !extra.contains(&"--expect-report-data") {
         args.extend_from_slice(&["--expect-report-data", REPORT_DATA]);
     }
-    args.extend_from_slice(extra);
-    las(&args)
+    las_verify(policy, quote, las_addr, &args)
 }
 
 #[test]

@@ -25,20 +25,6 @@ fn quote(p: &SimPlatform, out: &Path, mrenclave: &str) {
     assert!(o.status.success(), "las quote: {}", stderr(&o));
 }
 
-fn verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "verify",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--quote",
-        quote.to_str().unwrap(),
-        "--las",
-        las_addr,
-    ];
-    args.extend_from_slice(extra);
-    las(&args)
-}
-
 #[derive(Debug)]
 enum Expect {
     Accepted,
@@ -141,7 +127,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
         let policy = work.path().join("policy.yaml");
         std::fs::write(&policy, &text).unwrap();
 
-        let v = verify(&policy, &q_a, &a_addr, &["--expect-report-data", "c0ffee"]);
+        let v = las_verify(&policy, &q_a, &a_addr, &["--expect-report-data", "c0ffee"]);
         let (out, err) = (stdout(&v), stderr(&v));
         let ok = match &expect {
             Expect::Accepted => v.status.code() == Some(0),
@@ -161,7 +147,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
             ("platform B", &q_b, &b_addr),
             ("another MRENCLAVE", &q_other, &a_addr),
         ] {
-            let v = verify(&policy, q, addr, &[]);
+            let v = las_verify(&policy, q, addr, &[]);
             let code = v.status.code();
             let fine = match expect {
                 Expect::Error(_) => code == Some(2),
@@ -192,7 +178,7 @@ fn explain_shows_how_a_session_was_read() {
     std::fs::write(&policy, &text).unwrap();
     let addr = a.las.addr.to_string();
 
-    let v = verify(&policy, &q, &addr, &["--explain"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     let out = stdout(&v);
     for want in [
@@ -218,7 +204,7 @@ fn explain_shows_how_a_session_was_read() {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }
 
-    let v = verify(&policy, &q, &addr, &["--explain", "--json"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain", "--json"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     let j: serde_json::Value = serde_json::from_str(&stdout(&v)).unwrap();
     assert_eq!(j["accepted"], true);
@@ -240,7 +226,7 @@ fn explain_shows_how_a_session_was_read() {
         .unwrap()
         .replace("@PLATFORM_A@", &a.id);
     std::fs::write(&policy, legacy).unwrap();
-    let v = verify(&policy, &q, &addr, &["--explain"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     assert!(
         stdout(&v).contains("(from the deprecated `mrenclaves`)"),

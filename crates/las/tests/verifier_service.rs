@@ -17,6 +17,17 @@ const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const APP_DATA: &str = "0123456789abcdef";
 
+/// `las verifier serve --listen 127.0.0.1:0 --policy POLICY --state-dir STATE`.
+fn verifier_serve(policy: &Path, state: &Path) -> Command {
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(policy)
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("LAS_LOG_FORMAT");
+    cmd
+}
+
 /// A running `las verifier serve` (the one launcher, `Daemon`, with another command).
 struct Verifier {
     d: Daemon,
@@ -25,13 +36,7 @@ struct Verifier {
 
 impl Verifier {
     fn start(policy: &Path, state: &Path) -> Verifier {
-        let mut cmd = Command::new(las_bin());
-        cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-            .arg(policy)
-            .arg("--state-dir")
-            .arg(state)
-            .env_remove("LAS_LOG_FORMAT");
-        let d = Daemon::start_command(cmd);
+        let d = Daemon::start_command(verifier_serve(policy, state));
         Verifier { addr: d.addr, d }
     }
 
@@ -434,31 +439,13 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = las(&[
-        "verifier",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--state-dir",
-        state.path().to_str().unwrap(),
-    ]);
+    let o = verifier_serve(&policy, state.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
 
     let other = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
-    let o = las(&[
-        "verifier",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--state-dir",
-        other.path().to_str().unwrap(),
-    ]);
+    let o = verifier_serve(&policy, other.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
 }
