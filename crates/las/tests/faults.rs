@@ -158,7 +158,7 @@ fn one_kill(i: usize, rng: &mut Rng, stats: &Mutex<KillStats>) {
 
 /// The kill -9 lands in the one moment that matters: the temp file is written and fsynced,
 /// the secret is not linked yet. The daemon is held there by a test-only pause compiled into
-/// debug builds only (`LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS`, las-platform sim.rs); the
+/// debug builds only (`LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS`, las-platform sim/state.rs); the
 /// test asserts it saw that state before the kill, so it cannot pass by killing too early
 /// or too late.
 #[test]
