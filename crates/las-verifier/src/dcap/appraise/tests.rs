@@ -17,6 +17,12 @@ fn tcb_info_edited(coll: &[u8], from: &str, to: &str) -> CollateralSet {
     CollateralSet::from_json(v.to_string().as_bytes()).unwrap()
 }
 
+/// The reasons `quote` is rejected for under `p` with collateral `set` at [`SAMPLE_NOW`],
+/// binding nothing (zero report data).
+fn rejected_for(p: &Policy, quote: &[u8], set: &CollateralSet) -> Vec<&'static str> {
+    reasons(&appraise(p, quote, &[0; 64], set, SAMPLE_NOW))
+}
+
 fn reasons(a: &DcapAppraisal) -> Vec<&'static str> {
     a.rejections.iter().map(|r| r.reason.as_str()).collect()
 }
@@ -110,7 +116,7 @@ fn collateral_missing_expired_or_for_another_platform() {
     let p = policy("    tolerate: []\n");
     let empty = CollateralSet::new();
     assert_eq!(
-        reasons(&appraise(&p, &quote, &[0; 64], &empty, SAMPLE_NOW)),
+        rejected_for(&p, &quote, &empty),
         ["dcap-collateral-missing"]
     );
     let set = CollateralSet::from_json(&coll).unwrap();
@@ -124,7 +130,7 @@ fn collateral_missing_expired_or_for_another_platform() {
     // Collateral of another FMSPC does not count.
     let other = tcb_info_edited(&coll, "00A067110000", "00906ED50000");
     assert_eq!(
-        reasons(&appraise(&p, &quote, &[0; 64], &other, SAMPLE_NOW)),
+        rejected_for(&p, &quote, &other),
         ["dcap-collateral-missing"]
     );
 }
@@ -135,10 +141,7 @@ fn tampered_collateral_is_rejected() {
     let p = policy(TOLERATES_THE_SAMPLE);
     // Intel's TCB info signed the status: claiming UpToDate breaks the signature.
     let set = tcb_info_edited(&coll, "ConfigurationAndSWHardeningNeeded", "UpToDate");
-    assert_eq!(
-        reasons(&appraise(&p, &quote, &[0; 64], &set, SAMPLE_NOW)),
-        ["dcap-quote-invalid"]
-    );
+    assert_eq!(rejected_for(&p, &quote, &set), ["dcap-quote-invalid"]);
 }
 
 #[test]
@@ -181,26 +184,39 @@ fn truncated_and_flipped_quotes_are_rejected() {
     assert!(checked > 80);
 }
 
-/// The checks after the chain, on facts no genuine sample quote has (a DEBUG LAS,
-/// SMT on, an out-of-date TCB, advisories a tolerance covers).
-#[test]
-fn judge_names_each_weakness() {
-    let report = DcapReport {
+/// A verified report as `judge` sees it: a release LAS, TCB up to date, no advisories,
+/// report data `09..`, SGX type `sgx_type`.
+fn judged_report(sgx_type: u8) -> DcapReport {
+    DcapReport {
         mrenclave: [1; 32],
         mrsigner: [2; 32],
         isvprodid: 1,
         isvsvn: 1,
         cpusvn: [3; 16],
         attributes: Attributes {
-            flags: las_core::sgx::flags::INIT | las_core::sgx::flags::DEBUG,
+            flags: las_core::sgx::flags::INIT,
             xfrm: 3,
         },
         report_data: [9; 64],
-        tcb_status: "OutOfDate".into(),
+        tcb_status: "UpToDate".into(),
         advisory_ids: vec![],
         fmspc: "00906ED50000".into(),
         tcb_eval_data_number: 17,
-        sgx_type: SGX_TYPE_STANDARD,
+        sgx_type,
+    }
+}
+
+/// The checks after the chain, on facts no genuine sample quote has (a DEBUG LAS,
+/// SMT on, an out-of-date TCB, advisories a tolerance covers).
+#[test]
+fn judge_names_each_weakness() {
+    let report = DcapReport {
+        attributes: Attributes {
+            flags: las_core::sgx::flags::INIT | las_core::sgx::flags::DEBUG,
+            xfrm: 3,
+        },
+        tcb_status: "OutOfDate".into(),
+        ..judged_report(SGX_TYPE_STANDARD)
     };
     let adv = vec!["INTEL-SA-00161".to_string(), "INTEL-SA-00657".to_string()];
     let facts = Facts {
@@ -253,23 +269,7 @@ fn judge_names_each_weakness() {
 /// integrity, an unknown SGX type, and the TCB evaluation data number threshold.
 #[test]
 fn judge_names_pck_flags_sgx_type_and_eval_number() {
-    let report = |sgx_type: u8| DcapReport {
-        mrenclave: [1; 32],
-        mrsigner: [2; 32],
-        isvprodid: 1,
-        isvsvn: 1,
-        cpusvn: [3; 16],
-        attributes: Attributes {
-            flags: las_core::sgx::flags::INIT,
-            xfrm: 3,
-        },
-        report_data: [9; 64],
-        tcb_status: "UpToDate".into(),
-        advisory_ids: vec![],
-        fmspc: "00906ED50000".into(),
-        tcb_eval_data_number: 17,
-        sgx_type,
-    };
+    let report = judged_report;
     let run = |att: &str, dynamic: PckCertFlag, cached: PckCertFlag, sgx_type: u8| {
         let facts = Facts {
             status: TcbStatus::UpToDate,
