@@ -107,14 +107,18 @@ impl Process {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    let mut l = log2.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+                // After the line is in the log: a test that reads the log once the
+                // listener is announced sees the announcement too.
                 if let Some(a) = listening_addr(&line)
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(a);
                 }
-                let mut l = log2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         Ok(Process {
@@ -515,6 +519,8 @@ mod tests {
         ]);
         let d = Daemon::announced(Process::spawn(c).unwrap(), Duration::from_secs(10)).unwrap();
         assert_eq!(d.addr.port(), 5);
+        // The announcement is in the log by the time it is announced.
+        assert!(d.log().contains("listening on"), "{}", d.log());
         assert!(d.wait_log("listening", Duration::from_secs(5)));
         let s = d.terminate();
         assert!(!s.success());
