@@ -1,5 +1,5 @@
-//! The daemon under test: a real `las serve` process (pinned to one core with `taskset`),
-//! its readiness, its memory, and the machine it runs on.
+//! The daemon under test: a real `lasd serve` (or `las serve`) process (pinned to one
+//! core with `taskset`), its readiness, its memory, and the machine it runs on.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use las_testkit::daemon::Process;
 use las_testkit::http;
 pub use las_testkit::procfs::{CpuTime, Memory};
 
-/// A running `las serve` (the test kit's launcher: stderr collected by a thread); killed
+/// A running daemon (`lasd serve`) (the test kit's launcher: stderr collected by a thread); killed
 /// when dropped.
 #[derive(Debug)]
 pub struct Daemon {
@@ -23,14 +23,14 @@ pub struct Daemon {
 /// How the daemon is started.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// The `las` executable.
+    /// The daemon executable: `lasd`, or `las` (whose `serve` executes the `lasd` beside it).
     pub las: PathBuf,
     /// Its state folder (holds the simulated platform secret).
     pub state_dir: PathBuf,
     /// The core to pin it to (`taskset -c`), if any.
     pub cpu: Option<usize>,
 
-    /// Extra `las serve` arguments.
+    /// Extra `serve` arguments.
     pub extra: Vec<String>,
 }
 
@@ -79,13 +79,13 @@ impl Daemon {
             }
             if let Some(status) = self.process.child.try_wait()? {
                 bail!(
-                    "las serve exited ({status}) before it was ready; its log:\n{}",
+                    "the daemon exited ({status}) before it was ready; its log:\n{}",
                     self.log_tail()
                 );
             }
             if started.elapsed() > timeout {
                 bail!(
-                    "las serve was not ready after {timeout:?}; its log:\n{}",
+                    "the daemon was not ready after {timeout:?}; its log:\n{}",
                     self.log_tail()
                 );
             }
@@ -308,12 +308,24 @@ fn nofile_limits() -> anyhow::Result<(u64, u64)> {
     Ok((parse(f.next()), parse(f.next())))
 }
 
-/// The `las` next to this executable (same cargo profile), building it first when this
-/// process runs under cargo, so that the daemon measured is the current code.
+/// The `las` next to this executable (same cargo profile), built first under cargo.
 pub fn default_las() -> anyhow::Result<PathBuf> {
+    sibling("las", "las")
+}
+
+/// The `lasd` next to this executable (same cargo profile), built first under cargo: the
+/// daemon binary the load, start-up and memory figures are for.
+pub fn default_lasd() -> anyhow::Result<PathBuf> {
+    sibling("lasd", "lasd")
+}
+
+/// The executable `name` of package `package` next to this executable (same cargo
+/// profile), building it first when this process runs under cargo, so that what is
+/// measured is the current code.
+fn sibling(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("cannot locate the las-bench executable")?;
     let dir = me.parent().context("las-bench has no parent folder")?;
-    let las = dir.join("las");
+    let exe = dir.join(name);
     if let Some(cargo) = std::env::var_os("CARGO") {
         let profile = dir
             .file_name()
@@ -324,23 +336,23 @@ pub fn default_las() -> anyhow::Result<PathBuf> {
         } else {
             profile
         };
-        eprintln!("las-bench: cargo build --profile {profile} -p las");
+        eprintln!("las-bench: cargo build --profile {profile} -p {package}");
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "--profile", &profile, "-p", "las"])
+            .args(["build", "--quiet", "--profile", &profile, "-p", package])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
             .status()
-            .context("cannot run cargo to build las")?;
+            .with_context(|| format!("cannot run cargo to build {package}"))?;
         if !st.success() {
-            bail!("cargo build -p las failed");
+            bail!("cargo build -p {package} failed");
         }
     }
-    if !las.exists() {
+    if !exe.exists() {
         bail!(
-            "no las executable at {}: build it (`cargo build --release -p las`) or pass --las PATH",
-            las.display()
+            "no {name} executable at {}: build it (`cargo build --release -p {package}`) or pass --las PATH",
+            exe.display()
         );
     }
-    Ok(las)
+    Ok(exe)
 }
 
 #[cfg(test)]
