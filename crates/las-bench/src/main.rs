@@ -227,14 +227,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // tenant delays a wake-up. Not at saturation: the kernel throttles real-time tasks
     // at 95% of each second (50 ms stops).
     let realtime = prioritized.then_some(REALTIME_PRIO);
-    let las = match &o.las {
-        Some(p) => p.clone(),
-        None => daemon::default_lasd()?,
+    // `micro` starts no daemon: it needs no executable.
+    let las = if matches!(cli.what, What::Micro) {
+        None
+    } else {
+        let las = match &o.las {
+            Some(p) => p.clone(),
+            None => daemon::default_lasd()?,
+        };
+        Some(
+            std::fs::canonicalize(&las)
+                .with_context(|| format!("no daemon executable at {}", las.display()))?,
+        )
     };
-    let las = std::fs::canonicalize(&las)
-        .with_context(|| format!("no daemon executable at {}", las.display()))?;
     let launch = |dir: &Path| Launch {
-        las: las.clone(),
+        las: las.clone().unwrap_or_default(),
         state_dir: dir.to_path_buf(),
         cpu: pinned.then_some(o.daemon_cpu),
         extra: Vec::new(),
@@ -297,10 +304,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         smoke,
     };
     if o.json {
-        let v = report::json(&machine, &las, &setup, o, &r, total);
+        let v = report::json(&machine, las.as_deref(), &setup, o, &r, total);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_report(&machine, &las, &setup, o, &r, total);
+        print_report(&machine, las.as_deref(), &setup, o, &r, total);
     }
     if r.standard_skipped {
         eprintln!(

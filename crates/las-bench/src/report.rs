@@ -110,7 +110,7 @@ pub(crate) struct Setup {
 
 pub(crate) fn print_report(
     machine: &Machine,
-    las: &Path,
+    las: Option<&Path>,
     setup: &Setup,
     o: &Opts,
     r: &Results,
@@ -123,7 +123,6 @@ pub(crate) fn print_report(
         smoke,
     } = *setup;
     let args: Vec<String> = std::env::args().collect();
-    let las_size = std::fs::metadata(las).map(|m| m.len()).unwrap_or(0);
     println!("## las-bench results\n");
     println!("- command: `{}`", args.join(" "));
     println!(
@@ -135,13 +134,19 @@ pub(crate) fn print_report(
         daemon::loadavg()
     );
     println!(
-        "- las: `{}` ({:.1} MiB); {}",
-        las.display(),
-        las_size as f64 / (1 << 20) as f64,
+        "- daemon: {}; {}",
+        match las {
+            Some(las) => format!(
+                "`{}` ({:.1} MiB)",
+                las.display(),
+                std::fs::metadata(las).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64
+            ),
+            None => "none started".to_owned(),
+        },
         if pinned {
             format!(
-                "daemon pinned to CPU {} (`taskset -c {}`), load generator and in-process baselines to CPU {}",
-                o.daemon_cpu, o.daemon_cpu, o.client_cpu
+                "daemon pinned to CPU {} (`taskset -c {}`), load generators (wrk, oha: `taskset -c {}`; the own generator) and in-process baselines to CPU {}",
+                o.daemon_cpu, o.daemon_cpu, o.client_cpu, o.client_cpu
             )
         } else {
             "nothing pinned".to_owned()
@@ -632,7 +637,7 @@ fn load_json(l: &LoadResult) -> Value {
 /// `own_open_loop`, `own_busy_poll`), `startup`, `ratios` (key → value) and `targets`.
 pub(crate) fn json(
     machine: &Machine,
-    las: &Path,
+    las: Option<&Path>,
     setup: &Setup,
     o: &Opts,
     r: &Results,
@@ -655,10 +660,13 @@ pub(crate) fn json(
     );
     put(
         "daemon",
-        json!({
-            "path": las.display().to_string(),
-            "bytes": std::fs::metadata(las).map(|m| m.len()).ok(),
-        }),
+        match las {
+            Some(las) => json!({
+                "path": las.display().to_string(),
+                "bytes": std::fs::metadata(las).map(|m| m.len()).ok(),
+            }),
+            None => Value::Null,
+        },
     );
     put(
         "pinning",
