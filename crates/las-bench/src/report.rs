@@ -145,8 +145,18 @@ pub(crate) fn print_report(
         },
         if pinned {
             format!(
-                "daemon pinned to CPU {} (`taskset -c {}`), load generators (wrk, oha: `taskset -c {}`; the own generator) and in-process baselines to CPU {}",
-                o.daemon_cpu, o.daemon_cpu, o.client_cpu, o.client_cpu
+                "daemon pinned to CPU {} (`taskset -c {}`), {} and in-process baselines to CPU {}",
+                o.daemon_cpu,
+                o.daemon_cpu,
+                if r.tools.is_some() {
+                    format!(
+                        "load generators (wrk and oha: `taskset -c {}`; the own generator)",
+                        o.client_cpu
+                    )
+                } else {
+                    "load generator".to_owned()
+                },
+                o.client_cpu
             )
         } else {
             "nothing pinned".to_owned()
@@ -275,9 +285,11 @@ pub(crate) fn print_report(
                 l.errors
             );
         }
-        println!(
-            "\nThe own generator decodes and checks each connection's first quote, and its busy-polling phase shows what waking a sleeping client costs the daemon; wrk and oha cannot. Their figures are the ones the targets are judged on."
-        );
+        if r.wrk.is_some() {
+            println!(
+                "\nThe targets are judged on wrk's and oha's figures. The own generator decodes and checks each connection's first quote, and its busy-polling phase shows what waking a sleeping client costs the daemon; wrk and oha cannot."
+            );
+        }
         println!("\nWhere the time went (/proc/PID/task/*/schedstat, /proc/PID/stat):\n");
         println!(
             "| load | daemon CPU µs/quote | daemon user/sys | daemon on its core | daemon waiting for its core | generator on its core | generator waiting |"
