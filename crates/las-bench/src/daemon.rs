@@ -269,43 +269,33 @@ pub fn raise_own_autogroup() -> anyhow::Result<()> {
         .context("cannot set the nice value of this session's autogroup (/proc/self/autogroup)")
 }
 
-/// Raises this process's soft open-file limit to at least `want` (children inherit it),
-/// with util-linux `prlimit`, up to the hard limit. Returns the soft limit now in force.
+/// Raises this process's soft open-file limit to at least `want` (children, the daemon
+/// among them, inherit it), up to the hard limit; fails naming both limits when the hard
+/// one is too low (only root can raise it). Returns the soft limit now in force.
 pub fn ensure_nofile(want: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = nofile_limits()?;
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let soft = now.current.unwrap_or(u64::MAX);
     if soft >= want {
         return Ok(soft);
     }
-    let target = want.min(hard);
-    let out = Command::new("prlimit")
-        .arg("--pid")
-        .arg(std::process::id().to_string())
-        .arg(format!("--nofile={target}:{hard}"))
-        .output()
-        .context("cannot run prlimit (util-linux)")?;
-    if !out.status.success() {
+    let hard = now.maximum.unwrap_or(u64::MAX);
+    if hard < want {
         bail!(
-            "prlimit --nofile={target} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "{want} open files are needed but the hard limit is {hard} (soft {soft}): raise it \
+             (`ulimit -Hn {want}` as root, or LimitNOFILE= in a systemd unit) or ask for fewer \
+             connections (--connections, --idle-connections)"
         );
     }
-    Ok(nofile_limits()?.0)
-}
-
-fn nofile_limits() -> anyhow::Result<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/self/limits")?;
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .context("no `Max open files` in /proc/self/limits")?;
-    let mut f = line["Max open files".len()..].split_whitespace();
-    let parse = |v: Option<&str>| -> u64 {
-        match v {
-            Some("unlimited") | None => u64::MAX,
-            Some(n) => n.parse().unwrap_or(u64::MAX),
-        }
-    };
-    Ok((parse(f.next()), parse(f.next())))
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want),
+            maximum: now.maximum,
+        },
+    )
+    .with_context(|| format!("cannot raise the soft open-file limit from {soft} to {want}"))?;
+    Ok(want)
 }
 
 /// The `las` next to this executable (same cargo profile), built first under cargo.
@@ -360,8 +350,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_limits_read() {
-        let (soft, hard) = nofile_limits().unwrap();
-        assert!(soft > 0 && soft <= hard);
+    fn the_soft_limit_is_raised_up_to_the_hard_one() {
+        use rustix::process::{Resource, getrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let hard = before.maximum.unwrap_or(u64::MAX);
+        let soft = before.current.unwrap_or(u64::MAX);
+        // What is already allowed is kept.
+        assert_eq!(ensure_nofile(soft.min(16)).unwrap(), soft);
+        if hard != u64::MAX {
+            let e = ensure_nofile(hard + 1).unwrap_err().to_string();
+            assert!(e.contains("hard limit"), "{e}");
+        }
+        let want = hard.min(soft.saturating_add(1));
+        assert!(ensure_nofile(want).unwrap() >= want);
+        assert!(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX) >= want);
     }
 }

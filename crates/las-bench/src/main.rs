@@ -395,10 +395,6 @@ fn tool_phase<T>(
     Ok((t, CpuTime::of(daemon)?.since(&d0)))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the phases' settings are plain values"
-)]
 fn load_phases(
     launch: &Launch,
     connections: usize,

@@ -570,6 +570,45 @@ mod tests {
         assert!(parse_oha("{}").is_err());
     }
 
+    /// Real output of wrk 4.1.0 (Debian 4.1.0-3+b2) against lasd, captured by las-bench
+    /// (tests/fixtures/README.md).
+    const WRK_FIXTURE: &str = include_str!("../tests/fixtures/wrk-4.1.0.txt");
+    /// Real JSON output of oha 1.16.0 against lasd (tests/fixtures/README.md).
+    const OHA_FIXTURE: &str = include_str!("../tests/fixtures/oha-1.16.0.json");
+
+    #[test]
+    fn real_wrk_output_parses() {
+        let w = parse_wrk(WRK_FIXTURE).unwrap();
+        assert!(w.requests > 1000, "{w:?}");
+        assert!(w.seconds > 0.5 && w.seconds < 60.0, "{w:?}");
+        // wrk's own rate is requests ÷ its wall time (2 decimals printed).
+        let rate = w.requests as f64 / w.seconds;
+        assert!(
+            (rate - w.per_s).abs() / w.per_s < 0.01,
+            "{rate} vs {}",
+            w.per_s
+        );
+        let pct: Vec<f64> = w.percentiles.iter().map(|&(p, _)| p).collect();
+        assert_eq!(pct, [50.0, 75.0, 90.0, 99.0]);
+        let ms: Vec<f64> = w.percentiles.iter().map(|&(_, v)| v).collect();
+        assert!(ms.windows(2).all(|x| x[0] <= x[1]), "{ms:?}");
+        assert!(ms[0] > 0.0 && ms[3] <= w.max_ms, "{w:?}");
+        assert_eq!(w.errors(), 0, "{w:?}");
+    }
+
+    #[test]
+    fn real_oha_output_parses() {
+        let o = parse_oha(OHA_FIXTURE).unwrap();
+        assert!(o.ok > 100, "{o:?}");
+        assert_eq!(o.errors, 0, "{o:?}");
+        assert!(o.seconds > 0.5 && o.seconds < 60.0, "{o:?}");
+        let ms: Vec<f64> = o.percentiles.iter().map(|&(_, v)| v).collect();
+        assert_eq!(ms.len(), 4);
+        assert!(ms.windows(2).all(|x| x[0] <= x[1]), "{ms:?}");
+        assert!(ms[0] > 0.0 && ms[3] <= o.max_ms, "{o:?}");
+        assert!((o.quotes_per_s() - o.per_s).abs() / o.per_s < 0.05, "{o:?}");
+    }
+
     #[test]
     fn the_script_refuses_paths_lua_cannot_hold() {
         assert!(wrk_script(Path::new("/tmp/a\"b")).is_err());
