@@ -117,6 +117,10 @@ struct Opts {
     /// the own generator's figures only, and the report says so loudly.
     #[arg(long, global = true)]
     no_standard_tools: bool,
+    /// Keep wrk's and oha's raw outputs in DIR (`wrk.txt`, `oha.json`; new files, never
+    /// overwritten).
+    #[arg(long, global = true, value_name = "DIR")]
+    tool_output: Option<PathBuf>,
     /// Keep-alive connections of the load generator.
     #[arg(long, global = true, default_value_t = 64)]
     connections: usize,
@@ -285,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             !smoke,
             tools.as_ref(),
             pinned.then_some(o.client_cpu),
+            o.tool_output.as_deref(),
         )?;
         r.saturation = Some(p.sat);
         r.half = Some(p.half);
@@ -395,6 +400,10 @@ fn tool_phase<T>(
     Ok((t, CpuTime::of(daemon)?.since(&d0)))
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the phases' settings are plain values"
+)]
 fn load_phases(
     launch: &Launch,
     connections: usize,
@@ -403,6 +412,7 @@ fn load_phases(
     diagnose: bool,
     tools: Option<&StandardTools>,
     client_cpu: Option<usize>,
+    keep: Option<&Path>,
 ) -> anyhow::Result<LoadPhases> {
     daemon::ensure_nofile(connections as u64 + 256)?;
     let (d, _) = launch.start()?;
@@ -427,7 +437,7 @@ fn load_phases(
                 let cmd =
                     tools::wrk_command(&t.wrk, req, d.addr, connections, duration, client_cpu);
                 eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
-                let (run, daemon_cpu) = tool_phase(d.pid(), || tools::run_wrk(cmd))?;
+                let (run, daemon_cpu) = tool_phase(d.pid(), || tools::run_wrk(cmd, keep))?;
                 Some(WrkPhase { run, daemon_cpu })
             }
             _ => None,
@@ -466,28 +476,29 @@ fn load_phases(
         )
         .await;
         // oha inherits SCHED_FIFO from this process (its children keep the policy).
-        let oha = match (&half, tools, &request) {
-            (Ok(_), Some(t), Some(req)) => {
-                let cmd = tools::oha_command(
-                    &t.oha,
-                    req,
-                    d.addr,
-                    connections,
-                    rate,
-                    duration,
-                    client_cpu,
-                );
-                eprintln!("las-bench: oha: {}", tools::shown(&cmd));
-                Some(
-                    tool_phase(d.pid(), || tools::run_oha(cmd)).map(|(run, daemon_cpu)| OhaPhase {
-                        run,
-                        daemon_cpu,
-                        offered: rate,
-                    }),
-                )
-            }
-            _ => None,
-        };
+        let oha =
+            match (&half, tools, &request) {
+                (Ok(_), Some(t), Some(req)) => {
+                    let cmd = tools::oha_command(
+                        &t.oha,
+                        req,
+                        d.addr,
+                        connections,
+                        rate,
+                        duration,
+                        client_cpu,
+                    );
+                    eprintln!("las-bench: oha: {}", tools::shown(&cmd));
+                    Some(tool_phase(d.pid(), || tools::run_oha(cmd, keep)).map(
+                        |(run, daemon_cpu)| OhaPhase {
+                            run,
+                            daemon_cpu,
+                            offered: rate,
+                        },
+                    ))
+                }
+                _ => None,
+            };
         if realtime.is_some() {
             d.set_realtime(None)?;
             daemon::set_realtime(std::process::id(), None)?;

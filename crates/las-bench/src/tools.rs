@@ -6,7 +6,8 @@
 //!  tempdir (0700): report.bin (one valid REPORT), post.lua (wrk: method, header, body)
 //!  taskset -c 1 wrk -t1 -c64 -dDs --latency -s post.lua http://ADDR/v1/quote     → Wrk
 //!  taskset -c 1 oha -q RATE --latency-correction -z Ds -c 64 -m POST -D report.bin
-//!               -H content-type:... --no-tui -j http://ADDR/v1/quote             → Oha
+//!               -H content-type:... -w --worker-threads 1 --no-tui
+//!               --output-format json http://ADDR/v1/quote                        → Oha
 //! ```
 //!
 //! Both tools are well kept and widely used, so their figures are the ones the targets are
@@ -30,7 +31,8 @@ pub const OHA_VERSION: &str = "1.16.0";
 /// How to install each tool (printed when it is missing).
 pub const WRK_INSTALL: &str = "apt-get update && apt-get install -y wrk";
 /// See [`WRK_INSTALL`].
-pub const OHA_INSTALL: &str = "cargo install --locked --no-default-features --version 1.16.0 oha";
+pub const OHA_INSTALL: &str =
+    "cargo install --locked --no-default-features --features native-tls --version 1.16.0 oha";
 
 /// A located tool.
 #[derive(Debug, Clone)]
@@ -258,17 +260,29 @@ pub fn wrk_command(
     cmd
 }
 
-/// Runs wrk and parses its output.
-pub fn run_wrk(cmd: Command) -> anyhow::Result<Wrk> {
+/// Writes a tool's raw output into `dir` as `name` (a new file: nothing is overwritten
+/// and no planted link followed), so that it can be kept
+/// (a parser fixture, a CI artifact).
+fn keep(dir: Option<&Path>, name: &str, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = dir {
+        create_new(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Runs wrk and parses its output; with `keep_in`, keeps the raw output there as
+/// `wrk.txt`.
+pub fn run_wrk(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Wrk> {
     let line = shown(&cmd);
     let text = output(cmd, "wrk")?;
+    keep(keep_in, "wrk.txt", &text)?;
     let mut w = parse_wrk(&text).with_context(|| format!("wrk's output:\n{text}"))?;
     w.command = line;
     Ok(w)
 }
 
 /// The open loop: `oha -q RATE --latency-correction -z Ds -c N -m POST -D report.bin
-/// -H content-type:... --no-tui -j URL`. Latency counts from each request's scheduled
+/// -H content-type:... -w --worker-threads 1 --no-tui --output-format json URL`. Latency counts from each request's scheduled
 /// send time (`--latency-correction`), so a stall is not hidden (no coordinated omission).
 pub fn oha_command(
     tool: &Tool,
@@ -294,16 +308,24 @@ pub fn oha_command(
         .arg(&req.body)
         .arg("-H")
         .arg(OsString::from(format!("content-type: {CONTENT_TYPE}")))
+        // Requests still in flight at the end are awaited, not counted as aborted errors.
+        .arg("-w")
+        // One runtime thread: it has one core.
+        .arg("--worker-threads")
+        .arg("1")
         .arg("--no-tui")
-        .arg("-j")
+        .arg("--output-format")
+        .arg("json")
         .arg(url(addr));
     cmd
 }
 
-/// Runs oha and parses its JSON.
-pub fn run_oha(cmd: Command) -> anyhow::Result<Oha> {
+/// Runs oha and parses its JSON; with `keep_in`, keeps the raw output there as
+/// `oha.json`.
+pub fn run_oha(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Oha> {
     let line = shown(&cmd);
     let text = output(cmd, "oha")?;
+    keep(keep_in, "oha.json", &text)?;
     let mut o = parse_oha(&text).with_context(|| format!("oha's output:\n{text}"))?;
     o.command = line;
     Ok(o)
@@ -487,7 +509,7 @@ fn num(v: &serde_json::Value, path: &[&str]) -> anyhow::Result<f64> {
         .with_context(|| format!("oha's JSON: `{}` is not a number", path.join(".")))
 }
 
-/// Parses oha's JSON output (`-j`; times in seconds).
+/// Parses oha's JSON output (`--output-format json`; times in seconds).
 pub fn parse_oha(text: &str) -> anyhow::Result<Oha> {
     let v: serde_json::Value = serde_json::from_str(text).context("oha's output is not JSON")?;
     let mut o = Oha {
@@ -594,6 +616,18 @@ mod tests {
         assert!(ms.windows(2).all(|x| x[0] <= x[1]), "{ms:?}");
         assert!(ms[0] > 0.0 && ms[3] <= w.max_ms, "{w:?}");
         assert_eq!(w.errors(), 0, "{w:?}");
+    }
+
+    /// Real output of the same wrk against a daemon that answered 403 to everything.
+    const WRK_NON2XX_FIXTURE: &str = include_str!("../tests/fixtures/wrk-4.1.0-non2xx.txt");
+
+    #[test]
+    fn real_wrk_output_with_errors_parses() {
+        let w = parse_wrk(WRK_NON2XX_FIXTURE).unwrap();
+        assert!(w.requests > 0);
+        assert_eq!(w.non_2xx, w.requests);
+        assert_eq!(w.errors(), w.requests);
+        assert_eq!(w.quotes_per_s(), 0.0, "403s are not quotes");
     }
 
     #[test]

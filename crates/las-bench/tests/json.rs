@@ -104,7 +104,7 @@ fn load_without_the_standard_tools_names_them_and_their_install_commands() {
         let err = String::from_utf8_lossy(&out.stderr);
         for needle in [
             "wrk 4.1.0 (install: apt-get update && apt-get install -y wrk)",
-            "oha 1.16.0 (install: cargo install --locked --no-default-features --version 1.16.0 oha",
+            "oha 1.16.0 (install: cargo install --locked --no-default-features --features native-tls --version 1.16.0 oha",
             "scripts/bench-tools",
             "--no-standard-tools",
         ] {
