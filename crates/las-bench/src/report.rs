@@ -171,7 +171,8 @@ pub(crate) fn print_report(
         },
         match realtime {
             Some(p) => format!(
-                "; during the open loop the daemon and the generator also run under SCHED_FIFO {p} (`chrt -f {p}`)"
+                "; during the open loops the daemon and the generators ({}) also run under SCHED_FIFO {p} (`chrt -f {p}`)",
+                if r.oha.is_some() { "own, oha" } else { "own" }
             ),
             None => String::new(),
         }
@@ -446,6 +447,7 @@ impl Target {
         match self.unit {
             "" => format!("{v:.2}"),
             "x" => format!("{v:.1}"),
+            "ms" if self.key.starts_with("startup") => format!("{v:.1} ms"),
             "ms" => format!("{v:.3} ms"),
             "MiB" => format!("{v:.1} MiB"),
             _ => format!("{v:.0}"),

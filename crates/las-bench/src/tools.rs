@@ -74,7 +74,8 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The first line `path --version` prints (wrk prints it and exits 1).
+/// The name and version `path --version` prints first ("wrk debian/4.1.0-3+b2",
+/// "oha 1.16.0"; wrk prints it and exits 1).
 fn version_of(path: &Path) -> String {
     Command::new(path)
         .arg("--version")
@@ -83,7 +84,12 @@ fn version_of(path: &Path) -> String {
         .map(|o| {
             let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
             s.push_str(&String::from_utf8_lossy(&o.stderr));
-            s.lines().next().unwrap_or_default().trim().to_owned()
+            let first = s.lines().next().unwrap_or_default();
+            first
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .unwrap_or_default()
 }
@@ -99,7 +105,7 @@ impl StandardTools {
         }
         if oha.is_none() {
             missing.push(format!(
-                "oha {OHA_VERSION} (install: {OHA_INSTALL}; about 7 minutes)"
+                "oha {OHA_VERSION} (install: {OHA_INSTALL}; 7 to 15 minutes)"
             ));
         }
         match (wrk, oha) {
