@@ -319,13 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "las-bench: WARNING: --no-standard-tools: no wrk, no oha; the targets were judged on the own generator"
         );
     }
-    let errors: u64 = [&r.saturation, &r.half]
-        .into_iter()
-        .flatten()
-        .map(|l| l.errors)
-        .sum::<u64>()
-        + r.wrk.as_ref().map_or(0, |w| w.run.errors())
-        + r.oha.as_ref().map_or(0, |h| h.run.errors);
+    let errors = r.errors();
     let idle = [&r.saturation, &r.half]
         .into_iter()
         .flatten()

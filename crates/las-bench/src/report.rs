@@ -35,6 +35,19 @@ pub(crate) struct Results {
     pub(crate) standard_skipped: bool,
 }
 
+impl Results {
+    /// Failed exchanges over every load phase (own generator, wrk, oha).
+    pub(crate) fn errors(&self) -> u64 {
+        [&self.saturation, &self.half, &self.spin]
+            .into_iter()
+            .flatten()
+            .map(|l| l.errors)
+            .sum::<u64>()
+            + self.wrk.as_ref().map_or(0, |w| w.run.errors())
+            + self.oha.as_ref().map_or(0, |h| h.run.errors)
+    }
+}
+
 /// wrk's closed loop and the daemon's CPU meanwhile.
 #[derive(Debug)]
 pub(crate) struct WrkPhase {
@@ -583,13 +596,7 @@ pub(crate) fn targets(r: &Results) -> Vec<Target> {
         ));
     }
     if r.saturation.is_some() || r.wrk.is_some() {
-        let errors = [&r.saturation, &r.half, &r.spin]
-            .into_iter()
-            .flatten()
-            .map(|l| l.errors)
-            .sum::<u64>()
-            + r.wrk.as_ref().map_or(0, |w| w.run.errors())
-            + r.oha.as_ref().map_or(0, |h| h.run.errors);
+        let errors = r.errors();
         t.push(Target::new(
             "errors (every load phase)",
             "errors",

@@ -337,6 +337,13 @@ pub fn run_oha(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Oha> {
     Ok(o)
 }
 
+/// The value for `pct` in a tool's (percent, ms) list.
+fn percentile(list: &[(f64, f64)], pct: f64) -> Option<f64> {
+    list.iter()
+        .find(|(p, _)| (p - pct).abs() < 1e-9)
+        .map(|&(_, v)| v)
+}
+
 /// What wrk measured.
 #[derive(Debug, Clone, Default)]
 pub struct Wrk {
@@ -361,10 +368,7 @@ pub struct Wrk {
 impl Wrk {
     /// A latency percentile (50, 75, 90 or 99), ms.
     pub fn ms(&self, pct: f64) -> Option<f64> {
-        self.percentiles
-            .iter()
-            .find(|(p, _)| (p - pct).abs() < 1e-9)
-            .map(|&(_, v)| v)
+        percentile(&self.percentiles, pct)
     }
 
     /// Every failed exchange.
@@ -488,10 +492,7 @@ pub struct Oha {
 impl Oha {
     /// A latency percentile (50, 90, 99 or 99.9), ms.
     pub fn ms(&self, pct: f64) -> Option<f64> {
-        self.percentiles
-            .iter()
-            .find(|(p, _)| (p - pct).abs() < 1e-9)
-            .map(|&(_, v)| v)
+        percentile(&self.percentiles, pct)
     }
 
     /// Quotes (200 answers) per second.
