@@ -1,6 +1,6 @@
 //! The report: what one run measured, printed as Markdown (the machine and command line,
 //! the in-process table, the end-to-end tables, start-up and memory, the target ratios)
-//! or as one JSON object ([`json`]). Printing only; the measuring is in `main`, `load`,
+//! or as one JSON object ([`json()`]). Printing only; the measuring is in `main`, `load`,
 //! `tools`, `micro` and `daemon`.
 
 use std::path::Path;
