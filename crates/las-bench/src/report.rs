@@ -58,8 +58,7 @@ pub(crate) struct WrkPhase {
 impl WrkPhase {
     /// Daemon CPU time per quote, µs.
     pub(crate) fn daemon_us_per_quote(&self) -> f64 {
-        let quotes = self.run.quotes_per_s() * self.run.seconds;
-        self.daemon_cpu.run_ns as f64 / 1e3 / quotes.max(1.0)
+        self.daemon_cpu.run_ns as f64 / 1e3 / self.run.quotes().max(1) as f64
     }
 }
 

@@ -376,10 +376,16 @@ impl Wrk {
         self.non_2xx + self.socket_errors
     }
 
-    /// Quotes (2xx answers) per second: wrk's rate counts every answer.
+    /// Answers with status 2xx (quotes).
+    pub fn quotes(&self) -> u64 {
+        self.requests.saturating_sub(self.non_2xx)
+    }
+
+    /// Quotes per second: wrk's rate (from its exact run time; the `in 2.00s` it prints
+    /// is rounded) times the share of 2xx answers.
     pub fn quotes_per_s(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.requests.saturating_sub(self.non_2xx) as f64 / self.seconds
+        if self.requests > 0 {
+            self.per_s * self.quotes() as f64 / self.requests as f64
         } else {
             0.0
         }
