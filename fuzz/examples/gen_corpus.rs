@@ -1,6 +1,11 @@
 //! Writes the seed corpus: `cargo run --example gen-corpus` (from fuzz/). Every seed is made
 //! with the fixed platform and identity of `las_fuzz`, so the targets see valid REPORTs,
 //! quotes and evidence to mutate, next to policies and HTTP requests of every route.
+//!
+//! Quotes are written in the format a LAS issues (2). `corpus/quote/seed-v1-*` are format-1
+//! quotes of the same claims, written by this program before format 2 (commit 55cb7d5)
+//! and kept as they are so that the fuzzer also reaches the format-1 reader; nothing
+//! writes format 1 any more.
 
 use std::path::Path;
 

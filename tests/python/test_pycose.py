@@ -58,19 +58,21 @@ def test_pycose_verifies_a_real_quote_with_the_platform_key(las, las_bin):
     assert protected[3] == "application/vnd.las.quote+cbor"  # content type
     assert outer.value[1] == {}  # empty unprotected header
     payload = cbor2.loads(msg.payload)
-    assert payload["v"] == 1
+    # Quote format 2 (docs/quote.md): the REPORT body once, raw; no decoded `enclave` map.
+    assert payload["v"] == 2
+    assert list(payload) == ["v", "mode", "platform_id", "las_version", "las_mrenclave",
+                             "iat", "report_body"]
+    assert "enclave" not in payload
     assert payload["mode"] == "sim"
     assert payload["platform_id"].hex().upper() == platform["platform_id"]
-    assert len(payload["report_body"]) == 384
-    assert payload["enclave"]["mrenclave"] == bytes.fromhex("ab" * 32)
-    assert payload["enclave"]["isvsvn"] == 4
-    assert payload["enclave"]["report_data"] == bytes.fromhex("c0ffee") + bytes(61)
-    assert payload["enclave"]["attributes"]["debug"] is False
-    # The decoded fields agree with the raw report body (SDM offsets).
+    # The enclave's fields, read from the raw body at the SDM offsets.
     body = payload["report_body"]
-    assert body[64:96] == payload["enclave"]["mrenclave"]
-    assert body[320:384] == payload["enclave"]["report_data"]
-    assert int.from_bytes(body[258:260], "little") == 4
+    assert len(body) == 384
+    assert body[64:96] == bytes.fromhex("ab" * 32)  # MRENCLAVE
+    assert int.from_bytes(body[258:260], "little") == 4  # ISVSVN
+    assert body[320:384] == bytes.fromhex("c0ffee") + bytes(61)  # REPORTDATA
+    assert int.from_bytes(body[48:56], "little") & 2 == 0  # ATTRIBUTES.FLAGS: not DEBUG
+    assert msg.payload.count(body) == 1  # the body once in what the signature covers
 
 
 def test_pycose_rejects_flipped_bytes_and_a_foreign_key(las, las_bin):
@@ -154,25 +156,33 @@ def test_pycose_verifies_identity_evidence_and_its_binding(las):
     assert not m.verify_signature()
 
 
-def test_pycose_verifies_the_committed_quote_vector(repo):
-    """tests/vectors/quote-v1.cose, pinned once: its key is the one derive_identity.py
-    derives (from its definition, without our code) for seal key 01..01, and its payload
-    carries the inputs the README lists."""
+@pytest.mark.parametrize("name,version", [("quote-v2.cose", 2), ("quote-v1.cose", 1)])
+def test_pycose_verifies_the_committed_quote_vectors(repo, name, version):
+    """tests/vectors/quote-v2.cose (format 2, issued) and quote-v1.cose (format 1, read),
+    each pinned once: their key is the one derive_identity.py derives (from its definition,
+    without our code) for seal key 01..01, and their payloads carry the inputs the README
+    lists."""
     vectors = repo / "tests" / "vectors"
     ids = dict(line.split() for line in (vectors / "platform-ids.txt").read_text().splitlines()
                if line and not line.startswith("#"))
     pid = bytes.fromhex(ids["01" * 16])
-    quote = (vectors / "quote-v1.cose").read_bytes()
+    quote = (vectors / name).read_bytes()
     msg = decode(quote)
     msg.key = OKPKey(crv=Ed25519, x=pid)
     assert msg.verify_signature()
     assert cbor2.loads(cbor2.loads(quote).value[0])[4] == pid
     payload = cbor2.loads(msg.payload)
-    assert payload["v"] == 1 and payload["mode"] == "sim"
+    assert payload["v"] == version and payload["mode"] == "sim"
     assert payload["platform_id"] == pid
     assert payload["las_version"] == "0.1.0"
     assert payload["las_mrenclave"] == bytes([5] * 32)
     assert payload["iat"] == 1_800_000_000
-    assert payload["report_body"] == (vectors / "quote-v1.report-body.bin").read_bytes()
-    assert payload["enclave"]["mrenclave"] == bytes([2] * 32)
-    assert payload["enclave"]["report_data"] == bytes([9] * 64)
+    body = payload["report_body"]
+    assert body == (vectors / "quote-v1.report-body.bin").read_bytes()
+    assert body[64:96] == bytes([2] * 32) and body[320:384] == bytes([9] * 64)
+    if version == 1:
+        # Format 1 also carried the body decoded.
+        assert payload["enclave"]["mrenclave"] == body[64:96]
+        assert payload["enclave"]["report_data"] == body[320:384]
+    else:
+        assert "enclave" not in payload and len(payload) == 7

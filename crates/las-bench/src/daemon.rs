@@ -1,5 +1,5 @@
-//! The daemon under test: a real `las serve` process (pinned to one core with `taskset`),
-//! its readiness, its memory, and the machine it runs on.
+//! The daemon under test: a real `lasd serve` (or `las serve`) process (pinned to one
+//! core with `taskset`), its readiness, its memory, and the machine it runs on.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use las_testkit::daemon::Process;
 use las_testkit::http;
 pub use las_testkit::procfs::{CpuTime, Memory};
 
-/// A running `las serve` (the test kit's launcher: stderr collected by a thread); killed
+/// A running daemon (`lasd serve`) (the test kit's launcher: stderr collected by a thread); killed
 /// when dropped.
 #[derive(Debug)]
 pub struct Daemon {
@@ -23,14 +23,14 @@ pub struct Daemon {
 /// How the daemon is started.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// The `las` executable.
+    /// The daemon executable: `lasd`, or `las` (whose `serve` executes the `lasd` beside it).
     pub las: PathBuf,
     /// Its state folder (holds the simulated platform secret).
     pub state_dir: PathBuf,
     /// The core to pin it to (`taskset -c`), if any.
     pub cpu: Option<usize>,
 
-    /// Extra `las serve` arguments.
+    /// Extra `serve` arguments.
     pub extra: Vec<String>,
 }
 
@@ -79,13 +79,13 @@ impl Daemon {
             }
             if let Some(status) = self.process.child.try_wait()? {
                 bail!(
-                    "las serve exited ({status}) before it was ready; its log:\n{}",
+                    "the daemon exited ({status}) before it was ready; its log:\n{}",
                     self.log_tail()
                 );
             }
             if started.elapsed() > timeout {
                 bail!(
-                    "las serve was not ready after {timeout:?}; its log:\n{}",
+                    "the daemon was not ready after {timeout:?}; its log:\n{}",
                     self.log_tail()
                 );
             }
@@ -269,51 +269,53 @@ pub fn raise_own_autogroup() -> anyhow::Result<()> {
         .context("cannot set the nice value of this session's autogroup (/proc/self/autogroup)")
 }
 
-/// Raises this process's soft open-file limit to at least `want` (children inherit it),
-/// with util-linux `prlimit`, up to the hard limit. Returns the soft limit now in force.
+/// Raises this process's soft open-file limit to at least `want` (children, the daemon
+/// among them, inherit it), up to the hard limit; fails naming both limits when the hard
+/// one is too low (only root can raise it). Returns the soft limit now in force.
 pub fn ensure_nofile(want: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = nofile_limits()?;
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let soft = now.current.unwrap_or(u64::MAX);
     if soft >= want {
         return Ok(soft);
     }
-    let target = want.min(hard);
-    let out = Command::new("prlimit")
-        .arg("--pid")
-        .arg(std::process::id().to_string())
-        .arg(format!("--nofile={target}:{hard}"))
-        .output()
-        .context("cannot run prlimit (util-linux)")?;
-    if !out.status.success() {
+    let hard = now.maximum.unwrap_or(u64::MAX);
+    if hard < want {
         bail!(
-            "prlimit --nofile={target} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "{want} open files are needed but the hard limit is {hard} (soft {soft}): raise it \
+             (`ulimit -Hn {want}` as root, or LimitNOFILE= in a systemd unit) or ask for fewer \
+             connections (--connections, --idle-connections)"
         );
     }
-    Ok(nofile_limits()?.0)
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want),
+            maximum: now.maximum,
+        },
+    )
+    .with_context(|| format!("cannot raise the soft open-file limit from {soft} to {want}"))?;
+    Ok(want)
 }
 
-fn nofile_limits() -> anyhow::Result<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/self/limits")?;
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .context("no `Max open files` in /proc/self/limits")?;
-    let mut f = line["Max open files".len()..].split_whitespace();
-    let parse = |v: Option<&str>| -> u64 {
-        match v {
-            Some("unlimited") | None => u64::MAX,
-            Some(n) => n.parse().unwrap_or(u64::MAX),
-        }
-    };
-    Ok((parse(f.next()), parse(f.next())))
-}
-
-/// The `las` next to this executable (same cargo profile), building it first when this
-/// process runs under cargo, so that the daemon measured is the current code.
+/// The `las` next to this executable (same cargo profile), built first under cargo.
 pub fn default_las() -> anyhow::Result<PathBuf> {
+    sibling("las", "las")
+}
+
+/// The `lasd` next to this executable (same cargo profile), built first under cargo: the
+/// daemon binary the load, start-up and memory figures are for.
+pub fn default_lasd() -> anyhow::Result<PathBuf> {
+    sibling("lasd", "lasd")
+}
+
+/// The executable `name` of package `package` next to this executable (same cargo
+/// profile), building it first when this process runs under cargo, so that what is
+/// measured is the current code.
+fn sibling(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("cannot locate the las-bench executable")?;
     let dir = me.parent().context("las-bench has no parent folder")?;
-    let las = dir.join("las");
+    let exe = dir.join(name);
     if let Some(cargo) = std::env::var_os("CARGO") {
         let profile = dir
             .file_name()
@@ -324,23 +326,23 @@ pub fn default_las() -> anyhow::Result<PathBuf> {
         } else {
             profile
         };
-        eprintln!("las-bench: cargo build --profile {profile} -p las");
+        eprintln!("las-bench: cargo build --profile {profile} -p {package}");
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "--profile", &profile, "-p", "las"])
+            .args(["build", "--quiet", "--profile", &profile, "-p", package])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
             .status()
-            .context("cannot run cargo to build las")?;
+            .with_context(|| format!("cannot run cargo to build {package}"))?;
         if !st.success() {
-            bail!("cargo build -p las failed");
+            bail!("cargo build -p {package} failed");
         }
     }
-    if !las.exists() {
+    if !exe.exists() {
         bail!(
-            "no las executable at {}: build it (`cargo build --release -p las`) or pass --las PATH",
-            las.display()
+            "no {name} executable at {}: build it (`cargo build --release -p {package}`) or pass --las PATH",
+            exe.display()
         );
     }
-    Ok(las)
+    Ok(exe)
 }
 
 #[cfg(test)]
@@ -348,8 +350,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_limits_read() {
-        let (soft, hard) = nofile_limits().unwrap();
-        assert!(soft > 0 && soft <= hard);
+    fn the_soft_limit_is_raised_up_to_the_hard_one() {
+        use rustix::process::{Resource, getrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let hard = before.maximum.unwrap_or(u64::MAX);
+        let soft = before.current.unwrap_or(u64::MAX);
+        // What is already allowed is kept.
+        assert_eq!(ensure_nofile(soft.min(16)).unwrap(), soft);
+        if hard != u64::MAX {
+            let e = ensure_nofile(hard + 1).unwrap_err().to_string();
+            assert!(e.contains("hard limit"), "{e}");
+        }
+        let want = hard.min(soft.saturating_add(1));
+        assert!(ensure_nofile(want).unwrap() >= want);
+        assert!(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX) >= want);
     }
 }

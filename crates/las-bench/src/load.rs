@@ -29,6 +29,13 @@ pub struct Prepared {
     body: [u8; REPORT_BODY_SIZE],
 }
 
+impl Prepared {
+    /// The REPORT this request posts.
+    pub fn report(&self) -> &[u8] {
+        &self.report
+    }
+}
+
 /// Turns reports into `POST /v1/quote` requests.
 pub fn prepare(reports: &[Report]) -> Arc<Vec<Prepared>> {
     Arc::new(

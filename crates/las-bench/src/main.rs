@@ -1,19 +1,25 @@
 //! `las-bench`: a reproducible benchmark of quote issuance and verification.
 //!
 //! ```text
-//!  core 1 (this process)                              core 0
-//!  ─────────────────────                              ──────
+//!  core 1 (this process and its children)             core 0
+//!  ──────────────────────────────────────             ──────
 //!  in-process baselines: MAC check, quote issue,
 //!    quote verify, raw Ed25519, DCAP (dcap-qvl)
-//!  load generator: N keep-alive connections ──POST /v1/quote──► taskset -c 0 las serve
-//!    closed loop (maximum), open loop (half of it)              (peak RSS from /proc)
+//!  wrk: closed loop, 64 keep-alive connections ──POST /v1/quote──► taskset -c 0 lasd serve
+//!  own generator: closed loop, busy-poll diagnostic,                 (peak RSS from /proc)
+//!    open loop at half wrk's rate
+//!  oha: open loop at half wrk's rate, --latency-correction
 //!  start-up: exec ─► /readyz 200, 20 times; idle RSS; RSS with 1,000 idle connections
 //! ```
 //!
 //! Every target is a ratio of figures measured in the same run (the machines are shared
-//! and noisy), printed as a Markdown table with the machine and the command line.
-//! `las-bench all` runs everything in well under 3 minutes; `las-bench smoke` runs a
-//! 5-second load and one pass of every baseline, and fails on any error (CI).
+//! and noisy), printed as a Markdown table (or one JSON object, `--json`) with the machine
+//! and the command line. The targets are judged on the standard generators (wrk, oha:
+//! [`tools`]); the own generator's figures stand beside them, and it alone checks every
+//! connection's first quote and measures what waking a sleeping client costs.
+//! `las-bench all` runs everything in about a minute; `las-bench smoke` runs a 5-second
+//! load and one pass of every baseline with the own generator only, and fails on any error
+//! (CI: it needs neither wrk nor oha).
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +28,7 @@ mod dcap;
 mod load;
 mod micro;
 mod report;
+mod tools;
 mod verifier;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +42,8 @@ use las_core::sgx::TargetInfo;
 use crate::daemon::{CpuTime, Launch, Machine};
 use crate::dcap::DcapSample;
 use crate::load::LoadResult;
-use crate::report::{Results, Setup, Startup, print_report};
+use crate::report::{OhaPhase, Results, Setup, Startup, WrkPhase, print_report};
+use crate::tools::StandardTools;
 
 /// Benchmark of the LAS: in-process baselines, the DCAP comparison, end-to-end load on
 /// one pinned core, start-up and memory. Prints Markdown tables and the target ratios.
@@ -50,11 +58,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum What {
-    /// Everything (about a minute with the defaults).
+    /// Everything (about a minute with the defaults). Needs wrk and oha
+    /// (scripts/bench-tools installs them) unless --no-standard-tools.
     All,
     /// The in-process baselines and the DCAP comparison.
     Micro,
-    /// End-to-end load: saturation, then an open loop at half the maximum rate.
+    /// End-to-end load: saturation (wrk, own generator), then an open loop at half the
+    /// maximum rate (oha, own generator).
     Load,
     /// Start-up time, idle RSS and RSS with many idle connections.
     Startup,
@@ -94,10 +104,23 @@ struct DriveArgs {
 
 #[derive(Debug, Args)]
 struct Opts {
-    /// The `las` executable. Default: the one next to this executable, rebuilt first when
-    /// run through `cargo run`.
+    /// The daemon executable: `lasd`, or `las` (whose `serve` executes the `lasd` beside
+    /// it); for `verifier`, the `las` executable. Default: the one next to this executable
+    /// (`lasd`; `las` for `verifier`), rebuilt first when run through `cargo run`.
     #[arg(long, global = true, value_name = "PATH")]
     las: Option<PathBuf>,
+    /// Print one JSON object (every figure, the ratios and the targets) instead of
+    /// Markdown.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Do not run the standard load generators (wrk, oha): the targets are then judged on
+    /// the own generator's figures only, and the report says so loudly.
+    #[arg(long, global = true)]
+    no_standard_tools: bool,
+    /// Keep wrk's and oha's raw outputs in DIR (`wrk.txt`, `oha.json`; new files, never
+    /// overwritten).
+    #[arg(long, global = true, value_name = "DIR")]
+    tool_output: Option<PathBuf>,
     /// Keep-alive connections of the load generator.
     #[arg(long, global = true, default_value_t = 64)]
     connections: usize,
@@ -185,6 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         daemon::pin_self(o.client_cpu)?;
     }
     let smoke = matches!(cli.what, What::Smoke);
+    // Found before anything is measured, so that a missing tool fails at once. The smoke
+    // (the test command) never uses them.
+    let wants_load = matches!(cli.what, What::All | What::Load);
+    let tools = if wants_load && !o.no_standard_tools {
+        Some(StandardTools::locate()?)
+    } else {
+        None
+    };
     let mut prioritized = false;
     if !o.no_priority && !smoke && daemon::is_root() {
         if let Some(code) = daemon::reexec_in_own_session()? {
@@ -200,14 +231,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // tenant delays a wake-up. Not at saturation: the kernel throttles real-time tasks
     // at 95% of each second (50 ms stops).
     let realtime = prioritized.then_some(REALTIME_PRIO);
-    let las = match &o.las {
-        Some(p) => p.clone(),
-        None => daemon::default_las()?,
+    // `micro` starts no daemon: it needs no executable.
+    let las = if matches!(cli.what, What::Micro) {
+        None
+    } else {
+        let las = match &o.las {
+            Some(p) => p.clone(),
+            None => daemon::default_lasd()?,
+        };
+        Some(
+            std::fs::canonicalize(&las)
+                .with_context(|| format!("no daemon executable at {}", las.display()))?,
+        )
     };
-    let las = std::fs::canonicalize(&las)
-        .with_context(|| format!("no las executable at {}", las.display()))?;
     let launch = |dir: &Path| Launch {
-        las: las.clone(),
+        las: las.clone().unwrap_or_default(),
         state_dir: dir.to_path_buf(),
         cpu: pinned.then_some(o.daemon_cpu),
         extra: Vec::new(),
@@ -249,12 +287,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (warmup, duration),
             realtime,
             !smoke,
+            tools.as_ref(),
+            pinned.then_some(o.client_cpu),
+            o.tool_output.as_deref(),
         )?;
         r.saturation = Some(p.sat);
         r.half = Some(p.half);
         r.spin = p.spin;
         r.peak_rss_kib = Some(p.hwm);
+        r.wrk = p.wrk;
+        r.oha = p.oha;
     }
+    r.tools = tools;
+    r.standard_skipped = wants_load && o.no_standard_tools;
 
     let total = started.elapsed();
     let setup = Setup {
@@ -263,16 +308,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         realtime,
         smoke,
     };
-    print_report(&machine, &las, &setup, o, &r, total);
-    let errors: u64 = [&r.saturation, &r.half]
-        .into_iter()
-        .flatten()
-        .map(|l| l.errors)
-        .sum();
+    if o.json {
+        let v = report::json(&machine, las.as_deref(), &setup, o, &r, total);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_report(&machine, las.as_deref(), &setup, o, &r, total);
+    }
+    if r.standard_skipped {
+        eprintln!(
+            "las-bench: WARNING: --no-standard-tools: no wrk, no oha; the targets were judged on the own generator"
+        );
+    }
+    let errors = r.errors();
     let idle = [&r.saturation, &r.half]
         .into_iter()
         .flatten()
-        .any(|l| l.completed == 0);
+        .any(|l| l.completed == 0)
+        || r.wrk.as_ref().is_some_and(|w| w.run.quotes_per_s() <= 0.0)
+        || r.oha.as_ref().is_some_and(|h| h.run.ok == 0);
     if errors > 0 || idle {
         eprintln!("las-bench: FAILED: {errors} errors; a load phase without quotes: {idle}");
         return Ok(ExitCode::from(1));
@@ -331,21 +384,59 @@ async fn with_cpu(
     Ok(r)
 }
 
+/// Runs a standard generator and records the CPU the daemon spent meanwhile.
+fn tool_phase<T>(
+    daemon: u32,
+    run: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, CpuTime)> {
+    let d0 = CpuTime::of(daemon)?;
+    let t = run()?;
+    Ok((t, CpuTime::of(daemon)?.since(&d0)))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the phases' settings are plain values"
+)]
 fn load_phases(
     launch: &Launch,
     connections: usize,
     (warmup, duration): (Duration, Duration),
     realtime: Option<u8>,
     diagnose: bool,
+    tools: Option<&StandardTools>,
+    client_cpu: Option<usize>,
+    keep: Option<&Path>,
 ) -> anyhow::Result<LoadPhases> {
     daemon::ensure_nofile(connections as u64 + 256)?;
     let (d, _) = launch.start()?;
     let pool = reports_for(d.addr, &launch.state_dir)?;
+    // The standard generators post one REPORT of the pool; the warm-up below checks the
+    // quote the daemon answers for it (each connection's first quote is verified).
+    let request = match tools {
+        Some(_) => Some(tools::Request::new(
+            pool.first().context("empty request pool")?.report(),
+        )?),
+        None => None,
+    };
     let rt = runtime()?;
     let result = rt.block_on(async {
         eprintln!("las-bench: warm-up {warmup:?}, closed loop");
-        load::saturate(d.addr, pool.clone(), connections, warmup, false).await?;
-        eprintln!("las-bench: saturation {duration:?}, {connections} connections");
+        let w = load::saturate(d.addr, pool.clone(), connections, warmup, false).await?;
+        if let Some(e) = w.first_error {
+            anyhow::bail!("the warm-up failed: {e}");
+        }
+        let wrk = match (tools, &request) {
+            (Some(t), Some(req)) => {
+                let cmd =
+                    tools::wrk_command(&t.wrk, req, d.addr, connections, duration, client_cpu);
+                eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
+                let (run, daemon_cpu) = tool_phase(d.pid(), || tools::run_wrk(cmd, keep))?;
+                Some(WrkPhase { run, daemon_cpu })
+            }
+            _ => None,
+        };
+        eprintln!("las-bench: own generator: saturation {duration:?}, {connections} connections");
         let sat = with_cpu(
             d.pid(),
             load::saturate(d.addr, pool.clone(), connections, duration, false),
@@ -366,25 +457,51 @@ fn load_phases(
         } else {
             None
         };
-        let rate = sat.rate() / 2.0;
-        eprintln!("las-bench: open loop at {rate:.0}/s for {duration:?}");
+        // Half the maximum rate: wrk's, when it ran; both open loops offer the same rate.
+        let rate = wrk.as_ref().map_or(sat.rate(), |w| w.run.quotes_per_s()) / 2.0;
         if realtime.is_some() {
             d.set_realtime(realtime)?;
             daemon::set_realtime(std::process::id(), realtime)?;
         }
+        eprintln!("las-bench: own generator: open loop at {rate:.0}/s for {duration:?}");
         let half = with_cpu(
             d.pid(),
             load::fixed_rate(d.addr, pool, connections, rate, duration),
         )
         .await;
+        // oha inherits SCHED_FIFO from this process (its children keep the policy).
+        let oha =
+            match (&half, tools, &request) {
+                (Ok(_), Some(t), Some(req)) => {
+                    let cmd = tools::oha_command(
+                        &t.oha,
+                        req,
+                        d.addr,
+                        connections,
+                        rate,
+                        duration,
+                        client_cpu,
+                    );
+                    eprintln!("las-bench: oha: {}", tools::shown(&cmd));
+                    Some(tool_phase(d.pid(), || tools::run_oha(cmd, keep)).map(
+                        |(run, daemon_cpu)| OhaPhase {
+                            run,
+                            daemon_cpu,
+                            offered: rate,
+                        },
+                    ))
+                }
+                _ => None,
+            };
         if realtime.is_some() {
             d.set_realtime(None)?;
             daemon::set_realtime(std::process::id(), None)?;
         }
         let half = half?;
-        anyhow::Ok((sat, half, spin))
+        let oha = oha.transpose()?;
+        anyhow::Ok((sat, half, spin, wrk, oha))
     });
-    let (sat, half, spin) = match result {
+    let (sat, half, spin, wrk, oha) = match result {
         Ok(x) => x,
         Err(e) => return Err(e.context(format!("daemon log:\n{}", d.log_tail()))),
     };
@@ -403,6 +520,8 @@ fn load_phases(
         half,
         spin,
         hwm,
+        wrk,
+        oha,
     })
 }
 
@@ -413,6 +532,8 @@ struct LoadPhases {
     half: LoadResult,
     spin: Option<LoadResult>,
     hwm: u64,
+    wrk: Option<WrkPhase>,
+    oha: Option<OhaPhase>,
 }
 
 fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startup> {

@@ -40,6 +40,10 @@ pub enum TokenError {
     /// The payload is missing, not CBOR, or a field is missing or of the wrong type.
     #[error("bad payload field `{0}`")]
     Payload(&'static str),
+    /// The quote's payload version `v` is not a format this verifier reads (1 and 2):
+    /// refused, never read as another format.
+    #[error("unsupported quote format {0} (this verifier reads formats 1 and 2)")]
+    UnsupportedQuoteFormat(u64),
     /// The decoded report fields disagree with the raw report body.
     #[error("decoded field `{0}` disagrees with the report body")]
     Inconsistent(&'static str),

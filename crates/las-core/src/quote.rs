@@ -1,5 +1,11 @@
-//! The LAS quote: a COSE_Sign1 by the platform key over the enclave's REPORT body, its
-//! decoded fields, and who issued it. Format: docs/quote.md (CDDL).
+//! The LAS quote: a COSE_Sign1 by the platform key over the enclave's REPORT body and who
+//! issued it. Format: docs/quote.md (CDDL).
+//!
+//! A LAS issues format 2 ([`QUOTE_VERSION`]): the 384-byte REPORT body appears once, raw.
+//! Format 1 also carried the body decoded (an `enclave` map); it is no longer issued but is
+//! still read, through its own decoding path that checks the decoded copy against the raw
+//! body, so that a verifier upgraded before the LAS DaemonSet keeps working during a
+//! rolling upgrade. Any other `v` is refused ([`TokenError::UnsupportedQuoteFormat`]).
 
 use crate::cbor::{self, MapBuilder, MapReader};
 use crate::error::TokenError;
@@ -9,8 +15,43 @@ use crate::token;
 
 /// COSE content type of a quote.
 pub const QUOTE_CONTENT_TYPE: &str = "application/vnd.las.quote+cbor";
-/// Version of the quote payload format.
-pub const QUOTE_VERSION: u64 = 1;
+/// Version of the quote payload format a LAS issues (the payload's `"v"`).
+pub const QUOTE_VERSION: u64 = QuoteFormat::V2.version();
+
+/// A quote payload format, told apart by the payload's `"v"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuoteFormat {
+    /// `"v": 1`: the REPORT body raw (`report_body`) and decoded (`enclave`). Read, no
+    /// longer issued.
+    V1,
+    /// `"v": 2`: the REPORT body once, raw. What a LAS issues.
+    V2,
+}
+
+impl QuoteFormat {
+    /// Every format this crate reads, oldest first.
+    pub const READ: [QuoteFormat; 2] = [QuoteFormat::V1, QuoteFormat::V2];
+
+    /// The payload's `"v"` for this format.
+    pub const fn version(self) -> u64 {
+        match self {
+            QuoteFormat::V1 => 1,
+            QuoteFormat::V2 => 2,
+        }
+    }
+
+    /// The format with payload version `v`, if this crate reads it.
+    pub fn from_version(v: u64) -> Option<Self> {
+        Self::READ.into_iter().find(|f| f.version() == v)
+    }
+}
+
+impl std::fmt::Display for QuoteFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.version())
+    }
+}
 
 /// Which platform backend issued a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +86,8 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// What a quote says.
+/// What a quote says. The same in every format: the decoded REPORT body is here for Rust
+/// callers, whatever the wire carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteClaims {
     /// Platform backend of the issuing LAS.
@@ -62,7 +104,8 @@ pub struct QuoteClaims {
     pub report_body: ReportBody,
 }
 
-/// Signs a quote with the platform key. `claims.platform_id` must be the identity's.
+/// Signs a quote in the format a LAS issues ([`QUOTE_VERSION`]) with the platform key.
+/// `claims.platform_id` must be the identity's.
 pub fn encode_quote(
     identity: &PlatformIdentity,
     claims: &QuoteClaims,
@@ -70,14 +113,31 @@ pub fn encode_quote(
     token::sign(
         identity,
         QUOTE_CONTENT_TYPE,
-        cbor::encode(&payload_tree(claims))?,
+        cbor::encode(&payload_tree(claims, QuoteFormat::V2))?,
     )
 }
 
-/// The payload's CBOR tree, keys in the order a LAS writes them.
-fn payload_tree(claims: &QuoteClaims) -> ciborium::Value {
+/// The payload's CBOR tree in `format`, keys in the order a LAS writes them. Format 1 is
+/// built only to check that a format-1 payload is canonical (and by tests).
+fn payload_tree(claims: &QuoteClaims, format: QuoteFormat) -> ciborium::Value {
     let b = &claims.report_body;
-    let enclave = MapBuilder::default()
+    let m = MapBuilder::default()
+        .put("v", format.version())
+        .put("mode", claims.mode.as_str())
+        .bytes("platform_id", &claims.platform_id.0)
+        .put("las_version", claims.las_version.as_str())
+        .bytes("las_mrenclave", &claims.las_mrenclave)
+        .put("iat", claims.issued_at)
+        .bytes("report_body", &b.to_bytes());
+    match format {
+        QuoteFormat::V1 => m.put("enclave", v1_enclave_tree(b)).build(),
+        QuoteFormat::V2 => m.build(),
+    }
+}
+
+/// Format 1's `enclave` map: the REPORT body decoded.
+fn v1_enclave_tree(b: &ReportBody) -> ciborium::Value {
+    MapBuilder::default()
         .bytes("mrenclave", &b.mrenclave)
         .bytes("mrsigner", &b.mrsigner)
         .put("isvprodid", b.isvprodid)
@@ -97,16 +157,6 @@ fn payload_tree(claims: &QuoteClaims) -> ciborium::Value {
         .bytes("isv_ext_prod_id", &b.isv_ext_prod_id)
         .bytes("isv_family_id", &b.isv_family_id)
         .bytes("report_data", &b.report_data)
-        .build();
-    MapBuilder::default()
-        .put("v", QUOTE_VERSION)
-        .put("mode", claims.mode.as_str())
-        .bytes("platform_id", &claims.platform_id.0)
-        .put("las_version", claims.las_version.as_str())
-        .bytes("las_mrenclave", &claims.las_mrenclave)
-        .put("iat", claims.issued_at)
-        .bytes("report_body", &b.to_bytes())
-        .put("enclave", enclave)
         .build()
 }
 
@@ -116,9 +166,12 @@ fn payload_tree(claims: &QuoteClaims) -> ciborium::Value {
 pub struct VerifiedQuote {
     /// The claims.
     pub claims: QuoteClaims,
+    /// The payload format the quote came in.
+    pub format: QuoteFormat,
 }
 
 /// Decodes a quote strictly and verifies its signature with the platform key it names.
+/// Reads every format in [`QuoteFormat::READ`]; refuses any other `"v"`.
 pub fn decode_and_verify_quote(bytes: &[u8]) -> Result<VerifiedQuote, TokenError> {
     decode_quote(bytes)?.verify()
 }
@@ -129,6 +182,7 @@ pub fn decode_and_verify_quote(bytes: &[u8]) -> Result<VerifiedQuote, TokenError
 #[derive(Debug, Clone)]
 pub struct UncheckedQuote {
     claims: QuoteClaims,
+    format: QuoteFormat,
     opened: token::Opened,
 }
 
@@ -147,17 +201,26 @@ pub struct SignedData {
 /// verifying its signature.
 pub fn decode_quote(bytes: &[u8]) -> Result<UncheckedQuote, TokenError> {
     let opened = token::open(bytes, QUOTE_CONTENT_TYPE)?;
-    let claims = decode_claims(&opened.payload)?;
+    let (claims, format) = decode_claims(&opened.payload)?;
     if claims.platform_id != opened.kid {
         return Err(TokenError::Inconsistent("platform_id (kid)"));
     }
-    Ok(UncheckedQuote { claims, opened })
+    Ok(UncheckedQuote {
+        claims,
+        format,
+        opened,
+    })
 }
 
 impl UncheckedQuote {
     /// The claims, NOT yet authenticated.
     pub fn claims(&self) -> &QuoteClaims {
         &self.claims
+    }
+
+    /// The payload format the quote came in.
+    pub fn format(&self) -> QuoteFormat {
+        self.format
     }
 
     /// The signed bytes, the signature and the key, for a check made elsewhere.
@@ -175,6 +238,7 @@ impl UncheckedQuote {
         self.opened.verify()?;
         Ok(VerifiedQuote {
             claims: self.claims,
+            format: self.format,
         })
     }
 
@@ -184,15 +248,31 @@ impl UncheckedQuote {
     pub fn signature_verified_elsewhere(self) -> VerifiedQuote {
         VerifiedQuote {
             claims: self.claims,
+            format: self.format,
         }
     }
 }
 
-fn decode_claims(payload: &[u8]) -> Result<QuoteClaims, TokenError> {
+fn decode_claims(payload: &[u8]) -> Result<(QuoteClaims, QuoteFormat), TokenError> {
     let mut m = cbor::decode_map(payload)?;
-    if m.uint("v")? != QUOTE_VERSION {
-        return Err(TokenError::Payload("v"));
+    let v = m.uint("v")?;
+    let format = QuoteFormat::from_version(v).ok_or(TokenError::UnsupportedQuoteFormat(v))?;
+    let claims = match format {
+        QuoteFormat::V1 => decode_v1(m)?,
+        QuoteFormat::V2 => decode_v2(m)?,
+    };
+    // Every field is now known: the payload must be exactly what a LAS writes for them in
+    // this format (this is where map key order is checked).
+    if cbor::encode(&payload_tree(&claims, format))? != payload {
+        return Err(TokenError::NonCanonical(
+            "payload (map keys not in the LAS's order)",
+        ));
     }
+    Ok((claims, format))
+}
+
+/// The fields every format has (all but `v`), taken from `m`.
+fn common_fields(m: &mut MapReader) -> Result<QuoteClaims, TokenError> {
     let mode = Mode::parse(&m.text("mode", 8)?).ok_or(TokenError::Payload("mode"))?;
     let platform_id = PlatformId(m.bytes("platform_id")?);
     let las_version = m.text("las_version", 64)?;
@@ -200,29 +280,34 @@ fn decode_claims(payload: &[u8]) -> Result<QuoteClaims, TokenError> {
     let issued_at = m.uint("iat")?;
     let raw: [u8; REPORT_BODY_SIZE] = m.bytes("report_body")?;
     let report_body = ReportBody::try_from_slice(&raw)?;
-    check_enclave(m.map("enclave")?, &report_body)?;
-    m.finish("payload (unknown field)")?;
-    let claims = QuoteClaims {
+    Ok(QuoteClaims {
         mode,
         platform_id,
         las_version,
         las_mrenclave,
         issued_at,
         report_body,
-    };
-    // Every field is now known: the payload must be exactly what a LAS writes for them
-    // (this is where map key order is checked).
-    if cbor::encode(&payload_tree(&claims))? != payload {
-        return Err(TokenError::NonCanonical(
-            "payload (map keys not in the LAS's order)",
-        ));
-    }
+    })
+}
+
+/// Format 2: the common fields and nothing else (an `enclave` map is an unknown field).
+fn decode_v2(mut m: MapReader) -> Result<QuoteClaims, TokenError> {
+    let claims = common_fields(&mut m)?;
+    m.finish("payload (unknown field)")?;
     Ok(claims)
 }
 
-/// The decoded fields are a convenience for readers; the raw body is the truth. Any
-/// disagreement makes the quote malformed.
-fn check_enclave(mut e: MapReader, b: &ReportBody) -> Result<(), TokenError> {
+/// Format 1: the common fields and `enclave`, which must agree with `report_body`.
+fn decode_v1(mut m: MapReader) -> Result<QuoteClaims, TokenError> {
+    let claims = common_fields(&mut m)?;
+    check_v1_enclave(m.map("enclave")?, &claims.report_body)?;
+    m.finish("payload (unknown field)")?;
+    Ok(claims)
+}
+
+/// Format 1's decoded fields were a convenience for readers; the raw body is the truth.
+/// Any disagreement makes the quote malformed.
+fn check_v1_enclave(mut e: MapReader, b: &ReportBody) -> Result<(), TokenError> {
     fn same<T: PartialEq>(a: T, b: T, f: &'static str) -> Result<(), TokenError> {
         if a == b {
             Ok(())
@@ -265,35 +350,146 @@ fn check_enclave(mut e: MapReader, b: &ReportBody) -> Result<(), TokenError> {
 mod tests {
     use super::*;
     use crate::crypto::Key128;
-    use crate::sgx::flags;
 
-    pub(crate) fn sample() -> (PlatformIdentity, QuoteClaims) {
+    /// The inputs of the committed vectors tests/vectors/quote-v{1,2}.cose (see the README
+    /// there): the REPORT body is the committed `quote-v1.report-body.bin`, read, not
+    /// written out again here.
+    fn sample() -> (PlatformIdentity, QuoteClaims) {
         let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
+        let body = include_bytes!("../../../tests/vectors/quote-v1.report-body.bin");
         let claims = QuoteClaims {
             mode: Mode::Sim,
             platform_id: id.platform_id(),
             las_version: "0.1.0".into(),
             las_mrenclave: [5; 32],
             issued_at: 1_800_000_000,
-            report_body: ReportBody {
-                cpusvn: [1; 16],
-                miscselect: 0,
-                isv_ext_prod_id: [0; 16],
-                attributes: Attributes {
-                    flags: flags::INIT | flags::MODE64BIT,
-                    xfrm: 3,
-                },
-                mrenclave: [2; 32],
-                mrsigner: [3; 32],
-                config_id: [0; 64],
-                isvprodid: 1,
-                isvsvn: 2,
-                config_svn: 0,
-                isv_family_id: [0; 16],
-                report_data: [9; 64],
-            },
+            report_body: ReportBody::try_from_slice(body).unwrap(),
         };
         (id, claims)
+    }
+
+    /// A quote signed by `id` over `tree` as given (any format, any content).
+    fn signed(id: &PlatformIdentity, tree: &ciborium::Value) -> Vec<u8> {
+        token::sign(id, QUOTE_CONTENT_TYPE, cbor::encode(tree).unwrap()).unwrap()
+    }
+
+    /// The payload tree of `claims` in `format` with `edit` applied to its entries.
+    fn edited(
+        claims: &QuoteClaims,
+        format: QuoteFormat,
+        edit: impl FnOnce(&mut Vec<(ciborium::Value, ciborium::Value)>),
+    ) -> ciborium::Value {
+        let ciborium::Value::Map(mut m) = payload_tree(claims, format) else {
+            panic!("a map");
+        };
+        edit(&mut m);
+        ciborium::Value::Map(m)
+    }
+
+    /// Why the quote signed by `id` over `tree` is refused.
+    fn refused(id: &PlatformIdentity, tree: &ciborium::Value) -> TokenError {
+        decode_and_verify_quote(&signed(id, tree)).unwrap_err()
+    }
+
+    fn set(m: &mut [(ciborium::Value, ciborium::Value)], key: &str, v: ciborium::Value) {
+        let e = m
+            .iter_mut()
+            .find(|(k, _)| k.as_text() == Some(key))
+            .unwrap();
+        e.1 = v;
+    }
+
+    #[test]
+    fn a_las_issues_format_2_with_the_report_body_once() {
+        let (id, claims) = sample();
+        let q = encode_quote(&id, &claims).unwrap();
+        let payload = token::open(&q, QUOTE_CONTENT_TYPE).unwrap().payload;
+        let ciborium::Value::Map(m) = ciborium::from_reader(&payload[..]).unwrap() else {
+            panic!("a map");
+        };
+        let keys: Vec<_> = m.iter().map(|(k, _)| k.as_text().unwrap()).collect();
+        assert_eq!(
+            keys,
+            [
+                "v",
+                "mode",
+                "platform_id",
+                "las_version",
+                "las_mrenclave",
+                "iat",
+                "report_body"
+            ]
+        );
+        assert_eq!(m[0].1, ciborium::Value::from(2u64));
+        assert_eq!(QUOTE_VERSION, 2);
+        // The 384 body bytes appear once in what the signature covers.
+        let body = claims.report_body.to_bytes();
+        let found = payload.windows(body.len()).filter(|w| *w == body).count();
+        assert_eq!(found, 1);
+        let got = decode_and_verify_quote(&q).unwrap();
+        assert_eq!((got.claims, got.format), (claims, QuoteFormat::V2));
+    }
+
+    #[test]
+    fn format_1_is_still_read_and_its_decoded_copy_checked() {
+        let (id, claims) = sample();
+        let v1 = signed(&id, &payload_tree(&claims, QuoteFormat::V1));
+        let got = decode_and_verify_quote(&v1).unwrap();
+        assert_eq!((got.claims, got.format), (claims.clone(), QuoteFormat::V1));
+        // A decoded field that disagrees with the raw body, validly signed: malformed.
+        let mut lie = claims.clone();
+        lie.report_body.mrenclave = [0xee; 32];
+        let tree = edited(&claims, QuoteFormat::V1, |m| {
+            set(m, "enclave", v1_enclave_tree(&lie.report_body));
+        });
+        assert_eq!(refused(&id, &tree), TokenError::Inconsistent("mrenclave"));
+        // Format 1 without its `enclave`: a missing field, not read as format 2.
+        let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", 1u64.into()));
+        assert_eq!(refused(&id, &tree), TokenError::Payload("enclave"));
+    }
+
+    /// Only versions 1 and 2 are read; every other `v`, a missing `v`, and a format-2
+    /// payload carrying format 1's `enclave` are refused, each signed validly.
+    #[test]
+    fn other_versions_and_mixed_formats_are_refused() {
+        let (id, claims) = sample();
+        for v in [0u64, 3, 255, u64::MAX] {
+            for format in QuoteFormat::READ {
+                let tree = edited(&claims, format, |m| set(m, "v", v.into()));
+                let e = refused(&id, &tree);
+                assert_eq!(e, TokenError::UnsupportedQuoteFormat(v), "v {v}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("unsupported quote format {v}")),
+                    "{msg}"
+                );
+            }
+        }
+        for bad_v in [ciborium::Value::from(-1), "2".into(), ciborium::Value::Null] {
+            let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", bad_v.clone()));
+            assert_eq!(refused(&id, &tree), TokenError::Payload("v"), "{bad_v:?}");
+        }
+        let tree = edited(&claims, QuoteFormat::V2, |m| {
+            m.retain(|(k, _)| k.as_text() != Some("v"))
+        });
+        assert_eq!(refused(&id, &tree), TokenError::Payload("v"));
+        // Format 2 with format 1's decoded copy, consistent and in format 1's place: an
+        // unknown field (fail closed), not a format-1 quote with the wrong number.
+        let tree = edited(&claims, QuoteFormat::V1, |m| set(m, "v", 2u64.into()));
+        assert_eq!(
+            refused(&id, &tree),
+            TokenError::Payload("payload (unknown field)")
+        );
+        // The error text names what is read.
+        let read: Vec<String> = QuoteFormat::READ.iter().map(|f| f.to_string()).collect();
+        assert!(
+            TokenError::UnsupportedQuoteFormat(9)
+                .to_string()
+                .ends_with(&format!("reads formats {})", read.join(" and ")))
+        );
+        assert_eq!(QuoteFormat::from_version(1), Some(QuoteFormat::V1));
+        assert_eq!(QuoteFormat::from_version(2), Some(QuoteFormat::V2));
+        assert_eq!(QuoteFormat::from_version(3), None);
     }
 
     #[test]
@@ -333,11 +529,17 @@ mod tests {
     #[test]
     fn every_bit_flip_and_every_byte_inversion_is_rejected() {
         let (id, claims) = sample();
-        let q = encode_quote(&id, &claims).unwrap();
+        for format in QuoteFormat::READ {
+            every_bit_flip_is_rejected(&signed(&id, &payload_tree(&claims, format)));
+        }
+    }
+
+    fn every_bit_flip_is_rejected(q: &[u8]) {
+        assert!(decode_and_verify_quote(q).is_ok());
         // Each of the 8 bits of every byte alone, then the whole byte.
         for i in 0..q.len() {
             for mask in (0..8).map(|b| 1u8 << b).chain([0xff]) {
-                let mut bad = q.clone();
+                let mut bad = q.to_vec();
                 bad[i] ^= mask;
                 assert!(
                     decode_and_verify_quote(&bad).is_err(),
@@ -351,7 +553,7 @@ mod tests {
                 "truncated to {len}"
             );
         }
-        let mut longer = q.clone();
+        let mut longer = q.to_vec();
         longer.push(0);
         assert!(decode_and_verify_quote(&longer).is_err());
     }
@@ -375,12 +577,26 @@ mod tests {
     #[test]
     fn only_the_canonical_encoding_is_accepted() {
         let (id, claims) = sample();
-        let good = encode_quote(&id, &claims).unwrap();
-        let payload = token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload;
         // The encoder is deterministic and its output is canonical.
-        assert_eq!(good, encode_quote(&id, &claims).unwrap());
-        assert_eq!(decode_and_verify_quote(&good).unwrap().claims, claims);
-        let resign = |p: Vec<u8>| token::sign(&id, QUOTE_CONTENT_TYPE, p).unwrap();
+        assert_eq!(
+            encode_quote(&id, &claims).unwrap(),
+            encode_quote(&id, &claims).unwrap()
+        );
+        assert_eq!(
+            encode_quote(&id, &claims).unwrap(),
+            signed(&id, &payload_tree(&claims, QuoteFormat::V2))
+        );
+        for format in QuoteFormat::READ {
+            only_the_canonical_encoding_of(&id, &claims, format);
+        }
+    }
+
+    fn only_the_canonical_encoding_of(id: &PlatformIdentity, claims: &QuoteClaims, f: QuoteFormat) {
+        let good = signed(id, &payload_tree(claims, f));
+        let payload = token::open(&good, QUOTE_CONTENT_TYPE).unwrap().payload;
+        let got = decode_and_verify_quote(&good).unwrap();
+        assert_eq!((&got.claims, got.format), (claims, f));
+        let resign = |p: Vec<u8>| token::sign(id, QUOTE_CONTENT_TYPE, p).unwrap();
         // Re-signing the canonical payload gives the same bytes (Ed25519 is deterministic).
         assert_eq!(resign(payload.clone()), good);
 
@@ -398,11 +614,17 @@ mod tests {
 
         // Payload (re-signed): indefinite map, a small integer in 2 bytes, indefinite
         // bytes, a duplicated key, keys out of order, a byte after the map.
-        assert_eq!(payload[0], 0xa8, "map of 8");
+        // Format 1: a map of 8 (with `enclave`); format 2: of 7.
+        let n: u8 = match f {
+            QuoteFormat::V1 => 8,
+            QuoteFormat::V2 => 7,
+        };
+        assert_eq!(payload[0], 0xa0 + n, "map of {n}");
         let p = [&[0xbf], &payload[1..], &[0xff]].concat();
         non_canonical(decode_and_verify_quote(&resign(p)), "indefinite map");
-        let v1 = [0x61, b'v', 0x01];
-        let p = splice(&payload, &v1, &[0x61, b'v', 0x18, 0x01]);
+        let v = u8::try_from(f.version()).unwrap();
+        let v1 = [0x61, b'v', v];
+        let p = splice(&payload, &v1, &[0x61, b'v', 0x18, v]);
         non_canonical(decode_and_verify_quote(&resign(p)), "2-byte small int");
         let mut pid = vec![0x6b];
         pid.extend_from_slice(b"platform_id");
@@ -413,7 +635,7 @@ mod tests {
         let p = [&chunked[..], &payload[i..i + 32], &[0xff]].concat();
         let p = [&payload[..i - pid.len()], &p[..], &payload[i + 32..]].concat();
         non_canonical(decode_and_verify_quote(&resign(p)), "indefinite bytes");
-        let p = [&[0xa9], &payload[1..], &v1[..]].concat();
+        let p = [&[0xa1 + n], &payload[1..], &v1[..]].concat();
         non_canonical(decode_and_verify_quote(&resign(p)), "duplicate key");
         let ciborium::Value::Map(mut m) = ciborium::from_reader(&payload[..]).unwrap() else {
             panic!("a map");
@@ -421,6 +643,17 @@ mod tests {
         m.swap(0, 1);
         let p = cbor::encode(&ciborium::Value::Map(m)).unwrap();
         non_canonical(decode_and_verify_quote(&resign(p)), "keys out of order");
+        if f == QuoteFormat::V1 {
+            // Keys out of order inside format 1's `enclave` map.
+            let tree = edited(claims, f, |m| {
+                let e = m.iter_mut().find(|(k, _)| k.as_text() == Some("enclave"));
+                let Some((_, ciborium::Value::Map(e))) = e else {
+                    panic!("an enclave map");
+                };
+                e.swap(0, 1);
+            });
+            non_canonical(decode_and_verify_quote(&signed(id, &tree)), "enclave keys");
+        }
         let mut p = payload.clone();
         p.push(0xf6);
         non_canonical(

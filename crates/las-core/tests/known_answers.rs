@@ -10,10 +10,10 @@ use std::mem::{offset_of, size_of_val};
 
 use las_core::crypto::Key128;
 use las_core::evidence::binding;
-use las_core::quote::{QuoteClaims, decode_and_verify_quote, encode_quote};
+use las_core::quote::{QuoteClaims, QuoteFormat, decode_and_verify_quote, encode_quote};
 use las_core::sgx::{
-    Attributes, REPORT_BODY_SIZE, REPORT_SIZE, ReportBody, TARGET_INFO_SIZE, flags,
-    report_offsets as r, target_info_offsets as t,
+    REPORT_BODY_SIZE, REPORT_SIZE, ReportBody, TARGET_INFO_SIZE, flags, report_offsets as r,
+    target_info_offsets as t,
 };
 use las_core::{Mode, PlatformId, PlatformIdentity};
 
@@ -66,50 +66,59 @@ fn key_nonce_binding_of_identity_evidence() {
     }
 }
 
-/// The inputs of tests/vectors/quote-v1.cose (README: "quote-v1").
-fn quote_v1_claims(id: &PlatformIdentity) -> QuoteClaims {
+/// The inputs of tests/vectors/quote-v1.cose and quote-v2.cose (README: "Quotes"): the
+/// REPORT body is the committed `quote-v1.report-body.bin`, whose fields are the README's.
+fn vector_quote_claims(id: &PlatformIdentity) -> QuoteClaims {
+    let report_body = ReportBody::try_from_slice(&vector("quote-v1.report-body.bin")).unwrap();
+    let b = &report_body;
+    // The README's description of the body, field by field.
+    assert_eq!(
+        (b.cpusvn, b.attributes.flags, b.attributes.xfrm),
+        ([1; 16], flags::INIT | flags::MODE64BIT, 3)
+    );
+    assert_eq!((b.mrenclave, b.mrsigner), ([2; 32], [3; 32]));
+    assert_eq!((b.isvprodid, b.isvsvn, b.report_data), (1, 2, [9; 64]));
+    // "Everything else zero".
+    assert_eq!((b.miscselect, b.config_svn), (0, 0));
+    assert_eq!(b.config_id, [0; 64]);
+    assert_eq!((b.isv_ext_prod_id, b.isv_family_id), ([0; 16], [0; 16]));
     QuoteClaims {
         mode: Mode::Sim,
         platform_id: id.platform_id(),
         las_version: "0.1.0".into(),
         las_mrenclave: [5; 32],
         issued_at: 1_800_000_000,
-        report_body: ReportBody {
-            cpusvn: [1; 16],
-            miscselect: 0,
-            isv_ext_prod_id: [0; 16],
-            attributes: Attributes {
-                flags: flags::INIT | flags::MODE64BIT,
-                xfrm: 3,
-            },
-            mrenclave: [2; 32],
-            mrsigner: [3; 32],
-            config_id: [0; 64],
-            isvprodid: 1,
-            isvsvn: 2,
-            config_svn: 0,
-            isv_family_id: [0; 16],
-            report_data: [9; 64],
-        },
+        report_body,
     }
 }
 
+/// The format a LAS issues, byte for byte: quote-v2.cose.
 #[test]
 fn one_quote_byte_for_byte() {
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
-    let claims = quote_v1_claims(&id);
-    let want = vector("quote-v1.cose");
-    assert_eq!(
-        claims.report_body.to_bytes().to_vec(),
-        vector("quote-v1.report-body.bin")
-    );
+    let claims = vector_quote_claims(&id);
+    let want = vector("quote-v2.cose");
     // Ed25519 is deterministic: same key, same claims, same bytes.
     assert_eq!(
         hex::encode(encode_quote(&id, &claims).unwrap()),
         hex::encode(&want),
         "the quote format changed (a contract: see tests/vectors/README.md)"
     );
-    assert_eq!(decode_and_verify_quote(&want).unwrap().claims, claims);
+    let got = decode_and_verify_quote(&want).unwrap();
+    assert_eq!((got.claims, got.format), (claims, QuoteFormat::V2));
+}
+
+/// Format 1, no longer issued, still read (a verifier upgraded before the LAS DaemonSet):
+/// quote-v1.cose decodes to the same claims. Decoding re-encodes in format 1 and compares
+/// bytes, so this also pins format 1's encoding.
+#[test]
+fn a_format_1_quote_is_still_read() {
+    let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
+    let got = decode_and_verify_quote(&vector("quote-v1.cose")).unwrap();
+    assert_eq!(
+        (got.claims, got.format),
+        (vector_quote_claims(&id), QuoteFormat::V1)
+    );
 }
 
 /// (name, our offset, our size, sgx-isa's offset, sgx-isa's size) of each field.
@@ -204,7 +213,7 @@ fn report_layout_is_sgx_isas() {
 
     // And the bytes: a REPORT of ours read by sgx-isa has the same fields.
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
-    let body = quote_v1_claims(&id).report_body.to_bytes();
+    let body = vector_quote_claims(&id).report_body.to_bytes();
     let mut raw = [0u8; REPORT_SIZE];
     raw[..REPORT_BODY_SIZE].copy_from_slice(&body);
     raw[r::KEY_ID..r::MAC].fill(0x4b);

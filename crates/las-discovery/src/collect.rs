@@ -169,16 +169,18 @@ impl Collection {
         self.failures.is_empty() && !self.found.is_empty()
     }
 
-    pub(crate) fn sort(&mut self) {
-        self.found.sort_by(|a, b| a.target.cmp(&b.target));
-        self.failures.sort_by(|a, b| a.target.cmp(&b.target));
-    }
-
-    pub(crate) fn push(&mut self, r: Result<Found, Failure>) {
-        match r {
-            Ok(f) => self.found.push(f),
-            Err(f) => self.failures.push(f),
+    /// The results of probing each LAS, in any order, sorted by target.
+    pub(crate) fn from_results(results: Vec<Result<Found, Failure>>) -> Collection {
+        let mut c = Collection::default();
+        for r in results {
+            match r {
+                Ok(f) => c.found.push(f),
+                Err(f) => c.failures.push(f),
+            }
         }
+        c.found.sort_by(|a, b| a.target.cmp(&b.target));
+        c.failures.sort_by(|a, b| a.target.cmp(&b.target));
+        c
     }
 }
 
@@ -342,12 +344,7 @@ pub async fn collect_direct(addrs: &[LasAddr], opts: &Options) -> Collection {
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    let mut c = Collection::default();
-    for r in results {
-        c.push(r);
-    }
-    c.sort();
-    c
+    Collection::from_results(results)
 }
 
 /// One LAS in the mode `opts` asks for.

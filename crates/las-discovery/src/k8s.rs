@@ -249,12 +249,7 @@ pub async fn collect_pods(
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    let mut c = Collection::default();
-    for r in results {
-        c.push(r);
-    }
-    c.sort();
-    Ok(c)
+    Ok(Collection::from_results(results))
 }
 
 async fn probe_pod(

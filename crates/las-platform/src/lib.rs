@@ -16,6 +16,8 @@
 pub mod hw;
 pub mod measure;
 pub mod sim;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,8 @@
 
 #[path = "../src/hw/emulator.rs"]
 mod emulator;
+#[path = "../src/testing.rs"]
+mod testing;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,74 +25,24 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use las_core::egetkey::{self, EnclaveIdentity, RootSecret};
+use las_core::egetkey::{self, RootSecret};
 use las_core::evidence::{EvidenceKind, binding, decode_and_verify_evidence};
 use las_core::quote::decode_and_verify_quote;
-use las_core::sgx::{Attributes, TargetInfo, flags};
+use las_core::sgx::TargetInfo;
 use las_core::{Mode, PlatformIdentity};
 use las_platform::Platform;
 use las_platform::hw::{AttestationFs, Egetkey, GraminePlatform};
 use las_server::{AppState, ServerConfig};
-
-const CPUSVN: [u8; 16] = [7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-const AESM_QUOTE: &[u8] = b"DCAP QUOTE FROM AESM";
-
-fn las_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0x4c; 32],
-        mrsigner: [0x53; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 1,
-        isvsvn: 2,
-        ..EnclaveIdentity::default()
-    }
-}
-
-fn app_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0xaa; 32],
-        mrsigner: [0xbb; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 7,
-        isvsvn: 3,
-        ..EnclaveIdentity::default()
-    }
-}
+use testing::{AESM_QUOTE, CPUSVN, app_identity, app_report, las_identity, write_attestation_fs};
 
 fn root() -> RootSecret {
     RootSecret::from_bytes([0x31; 32])
 }
 
 /// Gramine's files as the LAS enclave sees them, made with the same model the emulated
-/// CPU uses: TARGETINFO, the LAS's REPORT of itself, a quote and the MRENCLAVE seal key.
+/// CPU uses.
 fn stand_in(dir: &Path) {
-    let las = las_identity();
-    let w = |name: &str, data: &[u8]| std::fs::write(dir.join(name), data).unwrap();
-    w("attestation_type", b"dcap\n");
-    w("my_target_info", &las.target_info().to_bytes());
-    w("target_info", b"");
-    w("user_report_data", b"");
-    let own = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &las,
-        &las.target_info(),
-        &[0; 64],
-        &[9; 32],
-    );
-    w("report", &own.to_bytes());
-    w("quote", AESM_QUOTE);
-    std::fs::create_dir(dir.join("keys")).unwrap();
-    w(
-        "keys/_sgx_mrenclave",
-        egetkey::mrenclave_seal_key(&root(), &CPUSVN, &las).expose(),
-    );
+    write_attestation_fs(dir, &root());
 }
 
 fn enter() -> emulator::Entered {
@@ -245,14 +197,7 @@ fn hw_backend_serves_under_emulated_enclu() {
 
     // An application REPORT for that target, made by the (modelled) CPU: checked with the
     // REPORT key from ENCLU[EGETKEY] and quoted.
-    let r = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&root(), &target, &[0x11; 64]);
     let n = emulator::executed();
     let (st, q) = http(addr, "POST", "/v1/quote", &r.to_bytes(), WAIT);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&q));
@@ -270,22 +215,8 @@ fn hw_backend_serves_under_emulated_enclu() {
     // Forged, for another enclave, from another CPU: refused.
     let mut forged = r.to_bytes();
     forged[431] ^= 1;
-    let other_target = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &app_identity().target_info(),
-        &[0; 64],
-        &[3; 32],
-    );
-    let other_cpu = egetkey::ereport(
-        &RootSecret::from_bytes([2; 32]),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0; 64],
-        &[3; 32],
-    );
+    let other_target = app_report(&root(), &app_identity().target_info(), &[0; 64]);
+    let other_cpu = app_report(&RootSecret::from_bytes([2; 32]), &target, &[0; 64]);
     for bad in [
         forged.to_vec(),
         other_target.to_bytes().to_vec(),
@@ -383,14 +314,7 @@ fn slow_quotes_do_not_stall_the_runtime() {
 
     // Meanwhile the probes and quotes answer.
     let target = las_identity().target_info();
-    let r = egetkey::ereport(
-        &root(),
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&root(), &target, &[0x11; 64]);
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
         let t = Instant::now();

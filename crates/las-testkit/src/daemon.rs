@@ -62,12 +62,16 @@ fn ensure_lasd(profile_dir: &Path) {
     });
 }
 
-/// `las serve --mode sim --state-dir DIR [--listen 127.0.0.1:0] EXTRA` with the caller's
-/// settings that would change it (LAS_SIM_CPUSVN, LAS_LOG_FORMAT) removed.
+/// `las serve [--mode sim] --state-dir DIR [--listen 127.0.0.1:0] EXTRA` with the caller's
+/// settings that would change it (LAS_SIM_CPUSVN, LAS_LOG_FORMAT) removed. `--mode sim`
+/// and `--listen 127.0.0.1:0` are added only where EXTRA does not give its own.
 pub fn serve_command(bin: &Path, state_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--mode", "sim", "--state-dir"])
-        .arg(state_dir);
+    cmd.arg("serve");
+    if !extra.contains(&"--mode") {
+        cmd.args(["--mode", "sim"]);
+    }
+    cmd.arg("--state-dir").arg(state_dir);
     if !extra.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
@@ -103,14 +107,18 @@ impl Process {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    let mut l = log2.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+                // After the line is in the log: a test that reads the log once the
+                // listener is announced sees the announcement too.
                 if let Some(a) = listening_addr(&line)
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(a);
                 }
-                let mut l = log2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         Ok(Process {
@@ -332,23 +340,146 @@ pub fn las(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `las id --mode sim --state-dir DIR` ([`las`]).
+pub fn las_id(state_dir: &Path) -> Output {
+    las(&[
+        "id",
+        "--mode",
+        "sim",
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+    ])
+}
+
+/// `las verify --policy POLICY --quote QUOTE --las LAS EXTRA` ([`las`]).
+pub fn las_verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "verify",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--quote",
+        quote.to_str().unwrap(),
+        "--las",
+        las_addr,
+    ];
+    args.extend_from_slice(extra);
+    las(&args)
+}
+
+/// [`las`] with `input` on its stdin (then closed); stdout and stderr captured.
+pub fn las_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut cmd = Command::new(las_bin());
+    cmd.args(args)
+        .env_remove("LAS_SIM_CPUSVN")
+        .env_remove("SCONE_LAS_ADDR")
+        .stderr(Stdio::piped());
+    feed(cmd, input)
+}
+
+/// `las ARGS` outside any cluster: none of the variables the Kubernetes discovery reads
+/// (NAMESPACE, INSTANCE, KUBECONFIG) nor LAS_LOG_FORMAT set, HOME pointing nowhere (no
+/// `~/.kube/config` of the machine can leak in), then `env` set.
+pub fn las_outside_cluster(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(las_bin());
+    c.args(args);
+    for v in ["NAMESPACE", "INSTANCE", "KUBECONFIG", "LAS_LOG_FORMAT"] {
+        c.env_remove(v);
+    }
+    c.env("HOME", "/nonexistent");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// `las serve --mode sim --listen ADDR --state-dir DIR` where ADDR is a loopback port
+/// another socket holds for the whole run: the daemon's output, and ADDR.
+pub fn serve_on_busy_port(state_dir: &Path) -> (Output, String) {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = las(&[
+        "serve",
+        "--mode",
+        "sim",
+        "--listen",
+        &addr,
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+    ]);
+    drop(busy);
+    (out, addr)
+}
+
+/// `las quote --las ADDR --state-dir DIR --report-data RD --mrenclave MR -o OUT`; panics
+/// with its stderr unless it succeeds.
+pub fn quote_to_file(
+    addr: SocketAddr,
+    state_dir: &Path,
+    report_data: &str,
+    mrenclave: &str,
+    out: &Path,
+) {
+    let o = las(&[
+        "quote",
+        "--las",
+        &addr.to_string(),
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+        "--report-data",
+        report_data,
+        "--mrenclave",
+        mrenclave,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "las quote: {}", stderr(&o));
+}
+
+/// One simulated platform: its own state folder and `las serve` on loopback, and the
+/// platform ID it serves (`GET /v1/platform`).
+#[derive(Debug)]
+pub struct SimPlatform {
+    /// The state folder (removed when dropped).
+    pub dir: tempfile::TempDir,
+    /// The running daemon.
+    pub las: Daemon,
+    /// Its platform ID (hex).
+    pub id: String,
+}
+
+impl SimPlatform {
+    /// A fresh state folder, `las serve EXTRA` on it, and the ID it serves.
+    pub fn start(extra: &[&str]) -> SimPlatform {
+        let dir = tempfile::tempdir().unwrap();
+        let las = Daemon::start(dir.path(), extra);
+        let platform = crate::http::get(las.addr, "/v1/platform").json();
+        let id = platform
+            .get("platform_id")
+            .and_then(|v| v.as_str())
+            .expect("GET /v1/platform: platform_id")
+            .to_string();
+        SimPlatform { dir, las, id }
+    }
+}
+
 /// Runs a shell pipeline (the operators' documented one) on `input`; its stdout.
 pub fn sh_pipeline(pipeline: &str, input: &str) -> String {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", pipeline]);
+    let out = feed(cmd, input.as_bytes());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Spawns `cmd` with a piped stdin and stdout, writes `input`, closes stdin, waits.
+fn feed(mut cmd: Command, input: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new("sh")
-        .args(["-c", pipeline])
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Its stdout, trimmed.
@@ -388,6 +519,8 @@ mod tests {
         ]);
         let d = Daemon::announced(Process::spawn(c).unwrap(), Duration::from_secs(10)).unwrap();
         assert_eq!(d.addr.port(), 5);
+        // The announcement is in the log by the time it is announced.
+        assert!(d.log().contains("listening on"), "{}", d.log());
         assert!(d.wait_log("listening", Duration::from_secs(5)));
         let s = d.terminate();
         assert!(!s.success());

@@ -17,17 +17,40 @@ use crate::http::{Resp, get, http};
 
 /// The application enclave the suites attest (a release enclave).
 pub fn app_enclave() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0xaa; 32],
-        mrsigner: [0xbb; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 3,
-        isvsvn: 5,
-        ..EnclaveIdentity::default()
-    }
+    las_platform::testing::release_enclave(0xaa, 0xbb, 3, 5)
+}
+
+/// MRENCLAVE of [`app_enclave`], hex.
+pub const APP_MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// MRSIGNER of [`app_enclave`], hex.
+pub const APP_MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// The options of `las quote` and `las attest` that have [`app_enclave`] (built as
+/// `mrenclave`, hex) ask the LAS at `las` (state folder `state_dir`) for a quote over
+/// `report_data` (hex): `--las --state-dir --report-data --mrenclave --mrsigner
+/// --isvprodid --isvsvn`.
+pub fn app_quote_args<'a>(
+    las: &'a str,
+    state_dir: &'a str,
+    report_data: &'a str,
+    mrenclave: &'a str,
+) -> [&'a str; 14] {
+    [
+        "--las",
+        las,
+        "--state-dir",
+        state_dir,
+        "--report-data",
+        report_data,
+        "--mrenclave",
+        mrenclave,
+        "--mrsigner",
+        APP_MRSIGNER,
+        "--isvprodid",
+        "3",
+        "--isvsvn",
+        "5",
+    ]
 }
 
 /// The standard REPORT body of hand-made quotes: a release 64-bit enclave, MRENCLAVE
@@ -191,6 +214,20 @@ pub fn scrape(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_quote_args_name_the_app_enclave() {
+        let e = app_enclave();
+        let a = app_quote_args("L", "S", "R", APP_MRENCLAVE);
+        assert_eq!(hex::decode(a[7]).unwrap(), e.mrenclave);
+        assert_eq!(hex::decode(a[9]).unwrap(), e.mrsigner);
+        assert_eq!(a[11].parse::<u16>().unwrap(), e.isvprodid);
+        assert_eq!(a[13].parse::<u16>().unwrap(), e.isvsvn);
+        assert_eq!(
+            &a[..6],
+            ["--las", "L", "--state-dir", "S", "--report-data", "R"]
+        );
+    }
 
     #[test]
     fn metric_lines_are_found_by_name_and_labels() {

@@ -44,5 +44,8 @@ pub mod procfs;
 pub mod raw;
 pub mod vectors;
 
-pub use daemon::{Daemon, Process, las, las_bin, sh_pipeline, stderr, stdout};
+pub use daemon::{
+    Daemon, Process, SimPlatform, las, las_bin, las_id, las_outside_cluster, las_verify,
+    las_with_stdin, quote_to_file, serve_on_busy_port, sh_pipeline, stderr, stdout,
+};
 pub use http::{Client, Resp, get, http};

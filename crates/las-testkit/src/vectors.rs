@@ -26,6 +26,33 @@ pub const DCAP_COLLATERAL_JSON: &[u8] =
 /// from 2025-06-19 to 2025-07-19, CRLs likewise).
 pub const DCAP_SAMPLE_NOW: u64 = 1_751_328_000;
 
+/// A LAS quote in format 2 (what a LAS issues), pinned once: `quote-v2.cose`.
+pub const QUOTE_V2: &[u8] = include_bytes!("../../../tests/vectors/quote-v2.cose");
+
+/// The same claims in quote format 1 (read, no longer issued), pinned once: `quote-v1.cose`.
+pub const QUOTE_V1: &[u8] = include_bytes!("../../../tests/vectors/quote-v1.cose");
+
+/// The seal key of the platform that signed [`QUOTE_V1`] and [`QUOTE_V2`].
+pub const QUOTE_SEAL_KEY: [u8; 16] = [1; 16];
+
+/// The issue time (`iat`) of [`QUOTE_V1`] and [`QUOTE_V2`].
+pub const QUOTE_IAT: u64 = 1_800_000_000;
+
+/// `quote` (one of the vectors above) with its payload's `"v": from` changed to `"v": to`,
+/// the signature left as it was: a verifier reads the version, and refuses one it does not
+/// know, before it checks the signature.
+#[allow(clippy::indexing_slicing, clippy::panic)]
+pub fn quote_with_version(quote: &[u8], from: u8, to: u8) -> Vec<u8> {
+    let find = [0x61, b'v', from];
+    let i = quote
+        .windows(3)
+        .position(|w| w == find)
+        .unwrap_or_else(|| panic!("no \"v\": {from} in the quote"));
+    let mut q = quote.to_vec();
+    q[i + 2] = to;
+    q
+}
+
 /// The REPORT body inside [`DCAP_QUOTE`] (after its 48-byte header).
 #[allow(clippy::indexing_slicing)]
 pub fn dcap_report_body() -> &'static [u8] {

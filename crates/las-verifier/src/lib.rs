@@ -19,7 +19,7 @@ pub mod dcap;
 pub mod policy;
 pub mod verify;
 
-pub use policy::{Policy, PolicyError, Tolerance};
+pub use policy::{Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
     LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
     verify_las_evidence, verify_las_evidence_with, verify_quote, verify_quote_with,

@@ -7,49 +7,19 @@
 use std::path::Path;
 
 use las_testkit::daemon::*;
+use las_testkit::fixtures::app_quote_args;
 use las_testkit::http::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const REPORT_DATA: &str = "0123456789abcdef";
 
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
-}
-
 fn quote(d: &Daemon, state_dir: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let addr = d.addr.to_string();
-    let mut args = vec![
-        "quote",
-        "--las",
-        &addr,
-        "--state-dir",
-        state_dir.to_str().unwrap(),
-        "--report-data",
-        REPORT_DATA,
-        "--mrenclave",
-        MRENCLAVE,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-        "-o",
-        out.to_str().unwrap(),
-    ];
+    let state = state_dir.to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, REPORT_DATA, MRENCLAVE));
+    args.extend_from_slice(&["-o", out.to_str().unwrap()]);
     args.extend_from_slice(extra);
     las(&args)
 }
@@ -72,26 +42,17 @@ fn policy(dir: &Path, name: &str, tolerate: &str, platforms: &[&str]) -> std::pa
 }
 
 fn verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "verify",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--quote",
-        quote.to_str().unwrap(),
-        "--las",
-        las_addr,
-    ];
+    let mut args = extra.to_vec();
     if !extra.contains(&"--expect-report-data") {
         args.extend_from_slice(&["--expect-report-data", REPORT_DATA]);
     }
-    args.extend_from_slice(extra);
-    las(&args)
+    las_verify(policy, quote, las_addr, &args)
 }
 
 #[test]
 fn two_platforms_policies_forgery_debug_and_tampering() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     assert_ne!(a.id, b.id);
     let work = tempfile::tempdir().unwrap();
     let q = work.path().join("quote.cose");
@@ -208,7 +169,7 @@ fn two_platforms_policies_forgery_debug_and_tampering() {
 
 #[test]
 fn quote_endpoint_rejects_bad_reports_with_stable_kinds() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let addr = a.las.addr;
     let r = http(
         addr,
@@ -307,7 +268,7 @@ fn quote_endpoint_rejects_bad_reports_with_stable_kinds() {
 
 #[test]
 fn quote_without_a_platform_secret_says_what_to_do() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let empty = tempfile::tempdir().unwrap();
     let out = quote(&a.las, empty.path(), &empty.path().join("q"), &[]);
     assert_eq!(out.status.code(), Some(2));

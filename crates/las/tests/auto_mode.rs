@@ -4,13 +4,12 @@
 //! LAS is never in an enclave here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use las_testkit::{get, las_bin};
+use las_testkit::daemon::serve_command;
+use las_testkit::{Daemon, get, las_bin};
 
 const ROOT_ENV: &str = "LAS_TEST_SGX_DEVICE_ROOT";
 
@@ -46,49 +45,6 @@ fn las_with_root(root: &Path, args: &[&str]) -> Output {
 }
 
 /// `las serve` started from `cmd` (stderr piped), up to its "listening on" line.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: String,
-}
-
-impl Served {
-    fn start(mut cmd: Command) -> Served {
-        let mut child = cmd.env_remove("LAS_LOG_FORMAT").spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut log = String::new();
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log.push_str(&line);
-                log.push('\n');
-                if let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + 20..];
-                    let end = rest
-                        .find(|c: char| c == '"' || c.is_whitespace())
-                        .unwrap_or(rest.len());
-                    let _ = tx.send((rest[..end].parse::<SocketAddr>().unwrap(), log.clone()));
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok((addr, log)) => Served { child, addr, log },
-            Err(_) => {
-                let _ = child.kill();
-                panic!("las serve did not start");
-            }
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn auto_refuses_to_simulate_where_an_sgx_device_is_visible() {
     for dev in ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/isgx"] {
@@ -146,20 +102,9 @@ fn sim_chosen_explicitly_still_runs_where_an_sgx_device_is_visible() {
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(!id.is_empty());
 
-    let mut cmd = Command::new(las_bin());
-    cmd.args([
-        "serve",
-        "--mode",
-        "sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        st,
-    ])
-    .env(ROOT_ENV, root.path())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let d = Served::start(cmd);
+    let mut cmd = serve_command(&las_bin(), state.path(), &["--mode", "sim"]);
+    cmd.env(ROOT_ENV, root.path());
+    let d = Daemon::start_command(cmd);
     let p = get(d.addr, "/v1/platform").json();
     assert_eq!(p["mode"], "sim");
     assert_eq!(p["platform_id"], id.as_str());
@@ -177,21 +122,14 @@ fn auto_simulates_where_no_sgx_device_is_visible() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut cmd = Command::new(las_bin());
-    cmd.args([
-        "serve",
-        "--mode",
-        "auto",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        st,
-    ])
-    .env(ROOT_ENV, root.path())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let d = Served::start(cmd);
+    let mut cmd = serve_command(&las_bin(), state.path(), &["--mode", "auto"]);
+    cmd.env(ROOT_ENV, root.path());
+    let d = Daemon::start_command(cmd);
     let p = get(d.addr, "/v1/platform").json();
     assert_eq!(p["mode"], "sim");
-    assert!(d.log.contains("SIMULATION MODE"), "{}", d.log);
+    assert!(
+        d.wait_log("SIMULATION MODE", Duration::from_secs(5)),
+        "{}",
+        d.log()
+    );
 }

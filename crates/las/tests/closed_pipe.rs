@@ -17,16 +17,22 @@ use las_testkit::*;
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SIGPIPE: i32 = 13;
 
+/// `las ARGS` without the caller's settings that would change it, stdin empty.
+fn las_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(las_bin());
+    c.args(args)
+        .env_remove("LAS_SIM_CPUSVN")
+        .env_remove("SCONE_LAS_ADDR")
+        .env_remove("LAS_VERIFY_MAX_AGE")
+        .stdin(Stdio::null());
+    c
+}
+
 /// Runs `las ARGS` with stdout a pipe whose reader is already gone; stderr captured.
 fn closed_stdout(args: &[&str]) -> (ExitStatus, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(las_bin())
-        .args(args)
-        .env_remove("LAS_SIM_CPUSVN")
-        .env_remove("SCONE_LAS_ADDR")
-        .env_remove("LAS_VERIFY_MAX_AGE")
-        .stdin(Stdio::null())
+    let out = las_cmd(args)
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()
@@ -42,16 +48,7 @@ fn closed_both(args: &[&str]) -> ExitStatus {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let err = writer.try_clone().unwrap();
-    Command::new(las_bin())
-        .args(args)
-        .env_remove("LAS_SIM_CPUSVN")
-        .env_remove("SCONE_LAS_ADDR")
-        .env_remove("LAS_VERIFY_MAX_AGE")
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(err)
-        .status()
-        .unwrap()
+    las_cmd(args).stdout(writer).stderr(err).status().unwrap()
 }
 
 fn no_panic(what: &str, status: ExitStatus, stderr: &str) {
@@ -171,20 +168,7 @@ fn no_command_panics_on_a_closed_stdout() {
 
     // las verify: the verdict decides the exit code, read or not.
     let qfile = work.path().join("quote.cose");
-    let o = las(&[
-        "quote",
-        "--las",
-        &a_addr,
-        "--state-dir",
-        a_state,
-        "--report-data",
-        "c0ffee",
-        "--mrenclave",
-        MRENCLAVE,
-        "-o",
-        qfile.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    quote_to_file(a.addr, a_dir.path(), "c0ffee", MRENCLAVE, &qfile);
     let q = qfile.to_str().unwrap();
     let a_id = stdout(&las(&["id", "--mode", "sim", "--state-dir", a_state]));
     let b_id = stdout(&las(&[

@@ -157,17 +157,7 @@ fn truncated_or_readable_secret_stops_serve_and_is_left_untouched() {
 #[test]
 fn port_in_use_and_bad_flags_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = busy.local_addr().unwrap().to_string();
-    let out = las(&[
-        "serve",
-        "--mode",
-        "sim",
-        "--listen",
-        &addr,
-        "--state-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (out, _) = serve_on_busy_port(dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("port is in use"), "{}", stderr(&out));
 

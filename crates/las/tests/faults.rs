@@ -25,16 +25,6 @@ use las_testkit::raw;
 
 const SECRET: &str = "platform-secret";
 
-fn las_id(state: &Path) -> Output {
-    las(&[
-        "id",
-        "--mode",
-        "sim",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ])
-}
-
 fn temp_files(state: &Path) -> Vec<String> {
     std::fs::read_dir(state)
         .map(|rd| {
@@ -110,20 +100,13 @@ fn one_kill(i: usize, rng: &mut Rng, stats: &Mutex<KillStats>) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let s = state.to_str().unwrap();
-    let mut cmd = Command::new(las_bin());
-    if i.is_multiple_of(2) {
+    let mut cmd = if i.is_multiple_of(2) {
+        let mut cmd = Command::new(las_bin());
         cmd.args(["id", "--mode", "sim", "--state-dir", s]);
+        cmd
     } else {
-        cmd.args([
-            "serve",
-            "--mode",
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            s,
-        ]);
-    }
+        serve_command(&las_bin(), &state, &[])
+    };
     let mut child = cmd
         .env_remove("LAS_SIM_CPUSVN")
         .stdout(Stdio::null())
@@ -175,7 +158,7 @@ fn one_kill(i: usize, rng: &mut Rng, stats: &Mutex<KillStats>) {
 
 /// The kill -9 lands in the one moment that matters: the temp file is written and fsynced,
 /// the secret is not linked yet. The daemon is held there by a test-only pause compiled into
-/// debug builds only (`LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS`, las-platform sim.rs); the
+/// debug builds only (`LAS_TEST_PAUSE_BEFORE_SECRET_LINK_MS`, las-platform sim/state.rs); the
 /// test asserts it saw that state before the kill, so it cannot pass by killing too early
 /// or too late.
 #[test]
@@ -617,17 +600,7 @@ fn sigterm_during_or_right_after_start_still_exits_zero() {
 fn port_in_use_on_the_first_start_then_a_free_port_gives_the_same_id() {
     let dir = tempfile::tempdir().unwrap();
     let state: PathBuf = dir.path().join("state");
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = busy.local_addr().unwrap().to_string();
-    let out = las(&[
-        "serve",
-        "--mode",
-        "sim",
-        "--listen",
-        &addr,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let (out, addr) = serve_on_busy_port(&state);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(

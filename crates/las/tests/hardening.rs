@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -160,16 +159,6 @@ fn set_platforms_never_widens_the_mode() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::metadata(&policy).unwrap().mode() & 0o7777, 0o600);
-}
-
-fn las_id(state: &Path) -> Output {
-    las(&[
-        "id",
-        "--mode",
-        "sim",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ])
 }
 
 /// The error is one line on stderr, exit code 2, and says what to do.

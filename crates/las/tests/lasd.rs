@@ -149,17 +149,7 @@ fn durations_and_the_old_secs_flags() {
 #[test]
 fn bind_error_names_the_os_error_once() {
     let dir = tempfile::tempdir().unwrap();
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = busy.local_addr().unwrap().to_string();
-    let out = las(&[
-        "serve",
-        "--mode",
-        "sim",
-        "--listen",
-        &addr,
-        "--state-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (out, _) = serve_on_busy_port(dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap();

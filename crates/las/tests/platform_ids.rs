@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use las_testkit::daemon::*;
 use las_testkit::fakes::*;
@@ -30,21 +30,6 @@ fn start_las(extra: &[&str]) -> Las {
         d,
         _dir: dir,
     }
-}
-
-/// `las ARGS` with none of the variables the command reads set, except `env`.
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(las_bin());
-    c.args(args);
-    for v in ["NAMESPACE", "INSTANCE", "KUBECONFIG", "LAS_LOG_FORMAT"] {
-        c.env_remove(v);
-    }
-    // No ~/.kube/config of the machine can leak in.
-    c.env("HOME", "/nonexistent");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
 }
 
 fn code(o: &Output) -> i32 {
@@ -84,7 +69,7 @@ fn kubernetes_default_output_wide_and_json() {
     // The variables of the bash function.
     let env = [("NAMESPACE", "attest"), ("INSTANCE", "las-prod")];
 
-    let o = run(&["platform-ids", "--kubeconfig", kc], &env);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc], &env);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Exactly the bash function's line: sorted IDs, `[ ` then `, ` separators.
     assert_eq!(
@@ -109,7 +94,7 @@ fn kubernetes_default_output_wide_and_json() {
         "{seen:?}"
     );
 
-    let o = run(&["platform-ids", "--kubeconfig", kc, "-o", "wide"], &env);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc, "-o", "wide"], &env);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let want = format!(
         "NODE     POD              PLATFORM-ID{pad}   SOURCE\nnode-1   las-prod-x7k2p   {}   api-proxy\nnode-2   las-prod-9qzcm   {}   api-proxy\n",
@@ -119,7 +104,7 @@ fn kubernetes_default_output_wide_and_json() {
     );
     assert_eq!(String::from_utf8(o.stdout).unwrap(), want);
 
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc, "--output", "json"],
         &env,
     );
@@ -131,7 +116,7 @@ fn kubernetes_default_output_wide_and_json() {
     assert_eq!(j["las"][0]["platform_id"], a.id.as_str());
 
     // Flags instead of variables; a namespace without LAS pods is an incomplete (empty) list.
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--kubeconfig",
@@ -144,7 +129,7 @@ fn kubernetes_default_output_wide_and_json() {
         &[],
     );
     assert_eq!(stdout(&o), line(&[&a.id, &b.id]));
-    let o = run(&["platform-ids", "--kubeconfig", kc], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc], &[]);
     assert_eq!(code(&o), 1);
     assert_eq!(stdout(&o), "platforms: []");
     assert!(
@@ -153,7 +138,7 @@ fn kubernetes_default_output_wide_and_json() {
         stderr(&o)
     );
     // --selector overrides the instance's.
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--kubeconfig",
@@ -195,7 +180,7 @@ fn kubernetes_log_fallback_and_pods_that_cannot_answer() {
     let kc = write_kubeconfig(tmp.path(), kube.addr);
     let kc = kc.to_str().unwrap();
 
-    let o = run(&["platform-ids", "--kubeconfig", kc, "-o", "wide"], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc, "-o", "wide"], &[]);
     assert_eq!(code(&o), 1, "incomplete: {}", stderr(&o));
     let out = String::from_utf8(o.stdout.clone()).unwrap();
     let rows: Vec<Vec<&str>> = out
@@ -229,7 +214,7 @@ fn kubernetes_log_fallback_and_pods_that_cannot_answer() {
         "not-ready pods are not asked: {seen:?}"
     );
 
-    let o = run(&["platform-ids", "--kubeconfig", kc], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc], &[]);
     assert_eq!(code(&o), 1);
     assert_eq!(stdout(&o), line(&[&a.id, &b.id]));
 }
@@ -252,11 +237,11 @@ fn kubernetes_verified_mode_does_not_trust_the_cluster() {
     let kc = kc.to_str().unwrap();
 
     // Plain mode believes the cluster.
-    let o = run(&["platform-ids", "--kubeconfig", kc], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc], &[]);
     assert_eq!(code(&o), 0);
     assert_eq!(stdout(&o), line(&[&a.id, &attacker.id]));
 
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--kubeconfig",
@@ -300,14 +285,14 @@ fn direct_mode_by_address_and_by_dns_name() {
     let (a, b) = (start_las(&[]), start_las(&["--listen", "[::]:0"]));
     let b_port = b.d.addr.port().to_string();
     let b6 = format!("[::1]:{b_port}");
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--las", &addr(a.d.addr), "--las", &b6],
         &[],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o), line(&[&a.id, &b.id]));
 
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--las",
@@ -331,7 +316,7 @@ fn direct_mode_by_address_and_by_dns_name() {
     );
 
     // Every address of a name: `localhost` with B's port (B listens on all addresses).
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--dns",
@@ -356,7 +341,7 @@ fn direct_mode_by_address_and_by_dns_name() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--las",
@@ -392,11 +377,11 @@ fn direct_mode_by_address_and_by_dns_name() {
             "x",
         ],
     ] {
-        let o = run(&args, &[]);
+        let o = las_outside_cluster(&args, &[]);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
     }
     // An API server that is down: the list cannot be had at all.
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--kubeconfig",
@@ -438,7 +423,7 @@ fn verify_catches_a_man_in_the_middle_that_swaps_the_key() {
 
     // Both LAS straight: verified, complete.
     let both = [addr(a.d.addr), addr(b.d.addr)];
-    let o = run(&verify_args(&both, &a.mrenclave), &[]);
+    let o = las_outside_cluster(&verify_args(&both, &a.mrenclave), &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o), line(&[&a.id, &b.id]));
     assert!(stderr(&o).contains("all 2 LAS verified"), "{}", stderr(&o));
@@ -464,10 +449,10 @@ fn verify_catches_a_man_in_the_middle_that_swaps_the_key() {
         let (mitm, changed) = tampering_proxy(b.d.addr, tamper);
         let las = [addr(a.d.addr), addr(mitm.addr)];
         // Plain mode is fooled: that is what --verify is for.
-        let o = run(&["platform-ids", "--las", &las[0], "--las", &las[1]], &[]);
+        let o = las_outside_cluster(&["platform-ids", "--las", &las[0], "--las", &las[1]], &[]);
         assert_eq!(stdout(&o), line(&[&a.id, &attacker.id]), "{what}");
 
-        let o = run(&verify_args(&las, &a.mrenclave), &[]);
+        let o = las_outside_cluster(&verify_args(&las, &a.mrenclave), &[]);
         assert!(
             *changed.lock().unwrap() > 0,
             "{what}: the proxy changed nothing"
@@ -492,7 +477,7 @@ fn verify_catches_a_replayed_answer_for_an_old_nonce() {
     assert_eq!(old.status, 200);
     let (mitm, changed) = tampering_proxy(b.d.addr, Tamper::Replay { evidence: old.body });
     let las = [addr(a.d.addr), addr(mitm.addr)];
-    let o = run(&verify_args(&las, &a.mrenclave), &[]);
+    let o = las_outside_cluster(&verify_args(&las, &a.mrenclave), &[]);
     assert_eq!(*changed.lock().unwrap(), 1);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(stdout(&o), line(&[&a.id]));
@@ -510,7 +495,7 @@ fn verify_trusts_only_tolerated_simulation_and_trusted_builds() {
     let a = start_las(&[]);
     let las = [addr(a.d.addr)];
     // Simulation evidence without --allow-simulation.
-    let o = run(&["platform-ids", "--verify", "--las", &las[0]], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--verify", "--las", &las[0]], &[]);
     assert_eq!(code(&o), 1);
     assert_eq!(stdout(&o), "platforms: []");
     assert!(
@@ -522,7 +507,7 @@ fn verify_trusts_only_tolerated_simulation_and_trusted_builds() {
         stderr(&o)
     );
     // A LAS build that is not trusted.
-    let o = run(&verify_args(&las, &"ab".repeat(32)), &[]);
+    let o = las_outside_cluster(&verify_args(&las, &"ab".repeat(32)), &[]);
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("untrusted-las") && stderr(&o).contains("not in trusted_las"),
@@ -533,7 +518,7 @@ fn verify_trusts_only_tolerated_simulation_and_trusted_builds() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("p.yaml");
     std::fs::write(&p, format!("security:\n  attestation:\n    tolerate: [simulation]\n    trusted_las:\n      - mrenclave: [\"{}\"]\n", a.mrenclave)).unwrap();
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "platform-ids",
             "--verify",
@@ -574,7 +559,7 @@ fn set_platforms_edits_the_policy_in_place() {
     assert_ne!(want, POLICY);
 
     // The pipe of the docs: platform-ids | set-platforms.
-    let ids_out = run(
+    let ids_out = las_outside_cluster(
         &[
             "platform-ids",
             "--las",
@@ -585,28 +570,17 @@ fn set_platforms_edits_the_policy_in_place() {
         &[],
     );
     assert_eq!(code(&ids_out), 0);
-    let mut child = Command::new(las_bin())
-        .args([
+    let o = las_with_stdin(
+        &[
             "policy",
             "set-platforms",
             "--policy",
             ps,
             "--service",
             "app",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&ids_out.stdout)
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+        ],
+        &ids_out.stdout,
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
     assert!(
@@ -621,7 +595,7 @@ fn set_platforms_edits_the_policy_in_place() {
     );
 
     // Again: nothing to do.
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "policy",
             "set-platforms",
@@ -666,14 +640,14 @@ fn set_platforms_edits_the_policy_in_place() {
     ] {
         let mut full = vec!["policy", "set-platforms", "--policy", ps];
         full.extend(args);
-        let o = run(&full, &[]);
+        let o = las_outside_cluster(&full, &[]);
         assert_eq!(code(&o), 2, "{full:?}");
         assert!(stderr(&o).contains(msg), "{full:?}: {}", stderr(&o));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
     }
 
     // --dry-run prints and writes nothing.
-    let o = run(
+    let o = las_outside_cluster(
         &[
             "policy",
             "set-platforms",

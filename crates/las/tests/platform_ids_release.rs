@@ -6,37 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
-use std::process::{Command, Output};
-
 use las_testkit::fakes::*;
 use las_testkit::*;
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(las_bin());
-    c.args(args);
-    for v in ["NAMESPACE", "INSTANCE", "KUBECONFIG", "LAS_LOG_FORMAT"] {
-        c.env_remove(v);
-    }
-    c.env("HOME", "/nonexistent");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn start_las() -> (tempfile::TempDir, Daemon, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path(), &[]);
-    let id = get(d.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (dir, d, id)
-}
-
 #[test]
 fn any_release_name_and_name_override_is_found() {
-    let (_dir, d, id) = start_las();
+    let SimPlatform { las: d, id, .. } = SimPlatform::start(&[]);
     for (release, name_override) in [("las", None), ("prod", None), ("prod", Some("attest"))] {
         let labels = chart_pod_labels(release, name_override);
         let kube = fake_kube_labelled(
@@ -47,7 +22,7 @@ fn any_release_name_and_name_override_is_found() {
         let tmp = tempfile::tempdir().unwrap();
         let kc = write_kubeconfig(tmp.path(), kube.addr);
         // The NOTES command of that release.
-        let o = run(
+        let o = las_outside_cluster(
             &[
                 "platform-ids",
                 "--kubeconfig",
@@ -67,7 +42,7 @@ fn any_release_name_and_name_override_is_found() {
         );
         assert_eq!(o.status.code(), Some(0));
         // Another release's pods are not this one's.
-        let o = run(
+        let o = las_outside_cluster(
             &[
                 "platform-ids",
                 "--kubeconfig",
@@ -105,7 +80,7 @@ fn the_seed_selector_matches_only_where_name_equals_instance() {
 
 #[test]
 fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
-    let (_dir, d, id) = start_las();
+    let SimPlatform { las: d, id, .. } = SimPlatform::start(&[]);
     let kube = fake_kube(
         "sgx",
         "las",
@@ -117,7 +92,7 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
     let kc = kc.to_str().unwrap();
 
     // The context's namespace, as kubectl uses it.
-    let o = run(&["platform-ids", "--kubeconfig", kc], &[]);
+    let o = las_outside_cluster(&["platform-ids", "--kubeconfig", kc], &[]);
     assert_eq!(stdout(&o), want, "{}", stderr(&o));
     assert!(
         kube.seen()
@@ -127,7 +102,7 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
         kube.seen()
     );
     // NAMESPACE wins over the context, the flag over NAMESPACE.
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc],
         &[("NAMESPACE", "elsewhere")],
     );
@@ -137,13 +112,13 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
         "{}",
         stderr(&o)
     );
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc, "-n", "sgx"],
         &[("NAMESPACE", "elsewhere")],
     );
     assert_eq!(stdout(&o), want);
     // INSTANCE is read too; a wrong one finds nothing.
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc],
         &[("INSTANCE", "prod")],
     );
@@ -152,7 +127,7 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
     // No namespace in the context: `default`.
     let tmp2 = tempfile::tempdir().unwrap();
     let kc2 = write_kubeconfig_ns(tmp2.path(), kube.addr, None);
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc2.to_str().unwrap()],
         &[],
     );
@@ -165,7 +140,7 @@ fn namespace_flag_then_variable_then_kubeconfig_context_then_default() {
 
 #[test]
 fn yaml_output_is_the_json_object() {
-    let (_dir, d, id) = start_las();
+    let SimPlatform { las: d, id, .. } = SimPlatform::start(&[]);
     let kube = fake_kube(
         "sgx",
         "las",
@@ -174,8 +149,8 @@ fn yaml_output_is_the_json_object() {
     let tmp = tempfile::tempdir().unwrap();
     let kc = write_kubeconfig_ns(tmp.path(), kube.addr, Some("sgx"));
     let kc = kc.to_str().unwrap();
-    let j = run(&["platform-ids", "--kubeconfig", kc, "-o", "json"], &[]);
-    let y = run(
+    let j = las_outside_cluster(&["platform-ids", "--kubeconfig", kc, "-o", "json"], &[]);
+    let y = las_outside_cluster(
         &[
             "platform-ids",
             "--kubeconfig",
@@ -203,7 +178,7 @@ fn yaml_output_is_the_json_object() {
     }
     assert_eq!(from_json["platforms"][0], id.as_str());
     // The old seconds flag is an alias of --timeout.
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--kubeconfig", kc, "--timeout-secs", "5"],
         &[],
     );
@@ -212,15 +187,15 @@ fn yaml_output_is_the_json_object() {
 
 #[test]
 fn direct_mode_port_applies_to_addresses_without_one() {
-    let (_dir, d, id) = start_las();
+    let SimPlatform { las: d, id, .. } = SimPlatform::start(&[]);
     let port = d.addr.port().to_string();
     // The helm test hook's form: a bare address and --port.
     for host in ["127.0.0.1", "localhost"] {
-        let o = run(&["platform-ids", "--las", host, "--port", &port], &[]);
+        let o = las_outside_cluster(&["platform-ids", "--las", host, "--port", &port], &[]);
         assert_eq!(stdout(&o), format!("platforms: [ {id}]"), "{}", stderr(&o));
     }
     // An address that names its port keeps it.
-    let o = run(
+    let o = las_outside_cluster(
         &["platform-ids", "--las", &d.addr.to_string(), "--port", "1"],
         &[],
     );

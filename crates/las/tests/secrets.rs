@@ -250,21 +250,11 @@ fn session(log_format: &str) {
         )
         .unwrap();
         for json in [false, true] {
-            let mut args = vec![
-                "verify",
-                "--policy",
-                p.to_str().unwrap(),
-                "--quote",
-                qfile.to_str().unwrap(),
-                "--las",
-                &addr,
-                "--log-level",
-                "trace",
-            ];
+            let mut args = vec!["--log-level", "trace"];
             if json {
                 args.push("--json");
             }
-            let out = las(&args);
+            let out = las_verify(&p, &qfile, &addr, &args);
             // Rejected either way (the MRENCLAVE is not the enclave's); the strict policy
             // also for simulation, on the quote and on the evidence path.
             assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -8,64 +8,21 @@
 
 use std::path::{Path, PathBuf};
 
+use las_testkit::fixtures::app_quote_args;
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const OTHER_MRENCLAVE: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
-}
-
-fn quote(p: &Platform, out: &Path, mrenclave: &str) {
+fn quote(p: &SimPlatform, out: &Path, mrenclave: &str) {
     let addr = p.las.addr.to_string();
-    let o = las(&[
-        "quote",
-        "--las",
-        &addr,
-        "--state-dir",
-        p.dir.path().to_str().unwrap(),
-        "--report-data",
-        "c0ffee",
-        "--mrenclave",
-        mrenclave,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, "c0ffee", mrenclave));
+    args.extend_from_slice(&["-o", out.to_str().unwrap()]);
+    let o = las(&args);
     assert!(o.status.success(), "las quote: {}", stderr(&o));
-}
-
-fn verify(policy: &Path, quote: &Path, las_addr: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "verify",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--quote",
-        quote.to_str().unwrap(),
-        "--las",
-        las_addr,
-    ];
-    args.extend_from_slice(extra);
-    las(&args)
 }
 
 #[derive(Debug)]
@@ -114,8 +71,8 @@ fn readme_policy(platform_a: &str) -> String {
 
 #[test]
 fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     assert_ne!(a.id, b.id);
     let work = tempfile::tempdir().unwrap();
     let q_a = work.path().join("a.cose");
@@ -170,7 +127,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
         let policy = work.path().join("policy.yaml");
         std::fs::write(&policy, &text).unwrap();
 
-        let v = verify(&policy, &q_a, &a_addr, &["--expect-report-data", "c0ffee"]);
+        let v = las_verify(&policy, &q_a, &a_addr, &["--expect-report-data", "c0ffee"]);
         let (out, err) = (stdout(&v), stderr(&v));
         let ok = match &expect {
             Expect::Accepted => v.status.code() == Some(0),
@@ -190,7 +147,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
             ("platform B", &q_b, &b_addr),
             ("another MRENCLAVE", &q_other, &a_addr),
         ] {
-            let v = verify(&policy, q, addr, &[]);
+            let v = las_verify(&policy, q, addr, &[]);
             let code = v.status.code();
             let fine = match expect {
                 Expect::Error(_) => code == Some(2),
@@ -210,7 +167,7 @@ fn every_session_file_of_the_corpus_means_what_it_says_against_two_live_daemons(
 
 #[test]
 fn explain_shows_how_a_session_was_read() {
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let q = work.path().join("a.cose");
     quote(&a, &q, MRENCLAVE);
@@ -221,7 +178,7 @@ fn explain_shows_how_a_session_was_read() {
     std::fs::write(&policy, &text).unwrap();
     let addr = a.las.addr.to_string();
 
-    let v = verify(&policy, &q, &addr, &["--explain"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     let out = stdout(&v);
     for want in [
@@ -247,7 +204,7 @@ fn explain_shows_how_a_session_was_read() {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }
 
-    let v = verify(&policy, &q, &addr, &["--explain", "--json"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain", "--json"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     let j: serde_json::Value = serde_json::from_str(&stdout(&v)).unwrap();
     assert_eq!(j["accepted"], true);
@@ -269,7 +226,7 @@ fn explain_shows_how_a_session_was_read() {
         .unwrap()
         .replace("@PLATFORM_A@", &a.id);
     std::fs::write(&policy, legacy).unwrap();
-    let v = verify(&policy, &q, &addr, &["--explain"]);
+    let v = las_verify(&policy, &q, &addr, &["--explain"]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     assert!(
         stdout(&v).contains("(from the deprecated `mrenclaves`)"),

@@ -6,91 +6,43 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use las_testkit::fixtures::app_quote_args;
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const APP_DATA: &str = "0123456789abcdef";
 
-/// A running `las verifier serve`.
+/// `las verifier serve --listen 127.0.0.1:0 --policy POLICY --state-dir STATE`.
+fn verifier_serve(policy: &Path, state: &Path) -> Command {
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(policy)
+        .arg("--state-dir")
+        .arg(state)
+        .env_remove("LAS_LOG_FORMAT");
+    cmd
+}
+
+/// A running `las verifier serve` (the one launcher, `Daemon`, with another command).
 struct Verifier {
-    child: Child,
+    d: Daemon,
     addr: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Verifier {
     fn start(policy: &Path, state: &Path) -> Verifier {
-        use std::io::BufRead;
-        let mut child = Command::new(las_bin())
-            .args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-            .arg(policy)
-            .arg("--state-dir")
-            .arg(state)
-            .env_remove("LAS_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log2 = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log2.lock().unwrap().push_str(&line);
-                log2.lock().unwrap().push('\n');
-                if let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + 20..];
-                    let end = rest
-                        .find(|c: char| c == '"' || c.is_whitespace())
-                        .unwrap_or(rest.len());
-                    if let (Some(tx), Ok(a)) = (tx.take(), rest[..end].parse()) {
-                        let _ = tx.send(a);
-                    }
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            panic!("verifier did not start; log:\n{}", log.lock().unwrap());
-        };
-        Verifier { child, addr, log }
+        let d = Daemon::start_command(verifier_serve(policy, state));
+        Verifier { addr: d.addr, d }
     }
 
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-}
-
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Platform {
-    dir: tempfile::TempDir,
-    las: Daemon,
-    id: String,
-}
-
-fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap();
-    let las = Daemon::start(dir.path(), &[]);
-    let id = get(las.addr, "/v1/platform").json()["platform_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Platform { dir, las, id }
 }
 
 fn policy_text(platforms: &[&str]) -> String {
@@ -136,29 +88,13 @@ impl ConfigMapDir {
     }
 }
 
-fn attest(v: &Verifier, p: &Platform) -> std::process::Output {
+fn attest(v: &Verifier, p: &SimPlatform) -> std::process::Output {
     let las_addr = p.las.addr.to_string();
-    las(&[
-        "attest",
-        "--verifier",
-        &v.url(),
-        "--service",
-        "app",
-        "--las",
-        &las_addr,
-        "--state-dir",
-        p.dir.path().to_str().unwrap(),
-        "--report-data",
-        APP_DATA,
-        "--mrenclave",
-        MRENCLAVE,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-    ])
+    let url = v.url();
+    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
+    let state = p.dir.path().to_str().unwrap();
+    args.extend(app_quote_args(&las_addr, state, APP_DATA, MRENCLAVE));
+    las(&args)
 }
 
 /// `las verify --ear` against the service's JWKS URL; the claims.
@@ -189,25 +125,13 @@ fn nonce(addr: SocketAddr) -> (String, Vec<u8>) {
 }
 
 /// A base64 quote from `p` binding SHA-512(nonce ‖ APP_DATA).
-fn bound_quote(p: &Platform, nonce: &[u8]) -> String {
+fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
     let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
-    let o = las(&[
-        "quote",
-        "--las",
-        &p.las.addr.to_string(),
-        "--state-dir",
-        p.dir.path().to_str().unwrap(),
-        "--report-data",
-        &hex::encode(rd),
-        "--mrenclave",
-        MRENCLAVE,
-        "--mrsigner",
-        MRSIGNER,
-        "--isvprodid",
-        "3",
-        "--isvsvn",
-        "5",
-    ]);
+    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
+    let o = las(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).trim().to_string()
 }
@@ -233,8 +157,8 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_across_replicas() {
-    let a = platform();
-    let b = platform();
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
     let cfg = tempfile::tempdir().unwrap();
     let mut cm = ConfigMapDir::new(cfg.path(), &policy_text(&[&a.id]));
     let state1 = tempfile::tempdir().unwrap();
@@ -242,13 +166,7 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
 
     // Listed platform, simulation tolerated: warning (never affirming in simulation).
     let o = attest(&v1, &a);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        stderr(&o),
-        v1.log.lock().unwrap()
-    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), v1.d.log());
     assert!(stderr(&o).contains("ear.status: warning"), "{}", stderr(&o));
     let claims = check_ear(&v1, stdout(&o).trim());
     assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
@@ -476,10 +394,9 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     assert_eq!(ready.json()["policy"]["id"], id1);
     assert!(support_scrape(v1.addr).contains("las_verifier_policy_reload_failing 1"));
     assert!(
-        v1.log
-            .lock()
-            .unwrap()
-            .contains("keeping the policy in force")
+        v1.d.wait_log("keeping the policy in force", Duration::from_secs(10)),
+        "{}",
+        v1.d.log()
     );
     let o = attest(&v1, &b);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -522,31 +439,13 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = las(&[
-        "verifier",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--state-dir",
-        state.path().to_str().unwrap(),
-    ]);
+    let o = verifier_serve(&policy, state.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
 
     let other = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
-    let o = las(&[
-        "verifier",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--state-dir",
-        other.path().to_str().unwrap(),
-    ]);
+    let o = verifier_serve(&policy, other.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
 }

@@ -14,23 +14,9 @@ fn max_age_and_the_replay_note() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let addr = d.addr.to_string();
-    let state = dir.path().to_str().unwrap();
     let work = tempfile::tempdir().unwrap();
     let qfile = work.path().join("quote.cose");
-    let o = las(&[
-        "quote",
-        "--las",
-        &addr,
-        "--state-dir",
-        state,
-        "--report-data",
-        "c0ffee",
-        "--mrenclave",
-        MRENCLAVE,
-        "-o",
-        qfile.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    quote_to_file(d.addr, dir.path(), "c0ffee", MRENCLAVE, &qfile);
     let pol = work.path().join("policy.yaml");
     std::fs::write(
         &pol,

@@ -42,7 +42,8 @@ const FORBIDDEN: &[&str] = &[
     "curl*",
 ];
 
-fn cargo_tree(extra: &[&str]) -> String {
+/// `cargo tree -p PACKAGE EXTRA`, one crate per line, offline.
+fn cargo_tree(package: &str, extra: &[&str]) -> String {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
     let out = Command::new(env!("CARGO"))
         .args([
@@ -50,7 +51,7 @@ fn cargo_tree(extra: &[&str]) -> String {
             "--manifest-path",
             manifest,
             "-p",
-            "lasd",
+            package,
             "--prefix",
             "none",
         ])
@@ -75,7 +76,7 @@ fn matches(name: &str, pattern: &str) -> bool {
 
 #[test]
 fn lasd_tree_has_no_forbidden_crate_and_at_most_120_crates() {
-    let tree = cargo_tree(&["-e", "normal"]);
+    let tree = cargo_tree("lasd", &["-e", "normal"]);
     let packages: BTreeSet<&str> = tree.lines().filter(|l| !l.trim().is_empty()).collect();
     let names: BTreeSet<&str> = packages
         .iter()
@@ -102,7 +103,7 @@ fn lasd_tree_has_no_forbidden_crate_and_at_most_120_crates() {
 #[test]
 fn lasd_has_no_http_client_code() {
     // hyper and hyper-util serve; their client halves must stay off.
-    let features = cargo_tree(&["-e", "features"]);
+    let features = cargo_tree("lasd", &["-e", "features"]);
     let client: Vec<&str> = features
         .lines()
         .filter(|l| {
@@ -119,21 +120,7 @@ fn lasd_has_no_http_client_code() {
 #[test]
 fn the_forbidden_list_catches_what_las_pulls_in() {
     // The check is not vacuous: the full `las` binary has these crates.
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--manifest-path",
-            manifest,
-            "-p",
-            "las",
-            "-e",
-            "normal",
-        ])
-        .args(["--prefix", "none", "--no-dedupe", "--locked", "--offline"])
-        .output()
-        .expect("run cargo tree");
-    let tree = String::from_utf8(out.stdout).expect("utf-8");
+    let tree = cargo_tree("las", &["-e", "normal"]);
     for must in ["las-verifier", "kube", "dcap-qvl", "rustls", "serde_norway"] {
         assert!(
             tree.lines()

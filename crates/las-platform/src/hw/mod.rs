@@ -39,11 +39,26 @@ use crate::{Platform, PlatformError, ReportError};
 /// The `attestation_type` Gramine reports for `sgx.remote_attestation = "dcap"`.
 pub const DCAP: &str = "dcap";
 
+/// Why a [`ReportKeys`] source gave no REPORT key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportKeyError {
+    /// ENCLU[EGETKEY] answered an SGX error code (RAX).
+    #[error("EGETKEY(REPORT) failed with SGX error code {0}")]
+    Sgx(u32),
+    /// This build has no EGETKEY (it exists on x86_64 only).
+    #[error("EGETKEY exists on x86_64 only")]
+    Unsupported,
+    /// The software model of EGETKEY (`las_core::egetkey`) refused the request.
+    #[error(transparent)]
+    Model(#[from] las_core::KeyError),
+}
+
 /// Where REPORT keys come from.
 pub trait ReportKeys: Send + Sync + std::fmt::Debug {
     /// The REPORT key of this enclave for `key_id` (the KEYID of a REPORT targeted at it),
-    /// or a message saying why EGETKEY failed.
-    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String>;
+    /// or why EGETKEY failed.
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError>;
 }
 
 /// The KEYREQUEST for this enclave's REPORT key with `key_id`: KEYNAME = REPORT, KEYID from
@@ -68,14 +83,13 @@ pub struct Egetkey;
 
 impl ReportKeys for Egetkey {
     #[cfg(target_arch = "x86_64")]
-    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
-        enclu::egetkey(&report_key_request(key_id).to_bytes())
-            .map_err(|code| format!("EGETKEY(REPORT) failed with SGX error code {code}"))
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
+        enclu::egetkey(&report_key_request(key_id).to_bytes()).map_err(ReportKeyError::Sgx)
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    fn report_key(&self, _key_id: &[u8; 32]) -> Result<Key128, String> {
-        Err("EGETKEY exists on x86_64 only".into())
+    fn report_key(&self, _key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
+        Err(ReportKeyError::Unsupported)
     }
 }
 

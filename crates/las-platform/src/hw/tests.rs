@@ -7,39 +7,9 @@ use std::path::Path;
 
 use las_core::egetkey::{self, RootSecret};
 use las_core::evidence::decode_and_verify_evidence;
-use las_core::sgx::{Attributes, flags};
 
 use super::*;
-
-const CPUSVN: [u8; 16] = [7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-fn las_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0x4c; 32],
-        mrsigner: [0x53; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 1,
-        isvsvn: 2,
-        ..EnclaveIdentity::default()
-    }
-}
-
-fn app_identity() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0xaa; 32],
-        mrsigner: [0xbb; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 7,
-        isvsvn: 3,
-        ..EnclaveIdentity::default()
-    }
-}
+use crate::testing::{CPUSVN, app_identity, app_report, las_identity, write_attestation_fs};
 
 /// EGETKEY modelled in software: the KEYREQUEST built by [`report_key_request`] goes
 /// through `las_core::egetkey::egetkey`, as it would through the CPU.
@@ -50,9 +20,13 @@ struct ModelKeys {
 }
 
 impl ReportKeys for ModelKeys {
-    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
-        egetkey::egetkey(&self.root, &CPUSVN, &self.me, &report_key_request(key_id))
-            .map_err(|e| e.to_string())
+    fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
+        Ok(egetkey::egetkey(
+            &self.root,
+            &CPUSVN,
+            &self.me,
+            &report_key_request(key_id),
+        )?)
     }
 }
 
@@ -82,24 +56,12 @@ fn write(dir: &Path, name: &str, data: &[u8]) {
     std::fs::write(dir.join(name), data).unwrap();
 }
 
-/// A stand-in for Gramine's files as the LAS enclave sees them: its TARGETINFO, a REPORT of
-/// itself for itself (what `report` returns after `target_info` = `my_target_info`), a
-/// placeholder quote, and its MRENCLAVE seal key from the same model.
+/// A stand-in for Gramine's files as the LAS enclave sees them
+/// ([`write_attestation_fs`]), the model CPU of `root_byte` behind it.
 fn fake(root_byte: u8) -> Fake {
     let dir = tempfile::tempdir().unwrap();
     let root = RootSecret::from_bytes([root_byte; 32]);
-    let las = las_identity();
-    let d = dir.path();
-    write(d, "attestation_type", b"dcap\n");
-    write(d, "my_target_info", &las.target_info().to_bytes());
-    write(d, "target_info", b"");
-    write(d, "user_report_data", b"");
-    let own = egetkey::ereport(&root, &CPUSVN, &las, &las.target_info(), &[0; 64], &[9; 32]);
-    write(d, "report", &own.to_bytes());
-    write(d, "quote", b"DCAP QUOTE FROM AESM");
-    std::fs::create_dir(d.join("keys")).unwrap();
-    let seal = egetkey::mrenclave_seal_key(&root, &CPUSVN, &las);
-    write(d, "keys/_sgx_mrenclave", seal.expose());
+    write_attestation_fs(dir.path(), &root);
     Fake { dir, root }
 }
 
@@ -142,14 +104,7 @@ fn application_reports_are_checked_with_the_report_key() {
     let f = fake(1);
     let p = f.open().unwrap();
     let target = p.target_info();
-    let r = egetkey::ereport(
-        &f.root,
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0x11; 64],
-        &[3; 32],
-    );
+    let r = app_report(&f.root, &target, &[0x11; 64]);
     let ok = p.check_report(&r.to_bytes()).unwrap();
     assert_eq!(ok.body.mrenclave, [0xaa; 32]);
     assert_eq!(ok.body.report_data, [0x11; 64]);
@@ -165,26 +120,12 @@ fn application_reports_are_checked_with_the_report_key() {
     }
     // Made on another platform, for another target, at another CPUSVN.
     let other_cpu = RootSecret::from_bytes([2; 32]);
-    let r2 = egetkey::ereport(
-        &other_cpu,
-        &CPUSVN,
-        &app_identity(),
-        &target,
-        &[0; 64],
-        &[3; 32],
-    );
+    let r2 = app_report(&other_cpu, &target, &[0; 64]);
     assert!(matches!(
         p.check_report(&r2.to_bytes()),
         Err(ReportError::Mac)
     ));
-    let r3 = egetkey::ereport(
-        &f.root,
-        &CPUSVN,
-        &app_identity(),
-        &app_identity().target_info(),
-        &[0; 64],
-        &[3; 32],
-    );
+    let r3 = app_report(&f.root, &app_identity().target_info(), &[0; 64]);
     assert!(matches!(
         p.check_report(&r3.to_bytes()),
         Err(ReportError::Mac)
@@ -330,14 +271,7 @@ mod under_emulated_enclu {
         );
         assert_eq!(p.platform_id(), f.open().unwrap().platform_id());
 
-        let r = egetkey::ereport(
-            &f.root,
-            &CPUSVN,
-            &app_identity(),
-            &p.target_info(),
-            &[0x11; 64],
-            &[3; 32],
-        );
+        let r = app_report(&f.root, &p.target_info(), &[0x11; 64]);
         assert_eq!(
             p.check_report(&r.to_bytes()).unwrap().body.mrenclave,
             [0xaa; 32]
@@ -356,10 +290,10 @@ mod under_emulated_enclu {
     struct Mangled(Mangle);
 
     impl ReportKeys for Mangled {
-        fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, String> {
+        fn report_key(&self, key_id: &[u8; 32]) -> Result<Key128, ReportKeyError> {
             let mut b = report_key_request(key_id).to_bytes();
             (self.0)(&mut b);
-            crate::hw::enclu::egetkey(&b).map_err(|code| format!("SGX error code {code}"))
+            crate::hw::enclu::egetkey(&b).map_err(ReportKeyError::Sgx)
         }
     }
 

@@ -386,7 +386,9 @@ fn check(
         ))
     };
     let policy = Policy::from_yaml(new_text.as_bytes()).map_err(|e| bug(e.to_string()))?;
-    let svc = policy.service(Some(service)).map_err(bug)?;
+    let svc = policy
+        .service(Some(service))
+        .map_err(|e| bug(e.to_string()))?;
     let got: Vec<[u8; 32]> = svc.platforms.iter().flatten().map(|h| h.0).collect();
     let want: Vec<[u8; 32]> = ids.iter().map(|p| p.0).collect();
     if got != want {

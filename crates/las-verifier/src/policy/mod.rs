@@ -68,6 +68,40 @@ pub enum PolicyError {
     Input(String),
 }
 
+/// No service of the policy answers a request ([`Policy::service`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No service has the name asked for.
+    #[error("no service `{name}` in the policy (services: {})", .known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The services the policy defines.
+        known: Vec<String>,
+    },
+    /// The policy defines no service.
+    #[error("the policy defines no services")]
+    NoServices,
+    /// The policy defines several services and none was named.
+    #[error(
+        "the policy defines several services ({}): choose one with --service",
+        .known.join(", ")
+    )]
+    Ambiguous {
+        /// The services the policy defines.
+        known: Vec<String>,
+    },
+}
+
+/// Its message, for callers that carry messages as text (the verifier service's API
+/// errors).
+impl From<ServiceError> for String {
+    fn from(e: ServiceError) -> String {
+        e.to_string()
+    }
+}
+
 /// Weaknesses a policy may tolerate (`security.attestation.tolerate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tolerance {
@@ -393,31 +427,29 @@ impl Policy {
     }
 
     /// The service named `name`, or the only service when `name` is `None`.
-    pub fn service(&self, name: Option<&str>) -> Result<&Service, String> {
+    pub fn service(&self, name: Option<&str>) -> Result<&Service, ServiceError> {
         match name {
-            Some(n) => self.services.iter().find(|s| s.name == n).ok_or_else(|| {
-                format!(
-                    "no service `{n}` in the policy (services: {})",
-                    self.service_names()
-                )
-            }),
+            Some(n) => {
+                self.services
+                    .iter()
+                    .find(|s| s.name == n)
+                    .ok_or_else(|| ServiceError::Unknown {
+                        name: n.to_owned(),
+                        known: self.service_names(),
+                    })
+            }
             None => match self.services.as_slice() {
                 [only] => Ok(only),
-                [] => Err("the policy defines no services".to_owned()),
-                _ => Err(format!(
-                    "the policy defines several services ({}): choose one with --service",
-                    self.service_names()
-                )),
+                [] => Err(ServiceError::NoServices),
+                _ => Err(ServiceError::Ambiguous {
+                    known: self.service_names(),
+                }),
             },
         }
     }
 
-    fn service_names(&self) -> String {
-        self.services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    fn service_names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.name.clone()).collect()
     }
 
     /// The pinned LAS keys.
@@ -431,281 +463,4 @@ impl Policy {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-
-    const A: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
-
-    #[test]
-    fn reads_the_subset_of_a_real_session_file() {
-        let y = format!(
-            r#"
-name: my-session
-version: "0.3"
-security:
-  attestation:
-    mode: hardware
-    tolerate: [debug-mode, outdated-tcb, simulation]
-    ignore_advisories: [INTEL-SA-00289]
-    trusted_scone_qe_pubkeys: ["{A}"]
-services:
-  - name: app
-    image_name: registry/app
-    command: python3 app.py
-    environment: {{ A: "1" }}
-    attestation:
-      mrenclave: ["{a}"]
-      signer: {{mrsigner: "{A}", isvprodid: 1, isvsvn_min: 2}}
-    platforms: ["{a}", "{A}"]
-  - name: other
-    attestation:
-      - mrenclave: ["{A}"]
-      - signer: {{mrsigner: "{A}"}}
-secrets:
-  - name: s
-    kind: ascii
-volumes:
-  - name: v
-"#,
-            a = A.to_lowercase()
-        );
-        let p = Policy::from_yaml(y.as_bytes()).unwrap();
-        assert!(p.tolerates(Tolerance::DebugMode) && p.tolerates(Tolerance::Simulation));
-        assert!(!p.tolerates(Tolerance::Hyperthreading));
-        assert_eq!(p.services.len(), 2);
-        let app = p.service(Some("app")).unwrap();
-        assert_eq!(app.attestation.as_ref().unwrap().0.len(), 1);
-        assert_eq!(
-            app.platforms.as_ref().unwrap()[0],
-            app.platforms.as_ref().unwrap()[1]
-        );
-        let other = p.service(Some("other")).unwrap();
-        assert_eq!(other.attestation.as_ref().unwrap().0.len(), 2);
-        assert!(p.service(None).is_err());
-        assert_eq!(p.pinned_las_keys().count(), 1);
-    }
-
-    fn err(y: &str) -> String {
-        let e = Policy::from_yaml(y.as_bytes()).unwrap_err().to_string();
-        eprintln!("{e}");
-        e
-    }
-
-    #[test]
-    fn errors_name_the_field_and_line() {
-        let e = err("services:\n  - name: app\n    platforms: [\"abc\"]\n");
-        assert!(
-            e.contains("services[0].platforms") && e.contains("line 3"),
-            "{e}"
-        );
-        let e = err("services:\n  - name: app\n    attestation:\n      signer: {mrsigner: x}\n");
-        assert!(
-            e.contains("services[0].attestation") && e.contains("line 4"),
-            "{e}"
-        );
-        let e = err("security:\n  attestation:\n    tolerate: [everything]\n");
-        assert!(
-            e.contains("unknown tolerance `everything`") && e.contains("line 3"),
-            "{e}"
-        );
-        let e = err(
-            "services:\n  - name: app\n    attestation:\n      signer: {mrsigner: \"00000000000000000000000000000000000000000000000000000000000000AA\", isvprodid: abc}\n",
-        );
-        assert!(e.contains("isvprodid") && e.contains("line 4"), "{e}");
-        let e = err("services:\n  - name: app\n    attestation: {}\n");
-        assert!(e.contains("services[0].attestation"), "{e}");
-        let e = err("services:\n  - name: a\n  - name: a\n");
-        assert!(e.contains("defined twice"), "{e}");
-        assert!(
-            err("services: [").contains("line"),
-            "syntax errors carry a line"
-        );
-        assert!(
-            Policy::from_yaml(b"\xff\xfe")
-                .unwrap_err()
-                .to_string()
-                .contains("UTF-8")
-        );
-    }
-
-    const P: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
-
-    fn svc(extra: &str) -> String {
-        format!("services:\n  - name: app\n    attestation: {{mrenclave: [\"{P}\"]}}\n{extra}")
-    }
-
-    #[test]
-    fn misspelled_keys_are_errors_with_line_and_suggestion() {
-        for (typo, want) in [
-            ("platfroms", "did you mean `platforms`?"),
-            ("Platforms", "did you mean `platforms`?"),
-            ("platform", "did you mean `platforms`?"),
-            ("atestation", "did you mean `attestation`?"),
-            ("comand", "did you mean `command`?"),
-        ] {
-            let e = err(&svc(&format!("    {typo}: [\"{P}\"]\n")));
-            assert!(e.contains(&format!("`{typo}`")) && e.contains(want), "{e}");
-            assert!(e.contains("line 4"), "{e}");
-        }
-        let e = err("security:\n  attestation:\n    tolerates: [debug-mode]\n");
-        assert!(
-            e.contains("did you mean `tolerate`?") && e.contains("line 3"),
-            "{e}"
-        );
-        let e = err("security:\n  attestation:\n    tolerate: [debug_mode]\n");
-        assert!(e.contains("did you mean `debug-mode`?"), "{e}");
-        let e = err("servics: []\n");
-        assert!(e.contains("did you mean `services`?"), "{e}");
-        let e = err(&format!(
-            "services:\n  - name: app\n    attestation:\n      signer: {{mrsinger: \"{P}\"}}\n"
-        ));
-        assert!(e.contains("did you mean `mrsigner`?"), "{e}");
-    }
-
-    #[test]
-    fn null_empty_misplaced_and_referenced_platforms_are_errors() {
-        let e = err(&svc("    platforms:\n      # TODO: add the IDs\n"));
-        assert!(
-            e.contains("`platforms` has no value") && e.contains("las platform-ids"),
-            "{e}"
-        );
-        let e = err(&svc("    platforms: ~\n"));
-        assert!(e.contains("`platforms` has no value"), "{e}");
-        let e = err(&svc("    platforms: []\n"));
-        assert!(e.contains("allows no platform"), "{e}");
-        let e = err(&format!(
-            "security:\n  attestation:\n    platforms: [\"{P}\"]\n{}",
-            svc("")
-        ));
-        assert!(
-            e.contains("belongs to each service") && e.contains("line 3"),
-            "{e}"
-        );
-        let e = err(&svc("    platforms: [\"$$SCONE::platform_2$$\"]\n"));
-        assert!(
-            e.contains("SCONE secret reference") && e.contains("platforms[0]"),
-            "{e}"
-        );
-        let e = err(&svc(&format!(
-            "    platforms: [\"{P}\"]\n    platforms: [\"{P}\"]\n"
-        )));
-        assert!(e.contains("appears twice"), "{e}");
-    }
-
-    #[test]
-    fn merge_keys_are_refused_and_aliases_work() {
-        let e = err(&format!(
-            "services:\n  - &base\n    name: a\n    platforms: [\"{P}\"]\n    attestation: {{mrenclave: [\"{P}\"]}}\n  - <<: *base\n    name: b\n"
-        ));
-        assert!(e.contains("merge key") && e.contains("line 6"), "{e}");
-        let ok = Policy::from_yaml(
-            format!(
-                "services:\n  - name: a\n    attestation: &att {{mrenclave: [\"{P}\"]}}\n    platforms: &pl [\"{P}\"]\n  - name: b\n    attestation: *att\n    platforms: *pl\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(ok.services[1].platforms.as_ref().unwrap().len(), 1);
-        assert_eq!(ok.services[1].attestation, ok.services[0].attestation);
-    }
-
-    #[test]
-    fn scone_forms_load_and_mean_what_scone_means() {
-        for v in ["0.3", "\"0.3\"", "\"0.3.10\"", "'0.3.1'"] {
-            let p =
-                Policy::from_yaml(format!("version: {v}\npredecessor: ~\n{}", svc("")).as_bytes())
-                    .unwrap();
-            assert!(p.version.as_deref().unwrap().starts_with("0.3"));
-        }
-        assert!(err("version: \"0.2\"\n").contains("0.3"));
-        let e = err("security:\n  attestation:\n    mode: maa\n    url: ~\n");
-        assert!(
-            e.contains("Microsoft Azure Attestation") && e.contains("mode: hardware"),
-            "{e}"
-        );
-        // `*` needs debug-mode, as in SCONE.
-        let e = err(&format!(
-            "security:\n  attestation:\n    tolerate: [outdated-tcb]\n    ignore_advisories: \"*\"\n{}",
-            svc("")
-        ));
-        assert!(e.contains("debug-mode"), "{e}");
-        let p = Policy::from_yaml(format!("security:\n  attestation:\n    tolerate: [debug-mode, outdated-tcb]\n    ignore_advisories: \"*\"\n{}", svc("")).as_bytes()).unwrap();
-        assert!(p.attestation.ignore_all_advisories);
-        // Legacy mrenclaves: one alternative; with attestation: refused.
-        let p = Policy::from_yaml(
-            format!("services:\n  - name: app\n    mrenclaves: [\"{P}\"]\n    command: x\n")
-                .as_bytes(),
-        )
-        .unwrap();
-        let alts = &p.services[0].attestation.as_ref().unwrap().0;
-        assert!(alts.len() == 1 && alts[0].legacy_mrenclaves && alts[0].mrenclave.len() == 1);
-        let e = err(&svc(&format!("    mrenclaves: [\"{P}\"]\n")));
-        assert!(
-            e.contains("both `attestation` and the deprecated `mrenclaves`"),
-            "{e}"
-        );
-        // isvsvn exact, not with a range.
-        let e = err(&format!(
-            "services:\n  - name: app\n    attestation:\n      signer: {{mrsigner: \"{P}\", isvprodid: 1, isvsvn: 4, isvsvn_min: 2}}\n"
-        ));
-        assert!(e.contains("`isvsvn`"), "{e}");
-        // mrenclave as one string.
-        let p = Policy::from_yaml(
-            format!("services:\n  - name: app\n    attestation:\n      mrenclave: \"{P}\"\n")
-                .as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(
-            p.services[0].attestation.as_ref().unwrap().0[0]
-                .mrenclave
-                .len(),
-            1
-        );
-    }
-
-    #[test]
-    fn ignored_keys_are_listed_with_their_lines() {
-        let y = format!(
-            "name: s\nversion: 0.3\nsecrets:\n  - name: k\n    kind: ascii\nservices:\n  - name: app\n    command: run\n    environment:\n      name: x\n    pwd: /\n    mrenclaves: [\"{P}\"]\nsecurity:\n  attestation:\n    one_time_password_shared_secret: ABC\n"
-        );
-        let p = Policy::from_yaml(y.as_bytes()).unwrap();
-        let got: Vec<(String, Option<usize>)> =
-            p.ignored.iter().map(|k| (k.path.clone(), k.line)).collect();
-        assert_eq!(
-            got,
-            vec![
-                ("name".into(), Some(1)),
-                ("secrets".into(), Some(3)),
-                ("services[0].command".into(), Some(8)),
-                ("services[0].environment".into(), Some(9)),
-                ("services[0].pwd".into(), Some(11)),
-                (
-                    "security.attestation.one_time_password_shared_secret".into(),
-                    Some(15)
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn hostile_inputs_are_errors_not_panics() {
-        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(Policy::from_yaml(deep.as_bytes()).is_err());
-        let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]\n";
-        // `a` is no key of the session language: refused by name, at once (the aliases are
-        // never expanded).
-        let t = std::time::Instant::now();
-        let e = Policy::from_yaml(laughs.as_bytes())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown key `a`"), "{e}");
-        assert!(t.elapsed() < std::time::Duration::from_secs(10));
-        // Aimed at a field the policy reads: refused.
-        let aimed = format!("{laughs}services: *g\n");
-        assert!(Policy::from_yaml(aimed.as_bytes()).is_err());
-        assert!(Policy::from_yaml(b"services: 12").is_err());
-        assert!(Policy::from_yaml(b"- 1\n- 2").is_err());
-        let big = vec![b' '; MAX_POLICY_SIZE + 1];
-        assert!(Policy::from_yaml(&big).is_err());
-    }
-}
+mod tests;

@@ -111,7 +111,7 @@ impl Verdict {
 pub enum VerifyError {
     /// No such service, or several and none chosen.
     #[error("{0}")]
-    Service(String),
+    Service(crate::policy::ServiceError),
     /// The policy asks for no attestation.
     #[error(
         "the policy's security.attestation.mode is `none`: it asks for no attestation, so there is nothing to verify a quote against"

@@ -60,6 +60,7 @@ fn appraise(
             let reason = match e {
                 TokenError::Signature => Reason::BadSignature,
                 TokenError::NonCanonical(_) => Reason::NonCanonicalQuote,
+                TokenError::UnsupportedQuoteFormat(_) => Reason::UnsupportedQuoteFormat,
                 _ => Reason::MalformedQuote,
             };
             v.rejections.push(Rejection {

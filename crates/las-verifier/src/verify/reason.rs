@@ -6,6 +6,8 @@
 pub enum Reason {
     /// The quote does not decode or is inconsistent.
     MalformedQuote,
+    /// The quote's payload format version (`v`) is not one this verifier reads (1 and 2).
+    UnsupportedQuoteFormat,
     /// The quote decodes but is not in the one encoding a LAS writes (indefinite
     /// lengths, long-form integers, keys repeated or out of order, bytes after the end).
     NonCanonicalQuote,
@@ -78,6 +80,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MalformedQuote => "malformed-quote",
+            Reason::UnsupportedQuoteFormat => "unsupported-quote-format",
             Reason::NonCanonicalQuote => "non-canonical-quote",
             Reason::BadSignature => "bad-signature",
             Reason::UntrustedLas => "untrusted-las",

@@ -17,18 +17,9 @@ use crate::hw::report_key_request;
 
 const CPUSVN: [u8; 16] = [9, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
+/// The enclave EGETKEY runs in: the LAS enclave of the shared fixtures.
 fn me() -> EnclaveIdentity {
-    EnclaveIdentity {
-        mrenclave: [0x4c; 32],
-        mrsigner: [0x53; 32],
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        isvprodid: 1,
-        isvsvn: 2,
-        ..EnclaveIdentity::default()
-    }
+    crate::testing::las_identity()
 }
 
 fn root() -> RootSecret {

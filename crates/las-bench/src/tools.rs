@@ -1,0 +1,675 @@
+//! The standard load generators beside las-bench's own: wrk (closed loop) and oha (open
+//! loop with latency correction). Finding them, running them against the daemon and
+//! parsing what they print.
+//!
+//! ```text
+//!  tempdir (0700): report.bin (one valid REPORT), post.lua (wrk: method, header, body)
+//!  taskset -c 1 wrk -t1 -c64 -dDs --latency -s post.lua http://ADDR/v1/quote     → Wrk
+//!  taskset -c 1 oha -q RATE --latency-correction -z Ds -c 64 -m POST -D report.bin
+//!               -H content-type:... -w --worker-threads 1 --no-tui
+//!               --output-format json http://ADDR/v1/quote                        → Oha
+//! ```
+//!
+//! Both tools are well kept and widely used, so their figures are the ones the targets are
+//! judged on; the parsers are checked against captured real outputs
+//! (tests/fixtures, with the tool versions in the file names).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// The versions scripts/bench-tools installs, and the parsers were checked against.
+pub const WRK_VERSION: &str = "4.1.0";
+/// See [`WRK_VERSION`].
+pub const OHA_VERSION: &str = "1.16.0";
+
+/// How to install each tool (printed when it is missing).
+pub const WRK_INSTALL: &str = "apt-get update && apt-get install -y wrk";
+/// See [`WRK_INSTALL`].
+pub const OHA_INSTALL: &str =
+    "cargo install --locked --no-default-features --features native-tls --version 1.16.0 oha";
+
+/// A located tool.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// Its executable.
+    pub path: PathBuf,
+    /// What `--version` printed (first line).
+    pub version: String,
+}
+
+/// Both standard generators.
+#[derive(Debug, Clone)]
+pub struct StandardTools {
+    /// wrk (closed loop).
+    pub wrk: Tool,
+    /// oha (open loop with latency correction).
+    pub oha: Tool,
+}
+
+/// Looks for `name` on PATH, then in the cargo home's bin (`$CARGO_HOME/bin`, default
+/// `~/.cargo/bin`: where `cargo install` puts oha, often not on PATH).
+pub fn find(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(h) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(h).join("bin"));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(h).join(".cargo/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The name and version `path --version` prints first ("wrk debian/4.1.0-3+b2",
+/// "oha 1.16.0"; wrk prints it and exits 1).
+fn version_of(path: &Path) -> String {
+    Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.push_str(&String::from_utf8_lossy(&o.stderr));
+            let first = s.lines().next().unwrap_or_default();
+            first
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+impl StandardTools {
+    /// Finds wrk and oha, or says exactly which are missing and how to install them.
+    pub fn locate() -> anyhow::Result<Self> {
+        let wrk = find("wrk");
+        let oha = find("oha");
+        let mut missing = Vec::new();
+        if wrk.is_none() {
+            missing.push(format!("wrk {WRK_VERSION} (install: {WRK_INSTALL})"));
+        }
+        if oha.is_none() {
+            missing.push(format!(
+                "oha {OHA_VERSION} (install: {OHA_INSTALL}; 7 to 15 minutes)"
+            ));
+        }
+        match (wrk, oha) {
+            (Some(w), Some(o)) => Ok(Self {
+                wrk: Tool {
+                    version: version_of(&w),
+                    path: w,
+                },
+                oha: Tool {
+                    version: version_of(&o),
+                    path: o,
+                },
+            }),
+            _ => bail!(
+                "the standard load generators are missing: {}. scripts/bench-tools installs both; \
+                 --no-standard-tools skips them (the report then says so)",
+                missing.join("; ")
+            ),
+        }
+    }
+}
+
+/// The request the standard generators send: one valid REPORT in a private temporary
+/// folder, and the wrk script that posts it.
+#[derive(Debug)]
+pub struct Request {
+    /// Removes the folder when dropped.
+    _dir: tempfile::TempDir,
+    /// The REPORT (the POST body).
+    pub body: PathBuf,
+    /// The wrk Lua script.
+    pub script: PathBuf,
+}
+
+/// The content type of a binary REPORT (`POST /v1/quote`).
+pub const CONTENT_TYPE: &str = "application/octet-stream";
+
+impl Request {
+    /// Writes `report` and the wrk script into a fresh temporary folder (mode 0700, random
+    /// name; the files are created with O_EXCL, so nothing planted is followed).
+    pub fn new(report: &[u8]) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("las-bench-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?;
+        let body = dir.path().join("report.bin");
+        let script = dir.path().join("post.lua");
+        create_new(&body, report)?;
+        create_new(&script, wrk_script(&body)?.as_bytes())?;
+        Ok(Self {
+            _dir: dir,
+            body,
+            script,
+        })
+    }
+}
+
+fn create_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// A wrk script that POSTs the file at `body` (read once, at start, by each wrk thread).
+fn wrk_script(body: &Path) -> anyhow::Result<String> {
+    let p = body
+        .to_str()
+        .filter(|p| !p.contains(['"', '\\', '\n', '\r']))
+        .with_context(|| format!("{}: not a path a Lua string can hold", body.display()))?;
+    Ok(format!(
+        "-- las-bench: POST one valid REPORT to /v1/quote on every request.\n\
+         wrk.method = \"POST\"\n\
+         wrk.headers[\"Content-Type\"] = \"{CONTENT_TYPE}\"\n\
+         local f = assert(io.open(\"{p}\", \"rb\"))\n\
+         wrk.body = f:read(\"*a\")\n\
+         f:close()\n"
+    ))
+}
+
+/// `[taskset -c CPU] prog`: the generator on its own core (the daemon has the other).
+fn command(prog: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c.to_string()).arg(prog);
+            cmd
+        }
+        None => Command::new(prog),
+    }
+}
+
+/// The command line as printed in the report.
+pub fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a: &std::ffi::OsStr| {
+            let s = a.to_string_lossy();
+            if s.contains(' ') {
+                format!("'{s}'")
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` to the end; its stdout, or an error with its stderr.
+fn output(mut cmd: Command, what: &str) -> anyhow::Result<String> {
+    let line = shown(&cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {what}: {line}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {line}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{what} printed non-UTF-8"))
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/v1/quote")
+}
+
+/// wrk's duration argument: whole seconds (its units are s, m, h), at least 1.
+fn wrk_secs(d: Duration) -> u64 {
+    d.as_secs_f64().round().max(1.0) as u64
+}
+
+/// The closed loop: `wrk -t1 -cN -dDs --latency -s post.lua URL` (one thread: it has one
+/// core).
+pub fn wrk_command(
+    tool: &Tool,
+    req: &Request,
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    cpu: Option<usize>,
+) -> Command {
+    let mut cmd = command(&tool.path, cpu);
+    cmd.arg("-t1")
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{}s", wrk_secs(duration)))
+        .arg("--latency")
+        .arg("-s")
+        .arg(&req.script)
+        .arg(url(addr));
+    cmd
+}
+
+/// Writes a tool's raw output into `dir` as `name` (a new file: nothing is overwritten
+/// and no planted link followed), so that it can be kept
+/// (a parser fixture, a CI artifact).
+fn keep(dir: Option<&Path>, name: &str, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = dir {
+        create_new(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Runs wrk and parses its output; with `keep_in`, keeps the raw output there as
+/// `wrk.txt`.
+pub fn run_wrk(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Wrk> {
+    let line = shown(&cmd);
+    let text = output(cmd, "wrk")?;
+    keep(keep_in, "wrk.txt", &text)?;
+    let mut w = parse_wrk(&text).with_context(|| format!("wrk's output:\n{text}"))?;
+    w.command = line;
+    Ok(w)
+}
+
+/// The open loop: `oha -q RATE --latency-correction -z Ds -c N -m POST -D report.bin
+/// -H content-type:... -w --worker-threads 1 --no-tui --output-format json URL`. Latency counts from each request's scheduled
+/// send time (`--latency-correction`), so a stall is not hidden (no coordinated omission).
+pub fn oha_command(
+    tool: &Tool,
+    req: &Request,
+    addr: SocketAddr,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+    cpu: Option<usize>,
+) -> Command {
+    let mut cmd = command(&tool.path, cpu);
+    let ms = duration.as_millis().max(1);
+    cmd.arg("-q")
+        .arg(format!("{}", rate.round().max(1.0) as u64))
+        .arg("--latency-correction")
+        .arg("-z")
+        .arg(format!("{ms}ms"))
+        .arg("-c")
+        .arg(connections.to_string())
+        .arg("-m")
+        .arg("POST")
+        .arg("-D")
+        .arg(&req.body)
+        .arg("-H")
+        .arg(OsString::from(format!("content-type: {CONTENT_TYPE}")))
+        // Requests still in flight at the end are awaited, not counted as aborted errors.
+        .arg("-w")
+        // One runtime thread: it has one core.
+        .arg("--worker-threads")
+        .arg("1")
+        .arg("--no-tui")
+        .arg("--output-format")
+        .arg("json")
+        .arg(url(addr));
+    cmd
+}
+
+/// Runs oha and parses its JSON; with `keep_in`, keeps the raw output there as
+/// `oha.json`.
+pub fn run_oha(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Oha> {
+    let line = shown(&cmd);
+    let text = output(cmd, "oha")?;
+    keep(keep_in, "oha.json", &text)?;
+    let mut o = parse_oha(&text).with_context(|| format!("oha's output:\n{text}"))?;
+    o.command = line;
+    Ok(o)
+}
+
+/// The value for `pct` in a tool's (percent, ms) list.
+fn percentile(list: &[(f64, f64)], pct: f64) -> Option<f64> {
+    list.iter()
+        .find(|(p, _)| (p - pct).abs() < 1e-9)
+        .map(|&(_, v)| v)
+}
+
+/// What wrk measured.
+#[derive(Debug, Clone, Default)]
+pub struct Wrk {
+    /// The command line.
+    pub command: String,
+    /// Requests completed (any status).
+    pub requests: u64,
+    /// Wall time wrk reports, seconds.
+    pub seconds: f64,
+    /// `Requests/sec`.
+    pub per_s: f64,
+    /// Latency percentiles from `--latency`: (percent, ms), 50/75/90/99.
+    pub percentiles: Vec<(f64, f64)>,
+    /// Largest latency, ms.
+    pub max_ms: f64,
+    /// `Non-2xx or 3xx responses`.
+    pub non_2xx: u64,
+    /// `Socket errors`: connect + read + write + timeout.
+    pub socket_errors: u64,
+}
+
+impl Wrk {
+    /// A latency percentile (50, 75, 90 or 99), ms.
+    pub fn ms(&self, pct: f64) -> Option<f64> {
+        percentile(&self.percentiles, pct)
+    }
+
+    /// Every failed exchange.
+    pub fn errors(&self) -> u64 {
+        self.non_2xx + self.socket_errors
+    }
+
+    /// Answers with status 2xx (quotes).
+    pub fn quotes(&self) -> u64 {
+        self.requests.saturating_sub(self.non_2xx)
+    }
+
+    /// Quotes per second: wrk's rate (from its exact run time; the `in 2.00s` it prints
+    /// is rounded) times the share of 2xx answers.
+    pub fn quotes_per_s(&self) -> f64 {
+        if self.requests > 0 {
+            self.per_s * self.quotes() as f64 / self.requests as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// wrk prints times as `123.45us`, `1.23ms`, `2.00s` or `1.00m`.
+fn wrk_ms(s: &str) -> anyhow::Result<f64> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .with_context(|| format!("`{s}`: a time without a unit"))?;
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("`{s}`: not a number"))?;
+    let scale = match unit {
+        "us" => 1e-3,
+        "ms" => 1.0,
+        "s" => 1e3,
+        "m" => 60e3,
+        "h" => 3600e3,
+        _ => bail!("`{s}`: unknown time unit `{unit}`"),
+    };
+    Ok(v * scale)
+}
+
+/// Parses wrk 4.1's report (with `--latency`).
+pub fn parse_wrk(text: &str) -> anyhow::Result<Wrk> {
+    let mut w = Wrk::default();
+    let mut in_dist = false;
+    let mut have_done = false;
+    let mut have_rate = false;
+    for line in text.lines() {
+        let t = line.trim();
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if t.starts_with("Latency Distribution") {
+            in_dist = true;
+            continue;
+        }
+        if in_dist {
+            match words.as_slice() {
+                [p, v] if p.ends_with('%') => {
+                    let pct: f64 = p
+                        .trim_end_matches('%')
+                        .parse()
+                        .with_context(|| format!("latency distribution line `{t}`"))?;
+                    w.percentiles.push((pct, wrk_ms(v)?));
+                    continue;
+                }
+                _ => in_dist = false,
+            }
+        }
+        match words.as_slice() {
+            ["Latency", _avg, _stdev, max, ..] => w.max_ms = wrk_ms(max)?,
+            [n, "requests", "in", secs, ..] => {
+                w.requests = n.parse().with_context(|| format!("`{t}`"))?;
+                w.seconds = wrk_ms(secs.trim_end_matches(','))? / 1e3;
+                have_done = true;
+            }
+            ["Requests/sec:", v] => {
+                w.per_s = v.parse().with_context(|| format!("`{t}`"))?;
+                have_rate = true;
+            }
+            ["Non-2xx", "or", "3xx", "responses:", n] => {
+                w.non_2xx = n.parse().with_context(|| format!("`{t}`"))?;
+            }
+            ["Socket", "errors:", rest @ ..] => {
+                // "connect 0, read 0, write 0, timeout 0"
+                for pair in rest.chunks(2) {
+                    if let [_, n] = pair {
+                        w.socket_errors += n
+                            .trim_end_matches(',')
+                            .parse::<u64>()
+                            .with_context(|| format!("`{t}`"))?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !have_done || !have_rate {
+        bail!("not wrk's report: no `N requests in T` or no `Requests/sec:` line");
+    }
+    if w.ms(99.0).is_none() {
+        bail!("wrk's report has no 99% latency (was --latency passed?)");
+    }
+    Ok(w)
+}
+
+/// What oha measured.
+#[derive(Debug, Clone, Default)]
+pub struct Oha {
+    /// The command line.
+    pub command: String,
+    /// Requests per second over the run (every answer).
+    pub per_s: f64,
+    /// Answers with status 200.
+    pub ok: u64,
+    /// Other statuses and transport errors (oha's `errorDistribution`).
+    pub errors: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Latency percentiles, ms: (percent, ms) for 50, 90, 99, 99.9.
+    pub percentiles: Vec<(f64, f64)>,
+    /// Slowest answer, ms.
+    pub max_ms: f64,
+}
+
+impl Oha {
+    /// A latency percentile (50, 90, 99 or 99.9), ms.
+    pub fn ms(&self, pct: f64) -> Option<f64> {
+        percentile(&self.percentiles, pct)
+    }
+
+    /// Quotes (200 answers) per second.
+    pub fn quotes_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.ok as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+fn num(v: &serde_json::Value, path: &[&str]) -> anyhow::Result<f64> {
+    let mut cur = v;
+    for k in path {
+        cur = cur
+            .get(k)
+            .with_context(|| format!("oha's JSON has no `{}`", path.join(".")))?;
+    }
+    cur.as_f64()
+        .with_context(|| format!("oha's JSON: `{}` is not a number", path.join(".")))
+}
+
+/// Parses oha's JSON output (`--output-format json`; times in seconds).
+pub fn parse_oha(text: &str) -> anyhow::Result<Oha> {
+    let v: serde_json::Value = serde_json::from_str(text).context("oha's output is not JSON")?;
+    let mut o = Oha {
+        per_s: num(&v, &["summary", "requestsPerSec"])?,
+        seconds: num(&v, &["summary", "total"])?,
+        max_ms: num(&v, &["summary", "slowest"])? * 1e3,
+        ..Oha::default()
+    };
+    for (key, pct) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)] {
+        o.percentiles
+            .push((pct, num(&v, &["latencyPercentiles", key])? * 1e3));
+    }
+    let statuses = v
+        .get("statusCodeDistribution")
+        .and_then(|s| s.as_object())
+        .context("oha's JSON has no `statusCodeDistribution` object")?;
+    for (status, n) in statuses {
+        let n = n
+            .as_u64()
+            .with_context(|| format!("oha's JSON: status {status} count is not a number"))?;
+        if status == "200" {
+            o.ok += n;
+        } else {
+            o.errors += n;
+        }
+    }
+    let errors = v
+        .get("errorDistribution")
+        .and_then(|s| s.as_object())
+        .context("oha's JSON has no `errorDistribution` object")?;
+    for (e, n) in errors {
+        o.errors += n
+            .as_u64()
+            .with_context(|| format!("oha's JSON: error `{e}` count is not a number"))?;
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_times() {
+        assert_eq!(wrk_ms("250.00us").unwrap(), 0.25);
+        assert_eq!(wrk_ms("2.50ms").unwrap(), 2.5);
+        assert_eq!(wrk_ms("1.00s").unwrap(), 1000.0);
+        assert_eq!(wrk_ms("1.00m").unwrap(), 60_000.0);
+        assert!(wrk_ms("12").is_err());
+        assert!(wrk_ms("1.0x").is_err());
+    }
+
+    #[test]
+    fn wrk_without_latency_is_refused() {
+        let t = "Running 1s test @ http://x\n  1 threads and 1 connections\n  10 requests in 1.00s, 1.00KB read\nRequests/sec:     10.00\n";
+        let e = parse_wrk(t).unwrap_err().to_string();
+        assert!(e.contains("--latency"), "{e}");
+        assert!(parse_wrk("garbage").is_err());
+    }
+
+    #[test]
+    fn wrk_errors_are_counted() {
+        let t = "  Latency Distribution\n     50%  1.00ms\n     99%  3.00ms\n  100 requests in 2.00s, 1KB read\n  Socket errors: connect 1, read 2, write 3, timeout 4\n  Non-2xx or 3xx responses: 5\nRequests/sec:     50.00\n";
+        let w = parse_wrk(t).unwrap();
+        assert_eq!(w.socket_errors, 10);
+        assert_eq!(w.non_2xx, 5);
+        assert_eq!(w.errors(), 15);
+        assert_eq!(w.quotes_per_s(), 47.5);
+    }
+
+    #[test]
+    fn oha_errors_are_counted() {
+        let t = r#"{"summary":{"requestsPerSec":10.0,"total":2.0,"slowest":0.01},
+            "latencyPercentiles":{"p50":0.001,"p90":0.002,"p99":0.003,"p99.9":0.004},
+            "statusCodeDistribution":{"200":18,"500":1},"errorDistribution":{"connection closed":1}}"#;
+        let o = parse_oha(t).unwrap();
+        assert_eq!((o.ok, o.errors), (18, 2));
+        assert_eq!(o.ms(99.0), Some(3.0));
+        assert_eq!(o.quotes_per_s(), 9.0);
+        assert!(parse_oha("{}").is_err());
+    }
+
+    /// Real output of wrk 4.1.0 (Debian 4.1.0-3+b2) against lasd, captured by las-bench
+    /// (tests/fixtures/README.md).
+    const WRK_FIXTURE: &str = include_str!("../tests/fixtures/wrk-4.1.0.txt");
+    /// Real JSON output of oha 1.16.0 against lasd (tests/fixtures/README.md).
+    const OHA_FIXTURE: &str = include_str!("../tests/fixtures/oha-1.16.0.json");
+
+    #[test]
+    fn real_wrk_output_parses() {
+        let w = parse_wrk(WRK_FIXTURE).unwrap();
+        assert!(w.requests > 1000, "{w:?}");
+        assert!(w.seconds > 0.5 && w.seconds < 60.0, "{w:?}");
+        // wrk's own rate is requests ÷ its wall time (2 decimals printed).
+        let rate = w.requests as f64 / w.seconds;
+        assert!(
+            (rate - w.per_s).abs() / w.per_s < 0.01,
+            "{rate} vs {}",
+            w.per_s
+        );
+        let pct: Vec<f64> = w.percentiles.iter().map(|&(p, _)| p).collect();
+        assert_eq!(pct, [50.0, 75.0, 90.0, 99.0]);
+        let ms: Vec<f64> = w.percentiles.iter().map(|&(_, v)| v).collect();
+        assert!(ms.windows(2).all(|x| x[0] <= x[1]), "{ms:?}");
+        assert!(ms[0] > 0.0 && ms[3] <= w.max_ms, "{w:?}");
+        assert_eq!(w.errors(), 0, "{w:?}");
+    }
+
+    /// Real output of the same wrk against a daemon that answered 403 to everything.
+    const WRK_NON2XX_FIXTURE: &str = include_str!("../tests/fixtures/wrk-4.1.0-non2xx.txt");
+
+    #[test]
+    fn real_wrk_output_with_errors_parses() {
+        let w = parse_wrk(WRK_NON2XX_FIXTURE).unwrap();
+        assert!(w.requests > 0);
+        assert_eq!(w.non_2xx, w.requests);
+        assert_eq!(w.errors(), w.requests);
+        assert_eq!(w.quotes_per_s(), 0.0, "403s are not quotes");
+    }
+
+    #[test]
+    fn real_oha_output_parses() {
+        let o = parse_oha(OHA_FIXTURE).unwrap();
+        assert!(o.ok > 100, "{o:?}");
+        assert_eq!(o.errors, 0, "{o:?}");
+        assert!(o.seconds > 0.5 && o.seconds < 60.0, "{o:?}");
+        let ms: Vec<f64> = o.percentiles.iter().map(|&(_, v)| v).collect();
+        assert_eq!(ms.len(), 4);
+        assert!(ms.windows(2).all(|x| x[0] <= x[1]), "{ms:?}");
+        assert!(ms[0] > 0.0 && ms[3] <= o.max_ms, "{o:?}");
+        assert!((o.quotes_per_s() - o.per_s).abs() / o.per_s < 0.05, "{o:?}");
+    }
+
+    #[test]
+    fn the_script_refuses_paths_lua_cannot_hold() {
+        assert!(wrk_script(Path::new("/tmp/a\"b")).is_err());
+        let s = wrk_script(Path::new("/tmp/x/report.bin")).unwrap();
+        assert!(s.contains("io.open(\"/tmp/x/report.bin\", \"rb\")"), "{s}");
+    }
+
+    #[test]
+    fn request_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let r = Request::new(&[1, 2, 3]).unwrap();
+        assert_eq!(std::fs::read(&r.body).unwrap(), [1, 2, 3]);
+        let dir = r.body.parent().unwrap();
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+}

@@ -1,0 +1,200 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+//! The las-bench executable: `micro --json` prints one JSON object with the figures
+//! scripts track; `load`/`all` without wrk and oha say exactly what is missing; with them
+//! (ignored unless installed: scripts/bench-tools), `load --json` carries their figures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_las-bench"));
+    // Under `cargo test` CARGO is set; las-bench would then rebuild lasd first.
+    c.env_remove("CARGO");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn number(v: &serde_json::Value, key: &str) -> f64 {
+    let x = v
+        .get(key)
+        .unwrap_or_else(|| panic!("no `{key}` in {v:#}"))
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` is not a number in {v:#}"));
+    assert!(x.is_finite() && x > 0.0, "`{key}` = {x}");
+    x
+}
+
+#[test]
+fn micro_json_is_one_object_with_the_rates_and_ratios() {
+    let out = run(bench().args([
+        "micro",
+        "--json",
+        "--micro-secs",
+        "0.02",
+        "--no-pin",
+        "--no-priority",
+    ]));
+    assert!(out.status.success(), "{:?}", out.status);
+    // The whole of stdout is the object (progress goes to stderr).
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let issue = number(&v, "quote_issue_per_s");
+    let verify = number(&v, "quote_verify_per_s");
+    let ed = number(&v, "ed25519_verify_per_s");
+    let dcap = number(&v, "dcap_verify_per_s");
+    for k in [
+        "mac_check_per_s",
+        "ed25519_sign_per_s",
+        "quote_decode_verify_per_s",
+        "quote_bytes",
+        "signed_bytes",
+        "dcap_quote_bytes",
+    ] {
+        number(&v, k);
+    }
+    assert!(issue > 0.0);
+    assert_eq!(
+        v["dcap_tcb_status"], "ConfigurationAndSWHardeningNeeded",
+        "the DCAP verification ran to the end"
+    );
+    let ratios = &v["ratios"];
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(close(
+        number(ratios, "quote_verify_over_ed25519_verify"),
+        verify / ed
+    ));
+    assert!(close(
+        number(ratios, "dcap_time_over_quote_verify_time"),
+        verify / dcap
+    ));
+    let targets = v["targets"].as_array().unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["key"] == "dcap_time_over_quote_verify_time" && t["met"].is_boolean()),
+        "{targets:?}"
+    );
+    // A micro run starts no daemon and no load generator.
+    assert!(v["daemon"].is_null());
+    assert!(v.get("wrk").is_none() && v.get("oha").is_none());
+}
+
+/// A PATH and cargo home without wrk and oha (but with what las-bench needs otherwise).
+fn without_tools(home: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("PATH", home.join("bin")),
+        ("HOME", home.to_path_buf()),
+        ("CARGO_HOME", home.join("cargo")),
+    ]
+}
+
+#[test]
+fn load_without_the_standard_tools_names_them_and_their_install_commands() {
+    let home = tempfile::tempdir().unwrap();
+    for what in ["load", "all"] {
+        let out = run(bench()
+            .args([what, "--no-pin", "--no-priority"])
+            .envs(without_tools(home.path())));
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for needle in [
+            "wrk 4.1.0 (install: apt-get update && apt-get install -y wrk)",
+            "oha 1.16.0 (install: cargo install --locked --no-default-features --features native-tls --version 1.16.0 oha",
+            "scripts/bench-tools",
+            "--no-standard-tools",
+        ] {
+            assert!(err.contains(needle), "{what}: no `{needle}` in:\n{err}");
+        }
+        assert!(out.stdout.is_empty(), "nothing measured, nothing printed");
+    }
+}
+
+/// The daemon las-bench measures: the `lasd` built beside it.
+fn lasd() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_las-bench"));
+    let lasd = me.parent().unwrap().join("lasd");
+    assert!(
+        lasd.exists(),
+        "{} is missing: cargo build -p lasd",
+        lasd.display()
+    );
+    lasd
+}
+
+#[test]
+fn load_without_the_standard_tools_when_asked_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(bench()
+        .args([
+            "load",
+            "--json",
+            "--no-standard-tools",
+            "--no-pin",
+            "--no-priority",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "0.6",
+            "--connections",
+            "4",
+            "--las",
+        ])
+        .arg(lasd())
+        .envs(without_tools(home.path())));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["standard_tools_skipped"], true);
+    assert!(v.get("wrk").is_none());
+    number(&v["own_closed_loop"], "quotes_per_s");
+    number(&v["own_open_loop"], "offered_per_s");
+    assert_eq!(v["own_closed_loop"]["errors"], 0);
+    // The targets are then judged on the own generator.
+    let judged = |key: &str| {
+        v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| t["judged"] == true)
+    };
+    assert_eq!(judged("p99_half_own_ms"), Some(true));
+    assert_eq!(judged("p99_half_ms"), None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --no-standard-tools"));
+}
+
+#[test]
+#[ignore = "needs wrk and oha on PATH or in ~/.cargo/bin (scripts/bench-tools installs them); \
+            run with: cargo test -p las-bench --test json -- --ignored"]
+fn load_json_carries_wrk_and_oha_figures() {
+    let out = run(bench()
+        .args([
+            "load",
+            "--json",
+            "--no-priority",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+            "--las",
+        ])
+        .arg(lasd()));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["standard_tools_skipped"], false);
+    let wrk = &v["wrk"];
+    let max = number(wrk, "quotes_per_s");
+    number(wrk, "p99_ms");
+    assert_eq!(wrk["errors"], 0);
+    let oha = &v["oha"];
+    assert!((number(oha, "offered_per_s") - max / 2.0).abs() <= 1.0);
+    number(oha, "quotes_per_s");
+    number(oha, "p99_ms");
+    assert_eq!(oha["errors"], 0);
+    number(&v["ratios"], "p99_half_ms");
+    number(&v["ratios"], "p99_saturation_ms");
+}
