@@ -474,7 +474,7 @@ fn ear_payload(token: &str) -> serde_json::Value {
 #[test]
 fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
     const N: usize = 36;
-    let a = platform();
+    let a = SimPlatform::start(&[]);
     let cfg = tempfile::tempdir().unwrap();
     let policy = cfg.path().join("policy.yaml");
     std::fs::write(&policy, policy_text(&[&a.id])).unwrap();
@@ -510,7 +510,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
                 (attest_body(&n, &q, a.las.addr), good)
             })
             .collect();
-        let go = Arc::new(std::sync::Barrier::new(N));
+        let go = std::sync::Arc::new(std::sync::Barrier::new(N));
         let threads: Vec<_> = bodies
             .into_iter()
             .map(|(body, good)| {
