@@ -26,15 +26,21 @@ pub(crate) fn status_of(v: &Verdict) -> &'static str {
 fn tier_of(r: Reason) -> (&'static str, u8) {
     match r {
         // 99: cryptographic validation of the evidence failed.
-        Reason::MalformedQuote | Reason::BadSignature | Reason::DcapQuoteInvalid => {
-            ("instance-identity", 99)
-        }
+        // A quote in no format this verifier reads, or in another encoding than the
+        // one a LAS writes, is evidence that could not be validated either.
+        Reason::MalformedQuote
+        | Reason::UnsupportedQuoteFormat
+        | Reason::NonCanonicalQuote
+        | Reason::BadSignature
+        | Reason::DcapQuoteInvalid => ("instance-identity", 99),
         // 97: the attesting instance is not recognized.
         Reason::UntrustedLas | Reason::PlatformNotAllowed | Reason::EvidenceInconsistent => {
             ("instance-identity", 97)
         }
         // 96: freshness/binding broken: the evidence is not for this exchange.
-        Reason::ReportDataMismatch | Reason::QuoteFromTheFuture => ("instance-identity", 96),
+        Reason::ReportDataMismatch | Reason::QuoteFromTheFuture | Reason::QuoteTooOld => {
+            ("instance-identity", 96)
+        }
         // 97: unrecognized hardware (simulation is no hardware at all).
         Reason::SimulationNotTolerated => ("hardware", 97),
         // 96: hardware with vulnerabilities the policy does not accept.
@@ -42,8 +48,13 @@ fn tier_of(r: Reason) -> (&'static str, u8) {
         | Reason::TcbSoftwareHardeningNeeded
         | Reason::AdvisoryNotIgnored
         | Reason::DcapCollateralMissing
-        | Reason::DcapCollateralExpired => ("hardware", 96),
-        Reason::TcbConfigurationNeeded | Reason::HyperthreadingEnabled => ("configuration", 96),
+        | Reason::DcapCollateralExpired
+        | Reason::TcbEvalDataNumberTooLow => ("hardware", 96),
+        Reason::TcbConfigurationNeeded
+        | Reason::HyperthreadingEnabled
+        | Reason::DynamicPlatform
+        | Reason::CachedKeys
+        | Reason::SgxWithoutIntegrity => ("configuration", 96),
         Reason::DebugEnclave | Reason::DebugLas => ("executables", 96),
         // 33: unrecognized executables.
         Reason::MrenclaveMismatch
@@ -166,4 +177,26 @@ pub(crate) fn ear_claims(
         "eat_nonce": nonce,
         "submods": submods,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason that means "this evidence could not be validated" is the worst
+    /// instance-identity value, whichever part of the decoding refused it.
+    #[test]
+    fn undecodable_quotes_are_instance_identity_99() {
+        for r in [
+            Reason::MalformedQuote,
+            Reason::UnsupportedQuoteFormat,
+            Reason::NonCanonicalQuote,
+            Reason::BadSignature,
+            Reason::DcapQuoteInvalid,
+        ] {
+            assert_eq!(tier_of(r), ("instance-identity", 99), "{}", r.as_str());
+        }
+        assert_eq!(tier_of(Reason::QuoteTooOld), ("instance-identity", 96));
+        assert_eq!(tier_of(Reason::TcbEvalDataNumberTooLow), ("hardware", 96));
+    }
 }
