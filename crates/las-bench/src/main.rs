@@ -117,7 +117,7 @@ struct Opts {
     /// the own generator's figures only, and the report says so loudly.
     #[arg(long, global = true)]
     no_standard_tools: bool,
-    /// Keep wrk's and oha's raw outputs in DIR (`wrk.txt`, `oha.json`; new files, never
+    /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`, `oha.json`;
     /// overwritten).
     #[arg(long, global = true, value_name = "DIR")]
     tool_output: Option<PathBuf>,
@@ -216,6 +216,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    // Made before anything is measured, so that a run of minutes does not end on a
+    // folder that is not there.
+    if let Some(dir) = o.tool_output.as_deref() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--tool-output: cannot create {}", dir.display()))?;
+    }
     let mut prioritized = false;
     if !o.no_priority && !smoke && daemon::is_root() {
         if let Some(code) = daemon::reexec_in_own_session()? {
@@ -503,7 +509,12 @@ fn load_phases(
     });
     let (sat, half, spin, wrk, oha) = match result {
         Ok(x) => x,
-        Err(e) => return Err(e.context(format!("daemon log:\n{}", d.log_tail()))),
+        Err(e) => {
+            // The log on its own lines, then the error: as context it would be joined to
+            // the error's message on the log's last line.
+            eprintln!("las-bench: daemon log:\n{}", d.log_tail().trim_end());
+            return Err(e);
+        }
     };
     let hwm = d.memory()?.hwm_kib;
     for l in [Some(&sat), Some(&half), spin.as_ref()]
