@@ -118,7 +118,7 @@ struct Opts {
     #[arg(long, global = true)]
     no_standard_tools: bool,
     /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`, `oha.json`;
-    /// overwritten).
+    /// new files, never overwritten).
     #[arg(long, global = true, value_name = "DIR")]
     tool_output: Option<PathBuf>,
     /// Keep-alive connections of the load generator.
