@@ -222,6 +222,29 @@ pub async fn saturate(
             }
         });
     }
+    closed_loop(conns, pool, start, Stop::At(end, addr)).await
+}
+
+/// When a closed loop stops.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// At this instant; a connection that fails is opened again to this address.
+    At(Instant, SocketAddr),
+    /// After exactly this many requests over all connections; a connection that fails
+    /// stops (its share is then missing, and the error counted).
+    After(u64),
+}
+
+/// Each connection sends its next request as soon as the last one is answered, taking
+/// requests `c, c + n, c + 2n, ...` of the pool (connection `c` of `n`); the first answer
+/// on each connection is checked in full.
+async fn closed_loop(
+    conns: Vec<Conn>,
+    pool: Arc<Vec<Prepared>>,
+    start: Instant,
+    stop: Stop,
+) -> anyhow::Result<LoadResult> {
+    let connections = conns.len();
     let tasks = conns
         .into_iter()
         .enumerate()
@@ -230,7 +253,12 @@ pub async fn saturate(
             tokio::spawn(async move {
                 let mut t = Tally::new();
                 let mut k = c;
-                while Instant::now() < end {
+                loop {
+                    match stop {
+                        Stop::At(end, _) if Instant::now() >= end => break,
+                        Stop::After(total) if k as u64 >= total => break,
+                        _ => {}
+                    }
                     let Some(p) = pool.get(k % pool.len().max(1)) else {
                         t.error("empty request pool".into());
                         break;
@@ -243,6 +271,7 @@ pub async fn saturate(
                         }
                         Err(e) => {
                             t.error(e);
+                            let Stop::At(_, addr) = stop else { break };
                             match Conn::connect(addr).await {
                                 Ok(c) => conn = c,
                                 Err(_) => break,
@@ -269,38 +298,7 @@ pub async fn fixed_count(
 ) -> anyhow::Result<LoadResult> {
     let conns = connect_all(addr, connections).await?;
     let start = Instant::now();
-    let tasks = conns
-        .into_iter()
-        .enumerate()
-        .map(|(c, mut conn)| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut t = Tally::new();
-                let mut i = c as u64;
-                while i < total {
-                    let Some(p) = pool.get(i as usize % pool.len().max(1)) else {
-                        t.error("empty request pool".into());
-                        break;
-                    };
-                    let sent = Instant::now();
-                    match one(&mut conn, p, i == c as u64).await {
-                        Ok(()) => {
-                            t.completed += 1;
-                            let _ = t.hist.record(sent.elapsed().as_nanos() as u64);
-                        }
-                        Err(e) => {
-                            t.error(e);
-                            break;
-                        }
-                    }
-                    t.last = Instant::now();
-                    i += connections as u64;
-                }
-                t
-            })
-        })
-        .collect();
-    merge(connections, None, start, tasks).await
+    closed_loop(conns, pool, start, Stop::After(total)).await
 }
 
 /// Open loop at `rate` requests/s for `duration` on `connections` connections.
