@@ -11,8 +11,7 @@
 //!  open loop at max/2: latency from the scheduled send time (no coordinated omission)
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use las_core::egetkey::EnclaveIdentity;
 use las_core::sgx::{Attributes, flags};
+use las_testkit::http::Client;
 
 use crate::daemon::Launch;
 
@@ -66,64 +66,28 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-/// One keep-alive HTTP/1.1 exchange: (status, body).
-fn exchange(s: &mut TcpStream, req: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-    s.write_all(req)?;
-    let mut buf = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(buf.get(..end).context("head")?)?.to_owned();
-            let status: u16 = head
-                .get(9..12)
-                .context("short status line")?
-                .parse()
-                .context("status")?;
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .context("no content-length")?;
-            let start = end + 4;
-            while buf.len() < start + len {
-                let n = s.read(&mut chunk)?;
-                if n == 0 {
-                    bail!("connection closed");
-                }
-                buf.extend_from_slice(chunk.get(..n).context("read")?);
-            }
-            return Ok((
-                status,
-                buf.get(start..start + len).context("body")?.to_vec(),
-            ));
-        }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            bail!("connection closed");
-        }
-        buf.extend_from_slice(chunk.get(..n).context("read")?);
-        if buf.len() > 1 << 20 {
-            bail!("answer too large");
-        }
-    }
+/// One keep-alive connection of the test kit's client (hyper), for the service's JSON API.
+fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+    Ok(Client::connect(addr)?.with_deadline(Duration::from_secs(30)))
 }
 
-fn request(method: &str, path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+/// `POST path` with a JSON body on `c`: (status, body).
+fn post_json(c: &mut Client, path: &str, body: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    let r = c.request(
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )?;
+    Ok((r.status, r.body))
 }
 
 const MRENCLAVE: [u8; 32] = [0xaa; 32];
 const APP_DATA: [u8; 32] = [0x5a; 32];
 
 struct Prepared {
-    http: Vec<u8>,
+    /// The JSON body of `POST /v1/attest`.
+    body: String,
     quote: Vec<u8>,
     rd: [u8; 64],
 }
@@ -148,14 +112,10 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         extra: Vec::new(),
     }
     .start()?;
-    let mut s = TcpStream::connect(d.addr)?;
-    let (_, body) = exchange(&mut s, &request("GET", "/v1/platform", ""))?;
-    let platform: serde_json::Value = serde_json::from_slice(&body)?;
-    let pid = platform
-        .get("platform_id")
-        .and_then(|v| v.as_str())
-        .context("no platform_id")?
-        .to_owned();
+    let platform = connect(d.addr)?.request("GET", las_core::api::PLATFORM, &[], b"")?;
+    let pid = serde_json::from_slice::<las_core::api::PlatformInfo>(&platform.body)
+        .context("GET /v1/platform")?
+        .platform_id;
     let policy_text = format!(
         "version: \"0.3\"\nname: bench\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{}\"]\n    platforms: [\"{pid}\"]\n",
         hex::encode(MRENCLAVE)
@@ -194,8 +154,9 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(mut s) = TcpStream::connect(addr)
-            && let Ok((200, _)) = exchange(&mut s, &request("GET", "/healthz", ""))
+        if let Ok(mut c) = Client::connect(addr)
+            && let Ok(r) = c.request("GET", "/healthz", &[], b"")
+            && r.status == 200
         {
             break;
         }
@@ -231,11 +192,10 @@ fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
         las_client::LasAddr::parse(&s.las.addr.to_string())?,
         Duration::from_secs(10),
     );
-    let mut conn = TcpStream::connect(s.svc.addr)?;
-    let nonce_req = request("POST", "/v1/nonce", "");
+    let mut conn = connect(s.svc.addr)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let (st, body) = exchange(&mut conn, &nonce_req)?;
+        let (st, body) = post_json(&mut conn, "/v1/nonce", "")?;
         anyhow::ensure!(st == 200, "POST /v1/nonce: {st}");
         let j: serde_json::Value = serde_json::from_slice(&body)?;
         let nonce = j
@@ -253,7 +213,7 @@ fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
         })
         .to_string();
         out.push(Prepared {
-            http: request("POST", "/v1/attest", &body),
+            body,
             quote: q.bytes,
             rd,
         });
@@ -279,9 +239,9 @@ pub fn run(
     eprintln!("las-bench: verifier: preparing {prepare_max} nonces and quotes");
     let items = Arc::new(prepare(&s, prepare_max)?);
     // First contact: the service fetches and caches the LAS evidence.
-    let mut c = TcpStream::connect(s.svc.addr)?;
+    let mut c = connect(s.svc.addr)?;
     let first = items.first().context("no items")?;
-    let (st, body) = exchange(&mut c, &first.http)?;
+    let (st, body) = post_json(&mut c, "/v1/attest", &first.body)?;
     anyhow::ensure!(
         ok_answer(st, &body),
         "first attestation failed: {st} {}",
@@ -351,13 +311,12 @@ pub fn run(
             let (items, next, errors, addr) =
                 (items.clone(), next.clone(), errors.clone(), s.svc.addr);
             std::thread::spawn(move || -> anyhow::Result<usize> {
-                let mut c = TcpStream::connect(addr)?;
-                c.set_nodelay(true)?;
+                let mut c = connect(addr)?;
                 let mut done = 0;
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(p) = items.get(i) else { break };
-                    let (st, body) = exchange(&mut c, &p.http)?;
+                    let (st, body) = post_json(&mut c, "/v1/attest", &p.body)?;
                     if !ok_answer(st, &body) {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -393,8 +352,7 @@ pub fn run(
             let (items, errors, addr) = (items.clone(), errors.clone(), s.svc.addr);
             std::thread::spawn(move || -> anyhow::Result<Histogram<u64>> {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-                let mut c = TcpStream::connect(addr)?;
-                c.set_nodelay(true)?;
+                let mut c = connect(addr)?;
                 let mut j = t;
                 while let Some(p) = items.get(j) {
                     let at = t0 + Duration::from_secs_f64(j as f64 / half_target);
@@ -402,7 +360,7 @@ pub fn run(
                     if at > now {
                         std::thread::sleep(at - now);
                     }
-                    let (st, body) = exchange(&mut c, &p.http)?;
+                    let (st, body) = post_json(&mut c, "/v1/attest", &p.body)?;
                     if !ok_answer(st, &body) {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
