@@ -42,7 +42,7 @@ use las_core::sgx::TargetInfo;
 use crate::daemon::{CpuTime, Launch, Machine};
 use crate::dcap::DcapSample;
 use crate::load::LoadResult;
-use crate::report::{OhaPhase, Results, Setup, Startup, WrkPhase, print_report};
+use crate::report::{OhaPhase, Results, Run, Setup, Startup, WrkPhase, print_report};
 use crate::tools::StandardTools;
 
 /// Benchmark of the LAS: in-process baselines, the DCAP comparison, end-to-end load on
@@ -314,11 +314,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         realtime,
         smoke,
     };
+    let run = Run {
+        machine: &machine,
+        las: las.as_deref(),
+        setup: &setup,
+        o,
+        r: &r,
+        total,
+    };
     if o.json {
-        let v = report::json(&machine, las.as_deref(), &setup, o, &r, total);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&report::json(&run))?);
     } else {
-        print_report(&machine, las.as_deref(), &setup, o, &r, total);
+        print_report(&run);
     }
     if r.standard_skipped {
         eprintln!(

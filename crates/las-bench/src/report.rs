@@ -126,14 +126,27 @@ pub(crate) struct Setup {
     pub(crate) smoke: bool,
 }
 
-pub(crate) fn print_report(
-    machine: &Machine,
-    las: Option<&Path>,
-    setup: &Setup,
-    o: &Opts,
-    r: &Results,
-    total: Duration,
-) {
+/// One finished run: what `print_report` and `json` print.
+pub(crate) struct Run<'a> {
+    pub(crate) machine: &'a Machine,
+    /// The daemon executable measured (none for `micro`).
+    pub(crate) las: Option<&'a Path>,
+    pub(crate) setup: &'a Setup,
+    pub(crate) o: &'a Opts,
+    pub(crate) r: &'a Results,
+    /// The whole run's wall time.
+    pub(crate) total: Duration,
+}
+
+pub(crate) fn print_report(run: &Run<'_>) {
+    let &Run {
+        machine,
+        las,
+        setup,
+        o,
+        r,
+        total,
+    } = run;
     let Setup {
         pinned,
         prioritized,

@@ -23,14 +23,15 @@ fn load_json(l: &LoadResult) -> Value {
 /// (`quote_issue_per_s`, `quote_verify_per_s`, `ed25519_verify_per_s`,
 /// `dcap_verify_per_s`, ...), one object per load phase (`wrk`, `oha`, `own_closed_loop`,
 /// `own_open_loop`, `own_busy_poll`), `startup`, `ratios` (key → value) and `targets`.
-pub(crate) fn json(
-    machine: &Machine,
-    las: Option<&Path>,
-    setup: &Setup,
-    o: &Opts,
-    r: &Results,
-    total: Duration,
-) -> Value {
+pub(crate) fn json(run: &Run<'_>) -> Value {
+    let &Run {
+        machine,
+        las,
+        setup,
+        o,
+        r,
+        total,
+    } = run;
     let mut v = serde_json::Map::new();
     let mut put = |k: &str, x: Value| {
         v.insert(k.to_owned(), x);
