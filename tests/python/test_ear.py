@@ -1,7 +1,9 @@
 """An independent check of the verification service's answers: a real LAS, a real
 `las verifier serve`, `las attest` as the enclave; PyJWT (with `cryptography`, sharing no
 code with ours) verifies the EAR with nothing but the published JWKS, every documented
-claim is checked, and a token with one changed signature character fails."""
+claim is checked, and a token with one changed signature character fails. Both forms the
+service emits (`--ear-profile ietf`, the default, and `veraison`) are checked with each
+form's own claim names."""
 import base64
 import hashlib
 import json
@@ -36,8 +38,17 @@ def stop(proc):
     assert proc.wait(timeout=15) == 0
 
 
-@pytest.fixture()
-def setup(las_bin):
+# The claim names of each form (draft-ietf-rats-ear-04, legacy Veraison).
+PROFILES = {
+    "ietf": {"tag": "tag:ietf.org,2026:rats/ear#04", "status": "ear_status",
+             "tv": "ear_trustworthiness_vector", "vid": "ear_verifier_id"},
+    "veraison": {"tag": "tag:github.com,2023:veraison/ear", "status": "ear.status",
+                 "tv": "ear.trustworthiness-vector", "vid": "ear.verifier-id"},
+}
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def setup(las_bin, request):
     procs = []
     las = []
     for _ in range(2):
@@ -56,11 +67,12 @@ def setup(las_bin):
         f'    platforms: ["{las[0][2]}"]\n')
     policy.close()
     p, vaddr = start([las_bin, "verifier", "serve", "--listen", "127.0.0.1:0", "--policy",
-                      policy.name, "--state-dir", tempfile.mkdtemp()], "las verifier serve")
+                      policy.name, "--state-dir", tempfile.mkdtemp(),
+                      "--ear-profile", request.param], "las verifier serve")
     procs.append(p)
     with open(policy.name, "rb") as f:
         policy_digest = hashlib.sha256(f.read()).hexdigest()
-    yield las, f"http://{vaddr}", policy_digest
+    yield las, f"http://{vaddr}", policy_digest, request.param
     for p in procs:
         stop(p)
 
@@ -87,7 +99,8 @@ def decode(token, keyset):
 
 
 def test_pyjwt_verifies_the_ear_and_every_claim(setup, las_bin):
-    las, verifier, policy_digest = setup
+    las, verifier, policy_digest, profile = setup
+    n = PROFILES[profile]
     keyset = jwks_keys(verifier)
     assert len(keyset.keys) == 1
     k = keyset.keys[0]
@@ -99,18 +112,23 @@ def test_pyjwt_verifies_the_ear_and_every_claim(setup, las_bin):
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "ES256" and header["typ"] == "JWT"
     claims = decode(token, keyset)
-    assert claims["eat_profile"] == "tag:github.com,2023:veraison/ear"
+    assert claims["eat_profile"] == n["tag"]
     assert abs(claims["iat"] - time.time()) < 120
     assert claims["exp"] > claims["iat"]
-    assert set(claims["ear.verifier-id"]) == {"build", "developer"}
+    assert set(claims[n["vid"]]) == {"build", "developer"}
     nonce = base64.urlsafe_b64decode(claims["eat_nonce"] + "=" * (-len(claims["eat_nonce"]) % 4))
     assert len(nonce) == 56
     assert list(claims["submods"]) == ["app"]
     s = claims["submods"]["app"]
-    assert s["ear.status"] == "warning"  # simulation is never affirming
-    tv = s["ear.trustworthiness-vector"]
+    assert s[n["status"]] == "warning"  # simulation is never affirming
+    tv = s[n["tv"]]
     assert tv == {"instance-identity": 2, "configuration": 2, "executables": 2, "hardware": 32}
-    assert s["ear.appraisal-policy-id"] == f"policy:sha256:{policy_digest}"
+    if profile == "ietf":
+        assert s["ear_appraisal_policy_ids"] == [f"policy:sha256:{policy_digest}"]
+        assert claims["ear_status"] == "warning"
+    else:
+        assert s["ear.appraisal-policy-id"] == f"policy:sha256:{policy_digest}"
+        assert "ear_status" not in claims and "ear_status" not in s
     f = s["las.facts"]
     assert f["platform_id"] == las[0][2]
     assert f["mode"] == "sim"
@@ -130,19 +148,20 @@ def test_pyjwt_verifies_the_ear_and_every_claim(setup, las_bin):
         decode(bad, keyset)
     # A changed claim under the original signature: refused too.
     forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    forged["submods"]["app"]["ear.status"] = "affirming"
+    forged["submods"]["app"][n["status"]] = "affirming"
     p2 = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
     with pytest.raises(jwt.InvalidSignatureError):
         decode(f"{head}.{p2}.{sig}", keyset)
 
 
 def test_pyjwt_verifies_a_contraindicated_ear_with_its_reasons(setup, las_bin):
-    las, verifier, _ = setup
+    las, verifier, _, profile = setup
+    n = PROFILES[profile]
     out = attest(las_bin, verifier, las[1])  # a platform the policy does not list
     assert out.returncode == 1, out.stderr
     claims = decode(out.stdout.strip(), jwks_keys(verifier))
     s = claims["submods"]["app"]
-    assert s["ear.status"] == "contraindicated"
-    assert s["ear.trustworthiness-vector"]["instance-identity"] == 97
+    assert s[n["status"]] == "contraindicated"
+    assert s[n["tv"]]["instance-identity"] == 97
     assert s["las.facts"]["platform_id"] == las[1][2]
     assert any(r["reason"] == "platform-not-allowed" and r["detail"] for r in s["las.reasons"])

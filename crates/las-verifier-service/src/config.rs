@@ -39,6 +39,8 @@ pub struct ServiceConfig {
     pub import_keys_from: Option<PathBuf>,
     /// Quote signatures verified together at most (1: each alone); see `batch`.
     pub verify_batch_max: usize,
+    /// The form of the EAR tokens (draft-ietf-rats-ear-04 or legacy Veraison).
+    pub ear_profile: crate::ear::EarProfile,
 }
 
 impl ServiceConfig {
@@ -63,6 +65,7 @@ impl ServiceConfig {
             collateral: CollateralSet::new(),
             import_keys_from: None,
             verify_batch_max: crate::batch::BATCH_MAX,
+            ear_profile: crate::ear::EarProfile::default(),
         }
     }
 }

@@ -20,8 +20,67 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The EAR profile this service produces.
-pub const EAR_PROFILE: &str = "tag:github.com,2023:veraison/ear";
+/// The EAR profile of draft-ietf-rats-ear-04 (underscore claim names): the default.
+pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#04";
+/// The legacy Veraison profile (dotted claim names) that Veraison's Go services and
+/// Trustee read.
+pub const EAR_PROFILE_VERAISON: &str = "tag:github.com,2023:veraison/ear";
+
+/// The two forms of EAR the service can emit (`las verifier serve --ear-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarProfile {
+    /// draft-ietf-rats-ear-04: `ear_status`, `ear_trustworthiness_vector`,
+    /// `ear_appraisal_policy_ids` (an array), `ear_verifier_id`.
+    #[default]
+    Ietf,
+    /// The legacy Veraison form: `ear.status`, `ear.trustworthiness-vector`,
+    /// `ear.appraisal-policy-id`, `ear.verifier-id`.
+    Veraison,
+}
+
+impl EarProfile {
+    /// The `eat_profile` value.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Ietf => EAR_PROFILE,
+            Self::Veraison => EAR_PROFILE_VERAISON,
+        }
+    }
+    /// The profile whose `eat_profile` is `tag`.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        [Self::Ietf, Self::Veraison]
+            .into_iter()
+            .find(|p| p.tag() == tag)
+    }
+    /// The claim name of an appraisal's status.
+    pub fn status_claim(self) -> &'static str {
+        match self {
+            Self::Ietf => "ear_status",
+            Self::Veraison => "ear.status",
+        }
+    }
+    /// The claim name of an appraisal's AR4SI trustworthiness vector.
+    pub fn trust_vector_claim(self) -> &'static str {
+        match self {
+            Self::Ietf => "ear_trustworthiness_vector",
+            Self::Veraison => "ear.trustworthiness-vector",
+        }
+    }
+    /// The claim name of the verifier identity.
+    pub fn verifier_id_claim(self) -> &'static str {
+        match self {
+            Self::Ietf => "ear_verifier_id",
+            Self::Veraison => "ear.verifier-id",
+        }
+    }
+    /// The name on the command line (`ietf`, `veraison`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ietf => "ietf",
+            Self::Veraison => "veraison",
+        }
+    }
+}
 /// The JWS algorithm.
 pub const ALG: &str = "ES256";
 
@@ -41,8 +100,8 @@ pub enum EarError {
     /// No key of the JWKS verifies the signature.
     #[error("the signature does not verify with any key of the JWKS{0}")]
     Signature(String),
-    /// `eat_profile` is not [`EAR_PROFILE`].
-    #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?}")]
+    /// `eat_profile` is neither [`EAR_PROFILE`] nor [`EAR_PROFILE_VERAISON`].
+    #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?} or {EAR_PROFILE_VERAISON:?}")]
     Profile(String),
     /// `exp` has passed (or `iat` lies in the future beyond the skew).
     #[error("the token is not valid now: {0}")]
@@ -142,7 +201,8 @@ pub const MAX_SKEW: u64 = 60;
 
 /// Verifies an EAR `token` against the keys of `jwks` (a JWKS document) at time `now`:
 /// ES256 signature (by the key whose `kid` matches, or any P-256 key when the token names
-/// none), `eat_profile`, `exp` (when present) and `iat`. Returns the claims.
+/// none), `eat_profile` (either form, [`EarProfile`]), `exp` (when present), `iat`, and a
+/// status claim of that form in every submodule. Returns the claims.
 pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError> {
     let token = token.trim();
     let mut parts = token.split('.');
@@ -207,9 +267,9 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
         .get("eat_profile")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if profile != EAR_PROFILE {
+    let Some(form) = EarProfile::from_tag(profile) else {
         return Err(EarError::Profile(profile.to_owned()));
-    }
+    };
     match claims.get("exp") {
         None => {}
         Some(v) => {
@@ -230,8 +290,20 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
             "issued at {iat}, in the future (now {now})"
         )));
     }
-    if !claims.get("submods").is_some_and(Value::is_object) {
+    let Some(submods) = claims.get("submods").and_then(Value::as_object) else {
         return Err(EarError::Malformed("submods missing".into()));
+    };
+    for (name, appraisal) in submods {
+        if !appraisal
+            .get(form.status_claim())
+            .is_some_and(Value::is_string)
+        {
+            return Err(EarError::Malformed(format!(
+                "submod {name:?}: no {} (profile {})",
+                form.status_claim(),
+                form.name()
+            )));
+        }
     }
     Ok(claims)
 }
@@ -265,7 +337,8 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = signer();
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200,
+            "submods": {"app": {"ear_status": "affirming"}}});
         let t = s.sign(&claims);
         assert_eq!(verify_ear(&t, &s.jwks(), 150).unwrap(), claims);
         assert!(matches!(
@@ -301,6 +374,29 @@ mod tests {
         for _ in 0..20 {
             verify_ear(&s.sign(&claims), &s.jwks(), 2).unwrap();
         }
+    }
+
+    #[test]
+    fn both_profiles_each_with_its_own_names() {
+        let s = signer();
+        for (profile, good, wrong) in [
+            (EAR_PROFILE, "ear_status", "ear.status"),
+            (EAR_PROFILE_VERAISON, "ear.status", "ear_status"),
+        ] {
+            let ok =
+                json!({"eat_profile": profile, "iat": 1, "submods": {"app": {good: "warning"}}});
+            verify_ear(&s.sign(&ok), &s.jwks(), 2).unwrap();
+            // The other form's names under this profile: refused, naming the claim.
+            let mixed =
+                json!({"eat_profile": profile, "iat": 1, "submods": {"app": {wrong: "warning"}}});
+            let e = verify_ear(&s.sign(&mixed), &s.jwks(), 2).unwrap_err();
+            assert!(e.to_string().contains(good), "{e}");
+        }
+        let other = json!({"eat_profile": "tag:example.com,2020:x", "iat": 1, "submods": {}});
+        assert!(matches!(
+            verify_ear(&s.sign(&other), &s.jwks(), 2),
+            Err(EarError::Profile(_))
+        ));
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod state;
 mod verdict;
 
 pub use config::{DEFAULT_PORT, ServiceConfig, StartError};
-pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+pub use ear::{EAR_PROFILE, EAR_PROFILE_VERAISON, EarError, EarProfile, EarSigner, verify_ear};
 pub use routes::app;
 pub use serve::{run, serve};
 pub use state::AppState;

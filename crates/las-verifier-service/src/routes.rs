@@ -240,6 +240,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         &app_data,
         now,
         s.config.ear_lifetime,
+        s.config.ear_profile,
     );
     let status = status_of(&verdict);
     s.metrics.attestations.get_or_create(&label(status)).inc();

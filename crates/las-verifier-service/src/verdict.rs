@@ -1,10 +1,13 @@
-//! A verdict as an EAR claim set (draft-ietf-rats-ear): `ear.status`, the AR4SI
-//! trustworthiness vector, and the facts and reasons under the service's submodule.
+//! A verdict as an EAR claim set, in either form ([`EarProfile`]): draft-ietf-rats-ear-04
+//! (`ear_status`, ...) or the legacy Veraison form (`ear.status`, ...): the status, the AR4SI
+//! trustworthiness vector and the policy ID under the service's submodule, and our own
+//! claims beside them in the one `las.` namespace (`las.facts`, `las.reasons`, `las.notes`),
+//! named the same in both forms.
 
 use las_verifier::{LasTrust, Reason, Verdict};
 use serde_json::{Value, json};
 
-use crate::ear::EAR_PROFILE;
+use crate::ear::EarProfile;
 
 /// `affirming`: accepted, nothing tolerated; `warning`: accepted through a tolerance
 /// (every note is one; simulation always adds one); `contraindicated`: rejected.
@@ -119,6 +122,7 @@ pub(crate) fn ear_claims(
     app_data: &[u8],
     now: u64,
     lifetime: u64,
+    profile: EarProfile,
 ) -> Value {
     let facts = v.claims.as_ref().map(|c| {
         let b = &c.report_body;
@@ -157,26 +161,38 @@ pub(crate) fn ear_claims(
         .iter()
         .map(|r| json!({"reason": r.reason.as_str(), "detail": r.detail}))
         .collect();
+    let status = status_of(v);
     let mut submod = serde_json::Map::new();
-    submod.insert("ear.status".into(), json!(status_of(v)));
-    submod.insert("ear.trustworthiness-vector".into(), trust_vector(v));
-    submod.insert("ear.appraisal-policy-id".into(), json!(policy_id));
+    submod.insert(profile.status_claim().into(), json!(status));
+    submod.insert(profile.trust_vector_claim().into(), trust_vector(v));
+    match profile {
+        // An array of policy IDs in the draft; one string in the legacy form.
+        EarProfile::Ietf => submod.insert("ear_appraisal_policy_ids".into(), json!([policy_id])),
+        EarProfile::Veraison => submod.insert("ear.appraisal-policy-id".into(), json!(policy_id)),
+    };
     submod.insert("las.facts".into(), facts.unwrap_or(Value::Null));
     submod.insert("las.reasons".into(), Value::Array(reasons));
     submod.insert("las.notes".into(), json!(v.notes));
     let mut submods = serde_json::Map::new();
     submods.insert(v.service.clone(), Value::Object(submod));
-    json!({
-        "eat_profile": EAR_PROFILE,
-        "iat": now,
-        "exp": now.saturating_add(lifetime),
-        "ear.verifier-id": {
+    let mut claims = serde_json::Map::new();
+    claims.insert("eat_profile".into(), json!(profile.tag()));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now.saturating_add(lifetime)));
+    claims.insert(
+        profile.verifier_id_claim().into(),
+        json!({
             "build": concat!("las-verifier-service ", env!("CARGO_PKG_VERSION")),
             "developer": "las",
-        },
-        "eat_nonce": nonce,
-        "submods": submods,
-    })
+        }),
+    );
+    if profile == EarProfile::Ietf {
+        // The draft's overall status (optional there): the one appraisal's.
+        claims.insert("ear_status".into(), json!(status));
+    }
+    claims.insert("eat_nonce".into(), json!(nonce));
+    claims.insert("submods".into(), Value::Object(submods));
+    Value::Object(claims)
 }
 
 #[cfg(test)]

@@ -169,12 +169,13 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), v1.d.log());
     assert!(stderr(&o).contains("ear.status: warning"), "{}", stderr(&o));
     let claims = check_ear(&v1, stdout(&o).trim());
-    assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
+    assert_eq!(claims["eat_profile"], "tag:ietf.org,2026:rats/ear#04");
+    assert_eq!(claims["ear_status"], "warning");
     let s = submod(&claims);
-    assert_eq!(s["ear.status"], "warning");
-    assert_eq!(s["ear.trustworthiness-vector"]["hardware"], 32);
-    assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 2);
-    assert_eq!(s["ear.trustworthiness-vector"]["executables"], 2);
+    assert_eq!(s["ear_status"], "warning");
+    assert_eq!(s["ear_trustworthiness_vector"]["hardware"], 32);
+    assert_eq!(s["ear_trustworthiness_vector"]["instance-identity"], 2);
+    assert_eq!(s["ear_trustworthiness_vector"]["executables"], 2);
     let facts = &s["las.facts"];
     assert_eq!(facts["platform_id"], a.id.as_str());
     assert_eq!(facts["mode"], "sim");
@@ -195,8 +196,8 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
         hex::encode(sha2::Sha256::digest(policy_text(&[&a.id]).as_bytes()))
     };
     assert_eq!(
-        s["ear.appraisal-policy-id"],
-        format!("policy:sha256:{policy_hash}")
+        s["ear_appraisal_policy_ids"],
+        serde_json::json!([format!("policy:sha256:{policy_hash}")])
     );
     assert_eq!(s["las.reasons"], serde_json::json!([]));
 
@@ -205,8 +206,8 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let claims = check_ear(&v1, stdout(&o).trim());
     let s = submod(&claims);
-    assert_eq!(s["ear.status"], "contraindicated");
-    assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 97);
+    assert_eq!(s["ear_status"], "contraindicated");
+    assert_eq!(s["ear_trustworthiness_vector"]["instance-identity"], 97);
     let reasons = s["las.reasons"].as_array().unwrap();
     assert!(
         reasons
@@ -532,7 +533,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
             } else {
                 assert_eq!(j["status"], "contraindicated", "{s}");
                 assert_eq!(s["las.reasons"][0]["reason"], "bad-signature", "{s}");
-                assert_eq!(s["ear.trustworthiness-vector"]["instance-identity"], 99);
+                assert_eq!(s["ear_trustworthiness_vector"]["instance-identity"], 99);
             }
         }
         sent += N;

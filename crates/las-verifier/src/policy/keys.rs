@@ -107,7 +107,13 @@ pub const TRUSTED_LAS: Level = Level {
 /// `services[]`.
 pub const SERVICE: Level = Level {
     path: "services[]",
-    evaluated: &["name", "attestation", "platforms", "mrenclaves"],
+    evaluated: &[
+        "name",
+        "attestation",
+        "platforms",
+        "mrenclaves",
+        "las_dns_names",
+    ],
     ignored: &[
         ("command", CAS_CONFIG),
         ("environment", CAS_CONFIG),

@@ -271,6 +271,10 @@ pub struct Service {
     pub attestation: Option<Alternatives>,
     /// Allowed platform IDs; absent = any platform (null or empty is an error).
     pub platforms: Option<Vec<Hex32>>,
+    /// `las_dns_names` (our extension): the DNS names the verification service puts into
+    /// the service's workload certificates (docs/workload-certificates.md); absent = none.
+    /// Each is a lowercase host name (checked when the policy is read).
+    pub las_dns_names: Vec<String>,
 }
 
 /// A known SCONE key that this verifier does not evaluate.
@@ -371,6 +375,7 @@ impl Policy {
                 name: s.name,
                 attestation: s.attestation.map(Alternatives),
                 platforms: s.platforms,
+                las_dns_names: s.las_dns_names.unwrap_or_default(),
             })
             .collect();
         let p = Policy {

@@ -414,6 +414,7 @@ pub(super) struct RawService {
     pub name: String,
     pub attestation: Option<Vec<Alternative>>,
     pub platforms: Option<Vec<Hex32>>,
+    pub las_dns_names: Option<Vec<String>>,
     pub order: Order,
 }
 
@@ -432,6 +433,7 @@ impl<'de> Deserialize<'de> for RawService {
                 let mut attestation = None;
                 let mut legacy = None;
                 let mut plat = None;
+                let mut dns = None;
                 while let Some(k) = next_key(&mut m, l, &mut order)? {
                     match k.as_str() {
                         "name" => name = Some(required::<String, _>(&mut m, l, &k)?),
@@ -440,6 +442,10 @@ impl<'de> Deserialize<'de> for RawService {
                         }
                         "mrenclaves" => legacy = Some(hex_list(&mut m, "mrenclaves")?),
                         "platforms" => plat = Some(hex_list(&mut m, "platforms")?),
+                        "las_dns_names" => {
+                            let names = required::<Vec<String>, _>(&mut m, l, &k)?;
+                            dns = Some(dns_names(names).map_err(custom)?);
+                        }
                         _ => other(&mut m)?,
                     }
                 }
@@ -462,12 +468,45 @@ impl<'de> Deserialize<'de> for RawService {
                     name,
                     attestation,
                     platforms: plat,
+                    las_dns_names: dns,
                     order,
                 })
             }
         }
         d.deserialize_map(V)
     }
+}
+
+/// Checks `las_dns_names`: a non-empty list of host names (RFC 1123 labels of letters,
+/// digits and hyphens, at most 63 characters each, 253 in all, no wildcard), lowercased.
+/// They become DNS SANs of workload certificates, so anything else is refused here.
+fn dns_names(names: Vec<String>) -> Result<Vec<String>, String> {
+    if names.is_empty() {
+        return Err(
+            "`las_dns_names` is an empty list: give at least one DNS name, or delete the key"
+                .into(),
+        );
+    }
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for (i, n) in names.into_iter().enumerate() {
+        let n = n.to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if n.len() > 253 || !n.split('.').all(label_ok) {
+            return Err(format!(
+                "`las_dns_names[{i}]` {n:?} is not a DNS host name (letters, digits, hyphens and dots; no wildcard, no trailing dot)"
+            ));
+        }
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ security.attestation

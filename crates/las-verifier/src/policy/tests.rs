@@ -295,3 +295,32 @@ fn hostile_inputs_are_errors_not_panics() {
     let big = vec![b' '; MAX_POLICY_SIZE + 1];
     assert!(Policy::from_yaml(&big).is_err());
 }
+
+#[test]
+fn las_dns_names_are_host_names_and_fail_closed() {
+    let svc = |v: &str| {
+        format!(
+            "services:\n  - name: app\n    attestation: {{mrenclave: [\"{A}\"]}}\n    las_dns_names: {v}\n"
+        )
+    };
+    let p = Policy::from_yaml(svc("[App.Example.com, app.example.com, x-1]").as_bytes()).unwrap();
+    assert_eq!(
+        p.service(Some("app")).unwrap().las_dns_names,
+        ["app.example.com", "x-1"]
+    );
+    for (bad, says) in [
+        ("[]", "empty list"),
+        ("~", "las_dns_names"),
+        ("[\"*.example.com\"]", "not a DNS host name"),
+        ("[\"a..b\"]", "not a DNS host name"),
+        ("[\"-a.b\"]", "not a DNS host name"),
+        ("[\"a b\"]", "not a DNS host name"),
+        ("name.example", "las_dns_names"),
+    ] {
+        let e = err(&svc(bad));
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+    // A typo of the key is still an unknown key, with the right one suggested.
+    let e = err(&svc("[a]").replace("las_dns_names", "las_dns_name"));
+    assert!(e.contains("las_dns_names"), "{e}");
+}

@@ -80,9 +80,23 @@ pub struct VerifierServeArgs {
     /// starting; a different key already in the state folder is an error.
     #[arg(long, env = "LAS_VERIFIER_IMPORT_KEYS_FROM", value_name = "DIR")]
     pub import_keys_from: Option<PathBuf>,
+    /// The form of the EAR tokens: `ietf` (draft-ietf-rats-ear-04, what Veraison's `ear`
+    /// 0.6 reads) or `veraison` (the legacy dotted names Veraison's Go services and Trustee
+    /// read). docs/api.md says why `ietf` is the default.
+    #[arg(long, env = "LAS_VERIFIER_EAR_PROFILE", value_enum, default_value_t = EarProfileArg::Ietf)]
+    pub ear_profile: EarProfileArg,
     /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (as for `las verify`).
     #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
     pub collateral: Vec<PathBuf>,
+}
+
+/// `--ear-profile`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EarProfileArg {
+    /// draft-ietf-rats-ear-04 (`tag:ietf.org,2026:rats/ear#04`, underscore names).
+    Ietf,
+    /// Legacy Veraison (`tag:github.com,2023:veraison/ear`, dotted names).
+    Veraison,
 }
 
 pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
@@ -98,6 +112,10 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.connections.header_timeout = Duration::from_secs(a.header_timeout_secs);
     config.connections.write_timeout = Duration::from_secs(a.write_timeout_secs);
     config.verify_batch_max = usize::from(a.verify_batch_max);
+    config.ear_profile = match a.ear_profile {
+        EarProfileArg::Ietf => las_verifier_service::EarProfile::Ietf,
+        EarProfileArg::Veraison => las_verifier_service::EarProfile::Veraison,
+    };
     config.connections.max_connections = a.max_connections as usize;
     config.connections.drain_timeout = Duration::from_secs(a.drain_timeout_secs);
     for f in &a.collateral {
