@@ -77,8 +77,11 @@ pub struct NonceAnswer {
 pub struct AttestAnswer {
     /// The EAR (compact JWS).
     pub ear: String,
-    /// Its `ear.status`.
+    /// Its status (`affirming`, `warning`, `contraindicated`).
     pub status: String,
+    /// The workload certificate chain (PEM: leaf, issuing CA), when a CSR was sent and
+    /// the verdict was affirming or warning.
+    pub certificate_chain: Option<String>,
 }
 
 impl VerifierClient {
@@ -195,14 +198,35 @@ impl VerifierClient {
         app_report_data: &[u8],
         las: Option<&str>,
     ) -> Result<AttestAnswer, ClientError> {
+        self.attest_with_csr(service, nonce, quote, app_report_data, las, None)
+            .await
+    }
+
+    /// `POST /v1/attest` with a CSR whose key `app_report_data` binds
+    /// (docs/workload-certificates.md), in its wire form: PEM text, or base64 DER.
+    pub async fn attest_with_csr(
+        &self,
+        service: &str,
+        nonce: &str,
+        quote: &[u8],
+        app_report_data: &[u8],
+        las: Option<&str>,
+        csr: Option<&str>,
+    ) -> Result<AttestAnswer, ClientError> {
         use base64::Engine;
-        let body = json!({
-            "service": service,
-            "nonce": nonce,
-            "quote": base64::engine::general_purpose::STANDARD.encode(quote),
-            "report_data": hex::encode(app_report_data),
-            "las": las,
-        });
+        let mut body = serde_json::Map::new();
+        body.insert("service".into(), json!(service));
+        body.insert("nonce".into(), json!(nonce));
+        body.insert(
+            "quote".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(quote)),
+        );
+        body.insert("report_data".into(), json!(hex::encode(app_report_data)));
+        body.insert("las".into(), json!(las));
+        if let Some(csr) = csr {
+            body.insert("csr".into(), json!(csr));
+        }
+        let body = Value::Object(body);
         let j = self.call(Method::POST, "/v1/attest", Some(body)).await?;
         let ear = j
             .get("ear")
@@ -217,6 +241,10 @@ impl VerifierClient {
         Ok(AttestAnswer {
             ear: ear.to_owned(),
             status: status.to_owned(),
+            certificate_chain: j
+                .get("certificate_chain")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 

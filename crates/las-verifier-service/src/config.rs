@@ -41,6 +41,12 @@ pub struct ServiceConfig {
     pub verify_batch_max: usize,
     /// The form of the EAR tokens (draft-ietf-rats-ear-04 or legacy Veraison).
     pub ear_profile: crate::ear::EarProfile,
+    /// SPIFFE trust domain of workload certificates (`spiffe://TD/SERVICE`).
+    pub trust_domain: String,
+    /// Lifetime of a workload certificate (seconds, counted from the attestation).
+    pub cert_lifetime: u64,
+    /// The operator's CA files; none: the CA in the state folder.
+    pub ca: crate::ca::CaSource,
 }
 
 impl ServiceConfig {
@@ -66,6 +72,9 @@ impl ServiceConfig {
             import_keys_from: None,
             verify_batch_max: crate::batch::BATCH_MAX,
             ear_profile: crate::ear::EarProfile::default(),
+            trust_domain: crate::ca::DEFAULT_TRUST_DOMAIN.to_owned(),
+            cert_lifetime: crate::ca::DEFAULT_CERT_LIFETIME,
+            ca: crate::ca::CaSource::default(),
         }
     }
 }
@@ -87,6 +96,9 @@ pub enum StartError {
     /// A key file of the state folder is unusable.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The CA (workload certificates) is unusable.
+    #[error("CA: {0}")]
+    Ca(#[from] crate::ca::CaError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -152,7 +152,14 @@ pub fn import(from: &Path, dir: &Path) -> Result<(), KeyError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    for name in [SIGNING_KEY_FILE, NONCE_KEY_FILE] {
+    // The CA files are imported when the Secret has them (the chart's `verifier.ca`):
+    // replicas that share the Secret then issue under the same CA.
+    let ca = [crate::ca::CA_KEY_FILE, crate::ca::CA_CERT_FILE];
+    let with_ca = from.join(crate::ca::CA_KEY_FILE).exists();
+    for name in [SIGNING_KEY_FILE, NONCE_KEY_FILE]
+        .into_iter()
+        .chain(ca.into_iter().filter(|_| with_ca))
+    {
         let src = from.join(name);
         let io = |source| KeyError::Io {
             path: src.clone(),
@@ -188,6 +195,34 @@ pub fn import(from: &Path, dir: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Reads a secret the operator names (e.g. `--ca-key` on a mounted Secret): symlinks are
+/// followed (the operator's choice, as for [`import`]); it must be a regular file without
+/// write bits for group or others and without any bit for others.
+pub(crate) fn read_operator_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(KeyError::NotRegular(path.to_path_buf()));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o027 != 0 {
+        return Err(KeyError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyError::Malformed {
+            path: path.to_path_buf(),
+            detail: format!("larger than {MAX_KEY_FILE} bytes"),
+        });
+    }
+    Ok(Zeroizing::new(std::fs::read(path).map_err(io)?))
+}
+
 fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -195,7 +230,7 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Reads `path`, or creates it with `make()` when it does not exist (no clobbering: if
 /// another process created it meanwhile, its contents win).
-fn load_or_create(
+pub(crate) fn load_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {

@@ -30,6 +30,7 @@
 )]
 
 mod batch;
+pub mod ca;
 pub mod client;
 mod config;
 pub mod ear;

@@ -29,6 +29,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/ca", get(ca_bundle))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -117,6 +118,18 @@ async fn jwks(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// The CA bundle of workload certificates: the issuing CA first, then older ones.
+async fn ca_bundle(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pem-certificate-chain"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        s.ca.bundle_pem().to_owned(),
+    )
+        .into_response()
+}
+
 async fn nonce(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let n = s.nonces.issue(unix_now()).map_err(|e| {
         ApiError::new(
@@ -140,6 +153,39 @@ struct AttestRequest {
     report_data: String,
     #[serde(default)]
     las: Option<String>,
+    /// A PKCS#10 CSR (PEM text, or base64 DER) whose key the quote binds: the answer then
+    /// carries a workload certificate when the verdict is affirming or warning.
+    #[serde(default)]
+    csr: Option<String>,
+}
+
+/// The CSR of a request, checked before the nonce is spent: parsed, signature and key
+/// type, bound by the application's report data, the service name a SPIFFE path segment.
+fn csr_of(
+    s: &AppState,
+    req: &AttestRequest,
+    app_data: &[u8],
+) -> Result<Option<crate::ca::CsrKey>, ApiError> {
+    let Some(text) = req.csr.as_deref() else {
+        return Ok(None);
+    };
+    let refuse = |e: crate::ca::CsrError| ApiError::bad(e.kind(), e.to_string());
+    let text = text.trim();
+    let bytes = if text.starts_with("-----BEGIN") {
+        text.as_bytes().to_vec()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| {
+                refuse(crate::ca::CsrError::Malformed(
+                    "neither PEM nor base64 DER".into(),
+                ))
+            })?
+    };
+    let key = crate::ca::parse_csr(&bytes).map_err(refuse)?;
+    key.check_binding(app_data).map_err(refuse)?;
+    crate::ca::spiffe_id(s.ca.trust_domain(), &req.service).map_err(refuse)?;
+    Ok(Some(key))
 }
 
 async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
@@ -161,6 +207,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     if let Err(e) = lp.policy.service(Some(&req.service)) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e));
     }
+    let csr = csr_of(&s, &req, &app_data)?;
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics
             .nonces_refused
@@ -252,7 +299,37 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         "attestation"
     );
     let token = s.signer.sign(&claims);
-    Ok(axum::Json(json!({"ear": token, "status": status})).into_response())
+    let mut answer = serde_json::Map::new();
+    answer.insert("ear".into(), json!(token));
+    answer.insert("status".into(), json!(status));
+    // A certificate only for an accepted enclave; never for a contraindicated one.
+    if let (Some(key), Some(c), "affirming" | "warning") = (&csr, &verdict.claims, status) {
+        let dns = lp
+            .policy
+            .service(Some(&req.service))
+            .map(|svc| svc.las_dns_names.clone())
+            .unwrap_or_default();
+        let subject = crate::ca::Subject {
+            service: &req.service,
+            dns_names: &dns,
+            ear: &token,
+            ear_profile: s.config.ear_profile.tag(),
+            // Valid from the quote (never before it), for the configured lifetime.
+            not_before: c.issued_at.min(now),
+            not_after: now.saturating_add(s.config.cert_lifetime),
+        };
+        let chain = s.ca.issue(key, &subject).map_err(|e| {
+            tracing::error!(target: "las", "cannot issue a workload certificate: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "issue-failed",
+                "the workload certificate could not be issued",
+            )
+        })?;
+        s.metrics.certificates_issued.inc();
+        answer.insert("certificate_chain".into(), json!(chain));
+    }
+    Ok(axum::Json(serde_json::Value::Object(answer)).into_response())
 }
 
 /// Evidence for `pid`: from the cache, or fetched from `las` with a fresh nonce, verified

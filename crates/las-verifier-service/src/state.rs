@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     pub(crate) registry: Registry,
     pub(crate) attestations: Family<Label, Counter>,
     pub(crate) nonces_issued: Counter,
+    pub(crate) certificates_issued: Counter,
     pub(crate) nonces_refused: Family<Label, Counter>,
     pub(crate) evidence_fetches: Family<Label, Counter>,
     pub(crate) policy_reloads: Family<Label, Counter>,
@@ -55,6 +56,12 @@ impl Metrics {
         );
         let nonces_issued = Counter::default();
         r.register("nonces_issued", "Nonces handed out", nonces_issued.clone());
+        let certificates_issued = Counter::default();
+        r.register(
+            "certificates_issued",
+            "Workload certificates issued (POST /v1/attest with a CSR, accepted)",
+            certificates_issued.clone(),
+        );
         let nonces_refused = Family::<Label, Counter>::default();
         r.register(
             "nonces_refused",
@@ -100,6 +107,7 @@ impl Metrics {
             registry: r,
             attestations,
             nonces_issued,
+            certificates_issued,
             nonces_refused,
             evidence_fetches,
             policy_reloads,
@@ -145,6 +153,8 @@ pub struct AppState {
     pub(crate) shutting_down: AtomicBool,
     /// Checks quote signatures, several at a time when several wait.
     pub(crate) batcher: Batcher,
+    /// Issues workload certificates.
+    pub(crate) ca: crate::ca::Ca,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -169,6 +179,12 @@ impl AppState {
         }
         let keys = StateKeys::load_or_create(&config.state_dir)?;
         let signer = EarSigner::new(keys.signing.clone());
+        let ca = crate::ca::Ca::load_or_create(
+            &config.state_dir,
+            &config.ca,
+            &config.trust_domain,
+            now,
+        )?;
         let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
@@ -182,12 +198,18 @@ impl AppState {
             metrics,
             shutting_down: AtomicBool::new(false),
             batcher,
+            ca,
         }))
     }
 
     /// The EAR signer (its JWKS).
     pub fn signer(&self) -> &EarSigner {
         &self.signer
+    }
+
+    /// The CA of workload certificates.
+    pub fn ca(&self) -> &crate::ca::Ca {
+        &self.ca
     }
 
     /// The id of the policy in force (`policy:sha256:<hex>`).

@@ -89,6 +89,16 @@ fn collect_pages(cmd: &clap::Command, name: &str, out: &mut Vec<(String, clap::C
 /// planted at `path` is replaced, never followed or written through. Quotes and EARs are
 /// public: the file is 0644.
 pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_output_mode(path, bytes, 0o644)
+}
+
+/// [`write_output`] for a private key: mode 0600 from creation (tempfile), renamed over
+/// `path` (a link there is replaced, never followed).
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_output_mode(path, bytes, 0o600)
+}
+
+fn write_output_mode(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {
@@ -102,7 +112,7 @@ pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Resu
     std::io::Write::write_all(&mut tmp, bytes)
         .and_then(|()| {
             tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .set_permissions(std::fs::Permissions::from_mode(mode))
         })
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -16,8 +16,8 @@ pub enum VerifierCommand {
     /// POST /v1/attest (answer: an EAR signed with ES256), its key set at
     /// GET /.well-known/jwks.json, /healthz, /readyz, /metrics. The policy file is
     /// re-read when it changes (a version that does not parse is refused and the old one
-    /// kept). The state folder holds the EAR signing key and the nonce key: created once
-    /// (0600), shared by replicas.
+    /// kept). The state folder holds the EAR signing key, the nonce key and the CA of
+    /// workload certificates (GET /v1/ca): created once (0600), shared by replicas.
     Serve(VerifierServeArgs),
 }
 
@@ -85,6 +85,34 @@ pub struct VerifierServeArgs {
     /// read). docs/api.md says why `ietf` is the default.
     #[arg(long, env = "LAS_VERIFIER_EAR_PROFILE", value_enum, default_value_t = EarProfileArg::Ietf)]
     pub ear_profile: EarProfileArg,
+    /// SPIFFE trust domain of workload certificates: their URI SAN is
+    /// `spiffe://TRUST_DOMAIN/SERVICE` (docs/workload-certificates.md).
+    #[arg(long, env = "LAS_VERIFIER_TRUST_DOMAIN", default_value = "las.local")]
+    pub trust_domain: String,
+    /// Seconds a workload certificate is valid (from the quote). Short: nothing revokes
+    /// it; one hour is SPIRE's default for X.509 SVIDs.
+    #[arg(long, env = "LAS_VERIFIER_CERT_LIFETIME_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(60..=7 * 86400))]
+    pub cert_lifetime_secs: u64,
+    /// The CA certificate file (PEM; the issuing CA first, older CAs after it are served
+    /// in GET /v1/ca too), e.g. from cert-manager. With --ca-key. Default: `ca-cert.pem`
+    /// in the state folder, created with `ca-key.pem` on first start.
+    #[arg(
+        long,
+        env = "LAS_VERIFIER_CA_CERT",
+        value_name = "FILE",
+        requires = "ca_key"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// The CA key file (P-256, PKCS#8 or SEC1 PEM; no group write or other bits). With
+    /// --ca-cert.
+    #[arg(
+        long,
+        env = "LAS_VERIFIER_CA_KEY",
+        value_name = "FILE",
+        requires = "ca_cert"
+    )]
+    pub ca_key: Option<PathBuf>,
     /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (as for `las verify`).
     #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
     pub collateral: Vec<PathBuf>,
@@ -112,6 +140,12 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.connections.header_timeout = Duration::from_secs(a.header_timeout_secs);
     config.connections.write_timeout = Duration::from_secs(a.write_timeout_secs);
     config.verify_batch_max = usize::from(a.verify_batch_max);
+    config.trust_domain = a.trust_domain;
+    config.cert_lifetime = a.cert_lifetime_secs;
+    config.ca = las_verifier_service::ca::CaSource {
+        cert: a.ca_cert,
+        key: a.ca_key,
+    };
     config.ear_profile = match a.ear_profile {
         EarProfileArg::Ietf => las_verifier_service::EarProfile::Ietf,
         EarProfileArg::Veraison => las_verifier_service::EarProfile::Veraison,

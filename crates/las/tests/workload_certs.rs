@@ -1,0 +1,580 @@
+//! Workload certificates end to end: a real LAS (simulated platform), a real `las verifier
+//! serve`, `las attest --key-out --cert-out` as the enclave. Independent implementations
+//! check the result: `openssl verify` against the bundle of `GET /v1/ca`, `openssl
+//! s_server` serving the issued key and chain, `curl --cacert` completing the handshake
+//! (and failing against a self-made certificate). The named refusals (unbound key, bad
+//! CSR signature, unsupported key type) are posted over HTTP; a rejected enclave gets no
+//! certificate; replicas sharing the key Secret issue under one CA; an operator's CA
+//! (`--ca-cert`/`--ca-key`) is used as given. openssl and curl are Debian's (scripts/test
+//! installs them); where they are missing the test says so through the one gate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use las_testkit::fixtures::app_quote_args;
+use las_testkit::*;
+
+const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const TRUST_DOMAIN: &str = "prod.example";
+
+fn have(tool: &str) -> bool {
+    // `openssl version`, `curl --version`.
+    let arg = if tool == "openssl" {
+        "version"
+    } else {
+        "--version"
+    };
+    Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn tools_or_gate(what: &str) -> bool {
+    for t in ["openssl", "curl"] {
+        if !have(t) {
+            gate::not_tested(
+                what,
+                &format!("no `{t}` (scripts/test installs it from Debian)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+fn policy(platform: &str) -> String {
+    format!(
+        "version: \"0.3\"\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{MRENCLAVE}\"]\n      signer: {{mrsigner: \"{MRSIGNER}\", isvprodid: 3, isvsvn_min: 5}}\n    platforms: [\"{platform}\"]\n    las_dns_names: [localhost, app.prod.example]\n"
+    )
+}
+
+fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(policy)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--trust-domain", TRUST_DOMAIN])
+        .args(extra)
+        .env_remove("LAS_LOG_FORMAT");
+    Daemon::start_command(cmd)
+}
+
+/// `las attest ... EXTRA` for the enclave on `p`.
+fn attest(v: &Daemon, p: &SimPlatform, report_data: &str, extra: &[&str]) -> std::process::Output {
+    let (las_addr, url) = (p.las.addr.to_string(), format!("http://{}", v.addr));
+    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
+    let state = p.dir.path().to_str().unwrap();
+    args.extend(app_quote_args(&las_addr, state, report_data, MRENCLAVE));
+    args.extend(extra);
+    las(&args)
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `openssl s_server` on loopback serving `cert` (+ `chain`) with `key`; killed on drop.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(cert: &Path, chain: Option<&Path>, key: &Path) -> TlsServer {
+        let port = free_port();
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_server", "-www", "-naccept", "10", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(c) = chain {
+            cmd.arg("-cert_chain").arg(c);
+        }
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer { child, port }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl --cacert BUNDLE https://localhost:PORT/`: the exit code (0 handshake and answer,
+/// 60 the peer certificate is not trusted).
+fn curl(bundle: &Path, port: u16) -> (Option<i32>, String) {
+    let o = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "--max-time", "10", "--cacert"])
+        .arg(bundle)
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Splits a PEM chain into its certificates' PEM blocks.
+fn pem_blocks(chain: &str) -> Vec<String> {
+    chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .filter(|b| b.contains("BEGIN CERTIFICATE"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn post_attest(v: &Daemon, p: &SimPlatform, app_data: &[u8], csr: &str) -> Resp {
+    let n = http::http(
+        v.addr,
+        "POST",
+        "/v1/nonce",
+        &[("content-type", "application/json")],
+        b"{}",
+    )
+    .json();
+    let nonce = n["nonce"].as_str().unwrap().to_owned();
+    let nb = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&nonce)
+        .unwrap();
+    let rd = las_verifier_service::bound_report_data(&nb, app_data);
+    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
+    let o = las(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body = serde_json::json!({
+        "service": "app", "nonce": nonce, "quote": stdout(&o).trim(),
+        "report_data": hex::encode(app_data), "las": p.las.addr.to_string(), "csr": csr,
+    });
+    http::http(
+        v.addr,
+        "POST",
+        "/v1/attest",
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// An openssl-made CSR (PEM) of a new key `-newkey SPEC`, and its SPKI's SHA-256.
+fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> (String, Vec<u8>) {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    run(Command::new("openssl")
+        .args(["req", "-new", "-subj", "/CN=x", "-nodes", "-newkey"])
+        .args(newkey)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr));
+    let spki = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key))
+    .stdout;
+    use sha2::Digest;
+    (
+        std::fs::read_to_string(&csr).unwrap(),
+        sha2::Sha256::digest(&spki).to_vec(),
+    )
+}
+
+#[test]
+fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
+    if !tools_or_gate("workload certificates checked by openssl and curl") {
+        return;
+    }
+    let p = SimPlatform::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let policy_file = work.path().join("policy.yaml");
+    std::fs::write(&policy_file, policy(&p.id)).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(&policy_file, state.path(), &[]);
+
+    // The bundle relying parties trust.
+    let r = http::get(v.addr, "/v1/ca");
+    assert_eq!(r.status, 200);
+    let bundle = work.path().join("bundle.pem");
+    std::fs::write(&bundle, &r.body).unwrap();
+
+    // The enclave side: a new key, bound, certified.
+    let key = work.path().join("tls.key");
+    let cert = work.path().join("tls.crt");
+    // A link at the key path is replaced, not followed.
+    let decoy = work.path().join("decoy");
+    std::fs::write(&decoy, "decoy").unwrap();
+    std::os::unix::fs::symlink(&decoy, &key).unwrap();
+    let o = attest(
+        &v,
+        &p,
+        "c0ffee",
+        &[
+            "--key-out",
+            key.to_str().unwrap(),
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), v.log());
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy");
+    let meta = std::fs::symlink_metadata(&key).unwrap();
+    assert!(meta.file_type().is_file());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let chain = std::fs::read_to_string(&cert).unwrap();
+    let blocks = pem_blocks(&chain);
+    assert_eq!(blocks.len(), 2, "{chain}");
+    let leaf = work.path().join("leaf.pem");
+    let issuer = work.path().join("issuer.pem");
+    std::fs::write(&leaf, &blocks[0]).unwrap();
+    std::fs::write(&issuer, &blocks[1]).unwrap();
+    // The EAR binds the key: app report data = SHA-256(SPKI) ‖ c0ffee.
+    let spki = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key))
+    .stdout;
+    let token = stdout(&o).trim().to_owned();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        claims["submods"]["app"]["las.facts"]["app_report_data"],
+        format!("{}c0ffee", hex::encode(sha2::Sha256::digest(&spki)))
+    );
+
+    // openssl verify against the bundle (with the purpose of a TLS server and client).
+    for purpose in ["sslserver", "sslclient"] {
+        let o = run(Command::new("openssl")
+            .args(["verify", "-purpose", purpose, "-CAfile"])
+            .arg(&bundle)
+            .arg(&leaf));
+        assert!(String::from_utf8_lossy(&o.stdout).contains(": OK"));
+    }
+    // What the certificate says, as openssl prints it.
+    let text = String::from_utf8(
+        run(Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&leaf))
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains(&format!("URI:spiffe://{TRUST_DOMAIN}/app")),
+        "{text}"
+    );
+    assert!(
+        text.contains("DNS:localhost, DNS:app.prod.example"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"));
+    assert!(text.contains("1.3.6.1.5.5.7.1.35:"), "{text}");
+    assert!(!text.contains("1.3.6.1.5.5.7.1.35: critical"), "{text}");
+
+    // A TLS handshake with the issued key and chain: curl trusts it through the bundle.
+    let server = TlsServer::start(&leaf, Some(&issuer), &key);
+    let (code, err) = curl(&bundle, server.port);
+    assert_eq!(code, Some(0), "{err}");
+    drop(server);
+    // A self-made certificate for the same names: curl refuses it.
+    let self_key = work.path().join("self.key");
+    let self_cert = work.path().join("self.crt");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,URI:spiffe://prod.example/app",
+            "-keyout",
+        ])
+        .arg(&self_key)
+        .arg("-out")
+        .arg(&self_cert));
+    let server = TlsServer::start(&self_cert, None, &self_key);
+    let (code, err) = curl(&bundle, server.port);
+    assert_eq!(code, Some(60), "{err}");
+    drop(server);
+
+    // Refusals, each named, before the nonce is spent.
+    let (good_csr, good_hash) = openssl_csr(
+        work.path(),
+        "good",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let r = post_attest(&v, &p, &[7u8; 32], &good_csr);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("unbound-key"))
+    );
+    let (ed_csr, ed_hash) = openssl_csr(work.path(), "ed", &["ed25519"]);
+    let r = post_attest(&v, &p, &ed_hash, &ed_csr);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("unsupported-key-type")),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let (rsa_csr, rsa_hash) = openssl_csr(work.path(), "rsa", &["rsa:2048"]);
+    let r = post_attest(&v, &p, &rsa_hash, &rsa_csr);
+    assert_eq!(r.json()["error"], "unsupported-key-type");
+    // One changed byte in the signature (the end of the DER): bad-csr-signature.
+    let der_b64: String = good_csr
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(der_b64)
+        .unwrap();
+    *der.last_mut().unwrap() ^= 1;
+    let r = post_attest(
+        &v,
+        &p,
+        &good_hash,
+        &base64::engine::general_purpose::STANDARD.encode(&der),
+    );
+    assert_eq!(r.json()["error"], "bad-csr-signature");
+    let r = post_attest(&v, &p, &good_hash, "not a csr");
+    assert_eq!(r.json()["error"], "malformed-csr");
+    // The bound CSR made by openssl: certified.
+    let r = post_attest(&v, &p, &good_hash, &good_csr);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        pem_blocks(r.json()["certificate_chain"].as_str().unwrap()).len(),
+        2
+    );
+
+    // A rejected enclave (platform not listed): EAR, no certificate, nothing written.
+    let q = SimPlatform::start(&[]);
+    let (k2, c2) = (work.path().join("k2"), work.path().join("c2"));
+    let o = attest(
+        &v,
+        &q,
+        "",
+        &[
+            "--key-out",
+            k2.to_str().unwrap(),
+            "--cert-out",
+            c2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!k2.exists() && !c2.exists());
+    let (q_csr, q_hash) = openssl_csr(
+        work.path(),
+        "q",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let r = post_attest(&v, &q, &q_hash, &q_csr);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "contraindicated");
+    assert!(r.json().get("certificate_chain").is_none());
+
+    // `--csr FILE`: the caller's own key.
+    let csr_file = work.path().join("good.csr");
+    let c3 = work.path().join("c3");
+    let o = attest(
+        &v,
+        &p,
+        "",
+        &[
+            "--csr",
+            csr_file.to_str().unwrap(),
+            "--cert-out",
+            c3.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&bundle)
+        .arg(&c3));
+}
+
+#[test]
+fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_given() {
+    if !tools_or_gate("workload certificates under a shared or operator CA") {
+        return;
+    }
+    let p = SimPlatform::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let policy_file = work.path().join("policy.yaml");
+    std::fs::write(&policy_file, policy(&p.id)).unwrap();
+
+    // The Secret: the state files of a first start, copied as a Secret mount would be.
+    let first = tempfile::tempdir().unwrap();
+    drop(verifier(&policy_file, first.path(), &[]));
+    let secret = tempfile::tempdir().unwrap();
+    for f in [
+        "ear-signing-key.pem",
+        "nonce-key",
+        "ca-key.pem",
+        "ca-cert.pem",
+    ] {
+        std::fs::copy(first.path().join(f), secret.path().join(f)).unwrap();
+    }
+    let (s1, s2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let import = ["--import-keys-from", secret.path().to_str().unwrap()];
+    let v1 = verifier(&policy_file, s1.path(), &import);
+    let v2 = verifier(&policy_file, s2.path(), &import);
+    let b1 = http::get(v1.addr, "/v1/ca").body;
+    assert_eq!(b1, http::get(v2.addr, "/v1/ca").body);
+    assert_eq!(
+        b1,
+        std::fs::read(secret.path().join("ca-cert.pem")).unwrap()
+    );
+    let bundle = work.path().join("bundle.pem");
+    std::fs::write(&bundle, &b1).unwrap();
+    // A certificate from replica 2 verifies with replica 1's bundle.
+    let cert = work.path().join("c.pem");
+    let o = attest(
+        &v2,
+        &p,
+        "",
+        &[
+            "--key-out",
+            work.path().join("k.pem").to_str().unwrap(),
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&bundle)
+        .arg(&cert));
+    drop((v1, v2));
+
+    // An operator's CA (as cert-manager would make: P-256, CA:TRUE), and the old CA after
+    // it in the certificate file during a rotation: both in the bundle, the new one issues.
+    let (ca_key, ca_cert) = (work.path().join("op-ca.key"), work.path().join("op-ca.crt"));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-days",
+            "30",
+            "-subj",
+            "/O=operator/CN=operator CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+        ])
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca_cert));
+    std::fs::set_permissions(&ca_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let rotated = work.path().join("rotated.crt");
+    let mut both = std::fs::read(&ca_cert).unwrap();
+    both.extend(std::fs::read(first.path().join("ca-cert.pem")).unwrap());
+    std::fs::write(&rotated, &both).unwrap();
+    let s3 = tempfile::tempdir().unwrap();
+    let v3 = verifier(
+        &policy_file,
+        s3.path(),
+        &[
+            "--ca-cert",
+            rotated.to_str().unwrap(),
+            "--ca-key",
+            ca_key.to_str().unwrap(),
+        ],
+    );
+    let b3 = String::from_utf8(http::get(v3.addr, "/v1/ca").body).unwrap();
+    assert_eq!(pem_blocks(&b3).len(), 2);
+    assert_eq!(b3.as_bytes(), both.as_slice());
+    let cert = work.path().join("c3.pem");
+    let o = attest(
+        &v3,
+        &p,
+        "",
+        &[
+            "--key-out",
+            work.path().join("k3.pem").to_str().unwrap(),
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&ca_cert)
+        .arg(&cert));
+    // Not under the old CA alone.
+    let o = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(first.path().join("ca-cert.pem"))
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    drop(v3);
+
+    // A key that is not the certificate's: the service does not start, naming it.
+    let wrong = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&policy_file)
+        .arg("--state-dir")
+        .arg(wrong.path())
+        .args(["--ca-cert", ca_cert.to_str().unwrap(), "--ca-key"])
+        .arg(first.path().join("ca-key.pem"));
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not for the CA key"), "{}", stderr(&o));
+}
