@@ -64,8 +64,10 @@ def test_off_by_default(chart):
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("values", [
     ON,
-    deep(ON, existingPolicyConfigMap="my-policy", existingKeySecret="my-keys", policy=""),
+    deep(ON, existingPolicyConfigMap="my-policy", existingKeySecret="my-keys", policy="",
+         ca={"existingSecret": "my-ca"}),
     deep(ON, replicas=3, minAvailable=2, serviceType="NodePort", port=19000),
+    deep(ON, ca={"trustDomain": "prod.example", "certLifetimeSecs": 600, "validityDays": 30}),
 ])
 def test_every_object_passes_strict_validation(chart, values, kube_version):
     for d in render(chart, values):
@@ -118,11 +120,31 @@ def test_deployment_pdb_service_configmap_and_secret(chart):
 
 
 def test_existing_configmap_and_secret_are_used_not_created(chart):
-    docs = render(chart, deep(ON, existingPolicyConfigMap="my-policy", existingKeySecret="my-keys", policy=""))
+    docs = render(chart, deep(ON, existingPolicyConfigMap="my-policy", existingKeySecret="my-keys",
+                              policy="", ca={"existingSecret": "my-ca"}))
     assert not [d for d in docs if d["kind"] in ("ConfigMap", "Secret")]
     vols = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
     assert vols["policy"]["configMap"]["name"] == "my-policy"
     assert vols["keys"]["secret"]["secretName"] == "my-keys"
+    # cert-manager's names by default (kubernetes.io/tls), mounted under our file names.
+    assert vols["ca"]["secret"]["secretName"] == "my-ca"
+    assert vols["ca"]["secret"]["items"] == [
+        {"key": "tls.crt", "path": "ca-cert.pem"}, {"key": "tls.key", "path": "ca-key.pem"}]
+
+
+def test_ca_values_reach_the_service_and_the_ca_secret_is_kept(chart):
+    docs = render(chart, deep(ON, ca={"trustDomain": "prod.example", "certLifetimeSecs": 600}))
+    c = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["LAS_VERIFIER_TRUST_DOMAIN"] == "prod.example"
+    assert env["LAS_VERIFIER_CERT_LIFETIME_SECS"] == "600"
+    assert env["LAS_VERIFIER_CA_CERT"] == "/etc/las-verifier/ca/ca-cert.pem"
+    assert env["LAS_VERIFIER_CA_KEY"] == "/etc/las-verifier/ca/ca-key.pem"
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["ca"]["mountPath"] == "/etc/las-verifier/ca" and mounts["ca"]["readOnly"]
+    ca = one(docs, "Secret", "-ca")
+    assert ca["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert set(ca["data"]) == {"ca-key.pem", "ca-cert.pem"}
 
 
 @pytest.mark.parametrize("values, named", [
@@ -133,6 +155,10 @@ def test_existing_configmap_and_secret_are_used_not_created(chart):
     (deep(ON, port="http"), "port"),
     (deep(ON, evidenceCacheSecs=600), "evidenceCacheSecs"),
     (deep(ON, existingKeySecret="Not_A_Name"), "existingKeySecret"),
+    (deep(ON, ca={"trustDomain": "Upper"}), "trustDomain"),
+    (deep(ON, ca={"certLifetimeSecs": 10}), "certLifetimeSecs"),
+    (deep(ON, ca={"existingSecret": "Not_A_Name"}), "existingSecret"),
+    (deep(ON, ca={"colour": "x"}), "colour"),
 ])
 def test_bad_values_fail_naming_the_value(chart, values, named):
     assert named in error(chart, values)
@@ -171,6 +197,42 @@ def test_the_generated_key_secret_starts_the_service(chart, las_bin, tmp_path):
             keys = json.load(r)["keys"]
         assert [(k["kty"], k["crv"], k["alg"]) for k in keys] == [("EC", "P-256", "ES256")]
         assert oct(os.stat(state / "ear-signing-key.pem").st_mode & 0o777) == "0o600"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_the_generated_ca_secret_issues_workload_certificates(chart, las_bin, tmp_path):
+    """The chart's CA Secret, mounted as the kubelet does, is taken by --ca-cert/--ca-key:
+    the service starts and GET /v1/ca serves exactly the Secret's certificate."""
+    secret = one(render(chart, ON), "Secret", "-ca")
+    mount = tmp_path / "ca"
+    data = mount / "..2026_01_01"
+    data.mkdir(parents=True)
+    for k, v in secret["data"].items():
+        (data / k).write_bytes(base64.b64decode(v))
+        os.chmod(data / k, 0o440)
+    os.symlink("..2026_01_01", mount / "..data")
+    for k in secret["data"]:
+        os.symlink(f"..data/{k}", mount / k)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    proc = subprocess.Popen(
+        [las_bin, "verifier", "serve", "--listen", "127.0.0.1:0", "--policy", str(policy),
+         "--state-dir", str(tmp_path / "state"), "--ca-cert", str(mount / "ca-cert.pem"),
+         "--ca-key", str(mount / "ca-key.pem")],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        addr = None
+        deadline = time.time() + 20
+        while time.time() < deadline and addr is None:
+            line = proc.stderr.readline()
+            m = re.search(r"listening on http://(\S+)", line)
+            addr = m and m.group(1)
+        assert addr, "las verifier serve did not start"
+        with urllib.request.urlopen(f"http://{addr}/v1/ca", timeout=10) as r:
+            served = r.read()
+        assert served.strip() == (mount / "ca-cert.pem").read_bytes().strip()
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0
