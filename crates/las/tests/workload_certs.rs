@@ -310,6 +310,26 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
     );
     assert!(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"));
     assert!(text.contains("1.3.6.1.5.5.7.1.35:"), "{text}");
+    for want in [
+        "X509v3 Key Usage: critical",
+        "Digital Signature",
+        "X509v3 Basic Constraints: critical",
+        "CA:FALSE",
+        "X509v3 Subject Key Identifier",
+        "X509v3 Authority Key Identifier",
+        "Subject: O = las, CN = app",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let ca_text = String::from_utf8(
+        run(Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&issuer))
+        .stdout,
+    )
+    .unwrap();
+    assert!(ca_text.contains("CA:TRUE, pathlen:0"), "{ca_text}");
+    assert!(ca_text.contains("Certificate Sign, CRL Sign"), "{ca_text}");
     assert!(!text.contains("1.3.6.1.5.5.7.1.35: critical"), "{text}");
 
     // A TLS handshake with the issued key and chain: curl trusts it through the bundle.
