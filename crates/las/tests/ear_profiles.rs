@@ -1,8 +1,9 @@
 //! The two EAR forms of `las verifier serve --ear-profile`, from a live service (real LAS,
 //! real verification service, `las attest` on loopback), checked by Veraison's own EAR
-//! library (`ear` 0.6, draft-ietf-rats-ear-04) with nothing but the published JWK, and by
-//! `las verify --ear`. The legacy Veraison form is refused by `ear` 0.6 (it reads only
-//! the draft's names): what the issue saw, kept as a test so the difference stays known.
+//! library with nothing but the published JWK, each form by the generation that reads it:
+//! `ear` 0.6 the draft-ietf-rats-ear-04 form, `ear` 0.5.0 (the last release with dotted
+//! names) the legacy Veraison form; and by `las verify --ear`. Each generation refuses the
+//! other's form: what the issue saw (0.6 refusing the legacy token), kept as a test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
@@ -117,6 +118,38 @@ fn ietf_tokens_pass_veraisons_ear_0_6_and_legacy_tokens_are_its_older_form() {
     assert!(claims.get("ear_status").is_none());
     let e = ear::Ear::from_jwt_jwk(&token, ear::Algorithm::ES256, &jwk(&v)).unwrap_err();
     assert!(e.to_string().contains("verifier-id: empty build"), "{e}");
+    // ear 0.5.0, which reads the dotted names, accepts it.
+    let legacy = ear_legacy::Ear::from_jwt_jwk(&token, ear_legacy::Algorithm::ES256, &jwk(&v))
+        .unwrap_or_else(|e| panic!("ear 0.5.0 refuses the legacy token: {e}"));
+    legacy.validate().unwrap();
+    assert_eq!(legacy.profile, "tag:github.com,2023:veraison/ear");
+    assert_eq!(legacy.vid.developer, "las");
+    let a = &legacy.submods["app"];
+    assert_eq!(a.status, ear_legacy::TrustTier::Warning);
+    assert_eq!(a.trust_vector.hardware.value(), 32);
+    assert!(
+        a.policy_id
+            .as_deref()
+            .is_some_and(|p| p.starts_with("policy:sha256:")),
+        "{:?}",
+        a.policy_id
+    );
+    // Another key: refused by 0.5.0 too.
+    let other = tempfile::tempdir().unwrap();
+    let v2 = verifier(&policy_file, other.path(), Some("veraison"));
+    assert!(
+        ear_legacy::Ear::from_jwt_jwk(&token, ear_legacy::Algorithm::ES256, &jwk(&v2)).is_err()
+    );
+    drop(v2);
+    // And 0.5.0 refuses the IETF form (it finds no `ear.verifier-id`).
+    let state = tempfile::tempdir().unwrap();
+    let vi = verifier(&policy_file, state.path(), Some("ietf"));
+    let (ietf_token, _) = attest(&vi, &p);
+    assert!(
+        ear_legacy::Ear::from_jwt_jwk(&ietf_token, ear_legacy::Algorithm::ES256, &jwk(&vi))
+            .is_err()
+    );
+    drop(vi);
 
     // A rejected platform is contraindicated in the IETF form too (exit 1), and ear 0.6
     // reads that verdict.
