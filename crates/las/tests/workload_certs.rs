@@ -458,6 +458,12 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
         .args(["verify", "-CAfile"])
         .arg(&bundle)
         .arg(&c3));
+    // Three certificates issued (--key-out, the posted CSR, --csr), none for the refusals.
+    let m = fixtures::metric(
+        &fixtures::scrape(v.addr),
+        "las_verifier_certificates_issued_total",
+    );
+    assert_eq!(m, Some(3.0));
 }
 
 #[test]
