@@ -314,8 +314,8 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
             dns_names: &dns,
             ear: &token,
             ear_profile: s.config.ear_profile.tag(),
-            // Valid from the quote (never before it), for the configured lifetime.
-            not_before: c.issued_at.min(now),
+            // Valid from the quote's time (never before it), for the configured lifetime.
+            not_before: c.issued_at,
             not_after: now.saturating_add(s.config.cert_lifetime),
         };
         let chain = s.ca.issue(key, &subject).map_err(|e| {
