@@ -758,4 +758,33 @@ mod tests {
         };
         assert!(Ca::load_or_create(ops.path(), &half, "td", now).is_err());
     }
+
+    #[test]
+    fn state_folder_ca_files_follow_the_key_file_rules() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        Ca::load_or_create(d.path(), &CaSource::default(), "td", 1_800_000_000).unwrap();
+        for f in [CA_KEY_FILE, CA_CERT_FILE] {
+            let m = std::fs::metadata(d.path().join(f)).unwrap();
+            assert_eq!(m.permissions().mode() & 0o777, 0o600, "{f}");
+        }
+        // A symlinked CA key in another state folder: refused, not followed.
+        let d2 = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(d.path().join(CA_KEY_FILE), d2.path().join(CA_KEY_FILE))
+            .unwrap();
+        let e =
+            Ca::load_or_create(d2.path(), &CaSource::default(), "td", 1_800_000_000).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        // A group-readable CA key: refused, naming the fix.
+        let key = d.path().join(CA_KEY_FILE);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e =
+            Ca::load_or_create(d.path(), &CaSource::default(), "td", 1_800_000_000).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        // An expired CA certificate: refused.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let later = 1_800_000_000 + CA_LIFETIME + 1;
+        let e = Ca::load_or_create(d.path(), &CaSource::default(), "td", later).unwrap_err();
+        assert!(e.to_string().contains("expired"), "{e}");
+    }
 }
