@@ -71,7 +71,7 @@ fn build_under_cargo_run(las: &Path, lasd: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "lasd", "--manifest-path"])
+    cmd.args(["build", "--locked", "-p", "lasd", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(target_dir);
