@@ -8,7 +8,7 @@ use clap::Args;
 use las_client::attest;
 use las_verifier_service::client::VerifierClient;
 
-use crate::cli::QuoteArgs;
+use super::quote::QuoteArgs;
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
