@@ -46,7 +46,8 @@ pub enum Command {
     /// Without flags: simulation mode where no SGX hardware is present (NOT SECURE),
     /// listening on `[::]:18766` (IPv6 and IPv4; 0.0.0.0:18766 without kernel IPv6), state in
     /// /var/lib/las when usable, else in the per-user state folder ($XDG_STATE_HOME/las or
-    /// ~/.local/state/las). `lasd` is looked for next to `las`, then on PATH.
+    /// ~/.local/state/las). `lasd` is looked for next to the `las` executable, then on PATH
+    /// (`las serve --help` names the one it found).
     #[command(disable_help_flag = true)]
     Serve(PassThrough),
     /// Print this platform's ID (the LAS public key) without starting a server: executes

@@ -478,3 +478,41 @@ fn set_platforms_refuses_a_link_swapped_during_the_parse() {
         .collect();
     assert!(left.is_empty(), "temp files left: {left:?}");
 }
+
+/// Issue 23: `las quote` without a state folder created an empty /var/lib/las (the default
+/// folder's probe) before failing. In a mount namespace with an empty /var/lib, `las
+/// quote` fails with the missing secret and leaves /var/lib and the per-user folder empty.
+#[test]
+fn las_quote_without_a_state_folder_creates_nothing() {
+    if !is_root() || Command::new("unshare").arg("--version").output().is_err() {
+        gate::not_tested(
+            "las quote with no /var/lib/las",
+            "needs root and unshare (a private /var/lib)",
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs tmpfs /var/lib || exit 99
+"$LAS" quote --las 127.0.0.1:9 --report-data 00 --timeout 2s
+echo "rc=$?"
+ls -A /var/lib; ls -A "$HOME"
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("LAS", las_bin())
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("LAS_STATE_DIR")
+        .env_remove("SCONE_LAS_ADDR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(
+        o.trim(),
+        "rc=2",
+        "the quote fails, and nothing is listed after it: {o}\n{e}"
+    );
+    assert!(e.contains("platform-secret") || e.contains("state"), "{e}");
+    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
+}

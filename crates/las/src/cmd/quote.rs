@@ -132,7 +132,7 @@ pub fn sim_enclave(a: &QuoteArgs) -> anyhow::Result<(LasClient, SimEnclave)> {
     let state_dir = a
         .state_dir
         .clone()
-        .unwrap_or_else(las_platform::default_state_dir);
+        .unwrap_or_else(las_platform::default_state_dir_to_read);
     let enclave = SimEnclave::open(&state_dir, cpusvn, identity)?;
     let las = LasClient::new(las_addr, a.timeout);
     Ok((las, enclave))
