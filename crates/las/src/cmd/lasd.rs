@@ -48,7 +48,7 @@ pub fn find() -> anyhow::Result<PathBuf> {
 /// `cargo run` builds only the `las` binary. When `las` was
 /// started by cargo from this workspace's target folder and the `lasd` beside it is missing
 /// or older than `las`, build it there first (same profile and features), so that
-/// `cargo run --release -- serve` starts the current daemon on a fresh checkout.
+/// `cargo run -- serve` starts the current daemon on a fresh checkout.
 #[cfg(debug_assertions)]
 fn build_under_cargo_run(las: &Path, lasd: &Path) -> anyhow::Result<()> {
     let Some(cargo) = std::env::var_os("CARGO") else {
