@@ -204,9 +204,14 @@ pub fn run(dir: &Path, dcap: &DcapSample, budget: Duration) -> anyhow::Result<Mi
         verdict.rejections
     );
 
-    // Ed25519 signs the COSE Sig_structure: the protected header and payload plus a few
-    // bytes of framing, i.e. the quote minus its 64-byte signature, give or take a few.
-    let signed_len = quote.len() - 64 + 12;
+    // Ed25519 signs the COSE Sig_structure (context, protected header, empty external
+    // AAD, payload): its exact length, from the quote itself (it was guessed before).
+    use coset::CborSerializable as _;
+    use coset::TaggedCborSerializable as _;
+    let sign1 = coset::CoseSign1::from_tagged_slice(&quote)
+        .or_else(|_| coset::CoseSign1::from_slice(&quote))
+        .map_err(|e| anyhow::anyhow!("the quote is not a COSE_Sign1: {e}"))?;
+    let signed_len = sign1.tbs_data(b"").len();
     let key = SigningKey::from_bytes(&[9; 32]);
     let vk = key.verifying_key();
     let msg = vec![0xa5u8; signed_len];
