@@ -5,6 +5,9 @@
 //! from bytes that rejects a wrong length and non-zero reserved fields, and `to_bytes`.
 //! All integers are little-endian, as on the CPU.
 
+// A parser of untrusted bytes: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::FormatError;
 
 /// Size of an SGX REPORT: body, KEYID and MAC.
@@ -386,8 +389,8 @@ const _: () = assert!(key_request_offsets::RESERVED2 + 434 == KEY_REQUEST_SIZE);
 fn get<const OFF: usize, const N: usize, const M: usize>(b: &[u8; M]) -> [u8; N] {
     const { assert!(OFF + N <= M, "a field past the end of its structure") };
     let mut out = [0u8; N];
-    if let (Some(src), Some(dst)) = (b.get(OFF..OFF + N), out.get_mut(..)) {
-        dst.copy_from_slice(src);
+    if let Some(src) = b.get(OFF..).and_then(|rest| rest.get(..N)) {
+        out.copy_from_slice(src);
     }
     out
 }
@@ -395,7 +398,7 @@ fn get<const OFF: usize, const N: usize, const M: usize>(b: &[u8; M]) -> [u8; N]
 /// Writes `v` at `OFF`; the range is checked when the code is compiled, as for [`get`].
 fn put<const OFF: usize, const N: usize, const M: usize>(b: &mut [u8; M], v: &[u8; N]) {
     const { assert!(OFF + N <= M, "a field past the end of its structure") };
-    if let Some(dst) = b.get_mut(OFF..OFF + N) {
+    if let Some(dst) = b.get_mut(OFF..).and_then(|rest| rest.get_mut(..N)) {
         dst.copy_from_slice(v);
     }
 }
@@ -406,7 +409,7 @@ fn check_zero<const M: usize>(
     len: usize,
     field: &'static str,
 ) -> Result<(), FormatError> {
-    match b.get(off..off + len) {
+    match b.get(off..).and_then(|rest| rest.get(..len)) {
         Some(r) if r.iter().all(|&x| x == 0) => Ok(()),
         _ => Err(FormatError::Reserved(field)),
     }

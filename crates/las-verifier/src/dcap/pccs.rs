@@ -134,16 +134,16 @@ struct QeIdentityResponse<'a> {
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
+    let mut rest = b;
+    while let Some((&c, tail)) = rest.split_first() {
         if c == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
+            let (hex, after) = tail.split_at_checked(2)?;
             let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
             out.push(v);
-            i += 3;
+            rest = after;
         } else {
             out.push(c);
-            i += 1;
+            rest = tail;
         }
     }
     String::from_utf8(out).ok()
