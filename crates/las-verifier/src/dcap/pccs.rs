@@ -17,6 +17,9 @@
 //! and a PCCS with a self-signed TLS certificate is reached with [`PccsClient::extra_ca_file`].
 //! A cache file is a valid `--collateral FILE`: copy it to an air-gapped verifier.
 
+// It decodes headers and bodies a PCCS sends: no arithmetic that can overflow (dcap-qvl).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
