@@ -11,6 +11,25 @@
 //! enclave with DCAP attestation; it refuses to start where an SGX device is visible but
 //! the LAS is not in an enclave (simulating there would silently waste the hardware); and
 //! it is the simulated platform everywhere else.
+//!
+//! A simulated platform in a fresh state folder (the secret is created there, 0600), and
+//! the same ID again on the next start:
+//!
+//! ```
+//! use las_platform::{ModeRequest, PlatformConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cfg = PlatformConfig {
+//!     mode: ModeRequest::Sim,
+//!     state_dir: dir.path().join("state"),
+//!     sim_cpusvn: Some([1; 16]),
+//!     sim_las_mrenclave: Some([2; 32]), // instead of measuring this test binary
+//!     create_secret: true,
+//! };
+//! let first = las_platform::open(&cfg)?.platform_id();
+//! assert_eq!(las_platform::open(&cfg)?.platform_id(), first);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #[cfg(feature = "sgx")]
 pub mod hw;

@@ -49,7 +49,10 @@ fn the_default_build_has_no_runtime_http_or_tls_crate() {
         .iter()
         .filter(|n| FORBIDDEN.contains(&n.as_str()))
         .collect();
-    assert!(found.is_empty(), "I/O crates in the default build: {found:?}");
+    assert!(
+        found.is_empty(),
+        "I/O crates in the default build: {found:?}"
+    );
 }
 
 #[test]
