@@ -11,7 +11,6 @@ mod evidence;
 mod quote;
 mod reason;
 
-use las_core::PlatformId;
 use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
@@ -117,11 +116,6 @@ pub enum VerifyError {
         "the policy's security.attestation.mode is `none`: it asks for no attestation, so there is nothing to verify a quote against"
     )]
     AttestationModeNone,
-}
-
-/// Parses a platform ID as a policy would (either case).
-pub fn parse_platform_id(s: &str) -> Option<PlatformId> {
-    PlatformId::parse(s).ok()
 }
 
 #[cfg(test)]
