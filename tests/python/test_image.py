@@ -211,7 +211,7 @@ def test_image_config(docker_env, image):
     assert len(info["RootFS"]["Layers"]) == 2, "a scratch image has the layers of its two COPYs only"
 
 
-def test_image_holds_only_the_two_binaries(docker_env, image, tmp_path):
+def test_image_holds_only_the_three_binaries(docker_env, image, tmp_path):
     container = docker(docker_env, "create", image).stdout.strip()
     try:
         tar = tmp_path / "fs.tar"
@@ -222,14 +222,16 @@ def test_image_holds_only_the_two_binaries(docker_env, image, tmp_path):
     # `PERMS OWNER SIZE DATE TIME NAME[ -> TARGET]`
     entries = {line.split(None, 5)[5].split(" -> ")[0].rstrip("/"): line for line in listing}
     files = {name: line for name, line in entries.items() if not line.startswith("d")}
-    assert {"usr/local/bin/lasd", "usr/local/bin/las-prepare-state", "etc/passwd", "etc/group"} <= set(files)
-    # Only the daemon: the operator CLI (`las`) with its Kubernetes and TLS clients stays out.
-    assert "usr/local/bin/las" not in files
+    # The measured daemon, the init helper, and the operator CLI `las`, which the chart's
+    # verification service and `helm test` hook run (the LAS pods never do: their command is
+    # lasd, tests/python/test_image.py::test_every_rendered_container_runs_in_the_image).
+    assert {"usr/local/bin/lasd", "usr/local/bin/las-prepare-state", "usr/local/bin/las", "etc/passwd", "etc/group"} <= set(files)
     extra = [f for f in files if not f.startswith(("usr/local/bin/", "etc/", ".dockerenv", "dev/", "proc/", "sys/"))]
     assert not extra, f"unexpected files in the image: {extra}"
     state = entries["var/lib/las"]
     assert state.split()[0] == "drwx------" and state.split()[1] in ("10001/10001", "las/las")
-    assert files["usr/local/bin/lasd"].split()[1] in ("0/0", "root/root")
+    for binary in ("lasd", "las", "las-prepare-state"):
+        assert files[f"usr/local/bin/{binary}"].split()[1] in ("0/0", "root/root"), binary
 
 
 def test_las_id_runs_as_non_root_and_keeps_its_identity(docker_env, image, tmp_path):
