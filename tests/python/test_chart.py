@@ -670,7 +670,17 @@ def test_priority_class_can_be_overridden_or_dropped(render):
 def test_network_policy(render, chart):
     assert not [o for o in render().objects if o["kind"] == "NetworkPolicy"]
     rendered = render({"networkPolicy": {"enabled": True}})
-    [np] = [o for o in rendered.objects if o["kind"] == "NetworkPolicy"]
+    policies = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"las", "las-test"}
+    # The helm test pod accepts nothing; it only asks the LAS.
+    test_policy = policies["las-test"]["spec"]
+    selected = test_policy["podSelector"]["matchLabels"]
+    assert selected == {"app.kubernetes.io/instance": "las", "app.kubernetes.io/component": "test"}
+    assert selected.items() <= rendered.hooks[0]["metadata"]["labels"].items()
+    assert test_policy["policyTypes"] == ["Ingress"] and test_policy["ingress"] == []
+    # It selects no LAS pod.
+    assert not selected.items() <= rendered.one("DaemonSet")["spec"]["template"]["metadata"]["labels"].items()
+    np = policies["las"]
     ds = rendered.one("DaemonSet")
     assert np["spec"]["podSelector"] == {"matchLabels": ds["spec"]["selector"]["matchLabels"]}
     assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -679,7 +689,7 @@ def test_network_policy(render, chart):
     assert np["spec"]["egress"] == []
     both = render(CASES["networkpolicy-narrow"])
     policies = {o["metadata"]["name"]: o for o in both.objects if o["kind"] == "NetworkPolicy"}
-    assert set(policies) == {"las", "las-verifier"}
+    assert set(policies) == {"las", "las-test", "las-verifier"}
     verifier = policies["las-verifier"]["spec"]
     deployment = both.one("Deployment")
     assert verifier["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
