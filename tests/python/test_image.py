@@ -477,8 +477,6 @@ def test_every_rendered_container_runs_in_the_image(repo, docker_env, image, tmp
     assert names == ["DaemonSet/las:las", "DaemonSet/las:prepare-state", "Deployment/las-verifier:verifier",
                      "Pod/las-test:platform-id"], names
     for where, _, c, _ in containers:
-        # No container leaves its program to the image's entrypoint.
-        assert c.get("command"), f"{where}:{c['name']} names no command"
         assert c["image"] == image, f"{where}:{c['name']} runs {c['image']}"
 
     def find(name):
@@ -535,6 +533,9 @@ def test_every_rendered_container_runs_in_the_image(repo, docker_env, image, tmp
     finally:
         for container_id in started:
             docker(docker_env, "rm", "--force", container_id, check=False)
+    # They all ran; and none leaves its program to the image's entrypoint, which is no contract.
+    for where, _, c, _ in containers:
+        assert c.get("command"), f"{where}:{c['name']} names no command"
 
 
 def copy_with_env(container: dict, name: str, value: str) -> dict:
@@ -569,3 +570,17 @@ def test_hardware_rendering_runs_las_from_the_las_image(repo, docker_env, image,
         assert "Usage" in proc.stdout
         ran.append(c["name"])
     assert sorted(ran) == ["platform-id", "verifier"]
+
+
+def test_package_chart_prints_the_image_digest(repo, docker_env, image, tmp_path):
+    # Built, not pushed: no registry digest yet, so the local ID and what to do.
+    image_id = docker(docker_env, "image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    proc = run([repo / "scripts" / "package-chart", "--image", image, tmp_path / "repo"], env=docker_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "repo" / "index.yaml").exists()
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("image digest:")]
+    assert image_id in line and "not pushed" in line and "@sha256:" in line, line
+    # An image that is not there fails before anything is packaged.
+    missing = run([repo / "scripts" / "package-chart", "--image", "las-test:missing", tmp_path / "none"], env=docker_env, timeout=60)
+    assert missing.returncode == 1 and "las-test:missing" in missing.stderr
+    assert not (tmp_path / "none").exists()
