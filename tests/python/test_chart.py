@@ -662,6 +662,12 @@ def test_sgx_pods_without_any_sgx_node_selection_are_refused(chart, render):
     assert render({"sgxNodeSelector": {}}).pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
 
 
+def test_hardware_mode_never_runs_the_hook_in_the_gramine_image(chart):
+    message = render_error(chart, {"mode": "hw", "useSGXDevPlugin": "intel", "image": "reg/las-gramine:1",
+                                   "tests": {"image": "reg/las-gramine:1"}})
+    assert "tests.image" in message and "Gramine" in message
+
+
 def test_priority_class_can_be_overridden_or_dropped(render):
     assert render({"priorityClassName": "las-critical"}).pod["priorityClassName"] == "las-critical"
     assert "priorityClassName" not in render({"priorityClassName": ""}).pod
