@@ -168,6 +168,17 @@ Checks that values.schema.json cannot express with a clear message. Included by 
 {{- end }}
 {{- end }}
 
+{{/*
+The image of the `helm test` hook, or nothing when no hook renders: tests.enabled, a LAS the
+hook can reach (on the node's IP or through the Service), and an image with `las`. In mode hw
+`image` is the Gramine image, which runs only the enclave LAS: the hook then needs tests.image
+(this project's las image, which carries /usr/local/bin/las). NOTES print `helm test` only then.
+*/}}
+{{- define "las.testImage" -}}
+{{- $image := .Values.tests.image | default (ternary "" .Values.image (eq .Values.mode "hw")) }}
+{{- if and .Values.tests.enabled (or .Values.service.hostPort .Values.hostNetwork .Values.service.enabled) }}{{ $image }}{{ end }}
+{{- end }}
+
 {{/* The SGX nodes' labels: `sgxNodeSelector`, or Intel's NFD label where it is null. */}}
 {{- define "las.sgxNodeSelector" -}}
 {{- if kindIs "invalid" .Values.sgxNodeSelector }}intel.feature.node.kubernetes.io/sgx: "true"
