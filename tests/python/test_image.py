@@ -38,6 +38,8 @@ PREPARE_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
 PROFILE = os.environ.get("LAS_IMAGE_PROFILE", "dev")
 # A static lasd to package instead of building one (scripts/build-image --lasd-binary).
 PREBUILT = os.environ.get("LAS_IMAGE_BINARY")
+# A static `las` to package instead of building one (scripts/build-image --cli-binary).
+PREBUILT_CLI = os.environ.get("LAS_IMAGE_CLI_BINARY")
 
 
 def run(cmd, *, env=None, timeout=60, check=False, cwd=None) -> subprocess.CompletedProcess:
@@ -169,6 +171,8 @@ def image(repo, docker_env):
     cmd = [repo / "scripts" / "build-image", "--tag", tag, "--profile", PROFILE]
     if PREBUILT:
         cmd += ["--lasd-binary", PREBUILT]
+    if PREBUILT_CLI:
+        cmd += ["--cli-binary", PREBUILT_CLI]
     built = run(cmd, env=docker_env, timeout=900)
     assert built.returncode == 0, f"scripts/build-image failed:\n{built.stderr[-4000:]}"
     assert built.stdout.strip().splitlines()[-1] == tag
