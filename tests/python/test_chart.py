@@ -73,6 +73,17 @@ CASES = {
         },
         "verifier": {"enabled": True, "policy": "x"},
     },
+    # Hardware mode with the verifier and the hook from the las image beside the Gramine one.
+    "hw-verifier-hook": {
+        "mode": "hw",
+        "useSGXDevPlugin": "intel",
+        "image": "reg/las-gramine:1",
+        "tests": {"image": "reg/las:1"},
+        "networkPolicy": {"enabled": True},
+        "verifier": {"enabled": True, "policy": "x", "image": "reg/las:1", "replicas": 1,
+                     "securityContext": {"readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                                         "seccompProfile": {"type": "RuntimeDefault"}}},
+    },
     # The hardware pods on the SGX nodes of another labelling, or by affinity alone.
     "sgx-nodes-by-affinity": {
         "mode": "hw",
