@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use crate::ear::EAR_PROFILE;
 
-/// `affirming`: accepted, nothing tolerated; `warning`: accepted through a tolerance
-/// (every note is one; simulation always adds one); `contraindicated`: rejected.
+/// `affirming`: accepted, nothing tolerated, hardware from verified evidence; `warning`:
+/// accepted through a tolerance (every note is one; simulation always adds one, and so
+/// does a `hw` quote whose LAS key is only pinned); `contraindicated`: rejected.
 pub(crate) fn status_of(v: &Verdict) -> &'static str {
     let sim = v
         .claims
@@ -86,6 +87,10 @@ fn trust_vector(v: &Verdict) -> Value {
     if let Some(c) = &v.claims {
         if c.mode == las_core::Mode::Sim {
             // 32: hardware with known weaknesses (a simulated platform protects nothing).
+            set(&mut tv, "hardware", 32);
+        }
+        if c.mode == las_core::Mode::Hw && v.las_trust == Some(LasTrust::Pinned) {
+            // 32: the hardware is the quote's own claim, trusted through a pinned key only.
             set(&mut tv, "hardware", 32);
         }
         if c.report_body.attributes.debug() {

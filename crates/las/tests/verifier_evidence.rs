@@ -428,3 +428,85 @@ fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answe
         9
     );
 }
+
+/// Issue 23, "a pinned key's quote decides its own mode": with the LAS key pinned and
+/// nothing tolerated, a quote claiming `mode: hw` was `affirming` with hardware tier 2.
+/// The pinned key proves who signed, not the hardware: `warning`, hardware 32, and the
+/// note names why.
+#[test]
+fn a_pinned_keys_hw_claim_is_at_most_warning() {
+    use las_core::quote::{QuoteClaims, encode_quote};
+    use las_core::sgx::{Attributes, ReportBody, flags};
+    let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([0x33; 16]));
+    let cfg = tempfile::tempdir().unwrap();
+    let pol = cfg.path().join("policy.yaml");
+    std::fs::write(
+        &pol,
+        format!(
+            "version: \"0.3\"\nname: demo\nsecurity:\n  attestation:\n    trusted_scone_qe_pubkeys: [\"{}\"]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{MRENCLAVE}\"]\n",
+            id.platform_id()
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(&pol, state.path(), &[]);
+    let (n, nb) = nonce(v.addr);
+    let quote = encode_quote(
+        &id,
+        &QuoteClaims {
+            mode: Mode::Hw,
+            platform_id: id.platform_id(),
+            las_version: "t".into(),
+            las_mrenclave: [5; 32],
+            issued_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            report_body: ReportBody {
+                cpusvn: [1; 16],
+                miscselect: 0,
+                isv_ext_prod_id: [0; 16],
+                attributes: Attributes {
+                    flags: flags::INIT | flags::MODE64BIT,
+                    xfrm: 3,
+                },
+                mrenclave: [0xaa; 32],
+                mrsigner: [0xbb; 32],
+                config_id: [0; 64],
+                isvprodid: 3,
+                isvsvn: 5,
+                config_svn: 0,
+                isv_family_id: [0; 16],
+                report_data: las_verifier_service::bound_report_data(
+                    &nb,
+                    &hex::decode(APP_DATA).unwrap(),
+                ),
+            },
+        },
+    )
+    .unwrap();
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(&n, &B64.encode(quote), None, None),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let ear = r.json()["ear"].as_str().unwrap().to_string();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(ear.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let s = &claims["submods"]["app"];
+    assert_eq!(s["ear.status"], "warning", "{s}");
+    assert_eq!(s["ear.trustworthiness-vector"]["hardware"], 32, "{s}");
+    assert_eq!(s["las.facts"]["las_trust"], "pinned");
+    assert!(
+        s["las.notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("pinned-key-hardware-unverified"),
+        "{s}"
+    );
+}

@@ -17,7 +17,9 @@ use las_core::quote::QuoteClaims;
 use crate::dcap::CollateralSet;
 
 pub use evidence::{verify_las_evidence, verify_las_evidence_with};
-pub use quote::{verify_quote, verify_quote_with, verify_verified_quote_with};
+pub use quote::{
+    PINNED_HARDWARE_UNVERIFIED, verify_quote, verify_quote_with, verify_verified_quote_with,
+};
 pub use reason::{Reason, Rejection};
 
 /// The verifier's knowledge about the LAS behind a platform key.
@@ -530,6 +532,27 @@ mod tests {
         c.mode = Mode::Hw;
         c.issued_at = crate::dcap::tests::SAMPLE_NOW;
         encode_quote(id, &c).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_key_does_not_make_a_hw_claim_verified() {
+        let id = las(1);
+        let pinned = format!("    trusted_scone_qe_pubkeys: [\"{}\"]\n", id.platform_id());
+        let mut c = las_core::quote::decode_and_verify_quote(&quote(&id, Mode::Sim, false, 2))
+            .unwrap()
+            .claims;
+        c.mode = Mode::Hw;
+        let hw = encode_quote(&id, &c).unwrap();
+        let v = run(&policy(&pinned, ALT), &hw, None);
+        assert!(v.accepted(), "{:?}", v.rejections);
+        assert_eq!(v.las_trust, Some(LasTrust::Pinned));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.starts_with(PINNED_HARDWARE_UNVERIFIED)),
+            "{:?}",
+            v.notes
+        );
     }
 
     #[test]

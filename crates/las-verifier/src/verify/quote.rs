@@ -10,6 +10,10 @@ use super::{
 };
 use crate::policy::{Alternative, Policy, Tolerance};
 
+/// The note (and its stable prefix) of a `hw` quote whose LAS is trusted only through a
+/// pinned key: accepted, but its hardware is unverified (at most `warning` in an EAR).
+pub const PINNED_HARDWARE_UNVERIFIED: &str = "pinned-key-hardware-unverified";
+
 /// Verifies a quote against `policy` (no DCAP collateral: see [`verify_quote_with`]).
 pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict, VerifyError> {
     verify_quote_with(policy, req, &VerifyOptions::default())
@@ -85,6 +89,14 @@ fn appraise(
             None
         }
     };
+
+    // A pinned key proves who signed, not what the platform is: the quote's own `mode`
+    // claim is all there is, so hardware is never taken as verified on it (issue 23).
+    if las_trust == Some(super::LasTrust::Pinned) && claims.mode == Mode::Hw {
+        notes.push(format!(
+            "{PINNED_HARDWARE_UNVERIFIED}: the LAS key is trusted only because it is pinned in trusted_scone_qe_pubkeys; that the platform is hardware SGX is the quote's own claim, not verified evidence (give the LAS's identity evidence instead of pinning for an affirming result)"
+        ));
+    }
 
     if claims.mode == Mode::Sim {
         if simulation_ok {
