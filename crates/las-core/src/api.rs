@@ -153,8 +153,37 @@ pub mod verifier {
     pub struct AttestAnswer {
         /// The EAR (compact JWS, ES256).
         pub ear: String,
-        /// Its `ear.status`: `affirming`, `warning` or `contraindicated`.
-        pub status: String,
+        /// Its `ear.status`.
+        pub status: EarStatus,
+    }
+
+    /// An EAR's `ear.status` (draft-ietf-rats-ear).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum EarStatus {
+        /// Accepted with nothing tolerated.
+        Affirming,
+        /// Accepted through a tolerance (or with unverified hardware).
+        Warning,
+        /// Rejected.
+        Contraindicated,
+    }
+
+    impl EarStatus {
+        /// The wire name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::Affirming => "affirming",
+                Self::Warning => "warning",
+                Self::Contraindicated => "contraindicated",
+            }
+        }
+    }
+
+    impl std::fmt::Display for EarStatus {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.as_str())
+        }
     }
 
     /// One public key of the [`Jwks`] (RFC 7517). Only `kty` is required, so a set that

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use las_core::api::verifier::{Jwk, Jwks};
+use las_core::api::verifier::{EarStatus, Jwk, Jwks};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
@@ -51,6 +51,52 @@ pub enum EarError {
     /// `exp` has passed (or `iat` lies in the future beyond the skew).
     #[error("the token is not valid now: {0}")]
     Time(String),
+}
+
+/// The claims of an EAR as the service signs them and `verify_ear` returns them. The
+/// registered claims a relying party checks are typed; every other claim is kept in
+/// `other` (so the claim set prints back as signed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarClaims {
+    /// `eat_profile`.
+    pub eat_profile: String,
+    /// Issue time, Unix seconds.
+    pub iat: u64,
+    /// Expiry, Unix seconds (required).
+    pub exp: u64,
+    /// The nonce of the exchange (base64url, as issued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat_nonce: Option<String>,
+    /// One appraisal per service name.
+    pub submods: std::collections::BTreeMap<String, EarSubmod>,
+    /// Every other claim (`ear.verifier-id`, ...).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One service's appraisal in [`EarClaims::submods`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarSubmod {
+    /// `ear.status`.
+    #[serde(rename = "ear.status")]
+    pub status: EarStatus,
+    /// `ear.trustworthiness-vector`: AR4SI tier name to value.
+    #[serde(
+        rename = "ear.trustworthiness-vector",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub trust_vector: std::collections::BTreeMap<String, i64>,
+    /// `ear.appraisal-policy-id`.
+    #[serde(
+        rename = "ear.appraisal-policy-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub policy_id: Option<String>,
+    /// Every other claim of the submodule (`las.facts`, `las.reasons`, `las.notes`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Signs EAR claim sets; knows its JWK.
@@ -159,7 +205,7 @@ pub const MAX_SKEW: u64 = 60;
 /// none), no `crit` header (this verifier understands no JWS extension, so any listed one
 /// is refused as RFC 7515 §4.1.11 requires), `eat_profile`, `exp` (required: a token
 /// without it would never expire) and `iat`. Returns the claims.
-pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<Value, EarError> {
+pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarError> {
     let token = token.trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -241,7 +287,7 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<Value, EarError>
     if !claims.get("submods").is_some_and(Value::is_object) {
         return Err(EarError::Malformed("submods missing".into()));
     }
-    Ok(claims)
+    serde_json::from_value(claims).map_err(|e| EarError::Malformed(format!("claims: {e}")))
 }
 
 fn jwk_key(k: &Jwk) -> Result<VerifyingKey, EarError> {
@@ -272,9 +318,13 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = signer();
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200,
+            "submods": {"app": {"ear.status": "warning", "las.notes": ["n"]}}, "x": 1});
         let t = s.sign(&claims);
-        assert_eq!(verify_ear(&t, &s.jwks(), 150).unwrap(), claims);
+        let got = verify_ear(&t, &s.jwks(), 150).unwrap();
+        assert_eq!(got.submods["app"].status, EarStatus::Warning);
+        assert_eq!((got.iat, got.exp), (100, 200));
+        assert_eq!(serde_json::to_value(&got).unwrap(), claims);
         assert!(matches!(
             verify_ear(&t, &s.jwks(), 300),
             Err(EarError::Time(_))

@@ -45,7 +45,7 @@ mod state;
 mod verdict;
 
 pub use config::{DEFAULT_EVIDENCE_CACHE_BYTES, DEFAULT_PORT, ServiceConfig, StartError};
-pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+pub use ear::{EAR_PROFILE, EarClaims, EarError, EarSigner, EarSubmod, verify_ear};
 /// A network of `ServiceConfig::fetch_evidence_from` (CIDR).
 pub use ipnet::IpNet;
 pub use routes::app;

@@ -303,20 +303,19 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         s.config.ear_lifetime,
     );
     let status = status_of(&verdict);
-    s.metrics.attestations.get_or_create(&label(status)).inc();
+    s.metrics
+        .attestations
+        .get_or_create(&label(status.as_str()))
+        .inc();
     tracing::info!(
         target: "las",
         service = %req.service,
-        status,
+        status = status.as_str(),
         platform_id = %verdict.claims.as_ref().map(|c| c.platform_id.to_string()).unwrap_or_default(),
         "attestation"
     );
     let token = s.signer.sign(&claims);
-    Ok(axum::Json(AttestAnswer {
-        ear: token,
-        status: status.to_owned(),
-    })
-    .into_response())
+    Ok(axum::Json(AttestAnswer { ear: token, status }).into_response())
 }
 
 /// How long verified evidence is reused: the configured time, but never so long that the

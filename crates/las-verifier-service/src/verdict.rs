@@ -1,6 +1,7 @@
 //! A verdict as an EAR claim set (draft-ietf-rats-ear): `ear.status`, the AR4SI
 //! trustworthiness vector, and the facts and reasons under the service's submodule.
 
+use las_core::api::verifier::EarStatus;
 use las_verifier::{LasTrust, Reason, Verdict};
 use serde_json::{Value, json};
 
@@ -9,17 +10,17 @@ use crate::ear::EAR_PROFILE;
 /// `affirming`: accepted, nothing tolerated, hardware from verified evidence; `warning`:
 /// accepted through a tolerance (every note is one; simulation always adds one, and so
 /// does a `hw` quote whose LAS key is only pinned); `contraindicated`: rejected.
-pub(crate) fn status_of(v: &Verdict) -> &'static str {
+pub(crate) fn status_of(v: &Verdict) -> EarStatus {
     let sim = v
         .claims
         .as_ref()
         .is_some_and(|c| c.mode == las_core::Mode::Sim);
     if !v.accepted() {
-        "contraindicated"
+        EarStatus::Contraindicated
     } else if sim || !v.notes.is_empty() {
-        "warning"
+        EarStatus::Warning
     } else {
-        "affirming"
+        EarStatus::Affirming
     }
 }
 

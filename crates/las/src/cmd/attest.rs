@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use las_core::api::verifier::EarStatus;
 use las_verifier_service::client::VerifierClient;
 
 use crate::cli::QuoteArgs;
@@ -48,9 +49,8 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
         None => outln!("{}", answer.ear)?,
     }
     note!("ear.status: {}", answer.status);
-    Ok(match answer.status.as_str() {
-        "affirming" | "warning" => ExitCode::SUCCESS,
-        "contraindicated" => ExitCode::from(1),
-        other => anyhow::bail!("the verifier answered an unknown status {other:?}"),
+    Ok(match answer.status {
+        EarStatus::Affirming | EarStatus::Warning => ExitCode::SUCCESS,
+        EarStatus::Contraindicated => ExitCode::from(1),
     })
 }
