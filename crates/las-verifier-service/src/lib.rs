@@ -14,7 +14,7 @@
 //!         NonceBook::consume ─► decode_quote ─► batch (signatures of waiting requests checked together)
 //!         ─► evidence: cache (per platform ID) or the posted one (no outbound connection;
 //!            only with --fetch-evidence-from: fetched from an allowed LAS the request names)
-//!         ─► las_verifier::verify_verified_quote_with ─► evidence cached once it matched the quote's key
+//!         ─► las_verifier::verify_batch_verified_with ─► evidence cached once it matched the quote's key
 //!         ─► verdict::ear_claims ─► EarSigner::sign
 //!  relying party ── GET /.well-known/jwks.json ─► ear::verify_ear
 //! ```

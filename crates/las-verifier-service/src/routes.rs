@@ -16,8 +16,8 @@ use las_core::PlatformId;
 use las_core::api::ErrorAnswer;
 use las_core::api::verifier::{AttestAnswer, AttestRequest, NonceAnswer};
 use las_verifier::{
-    LasEvidence, LasTrust, VerifyOptions, VerifyRequest, verify_quote_with,
-    verify_verified_quote_with,
+    LasEvidence, LasTrust, VerifyOptions, VerifyRequest, verify_batch_verified_with,
+    verify_quote_with,
 };
 use serde_json::json;
 
@@ -208,27 +208,24 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     // The signature is checked with those of the other waiting requests (batch.rs); a
     // quote that does not decode, or whose signature does not verify, takes the
     // one-at-a-time path below, which names the reason.
-    let mut verified = None;
-    if let Ok(u) = las_core::quote::decode_quote(&quote)
-        && let Ok(d) = u.signed_data()
-        && s.batcher.verify(d).await
-    {
-        verified = Some(u.signature_verified_elsewhere());
-    }
+    let verified = match las_core::quote::decode_quote(&quote) {
+        Ok(u) => s.batcher.verify(u).await,
+        Err(_) => None,
+    };
     let ttl = cache_ttl(&s);
     // Evidence for the quote's key: cached (it matched that key before), posted by the
     // client, or fetched from an allowed LAS; the evidence nonce is this request's nonce.
     let mut from_cache = false;
     let evidence: Option<CachedEvidence> = match &verified {
         Some(q)
-            if listed(&q.claims.platform_id)
+            if listed(&q.claims().platform_id)
                 && !lp
                     .policy
                     .pinned_las_keys()
-                    .any(|k| k == q.claims.platform_id) =>
+                    .any(|k| k == q.claims().platform_id) =>
         {
             let hit = s.evidence.lock().unwrap_or_else(|p| p.into_inner()).get(
-                &q.claims.platform_id.0,
+                &q.claims().platform_id.0,
                 now,
                 ttl,
             );
@@ -269,7 +266,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         ..VerifyOptions::default()
     };
     let verdict = match verified {
-        Some(q) => verify_verified_quote_with(&lp.policy, q, &vreq, &opts),
+        Some(q) => verify_batch_verified_with(&lp.policy, q, &vreq, &opts),
         None => verify_quote_with(&lp.policy, &vreq, &opts),
     }
     .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e.to_string()))?;

@@ -1,6 +1,7 @@
 //! The quote itself against the service: signature, LAS trust, simulation, platforms,
 //! attestation alternatives, DEBUG, report data, issue time.
 
+use las_core::quote::batch::BatchVerified;
 use las_core::quote::{QuoteClaims, VerifiedQuote, decode_and_verify_quote};
 use las_core::{Mode, TokenError};
 
@@ -29,16 +30,18 @@ pub fn verify_quote_with(
     appraise(policy, req, opts, || decode_and_verify_quote(req.quote))
 }
 
-/// [`verify_quote_with`] for a quote the caller has already decoded and whose signature it
-/// has verified (the verification service checks many signatures in one batch):
-/// `req.quote` is not read again; every other check is the same.
-pub fn verify_verified_quote_with(
+/// [`verify_quote_with`] for a quote whose signature las-core's batch verifier checked
+/// (`las_core::quote::batch::verify_quotes`, which the verification service runs over the
+/// quotes of waiting requests): `req.quote` is not read again; every other check is the
+/// same. A [`BatchVerified`] comes only from that verifier, so no caller can skip the
+/// signature check through here.
+pub fn verify_batch_verified_with(
     policy: &Policy,
-    quote: VerifiedQuote,
+    quote: BatchVerified,
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
-    appraise(policy, req, opts, || Ok(quote))
+    appraise(policy, req, opts, || Ok(quote.into_verified()))
 }
 
 fn appraise(
