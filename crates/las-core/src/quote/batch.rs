@@ -14,7 +14,7 @@
 //! ## Strictness
 //!
 //! A lone signature is checked with `verify_strict`, as [`super::decode_and_verify_quote`]
-//! does. `verify_batch` is laxer than `verify_strict` in four ways; [`strict_checks`]
+//! does. `verify_batch` is laxer than `verify_strict` in four ways; `strict_checks`
 //! closes the first three before a signature joins a batch, so each is refused exactly as
 //! `verify_strict` refuses it:
 //! - a weak (small-order) public key: refused;
