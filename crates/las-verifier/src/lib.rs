@@ -37,7 +37,7 @@ pub mod verify;
 
 pub use policy::{Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
-    LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
-    verify_las_evidence, verify_las_evidence_with, verify_quote, verify_quote_with,
-    verify_verified_quote_with,
+    LasEvidence, LasTrust, PINNED_HARDWARE_UNVERIFIED, Reason, Rejection, Verdict, VerifyError,
+    VerifyOptions, VerifyRequest, verify_batch_verified_with, verify_las_evidence,
+    verify_las_evidence_with, verify_quote, verify_quote_with,
 };
