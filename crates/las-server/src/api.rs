@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use las_core::api;
 use las_core::quote::{QuoteClaims, encode_quote};
 use serde::Deserialize;
@@ -28,7 +27,6 @@ pub use las_core::api::COSE_MEDIA_TYPE;
 
 /// The router with every route, the body cap and the metrics layer.
 pub fn app(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -39,7 +37,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(api::IDENTITY, get(identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        // The serve loop reads every body within the configured cap and deadline
+        // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -212,42 +212,12 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     }
 }
 
-/// Reads a request body within the body cap and the client deadline.
-///
-/// A declared `Content-Length` over the cap is refused before anything is read, and the
-/// whole body must arrive within `deadline` (the header timeout): without that, a client
-/// that sends headers and then stalls (or trickles) its body would hold a connection slot
-/// for ever, a slowloris the header timeout alone does not catch.
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    deadline: std::time::Duration,
-) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::BodyTooLarge(limit));
-    }
-    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(ApiError::BodyTimeout(deadline.as_secs())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ApiError::BodyTooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
-            "cannot read the request body: {e}"
-        ))),
-    }
-}
-
 async fn quote(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = body_form(&headers)?;
-    let body = read_body(&headers, body, s.config.body_limit, s.config.header_timeout).await?;
     let report_bytes = match form {
         BodyForm::Binary => body.to_vec(),
         BodyForm::Json => {

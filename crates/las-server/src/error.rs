@@ -33,9 +33,13 @@ pub enum ApiError {
     /// The body is over the configured cap.
     #[error("request body is larger than the {0} bytes allowed")]
     BodyTooLarge(usize),
-    /// The client did not send its whole body in time (seconds allowed).
-    #[error("the request body did not arrive within {0} s")]
-    BodyTimeout(u64),
+    /// The client did not send its whole request, headers and body, in time (the time
+    /// allowed).
+    #[error(
+        "the request (headers and body) did not arrive within {}",
+        crate::duration::format(*.0)
+    )]
+    BodyTimeout(std::time::Duration),
     /// No such route.
     #[error("no route {0}")]
     NotFound(String),

@@ -18,8 +18,10 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod body;
 mod deadline;
 mod error;
+pub mod limits;
 pub mod logging;
 mod metrics;
 
@@ -29,23 +31,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use las_platform::{Platform, PlatformConfig, PlatformError};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 pub use api::{COSE_MEDIA_TYPE, app};
 pub use error::ApiError;
+#[cfg(feature = "clap")]
+pub use limits::LimitArgs;
+pub use limits::{Limits, duration};
 pub use metrics::Metrics;
 
 /// The LAS version (the `las` package version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Limits and addresses of the HTTP server.
+/// The daemon's settings: where it listens, the limits every server shares ([`Limits`])
+/// and the identity-evidence slots only the daemon has.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Address to listen on. An unspecified IPv6 address (`[::]`) is bound with
@@ -55,19 +62,8 @@ pub struct ServerConfig {
     /// `0.0.0.0` on the same port instead of failing. Set for the default listen address
     /// only: an address given explicitly is bound as given.
     pub listen_v4_fallback: bool,
-    /// Largest request body accepted (bytes); larger ones get 413.
-    pub body_limit: usize,
-    /// Time a client has to send a request's headers (then the connection is closed), and
-    /// again to send a request's body (then it gets 408 `body-timeout`).
-    pub header_timeout: Duration,
-    /// Time a blocked response write may take to reach the kernel: a client that does not
-    /// read its responses (e.g. pipelines requests and never reads) loses its connection
-    /// after this long.
-    pub write_timeout: Duration,
-    /// Open connections at most; further ones are closed at once.
-    pub max_connections: usize,
-    /// How long in-flight requests may take to finish after SIGTERM.
-    pub drain_timeout: Duration,
+    /// Body cap, request deadline, write deadline, connection cap, drain time.
+    pub limits: Limits,
     /// Identity requests whose evidence is being made at once, at most. Evidence is made
     /// on Tokio's blocking pool: in hardware mode it writes and reads `/dev/attestation`
     /// (a DCAP quote from the host's AESM takes milliseconds to seconds), which must never
@@ -85,11 +81,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, DEFAULT_PORT)),
             listen_v4_fallback: true,
-            body_limit: 16 * 1024,
-            header_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(10),
-            max_connections: 4096,
-            drain_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
             identity_concurrency: DEFAULT_IDENTITY_CONCURRENCY,
             identity_timeout: Duration::from_secs(10),
         }
@@ -230,17 +222,10 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let c = &state.config;
-    let limits = ConnectionLimits {
-        header_timeout: c.header_timeout,
-        write_timeout: c.write_timeout,
-        max_connections: c.max_connections,
-        drain_timeout: c.drain_timeout,
-    };
     serve_router(
         listener,
         app(state.clone()),
-        &limits,
+        &state.config.limits,
         state.metrics.connections(),
         &state.shutting_down,
         shutdown,
@@ -248,22 +233,8 @@ pub async fn serve(
     .await
 }
 
-/// The limits of [`serve_router`]'s connections.
-#[derive(Debug, Clone)]
-pub struct ConnectionLimits {
-    /// Time a client has to send a request's headers (this also bounds an idle keep-alive
-    /// connection: waiting for the next request is reading its headers).
-    pub header_timeout: Duration,
-    /// Time a blocked response write may take to reach the kernel (see `deadline`).
-    pub write_timeout: Duration,
-    /// Open connections at most; further ones are closed at once.
-    pub max_connections: usize,
-    /// How long in-flight requests may take after `shutdown`.
-    pub drain_timeout: Duration,
-}
-
-/// The counters [`serve_router`] keeps; each server registers them in its own registry,
-/// under its own prefix.
+/// The counters [`serve_router`] keeps; each server registers them in its own registry
+/// ([`ConnectionMetrics::register`]), under its own prefix.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionMetrics {
     /// Open connections.
@@ -272,16 +243,60 @@ pub struct ConnectionMetrics {
     pub refused: Counter,
     /// Connections closed because the client did not read its responses in time.
     pub write_timeouts: Counter,
+    /// Requests answered by the serve loop before any route saw them, by error kind
+    /// (`body-too-large`, `body-timeout`, `bad-request`).
+    pub bodies_refused: Family<KindLabel, Counter>,
+}
+
+/// The `kind` label of [`ConnectionMetrics::bodies_refused`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The error kind (docs/api.md).
+    pub kind: String,
+}
+
+impl ConnectionMetrics {
+    /// New counters, registered in `r` (the same names in every server, under its prefix).
+    pub fn register(r: &mut Registry) -> Self {
+        let m = Self::default();
+        r.register(
+            "connections_open",
+            "Open client connections",
+            m.open.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at once because the connection cap was reached",
+            m.refused.clone(),
+        );
+        r.register(
+            "connections_write_timeout",
+            "Connections closed because the client did not read its responses within the write timeout",
+            m.write_timeouts.clone(),
+        );
+        r.register(
+            "request_bodies_refused",
+            "Requests refused for their body before routing (too large, too late, unreadable), by error kind",
+            m.bodies_refused.clone(),
+        );
+        m
+    }
 }
 
 /// The connection loop of the LAS daemon and of the verification service: serves `router`
-/// on `listener` with a connection cap, a header read timeout, a write deadline and a
-/// capped read buffer, until `shutdown` completes; then stops accepting, sets `stopping`
-/// (so /readyz answers 503) and lets in-flight requests finish (up to `drain_timeout`).
+/// on `listener` until `shutdown` completes, then stops accepting, sets `stopping` (so
+/// /readyz answers 503) and lets in-flight requests finish (up to `drain_timeout`).
+///
+/// Every limit of [`Limits`] is applied here, so no server can leave one out: the
+/// connection cap; one deadline for a request's headers and body together (see
+/// the `body` module): a request not read in full in time gets 408 `body-timeout` and its
+/// connection is closed, freeing its slot; the body cap (413 `body-too-large`, before
+/// reading when the length is declared); the write deadline; a capped read buffer. Routes
+/// get the body already read, within the cap.
 pub async fn serve_router(
     listener: TcpListener,
     router: axum::Router,
-    limits: &ConnectionLimits,
+    limits: &Limits,
     metrics: ConnectionMetrics,
     stopping: &AtomicBool,
     shutdown: impl Future<Output = ()>,
@@ -307,10 +322,7 @@ pub async fn serve_router(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    router.clone().oneshot(req)
-                });
+                let svc = body::ReadFirst::new(router.clone(), *limits, metrics.bodies_refused.clone());
                 let io = deadline::WriteDeadline::new(
                     stream,
                     limits.write_timeout,

@@ -41,7 +41,11 @@ mod serve;
 mod state;
 mod verdict;
 
-pub use config::{DEFAULT_PORT, ServiceConfig, StartError};
+pub use config::{
+    DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME,
+    DEFAULT_POLICY_SETTLE, DEFAULT_PORT, MAX_EVIDENCE_CACHE, SERVICE_BODY_LIMIT, ServiceConfig,
+    StartError,
+};
 pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
 pub use routes::app;
 pub use serve::{run, serve};

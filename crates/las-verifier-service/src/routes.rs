@@ -23,7 +23,6 @@ use crate::verdict::{ear_claims, status_of};
 
 /// The router over `state`.
 pub fn app(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -31,7 +30,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
-        .layer(DefaultBodyLimit::max(body_limit))
+        // The serve loop reads every body within the configured cap and deadline
+        // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -239,7 +240,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         &nonce.encoded(),
         &app_data,
         now,
-        s.config.ear_lifetime,
+        s.config.ear_lifetime.as_secs(),
     );
     let status = status_of(&verdict);
     s.metrics.attestations.get_or_create(&label(status)).inc();
@@ -266,7 +267,8 @@ async fn evidence_for(
     let ttl = s
         .config
         .evidence_cache
-        .min(las_verifier::verify::MAX_EVIDENCE_AGE.saturating_sub(30));
+        .min(crate::config::MAX_EVIDENCE_CACHE)
+        .as_secs();
     {
         let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
         match cache.get(&pid.0) {

@@ -18,7 +18,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Serves `state` on `listener` until `shutdown`; then drains (up to `connections.drain_timeout`).
+/// Serves `state` on `listener` until `shutdown`; then drains (up to `limits.drain_timeout`).
 /// The LAS daemon's loop (`las_server::serve_router`): connection cap, header read
 /// timeout, write deadline, capped read buffer, graceful drain.
 pub async fn serve(
@@ -29,7 +29,7 @@ pub async fn serve(
     las_server::serve_router(
         listener,
         app(state.clone()),
-        &state.config.connections,
+        &state.config.limits,
         state.metrics.connections.clone(),
         &state.shutting_down,
         shutdown,

@@ -79,22 +79,7 @@ impl Metrics {
             "1 while the policy file on disk does not parse (the previous policy is in force)",
             policy_reload_failing.clone(),
         );
-        let connections = ConnectionMetrics::default();
-        r.register(
-            "connections_open",
-            "Open connections",
-            connections.open.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "Connections closed at once because the connection cap was reached",
-            connections.refused.clone(),
-        );
-        r.register(
-            "connections_write_timeout",
-            "Connections closed because the client did not read its answers within the write timeout",
-            connections.write_timeouts.clone(),
-        );
+        let connections = ConnectionMetrics::register(&mut r);
         let batch = BatchMetrics::register(&mut r);
         Self {
             registry: r,
@@ -169,7 +154,11 @@ impl AppState {
         }
         let keys = StateKeys::load_or_create(&config.state_dir)?;
         let signer = EarSigner::new(keys.signing.clone());
-        let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
+        let nonces = NonceBook::new(
+            &keys.nonce_key,
+            config.nonce_lifetime.as_secs(),
+            MAX_USED_NONCES,
+        );
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
         Ok(Arc::new(Self {
