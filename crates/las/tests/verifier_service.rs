@@ -447,7 +447,7 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
     std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
     let o = verifier_serve(&policy, other.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
 }
 
 fn metric(text: &str, name: &str) -> u64 {
