@@ -18,8 +18,9 @@
 //!
 //! Replicas share nothing but the two key files of the state folder ([`keys`]).
 //!
-//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics),
-//! `policy` (load and reload of the policy file), `routes` (the HTTP handlers), `batch`
+//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics,
+//! the policy reload), `policy` (what a usable policy is, and when a changed file may be
+//! taken), `routes` (the HTTP handlers), `batch`
 //! (quote signatures checked in batches), `verdict` (a verdict as EAR claims), `serve`
 //! (start-up and las-server's connection loop), [`nonce`], [`keys`], [`ear`], [`client`].
 

@@ -73,9 +73,17 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let ready = !s.shutting_down.load(Ordering::Relaxed);
+    let stopping = s.shutting_down.load(Ordering::Relaxed);
+    let usable = s.policy_usable();
+    let status = if stopping {
+        "shutting-down"
+    } else if !usable {
+        "no-usable-policy"
+    } else {
+        "ready"
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "shutting-down" },
+        "status": status,
         "policy": {
             "file": s.config.policy.display().to_string(),
             "id": p.id,
@@ -84,7 +92,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         },
         "kid": s.signer.kid(),
     });
-    let code = if ready {
+    let code = if status == "ready" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

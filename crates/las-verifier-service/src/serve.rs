@@ -54,7 +54,7 @@ pub async fn run(
         state.signer.kid()
     );
     tracing::info!(target: "las", "listening on http://{local}");
-    let watcher = crate::policy::watch(state.clone());
+    let watcher = crate::state::watch(state.clone());
     let r = serve(listener, state, shutdown).await;
     watcher.abort();
     r?;
