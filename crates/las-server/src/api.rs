@@ -35,8 +35,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(api::TARGET_INFO, get(target_info))
         .route(api::QUOTE, post(quote))
         .route(api::IDENTITY, get(identity))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(crate::error::not_found)
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
         // The serve loop reads every body within the configured cap and deadline
         // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
         .layer(DefaultBodyLimit::disable())
@@ -72,7 +72,7 @@ async fn track(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
             Some(kind) => {
                 m.quotes_refused
                     .get_or_create(&ReasonLabels {
-                        reason: kind.0.to_owned(),
+                        reason: kind.as_str().to_owned(),
                     })
                     .inc();
             }
@@ -105,14 +105,6 @@ fn method_label(m: &axum::http::Method) -> &'static str {
     }
 }
 
-async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!("{} {}", req.method(), req.uri().path()))
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
 async fn healthz() -> Json<api::Status> {
     Json(api::Status {
         status: "ok".into(),
@@ -121,7 +113,7 @@ async fn healthz() -> Json<api::Status> {
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<api::Status>, ApiError> {
     if s.shutting_down.load(Ordering::Relaxed) {
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::unavailable());
     }
     Ok(Json(api::Status {
         status: "ready".into(),
@@ -197,8 +189,9 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     // Valid HTTP allows obs-text bytes in a header value; no media type has them: the
     // documented 415, not an empty essence.
     let Ok(ct) = ct.to_str() else {
-        return Err(ApiError::UnsupportedMediaType(
-            "content type is not ASCII: send the 432-byte REPORT as application/octet-stream, or {\"report\": \"<base64>\"} as application/json".into(),
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "content type is not ASCII: send the 432-byte REPORT as application/octet-stream, or {\"report\": \"<base64>\"} as application/json",
         ));
     };
     let ct = ct.to_ascii_lowercase();
@@ -206,9 +199,12 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     match essence {
         "application/octet-stream" => Ok(BodyForm::Binary),
         "application/json" => Ok(BodyForm::Json),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "content type `{other}` not accepted: send the 432-byte REPORT as application/octet-stream, or {{\"report\": \"<base64>\"}} as application/json"
-        ))),
+        other => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "content type `{other}` not accepted: send the 432-byte REPORT as application/octet-stream, or {{\"report\": \"<base64>\"}} as application/json"
+            ),
+        )),
     }
 }
 
@@ -221,10 +217,15 @@ async fn quote(
     let report_bytes = match form {
         BodyForm::Binary => body.to_vec(),
         BodyForm::Json => {
-            let j: api::QuoteRequest = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
-            B64.decode(j.report.trim())
-                .map_err(|e| ApiError::BadRequest(format!("`report` is not base64: {e}")))?
+            let j: api::QuoteRequest = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(ErrorKind::BadRequest, format!("malformed JSON body: {e}"))
+            })?;
+            B64.decode(j.report.trim()).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("`report` is not base64: {e}"),
+                )
+            })?
         }
     };
     let report = s.platform.check_report(&report_bytes)?;
@@ -237,7 +238,7 @@ async fn quote(
         report_body: report.body,
     };
     let q = encode_quote(s.platform.identity(), &claims)
-        .map_err(|e| ApiError::Internal(format!("cannot encode the quote: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("cannot encode the quote: {e}")))?;
     if matches!(form, BodyForm::Json) || wants_json(&headers) {
         Ok(Json(api::QuoteAnswer {
             quote: B64.encode(&q),
@@ -260,15 +261,20 @@ async fn identity(
     headers: HeaderMap,
     q: Result<Query<IdentityQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = q.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let q = q.map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e.body_text()))?;
     let hexnonce = q.0.nonce.ok_or_else(|| {
-        ApiError::BadParameter("missing query parameter `nonce` (16 to 64 bytes, hex)".into())
+        ApiError::new(
+            ErrorKind::InvalidParameter,
+            "missing query parameter `nonce` (16 to 64 bytes, hex)",
+        )
     })?;
     let nonce = hex::decode(hexnonce.trim())
-        .map_err(|_| ApiError::BadParameter("`nonce` is not hex".into()))?;
+        .map_err(|_| ApiError::new(ErrorKind::InvalidParameter, "`nonce` is not hex"))?;
     let evidence = identity_evidence(&s, nonce).await?.map_err(|e| match e {
-        las_platform::PlatformError::Nonce { .. } => ApiError::BadParameter(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
+        las_platform::PlatformError::Nonce { .. } => {
+            ApiError::new(ErrorKind::InvalidParameter, e.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
     })?;
     if wants_json(&headers) {
         Ok(Json(api::IdentityAnswer {
@@ -301,7 +307,7 @@ async fn identity_evidence(
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ApiError::Unavailable)?;
+            .map_err(|_| ApiError::unavailable())?;
         let state = s.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
@@ -310,10 +316,10 @@ async fn identity_evidence(
                 .identity_evidence(&nonce, las_platform::unix_now())
         })
         .await
-        .map_err(|e| ApiError::Internal(format!("identity evidence task failed: {e}")))
+        .map_err(|e| ApiError::internal(format!("identity evidence task failed: {e}")))
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
-        Err(_) => Err(ApiError::IdentityTimeout(timeout.as_secs_f64())),
+        Err(_) => Err(ApiError::identity_timeout(timeout.as_secs_f64())),
     }
 }

@@ -34,6 +34,7 @@ use prometheus_client::metrics::family::Family;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use crate::error::ErrorKind;
 use crate::{ApiError, KindLabel, Limits};
 
 /// The hyper service of one connection: reads each request's body within the limits,
@@ -95,9 +96,9 @@ impl hyper::service::Service<Request<Incoming>> for ReadFirst {
 /// A refusal of the serve loop: the documented JSON error, and the connection closed.
 fn refusal(e: ReadError, limit: std::time::Duration) -> Response {
     let mut r = match e {
-        ReadError::TooLarge(n) => ApiError::BodyTooLarge(n),
-        ReadError::Late => ApiError::BodyTimeout(limit),
-        ReadError::Broken(m) => ApiError::BadRequest(m),
+        ReadError::TooLarge(n) => ApiError::body_too_large(n),
+        ReadError::Late => ApiError::body_timeout(limit),
+        ReadError::Broken(m) => ApiError::new(ErrorKind::BadRequest, m),
     }
     .into_response();
     r.headers_mut()

@@ -1,140 +1,142 @@
-//! The HTTP edge's errors: one enum, one status and one stable kind per variant.
+//! The HTTP edge's errors, for both servers (the LAS daemon and the verification service):
+//! one type, whose kind ([`ErrorKind`], in `las_core::api`) fixes the status, answered as
+//! `{"error": "<kind>", "message": "..."}`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use las_platform::ReportError;
 
-/// An error answered to a client as `{"error": "<kind>", "message": "..."}`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApiError {
-    /// The REPORT is not 432 bytes.
-    #[error("{0}")]
-    ReportLength(String),
-    /// The REPORT has non-zero reserved fields.
-    #[error("{0}")]
-    ReportMalformed(String),
-    /// The REPORT's MAC does not verify.
-    #[error("{0}")]
-    ReportMac(String),
-    /// The REPORT's CPUSVN is not the platform's current CPUSVN.
-    #[error("{0}")]
-    ReportCpusvn(String),
-    /// The body is not what the content type says (bad JSON, bad base64).
-    #[error("{0}")]
-    BadRequest(String),
-    /// A query parameter is missing or malformed.
-    #[error("{0}")]
-    BadParameter(String),
-    /// Content type not accepted by this route.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// The body is over the configured cap.
-    #[error("request body is larger than the {0} bytes allowed")]
-    BodyTooLarge(usize),
-    /// The client did not send its whole request, headers and body, in time (the time
-    /// allowed).
-    #[error(
-        "the request (headers and body) did not arrive within {}",
-        crate::duration::format(*.0)
-    )]
-    BodyTimeout(std::time::Duration),
-    /// No such route.
-    #[error("no route {0}")]
-    NotFound(String),
-    /// Route exists, method does not.
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// The daemon is shutting down.
-    #[error("shutting down")]
-    Unavailable,
-    /// Identity evidence was not ready in time (seconds allowed): every slot is busy or
-    /// the platform (in hardware mode the host's AESM) is slow. Retry later.
-    #[error(
-        "identity evidence was not ready within {0} s (the platform's quoting is busy or slow); retry later"
-    )]
-    IdentityTimeout(f64),
-    /// Anything else; details are logged, not sent.
-    #[error("internal error")]
-    Internal(String),
+pub use las_core::api::ErrorKind;
+
+/// An error answered to a client as `{"error": "<kind>", "message": "..."}` with the
+/// kind's status. Internal details are logged, not sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    kind: ErrorKind,
+    message: String,
+    /// Logged when answered, never sent (`internal`).
+    detail: Option<String>,
 }
 
 impl ApiError {
-    /// The stable, machine-readable kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ApiError::ReportLength(_) => "invalid-report-length",
-            ApiError::ReportMalformed(_) => "invalid-report",
-            ApiError::ReportMac(_) => "invalid-report-mac",
-            ApiError::ReportCpusvn(_) => "invalid-report-cpusvn",
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::BadParameter(_) => "invalid-parameter",
-            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::BodyTooLarge(_) => "body-too-large",
-            ApiError::BodyTimeout(_) => "body-timeout",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::Unavailable => "unavailable",
-            ApiError::IdentityTimeout(_) => "identity-timeout",
-            ApiError::Internal(_) => "internal",
+    /// An error of `kind` with `message` for the client.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            detail: None,
         }
+    }
+
+    /// 500 `internal`: `detail` is logged, the client reads "internal error".
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Internal,
+            message: "internal error".into(),
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// 413 `body-too-large`.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            ErrorKind::BodyTooLarge,
+            format!("request body is larger than the {limit} bytes allowed"),
+        )
+    }
+
+    /// 408 `body-timeout`: the request was not read in full within `limit`.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::BodyTimeout,
+            format!(
+                "the request (headers and body) did not arrive within {}",
+                crate::duration::format(limit)
+            ),
+        )
+    }
+
+    /// 404 `not-found` for `what` (`METHOD /path`).
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::NotFound, format!("no route {what}"))
+    }
+
+    /// 405 `method-not-allowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(ErrorKind::MethodNotAllowed, "method not allowed")
+    }
+
+    /// 503 `unavailable`: shutting down.
+    pub fn unavailable() -> Self {
+        Self::new(ErrorKind::Unavailable, "shutting down")
+    }
+
+    /// 503 `identity-timeout` (with `Retry-After`): evidence not ready within `secs`.
+    pub fn identity_timeout(secs: f64) -> Self {
+        Self::new(
+            ErrorKind::IdentityTimeout,
+            format!(
+                "identity evidence was not ready within {secs} s (the platform's quoting is busy or slow); retry later"
+            ),
+        )
+    }
+
+    /// The stable, machine-readable kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::ReportLength(_)
-            | ApiError::ReportMalformed(_)
-            | ApiError::BadRequest(_)
-            | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
-            ApiError::ReportMac(_) | ApiError::ReportCpusvn(_) => StatusCode::FORBIDDEN,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable | ApiError::IdentityTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
-        match e {
-            ReportError::Length { .. } => ApiError::ReportLength(e.to_string()),
-            ReportError::Malformed(_) => ApiError::ReportMalformed(e.to_string()),
-            ReportError::Mac => ApiError::ReportMac(e.to_string()),
-            ReportError::Cpusvn { .. } => ApiError::ReportCpusvn(e.to_string()),
+        let kind = match e {
+            ReportError::Length { .. } => ErrorKind::InvalidReportLength,
+            ReportError::Malformed(_) => ErrorKind::InvalidReport,
+            ReportError::Mac => ErrorKind::InvalidReportMac,
+            ReportError::Cpusvn { .. } => ErrorKind::InvalidReportCpusvn,
             // A refusal the platform adds later is still a refusal of the REPORT.
-            _ => ApiError::ReportMalformed(e.to_string()),
-        }
+            _ => ErrorKind::InvalidReport,
+        };
+        Self::new(kind, e.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
+        if let Some(detail) = &self.detail {
             tracing::error!(target: "las", "internal error: {detail}");
         }
         let body = las_core::api::ErrorAnswer {
-            error: self.kind().into(),
-            message: self.to_string(),
+            error: self.kind.as_str().into(),
+            message: self.message.clone(),
         };
         let mut resp = (self.status(), Json(body)).into_response();
-        if let ApiError::IdentityTimeout(_) = &self {
+        if matches!(self.kind, ErrorKind::IdentityTimeout | ErrorKind::Busy) {
             // Busy, not broken: tell clients when to come back instead of hammering.
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("1"),
             );
         }
-        resp.extensions_mut().insert(ErrorKind(self.kind()));
+        // For the metrics layer: refusals counted by kind.
+        resp.extensions_mut().insert(self.kind);
         resp
     }
 }
 
-/// Attached to error responses so the metrics layer can count refusals by kind.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorKind(pub &'static str);
+/// The answer to a request no route matched, for every router: 404 `not-found`.
+pub async fn not_found(req: axum::extract::Request) -> ApiError {
+    ApiError::not_found(format_args!("{} {}", req.method(), req.uri().path()))
+}
+
+/// The answer to a method a route does not take, for every router: 405.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use api::{COSE_MEDIA_TYPE, app};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorKind, method_not_allowed, not_found};
 #[cfg(feature = "clap")]
 pub use limits::LimitArgs;
 pub use limits::{Limits, duration};

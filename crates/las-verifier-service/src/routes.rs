@@ -6,12 +6,13 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
 use las_core::PlatformId;
+use las_server::{ApiError, ErrorKind};
 use las_verifier::{
     LasEvidence, Policy, VerifyOptions, VerifyRequest, verify_las_evidence_with, verify_quote_with,
     verify_verified_quote_with,
@@ -30,39 +31,47 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
+        .fallback(las_server::not_found)
+        .method_not_allowed_fallback(las_server::method_not_allowed)
         // The serve loop reads every body within the configured cap and deadline
         // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// An API error: status and a stable kind.
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-    fn bad(kind: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, kind, message)
+/// The kind of a refused nonce.
+fn nonce_kind(e: crate::nonce::NonceError) -> ErrorKind {
+    use crate::nonce::NonceError as N;
+    match e {
+        N::Malformed => ErrorKind::MalformedNonce,
+        N::BadMac => ErrorKind::BadNonce,
+        N::Expired => ErrorKind::ExpiredNonce,
+        N::Replayed => ErrorKind::ReplayedNonce,
+        N::Busy => ErrorKind::Busy,
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({"error": self.kind, "message": self.message})),
-        )
-            .into_response()
+fn malformed(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::MalformedRequest, message)
+}
+
+/// `POST /v1/attest` takes JSON only: anything else is 415, before the body is parsed.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "content type `{}` not accepted: send the attest request as application/json",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+        ))
     }
 }
 
@@ -103,7 +112,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &s.metrics.registry).is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        return ApiError::internal("cannot encode the metrics").into_response();
     }
     (
         [(
@@ -127,13 +136,10 @@ async fn jwks(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn nonce(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let n = s.nonces.issue(unix_now()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no-randomness",
-            e.to_string(),
-        )
-    })?;
+    let n = s
+        .nonces
+        .issue(unix_now())
+        .map_err(|e| ApiError::new(ErrorKind::NoRandomness, e.to_string()))?;
     s.metrics.nonces_issued.inc();
     Ok(axum::Json(json!({"nonce": n.encoded(), "expires": n.expires})).into_response())
 }
@@ -151,35 +157,36 @@ struct AttestRequest {
     las: Option<String>,
 }
 
-async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
-    let req: AttestRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("malformed-request", format!("request body: {e}")))?;
+async fn attest(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let req: AttestRequest =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("request body: {e}")))?;
     let now = unix_now();
-    let app_data = hex::decode(req.report_data.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "report_data is not hex"))?;
+    let app_data =
+        hex::decode(req.report_data.trim()).map_err(|_| malformed("report_data is not hex"))?;
     if app_data.len() > 64 {
-        return Err(ApiError::bad(
-            "malformed-request",
-            format!("report_data is {} bytes; at most 64", app_data.len()),
-        ));
+        return Err(malformed(format!(
+            "report_data is {} bytes; at most 64",
+            app_data.len()
+        )));
     }
     let quote = base64::engine::general_purpose::STANDARD
         .decode(req.quote.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "quote is not base64"))?;
+        .map_err(|_| malformed("quote is not base64"))?;
     let lp = s.current_policy();
     if let Err(e) = lp.policy.service(Some(&req.service)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e));
+        return Err(ApiError::new(ErrorKind::UnknownService, e));
     }
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics
             .nonces_refused
             .get_or_create(&label(e.kind()))
             .inc();
-        let status = match e {
-            crate::nonce::NonceError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.kind(), e.to_string())
+        ApiError::new(nonce_kind(e), e.to_string())
     })?;
     let expected = crate::bound_report_data(&nonce.bytes, &app_data);
 
@@ -241,7 +248,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         Some(q) => verify_verified_quote_with(&lp.policy, q, &vreq, &opts),
         None => verify_quote_with(&lp.policy, &vreq, &opts),
     }
-    .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e.to_string()))?;
+    .map_err(|e| ApiError::new(ErrorKind::UnknownService, e.to_string()))?;
     let claims = ear_claims(
         &verdict,
         &lp.id,
@@ -293,16 +300,10 @@ async fn evidence_for(
         // No LAS to ask: the verifier rejects with untrusted-las, naming the gap.
         return Ok(None);
     };
-    let addr =
-        LasAddr::parse(las).map_err(|e| ApiError::bad("malformed-request", format!("las: {e}")))?;
+    let addr = LasAddr::parse(las).map_err(|e| malformed(format!("las: {e}")))?;
     let mut nonce = [0u8; 32];
-    getrandom::getrandom(&mut nonce).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no-randomness",
-            e.to_string(),
-        )
-    })?;
+    getrandom::getrandom(&mut nonce)
+        .map_err(|e| ApiError::new(ErrorKind::NoRandomness, e.to_string()))?;
     let client = LasClient::new(addr, s.config.las_timeout);
     let token = match client.identity(&nonce).await {
         Ok(t) => t,
@@ -312,8 +313,7 @@ async fn evidence_for(
                 .get_or_create(&label("unreachable"))
                 .inc();
             return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "las-unreachable",
+                ErrorKind::LasUnreachable,
                 format!("cannot get identity evidence from the LAS: {e}"),
             ));
         }

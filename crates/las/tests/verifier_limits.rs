@@ -7,6 +7,10 @@
 //!   client was refused throughout. Now las-server's serve loop gives headers and body one
 //!   deadline: each attacker gets 408 `body-timeout` (JSON) and loses its connection, and
 //!   a fresh client is served.
+//! - Every refusal is the documented JSON error (23.7): `/v1/attest` takes
+//!   `application/json` only (415 otherwise; before, any content type was parsed), and the
+//!   413 (before: text), 404 and 405 (before: empty bodies) are `{"error", "message"}` with
+//!   the kinds of the one list, `las_core::api::ErrorKind`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
@@ -152,6 +156,114 @@ fn slow_bodies_are_cut_at_the_deadline_and_a_fresh_client_is_served() {
     assert!(
         m.contains("las_verifier_request_bodies_refused_total{kind=\"body-timeout\"} 4"),
         "{m}"
+    );
+    assert!(v.terminate().success());
+}
+
+#[test]
+fn every_refusal_of_the_service_is_the_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = verifier(dir.path(), &[]);
+    let body = br#"{"service": "app", "nonce": "x", "quote": ""}"#;
+    /// Method, path, headers, body, expected status and kind.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            "/v1/attest",
+            vec![("content-type", "text/plain")],
+            body.to_vec(),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "POST",
+            "/v1/attest",
+            vec![],
+            body.to_vec(),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "POST",
+            "/v1/attest",
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            body.to_vec(),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "POST",
+            "/v1/attest",
+            vec![("content-type", "application/json")],
+            vec![b' '; 70 * 1024],
+            413,
+            "body-too-large",
+        ),
+        (
+            "POST",
+            "/v1/attest",
+            vec![("content-type", "application/json; charset=utf-8")],
+            b"{".to_vec(),
+            400,
+            "malformed-request",
+        ),
+        ("GET", "/v1/nothing", vec![], vec![], 404, "not-found"),
+        (
+            "DELETE",
+            "/v1/attest",
+            vec![],
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+        (
+            "PUT",
+            "/v1/nonce",
+            vec![],
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+    ];
+    for (method, path, headers, body, status, kind) in cases {
+        let r = http(v.addr, method, path, &headers, &body);
+        let what = format!("{method} {path} {headers:?}");
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{what}: {:?}",
+            r.header("content-type")
+        );
+        let j = r.json();
+        assert_eq!(j["error"], kind, "{what}: {j}");
+        assert!(
+            j["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {j}"
+        );
+    }
+    // A JSON content type with parameters is JSON: the request is read (and refused for
+    // its nonce, not its type).
+    let r = http(
+        v.addr,
+        "POST",
+        "/v1/attest",
+        &[("content-type", "Application/JSON; charset=utf-8")],
+        br#"{"service": "app", "nonce": "x", "quote": ""}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("malformed-nonce")),
+        "{}",
+        r.text()
     );
     assert!(v.terminate().success());
 }
