@@ -19,8 +19,8 @@ use las_core::quote::{QuoteClaims, encode_quote};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
+use las_http::{ApiError, ErrorKind};
 
 /// Media type of quotes and identity evidence (COSE_Sign1).
 pub use las_core::api::COSE_MEDIA_TYPE;
@@ -35,8 +35,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(api::TARGET_INFO, get(target_info))
         .route(api::QUOTE, post(quote))
         .route(api::IDENTITY, get(identity))
-        .fallback(crate::error::not_found)
-        .method_not_allowed_fallback(crate::error::method_not_allowed)
+        .fallback(las_http::not_found)
+        .method_not_allowed_fallback(las_http::method_not_allowed)
         // The serve loop reads every body within the configured cap and deadline
         // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
         .layer(DefaultBodyLimit::disable())
@@ -228,7 +228,10 @@ async fn quote(
             })?
         }
     };
-    let report = s.platform.check_report(&report_bytes)?;
+    let report = s
+        .platform
+        .check_report(&report_bytes)
+        .map_err(report_refused)?;
     let claims = QuoteClaims {
         mode: s.platform.mode(),
         platform_id: s.platform.platform_id(),
@@ -322,4 +325,18 @@ async fn identity_evidence(
         Ok(r) => r,
         Err(_) => Err(ApiError::identity_timeout(timeout.as_secs_f64())),
     }
+}
+
+/// A REPORT the platform refused, as the API error of its kind.
+fn report_refused(e: las_platform::ReportError) -> ApiError {
+    use las_platform::ReportError;
+    let kind = match e {
+        ReportError::Length { .. } => ErrorKind::InvalidReportLength,
+        ReportError::Malformed(_) => ErrorKind::InvalidReport,
+        ReportError::Mac => ErrorKind::InvalidReportMac,
+        ReportError::Cpusvn { .. } => ErrorKind::InvalidReportCpusvn,
+        // A refusal the platform adds later is still a refusal of the REPORT.
+        _ => ErrorKind::InvalidReport,
+    };
+    ApiError::new(kind, e.to_string())
 }

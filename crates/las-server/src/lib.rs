@@ -1,11 +1,10 @@
 //! # las-server: the LAS daemon as a library
 //!
 //! [`app`] builds the HTTP router over an [`AppState`] (the platform backend, metrics and
-//! limits); [`serve`] runs it on a listener with explicit limits (body size, header read
-//! timeout, write timeout, read-buffer cap, connection cap) and drains in-flight requests on shutdown; [`run`] is the
-//! whole daemon: open the platform, bind, log the platform ID, serve until SIGTERM/SIGINT.
-//! The connection loop itself, [`serve_router`], takes any router with its limits and
-//! counters: the verification service (`las-verifier-service`) serves with it too.
+//! limits); [`serve`] runs it on las-http's connection loop ([`serve_router`], shared with
+//! the verification service: every limit, graceful drain); [`run`] is the whole daemon:
+//! open the platform, bind, log the platform ID, serve until SIGTERM/SIGINT. What both
+//! servers share lives in `las-http`; this crate is what only the daemon needs.
 //!
 //! ```text
 //!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout) ─► Router
@@ -18,34 +17,26 @@
 #![forbid(unsafe_code)]
 
 mod api;
-mod body;
-mod deadline;
-mod error;
-pub mod limits;
-pub mod logging;
 mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
 use las_platform::{Platform, PlatformConfig, PlatformError};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use api::{COSE_MEDIA_TYPE, app};
-pub use error::{ApiError, ErrorKind, method_not_allowed, not_found};
+// What lasd takes from las-http through this crate (one dependency for the daemon).
 #[cfg(feature = "clap")]
-pub use limits::LimitArgs;
-pub use limits::{Limits, duration};
+pub use las_http::LimitArgs;
+pub use las_http::{
+    ApiError, BindError, ConnectionMetrics, ErrorKind, Limits, MAX_CONNECTION_BUFFER, bind,
+    bind_with_fallback, duration, logging, serve_router, shutdown_signal,
+};
 pub use metrics::Metrics;
 
 /// The LAS version (the `las` package version).
@@ -93,11 +84,6 @@ impl Default for ServerConfig {
 /// more than a couple of slots would only park blocking threads on that lock.
 pub const DEFAULT_IDENTITY_CONCURRENCY: usize = 2;
 
-/// Largest read (and write) buffer of a connection: caps the pipelined requests hyper holds
-/// for one connection (more stay in the kernel, and the client's own writes block). Requests
-/// are served one at a time per connection; 64 KiB fits any request head the LAS accepts.
-pub const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
-
 /// The LAS port of the existing deployment (`SCONE_LAS_ADDR` defaults to it).
 pub const DEFAULT_PORT: u16 = 18766;
 
@@ -144,75 +130,12 @@ pub enum StartError {
     /// The platform backend could not be opened.
     #[error(transparent)]
     Platform(#[from] PlatformError),
-    /// The listen address could not be bound. The OS error is the `source` (printed once,
-    /// by the `{:#}` cause chain), not part of this message.
-    #[error("cannot listen on {addr}{hint}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-        /// A hint for the common causes.
-        hint: &'static str,
-    },
+    /// The listen address could not be bound (the OS error is its `source`).
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The server loop failed.
     #[error("server error")]
     Serve(#[from] std::io::Error),
-}
-
-/// Binds the listen address with a clear error: an unspecified IPv6 address as dual stack.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    bind_socket(addr).map_err(|source| {
-        let hint = match source.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                " (the port is in use: is another LAS running? choose another with --listen)"
-            }
-            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
-            std::io::ErrorKind::AddrNotAvailable => " (no such local address)",
-            _ => "",
-        };
-        StartError::Bind { addr, source, hint }
-    })
-}
-
-/// `bind`, and for the default address the IPv4 fallback where the kernel has no IPv6.
-pub async fn bind_with_fallback(
-    addr: SocketAddr,
-    v4_fallback: bool,
-) -> Result<TcpListener, StartError> {
-    match bind(addr).await {
-        Err(StartError::Bind { source, .. })
-            if v4_fallback && addr.ip().is_unspecified() && addr.is_ipv6() && no_ipv6(&source) =>
-        {
-            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
-            tracing::info!(target: "las", "no IPv6 on this host ({source}); listening on IPv4 only");
-            bind(v4).await
-        }
-        other => other,
-    }
-}
-
-/// The errors a kernel without IPv6 gives for an AF_INET6 socket or for binding `::`.
-fn no_ipv6(e: &std::io::Error) -> bool {
-    const EAFNOSUPPORT: i32 = 97;
-    e.raw_os_error() == Some(EAFNOSUPPORT)
-        || e.kind() == std::io::ErrorKind::AddrNotAvailable
-        || e.kind() == std::io::ErrorKind::Unsupported
-}
-
-fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() && addr.ip().is_unspecified() {
-        // Dual stack regardless of net.ipv6.bindv6only: `[::]` also accepts IPv4.
-        socket.set_only_v6(false)?;
-    }
-    // As std and tokio do on Unix: a restarted LAS can rebind while old sockets are in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(std::net::TcpListener::from(socket))
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting, marks
@@ -231,159 +154,6 @@ pub async fn serve(
         shutdown,
     )
     .await
-}
-
-/// The counters [`serve_router`] keeps; each server registers them in its own registry
-/// ([`ConnectionMetrics::register`]), under its own prefix.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionMetrics {
-    /// Open connections.
-    pub open: Gauge,
-    /// Connections closed at once because `max_connections` were open.
-    pub refused: Counter,
-    /// Connections closed because the client did not read its responses in time.
-    pub write_timeouts: Counter,
-    /// Requests answered by the serve loop before any route saw them, by error kind
-    /// (`body-too-large`, `body-timeout`, `bad-request`).
-    pub bodies_refused: Family<KindLabel, Counter>,
-}
-
-/// The `kind` label of [`ConnectionMetrics::bodies_refused`].
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    /// The error kind (docs/api.md).
-    pub kind: String,
-}
-
-impl ConnectionMetrics {
-    /// New counters, registered in `r` (the same names in every server, under its prefix).
-    pub fn register(r: &mut Registry) -> Self {
-        let m = Self::default();
-        r.register(
-            "connections_open",
-            "Open client connections",
-            m.open.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "Connections closed at once because the connection cap was reached",
-            m.refused.clone(),
-        );
-        r.register(
-            "connections_write_timeout",
-            "Connections closed because the client did not read its responses within the write timeout",
-            m.write_timeouts.clone(),
-        );
-        r.register(
-            "request_bodies_refused",
-            "Requests refused for their body before routing (too large, too late, unreadable), by error kind",
-            m.bodies_refused.clone(),
-        );
-        m
-    }
-}
-
-/// The connection loop of the LAS daemon and of the verification service: serves `router`
-/// on `listener` until `shutdown` completes, then stops accepting, sets `stopping` (so
-/// /readyz answers 503) and lets in-flight requests finish (up to `drain_timeout`).
-///
-/// Every limit of [`Limits`] is applied here, so no server can leave one out: the
-/// connection cap; one deadline for a request's headers and body together (see
-/// the `body` module): a request not read in full in time gets 408 `body-timeout` and its
-/// connection is closed, freeing its slot; the body cap (413 `body-too-large`, before
-/// reading when the length is declared); the write deadline; a capped read buffer. Routes
-/// get the body already read, within the cap.
-pub async fn serve_router(
-    listener: TcpListener,
-    router: axum::Router,
-    limits: &Limits,
-    metrics: ConnectionMetrics,
-    stopping: &AtomicBool,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(target: "las", "accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    metrics.refused.inc();
-                    drop(stream);
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let svc = body::ReadFirst::new(router.clone(), *limits, metrics.bodies_refused.clone());
-                let io = deadline::WriteDeadline::new(
-                    stream,
-                    limits.write_timeout,
-                    metrics.write_timeouts.clone(),
-                );
-                // The header timeout also bounds an idle keep-alive connection: waiting for
-                // the next request is reading its headers. Responses to pipelined requests
-                // are flushed one by one (no `pipeline_flush`), so each is under the write
-                // deadline on its own.
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    .max_buf_size(MAX_CONNECTION_BUFFER)
-                    .pipeline_flush(false)
-                    .serve_connection(TokioIo::new(io), svc);
-                let conn = graceful.watch(conn);
-                let open = metrics.open.clone();
-                open.inc();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    open.dec();
-                    drop(permit);
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    stopping.store(true, Ordering::Relaxed);
-    tracing::info!(target: "las", "shutting down: draining in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.drain_timeout) => {
-            tracing::warn!(target: "las", "drain timeout reached; closing remaining connections");
-        }
-    }
-    Ok(())
-}
-
-/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not
-/// when the future is first polled: a signal that arrives just after the daemon says it
-/// listens must still mean a graceful stop (exit 0), not the default action (death by the
-/// signal). Call it inside the Tokio runtime, before announcing the listener.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(target: "las", "cannot install the SIGTERM/SIGINT handlers: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    }
 }
 
 /// Logs what an operator needs at start: the simulation warning, the platform ID (8th

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use las_server::Limits;
+use las_http::Limits;
 use las_verifier::dcap::CollateralSet;
 
 use crate::keys::KeyError;
@@ -105,14 +105,9 @@ pub enum StartError {
     /// A key file of the state folder is unusable.
     #[error(transparent)]
     Keys(#[from] KeyError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The listen address could not be bound (the OS error is its `source`).
+    #[error(transparent)]
+    Bind(#[from] las_http::BindError),
     /// The server loop failed.
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
 use las_core::PlatformId;
-use las_server::{ApiError, ErrorKind};
+use las_http::{ApiError, ErrorKind};
 use las_verifier::{
     LasEvidence, Policy, VerifyOptions, VerifyRequest, verify_las_evidence_with, verify_quote_with,
     verify_verified_quote_with,
@@ -31,10 +31,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
-        .fallback(las_server::not_found)
-        .method_not_allowed_fallback(las_server::method_not_allowed)
+        .fallback(las_http::not_found)
+        .method_not_allowed_fallback(las_http::method_not_allowed)
         // The serve loop reads every body within the configured cap and deadline
-        // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
+        // (`las_http::serve_router`); axum's own 2 MB default would answer in text.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

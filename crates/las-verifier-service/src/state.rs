@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
-use las_server::ConnectionMetrics;
+use las_http::ConnectionMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -38,7 +38,7 @@ pub(crate) struct Metrics {
     pub(crate) evidence_fetches: Family<Label, Counter>,
     pub(crate) policy_reloads: Family<Label, Counter>,
     pub(crate) policy_reload_failing: Gauge,
-    /// The serve loop's counters (las_server::serve_router).
+    /// The serve loop's counters (las_http::serve_router).
     pub(crate) connections: ConnectionMetrics,
     /// The signature batches (batch.rs).
     pub(crate) batch: BatchMetrics,
@@ -210,7 +210,7 @@ impl AppState {
                     target: "las",
                     "policy {} changed in place; taken once unchanged for {}",
                     self.config.policy.display(),
-                    las_server::duration::format(left)
+                    las_http::duration::format(left)
                 );
                 false
             }

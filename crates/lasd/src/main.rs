@@ -2,7 +2,7 @@
 //!
 //! This executable is what the platform ID is bound to: its SHA-256 is the simulated
 //! MRENCLAVE, and under Gramine it is the measured program. It is built from `las-core`,
-//! `las-state`, `las-platform` and `las-server` only (tests/tree.rs), so that a change to operator
+//! `las-state`, `las-http`, `las-platform` and `las-server` only (tests/tree.rs), so that a change to operator
 //! tooling (`las`, the verifier, discovery) never rotates a platform ID, and reproducibly
 //! (scripts/build-lasd, docs/hardware.md). `las serve` and `las id` execute it.
 //!

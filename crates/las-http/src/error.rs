@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use las_platform::ReportError;
 
 pub use las_core::api::ErrorKind;
 
@@ -91,20 +90,6 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
-
-impl From<ReportError> for ApiError {
-    fn from(e: ReportError) -> Self {
-        let kind = match e {
-            ReportError::Length { .. } => ErrorKind::InvalidReportLength,
-            ReportError::Malformed(_) => ErrorKind::InvalidReport,
-            ReportError::Mac => ErrorKind::InvalidReportMac,
-            ReportError::Cpusvn { .. } => ErrorKind::InvalidReportCpusvn,
-            // A refusal the platform adds later is still a refusal of the REPORT.
-            _ => ErrorKind::InvalidReport,
-        };
-        Self::new(kind, e.to_string())
     }
 }
 
