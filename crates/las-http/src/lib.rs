@@ -7,7 +7,7 @@
 //! - [`serve_router`]: the connection loop with every limit of [`Limits`] (connection cap,
 //!   one deadline for headers and body, body cap, write deadline, capped buffers, graceful
 //!   drain); a server built on it cannot leave one out;
-//! - [`Limits`], its one default, [`LimitArgs`] (the options, flattened into both binaries)
+//! - [`Limits`], its one default, `LimitArgs` (feature `clap`: the options, flattened into both binaries)
 //!   and [`duration`], the one duration syntax of every binary;
 //! - [`ApiError`] over [`ErrorKind`]: the one JSON error of both servers;
 //! - [`bind`] (dual stack, clear errors), [`shutdown_signal`], [`logging`],

@@ -1,5 +1,5 @@
 //! The limits of every server of ours, in one place: the [`Limits`] type with its one
-//! default, the command-line options that set them ([`LimitArgs`], flattened into `lasd`
+//! default, the command-line options that set them (`LimitArgs`, feature `clap`, flattened into `lasd`
 //! and `las verifier serve`), and the one duration syntax of every binary ([`duration`]).
 //!
 //! [`serve_router`](crate::serve_router) applies every limit itself, so a server that
