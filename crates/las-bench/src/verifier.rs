@@ -134,8 +134,8 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         .args([
             "verifier",
             "serve",
-            "--nonce-lifetime-secs",
-            "3600",
+            "--nonce-lifetime",
+            "1h",
             "--listen",
         ])
         .arg(addr.to_string())
