@@ -107,19 +107,20 @@ pub mod duration {
     /// The type of duration options: shown in `--help` as `10s`, `2m`.
     pub use humantime::Duration as Shown;
 
-    /// The value of a duration option, or of its deprecated `--OLD` form (seconds) when
-    /// that was given: checked by `check` like the new form, with a warning on stderr.
+    /// The value of a duration option, or of its deprecated `--OLD` form when that was
+    /// given (seconds, or any duration as the old aliases took): checked by `check` like
+    /// the new form, with a warning on stderr.
     pub fn or_deprecated_secs(
         old: &str,
         new: &str,
-        secs: Option<u64>,
+        secs: Option<&str>,
         value: Shown,
         check: impl Fn(&str) -> Result<Duration, String>,
     ) -> Result<Duration, String> {
         let Some(secs) = secs else {
             return Ok(*value);
         };
-        let d = check(&secs.to_string()).map_err(|e| format!("--{old}: {e}"))?;
+        let d = check(secs).map_err(|e| format!("--{old}: {e}"))?;
         tracing::warn!(
             target: "las",
             "--{old} is deprecated and will be removed: use --{new} {}",
@@ -154,7 +155,7 @@ pub struct LimitArgs {
     pub header_timeout: humantime::Duration,
     /// Deprecated: --header-timeout SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub header_timeout_secs: Option<u64>,
+    pub header_timeout_secs: Option<String>,
     /// Time an answer may stay blocked because the client does not read it; then the
     /// connection is closed (`10s`, `500ms`; a bare number is seconds; at most 1h).
     #[arg(long, env = "LAS_WRITE_TIMEOUT_SECS", value_name = "DURATION",
@@ -163,7 +164,7 @@ pub struct LimitArgs {
     pub write_timeout: humantime::Duration,
     /// Deprecated: --write-timeout SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub write_timeout_secs: Option<u64>,
+    pub write_timeout_secs: Option<String>,
     /// Open connections at most; further ones are closed at once.
     #[arg(long, env = "LAS_MAX_CONNECTIONS", value_name = "N",
           default_value_t = Limits::DEFAULT.max_connections as u32,
@@ -177,7 +178,7 @@ pub struct LimitArgs {
     pub drain_timeout: humantime::Duration,
     /// Deprecated: --drain-timeout SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub drain_timeout_secs: Option<u64>,
+    pub drain_timeout_secs: Option<String>,
 }
 
 #[cfg(feature = "clap")]
@@ -201,14 +202,14 @@ impl LimitArgs {
             header_timeout: or(
                 "header-timeout-secs",
                 "header-timeout",
-                self.header_timeout_secs,
+                self.header_timeout_secs.as_deref(),
                 self.header_timeout,
                 duration::timeout,
             )?,
             write_timeout: or(
                 "write-timeout-secs",
                 "write-timeout",
-                self.write_timeout_secs,
+                self.write_timeout_secs.as_deref(),
                 self.write_timeout,
                 duration::timeout,
             )?,
@@ -216,7 +217,7 @@ impl LimitArgs {
             drain_timeout: or(
                 "drain-timeout-secs",
                 "drain-timeout",
-                self.drain_timeout_secs,
+                self.drain_timeout_secs.as_deref(),
                 self.drain_timeout,
                 duration::grace,
             )?,

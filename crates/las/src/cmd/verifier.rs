@@ -55,7 +55,7 @@ pub struct VerifierServeArgs {
     pub nonce_lifetime: duration::Shown,
     /// Deprecated: --nonce-lifetime SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub nonce_lifetime_secs: Option<u64>,
+    pub nonce_lifetime_secs: Option<String>,
     /// How long verified LAS identity evidence is reused per platform ID (`5m`, `0s`; at
     /// most 9m30s: the verifier refuses evidence older than 10 minutes).
     #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_SECS", value_name = "DURATION",
@@ -63,21 +63,21 @@ pub struct VerifierServeArgs {
     pub evidence_cache: duration::Shown,
     /// Deprecated: --evidence-cache SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub evidence_cache_secs: Option<u64>,
+    pub evidence_cache_secs: Option<String>,
     /// How long an EAR is valid, `exp` - `iat` (`5m`; at most 24h).
     #[arg(long, env = "LAS_VERIFIER_EAR_LIFETIME_SECS", value_name = "DURATION",
           default_value_t = DEFAULT_EAR_LIFETIME.into(), value_parser = ear_lifetime)]
     pub ear_lifetime: duration::Shown,
     /// Deprecated: --ear-lifetime SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub ear_lifetime_secs: Option<u64>,
+    pub ear_lifetime_secs: Option<String>,
     /// How long to wait for a LAS (`5s`; at most 5m).
     #[arg(long, env = "LAS_VERIFIER_LAS_TIMEOUT_SECS", value_name = "DURATION",
           default_value_t = DEFAULT_LAS_TIMEOUT.into(), value_parser = las_timeout)]
     pub las_timeout: duration::Shown,
     /// Deprecated: --las-timeout SECONDS.
     #[arg(long, hide = true, value_name = "SECS")]
-    pub las_timeout_secs: Option<u64>,
+    pub las_timeout_secs: Option<String>,
     /// How long a policy file rewritten in place must keep the same bytes before it is
     /// taken (`5s`; at most 1h): a writer that pauses mid-file never gets half a policy
     /// loaded. A new file renamed over the old one is taken at once.
@@ -128,7 +128,7 @@ fn las_timeout(s: &str) -> Result<duration::Shown, String> {
 fn deprecated(
     old: &str,
     new: &str,
-    secs: Option<u64>,
+    secs: Option<&str>,
     value: duration::Shown,
     check: fn(&str) -> Result<duration::Shown, String>,
 ) -> anyhow::Result<Duration> {
@@ -144,28 +144,28 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.nonce_lifetime = deprecated(
         "nonce-lifetime-secs",
         "nonce-lifetime",
-        a.nonce_lifetime_secs,
+        a.nonce_lifetime_secs.as_deref(),
         a.nonce_lifetime,
         timeout,
     )?;
     config.evidence_cache = deprecated(
         "evidence-cache-secs",
         "evidence-cache",
-        a.evidence_cache_secs,
+        a.evidence_cache_secs.as_deref(),
         a.evidence_cache,
         evidence_cache,
     )?;
     config.ear_lifetime = deprecated(
         "ear-lifetime-secs",
         "ear-lifetime",
-        a.ear_lifetime_secs,
+        a.ear_lifetime_secs.as_deref(),
         a.ear_lifetime,
         ear_lifetime,
     )?;
     config.las_timeout = deprecated(
         "las-timeout-secs",
         "las-timeout",
-        a.las_timeout_secs,
+        a.las_timeout_secs.as_deref(),
         a.las_timeout,
         las_timeout,
     )?;
