@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use las_core::api;
 use las_core::quote::{QuoteClaims, encode_quote};
-use serde::Deserialize;
 
 use crate::AppState;
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
@@ -254,23 +253,38 @@ async fn quote(
     }
 }
 
-#[derive(Deserialize)]
-struct IdentityQuery {
-    nonce: Option<String>,
+/// The `nonce` of `?nonce=HEX`. Parsed here rather than with axum's `Query` (serde_urlencoded
+/// and form_urlencoded, two crates in lasd's measured tree) for one hex parameter: other
+/// parameters are ignored as before, a repeated `nonce` is refused, and a percent- or
+/// plus-encoded value is not hex (hex needs no encoding).
+fn nonce_param(query: Option<&str>) -> Result<&str, ApiError> {
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "nonce" {
+            if found.is_some() {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    "query parameter `nonce` given more than once",
+                ));
+            }
+            found = Some(value);
+        }
+    }
+    found.ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::InvalidParameter,
+            "missing query parameter `nonce` (16 to 64 bytes, hex)",
+        )
+    })
 }
 
 async fn identity(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    q: Result<Query<IdentityQuery>, axum::extract::rejection::QueryRejection>,
+    uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
-    let q = q.map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e.body_text()))?;
-    let hexnonce = q.0.nonce.ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::InvalidParameter,
-            "missing query parameter `nonce` (16 to 64 bytes, hex)",
-        )
-    })?;
+    let hexnonce = nonce_param(uri.query())?;
     let nonce = hex::decode(hexnonce.trim())
         .map_err(|_| ApiError::new(ErrorKind::InvalidParameter, "`nonce` is not hex"))?;
     let evidence = identity_evidence(&s, nonce).await?.map_err(|e| match e {
@@ -339,4 +353,21 @@ fn report_refused(e: las_platform::ReportError) -> ApiError {
         _ => ErrorKind::InvalidReport,
     };
     ApiError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonce_parameter() {
+        assert_eq!(nonce_param(Some("nonce=00ff")).unwrap(), "00ff");
+        assert_eq!(nonce_param(Some("x=1&nonce=ab&y")).unwrap(), "ab");
+        assert_eq!(nonce_param(Some("nonce=")).unwrap(), "");
+        for bad in [None, Some(""), Some("nonces=ab"), Some("nonce=a&nonce=b")] {
+            let e = nonce_param(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{bad:?}");
+        }
+    }
 }
