@@ -101,7 +101,7 @@ pub struct VerifierServeArgs {
     pub collateral: Vec<PathBuf>,
 }
 
-/// [`SERVICE_BODY_LIMIT`] as clap's default text (checked by a test).
+/// [`las_verifier_service::SERVICE_BODY_LIMIT`] as clap's default text (checked by a test).
 const SERVICE_BODY_LIMIT_TEXT: &str = "65536";
 
 fn within(s: &str, min: Duration, max: Duration) -> Result<duration::Shown, String> {
