@@ -90,6 +90,8 @@ def test_deployment_pdb_service_configmap_and_secret(chart):
     assert env["LAS_VERIFIER_LISTEN"] == "[::]:18767"
     assert env["LAS_VERIFIER_IMPORT_KEYS_FROM"] == "/etc/las-verifier/keys"
     assert env["LAS_VERIFIER_POLICY"] == "/etc/las-verifier/policy/policy.yaml"
+    # A folder inside the (root's, world-writable) emptyDir: the service creates it 0700.
+    assert env["LAS_VERIFIER_STATE_DIR"] == "/var/lib/las-verifier/state"
     sc = c["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]

@@ -131,13 +131,7 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
     argv.push(las.as_os_str().to_owned());
     let mut cmd = Command::new(argv.first().context("argv")?);
     cmd.args(argv.get(1..).unwrap_or_default())
-        .args([
-            "verifier",
-            "serve",
-            "--nonce-lifetime-secs",
-            "3600",
-            "--listen",
-        ])
+        .args(["verifier", "serve", "--nonce-lifetime", "1h", "--listen"])
         .arg(addr.to_string())
         .arg("--policy")
         .arg(&policy_path)

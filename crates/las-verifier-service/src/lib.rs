@@ -21,8 +21,9 @@
 //!
 //! Replicas share nothing but the two key files of the state folder ([`keys`]).
 //!
-//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics),
-//! `policy` (load and reload of the policy file), `routes` (the HTTP handlers), `batch`
+//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics,
+//! the policy reload), `policy` (what a usable policy is, and when a changed file may be
+//! taken), `routes` (the HTTP handlers), `batch`
 //! (quote signatures checked in batches), `verdict` (a verdict as EAR claims), `serve`
 //! (start-up and las-server's connection loop), [`nonce`], [`keys`], [`ear`], [`client`].
 
@@ -44,7 +45,11 @@ mod serve;
 mod state;
 mod verdict;
 
-pub use config::{DEFAULT_EVIDENCE_CACHE_BYTES, DEFAULT_PORT, ServiceConfig, StartError};
+pub use config::{
+    DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_EVIDENCE_CACHE_BYTES,
+    DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME, DEFAULT_POLICY_SETTLE, DEFAULT_PORT,
+    MAX_EVIDENCE_CACHE, SERVICE_BODY_LIMIT, ServiceConfig, StartError,
+};
 pub use ear::{EAR_PROFILE, EarClaims, EarError, EarSigner, EarSubmod, verify_ear};
 /// A network of `ServiceConfig::fetch_evidence_from` (CIDR).
 pub use ipnet::IpNet;

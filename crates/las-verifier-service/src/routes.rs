@@ -7,14 +7,14 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
 use las_core::PlatformId;
-use las_core::api::ErrorAnswer;
 use las_core::api::verifier::{AttestAnswer, AttestRequest, NonceAnswer};
+use las_http::{ApiError, ErrorKind};
 use las_verifier::{
     LasEvidence, LasTrust, VerifyOptions, VerifyRequest, verify_batch_verified_with,
     verify_quote_with,
@@ -26,7 +26,6 @@ use crate::verdict::{ear_claims, status_of};
 
 /// The router over `state`.
 pub fn app(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -34,40 +33,47 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback(las_http::not_found)
+        .method_not_allowed_fallback(las_http::method_not_allowed)
+        // The serve loop reads every body within the configured cap and deadline
+        // (`las_http::serve_router`); axum's own 2 MB default would answer in text.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// An API error: status and a stable kind.
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-    fn bad(kind: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, kind, message)
+/// The kind of a refused nonce.
+fn nonce_kind(e: crate::nonce::NonceError) -> ErrorKind {
+    use crate::nonce::NonceError as N;
+    match e {
+        N::Malformed => ErrorKind::MalformedNonce,
+        N::BadMac => ErrorKind::BadNonce,
+        N::Expired => ErrorKind::ExpiredNonce,
+        N::Replayed => ErrorKind::ReplayedNonce,
+        N::Busy => ErrorKind::Busy,
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(ErrorAnswer {
-                error: self.kind.to_owned(),
-                message: self.message,
-            }),
-        )
-            .into_response()
+fn malformed(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::MalformedRequest, message)
+}
+
+/// `POST /v1/attest` takes JSON only: anything else is 415, before the body is parsed.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "content type `{}` not accepted: send the attest request as application/json",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+        ))
     }
 }
 
@@ -78,9 +84,17 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let ready = !s.shutting_down.load(Ordering::Relaxed);
+    let stopping = s.shutting_down.load(Ordering::Relaxed);
+    let usable = s.policy_usable();
+    let status = if stopping {
+        "shutting-down"
+    } else if !usable {
+        "no-usable-policy"
+    } else {
+        "ready"
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "shutting-down" },
+        "status": status,
         "policy": {
             "file": s.config.policy.display().to_string(),
             "id": p.id,
@@ -89,7 +103,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         },
         "kid": s.signer.kid(),
     });
-    let code = if ready {
+    let code = if status == "ready" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -100,7 +114,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &s.metrics.registry).is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        return ApiError::internal("cannot encode the metrics").into_response();
     }
     (
         [(
@@ -124,13 +138,10 @@ async fn jwks(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn nonce(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let n = s.nonces.issue(unix_now()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no-randomness",
-            e.to_string(),
-        )
-    })?;
+    let n = s
+        .nonces
+        .issue(unix_now())
+        .map_err(|e| ApiError::new(ErrorKind::NoRandomness, e.to_string()))?;
     s.metrics.nonces_issued.inc();
     Ok(axum::Json(NonceAnswer {
         nonce: n.encoded(),
@@ -139,60 +150,58 @@ async fn nonce(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
     .into_response())
 }
 
-async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
-    let req: AttestRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("malformed-request", format!("request body: {e}")))?;
+async fn attest(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let req: AttestRequest =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("request body: {e}")))?;
     let now = unix_now();
-    let app_data = hex::decode(req.report_data.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "report_data is not hex"))?;
+    let app_data =
+        hex::decode(req.report_data.trim()).map_err(|_| malformed("report_data is not hex"))?;
     if app_data.len() > 64 {
-        return Err(ApiError::bad(
-            "malformed-request",
-            format!("report_data is {} bytes; at most 64", app_data.len()),
-        ));
+        return Err(malformed(format!(
+            "report_data is {} bytes; at most 64",
+            app_data.len()
+        )));
     }
     let quote = base64::engine::general_purpose::STANDARD
         .decode(req.quote.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "quote is not base64"))?;
+        .map_err(|_| malformed("quote is not base64"))?;
     let posted = req
         .evidence
         .as_deref()
         .map(|e| base64::engine::general_purpose::STANDARD.decode(e.trim()))
         .transpose()
-        .map_err(|_| ApiError::bad("malformed-request", "evidence is not base64"))?;
+        .map_err(|_| malformed("evidence is not base64"))?;
     if let Some(t) = &posted
         && t.len() > las_core::MAX_TOKEN_SIZE
     {
-        return Err(ApiError::bad(
-            "malformed-request",
-            format!(
-                "evidence is {} bytes; at most {}",
-                t.len(),
-                las_core::MAX_TOKEN_SIZE
-            ),
-        ));
+        return Err(malformed(format!(
+            "evidence is {} bytes; at most {}",
+            t.len(),
+            las_core::MAX_TOKEN_SIZE
+        )));
     }
     // The service connects nowhere on a client's word unless the operator allowed it.
     if req.las.is_some() && s.config.fetch_evidence_from.is_empty() {
-        return Err(ApiError::bad(
-            "evidence-fetch-disabled",
+        return Err(ApiError::new(
+            ErrorKind::EvidenceFetchDisabled,
             "this service fetches no evidence from a LAS a request names: send the LAS's identity evidence for the nonce in `evidence` (las attest does), or start the service with --fetch-evidence-from NETWORKS",
         ));
     }
     let lp = s.current_policy();
     if let Err(e) = lp.policy.service(Some(&req.service)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e));
+        return Err(ApiError::new(ErrorKind::UnknownService, e));
     }
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics
             .nonces_refused
             .get_or_create(&label(e.kind()))
             .inc();
-        let status = match e {
-            crate::nonce::NonceError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.kind(), e.to_string())
+        ApiError::new(nonce_kind(e), e.to_string())
     })?;
     let expected = crate::bound_report_data(&nonce.bytes, &app_data);
 
@@ -269,7 +278,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         Some(q) => verify_batch_verified_with(&lp.policy, q, &vreq, &opts),
         None => verify_quote_with(&lp.policy, &vreq, &opts),
     }
-    .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e.to_string()))?;
+    .map_err(|e| ApiError::new(ErrorKind::UnknownService, e.to_string()))?;
     if let Some(e) = evidence
         && !from_cache
     {
@@ -297,7 +306,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         &nonce.encoded(),
         &app_data,
         now,
-        s.config.ear_lifetime,
+        s.config.ear_lifetime.as_secs(),
     );
     let status = status_of(&verdict);
     s.metrics
@@ -320,7 +329,8 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
 fn cache_ttl(s: &AppState) -> u64 {
     s.config
         .evidence_cache
-        .min(las_verifier::verify::MAX_EVIDENCE_AGE.saturating_sub(30))
+        .min(crate::config::MAX_EVIDENCE_CACHE)
+        .as_secs()
 }
 
 /// Fetches identity evidence for `nonce` from the LAS a request named, only when it
@@ -329,8 +339,7 @@ fn cache_ttl(s: &AppState) -> u64 {
 /// never passed back to the client: errors name the address and the HTTP status only.
 async fn fetch_evidence(s: &AppState, las: &str, nonce: &[u8]) -> Result<Vec<u8>, ApiError> {
     let fetches = |kind: &str| s.metrics.evidence_fetches.get_or_create(&label(kind)).inc();
-    let addr =
-        LasAddr::parse(las).map_err(|e| ApiError::bad("malformed-request", format!("las: {e}")))?;
+    let addr = LasAddr::parse(las).map_err(|e| malformed(format!("las: {e}")))?;
     let timeout = s.config.las_timeout;
     let resolved: Vec<SocketAddr> = match tokio::time::timeout(
         timeout,
@@ -348,8 +357,7 @@ async fn fetch_evidence(s: &AppState, las: &str, nonce: &[u8]) -> Result<Vec<u8>
     let Some(target) = resolved.iter().copied().find(allowed) else {
         fetches("not-allowed");
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "las-not-allowed",
+            ErrorKind::LasNotAllowed,
             format!(
                 "las `{las}` resolves to no address inside the networks of --fetch-evidence-from"
             ),
@@ -380,8 +388,7 @@ async fn fetch_evidence(s: &AppState, las: &str, nonce: &[u8]) -> Result<Vec<u8>
             };
             tracing::warn!(target: "las", las = %target, "identity evidence fetch failed: {what}");
             Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "las-unreachable",
+                ErrorKind::LasUnreachable,
                 format!("the LAS at {target} {what}"),
             ))
         }

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
-use las_server::ConnectionMetrics;
-use las_verifier::Policy;
+use las_http::ConnectionMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,6 +17,7 @@ use crate::config::{ServiceConfig, StartError};
 use crate::ear::EarSigner;
 use crate::keys::StateKeys;
 use crate::nonce::NonceBook;
+use crate::policy::{Decision, LoadedPolicy, Settle};
 
 /// Consumed nonces remembered per replica at most.
 const MAX_USED_NONCES: usize = 1 << 20;
@@ -41,7 +41,7 @@ pub(crate) struct Metrics {
     pub(crate) evidence_cache_bytes: Gauge,
     pub(crate) policy_reloads: Family<Label, Counter>,
     pub(crate) policy_reload_failing: Gauge,
-    /// The serve loop's counters (las_server::serve_router).
+    /// The serve loop's counters (las_http::serve_router).
     pub(crate) connections: ConnectionMetrics,
     /// The signature batches (batch.rs).
     pub(crate) batch: BatchMetrics,
@@ -100,22 +100,7 @@ impl Metrics {
             "1 while the policy file on disk does not parse (the previous policy is in force)",
             policy_reload_failing.clone(),
         );
-        let connections = ConnectionMetrics::default();
-        r.register(
-            "connections_open",
-            "Open connections",
-            connections.open.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "Connections closed at once because the connection cap was reached",
-            connections.refused.clone(),
-        );
-        r.register(
-            "connections_write_timeout",
-            "Connections closed because the client did not read its answers within the write timeout",
-            connections.write_timeouts.clone(),
-        );
+        let connections = ConnectionMetrics::register(&mut r);
         let batch = BatchMetrics::register(&mut r);
         Self {
             registry: r,
@@ -136,16 +121,6 @@ impl Metrics {
 
 pub(crate) fn label(kind: &str) -> Label {
     Label { kind: kind.into() }
-}
-
-/// The policy in force.
-#[derive(Debug)]
-pub(crate) struct LoadedPolicy {
-    pub(crate) policy: Policy,
-    /// `policy:sha256:<hex of the file>`.
-    pub(crate) id: String,
-    pub(crate) digest: [u8; 32],
-    pub(crate) loaded_at: u64,
 }
 
 /// Identity evidence that verified and matched the key of a quote it came with, and the
@@ -243,6 +218,8 @@ pub struct AppState {
     pub(crate) policy: RwLock<Arc<LoadedPolicy>>,
     /// Last policy reload error (file does not parse), for /readyz.
     pub(crate) policy_error: Mutex<Option<String>>,
+    /// When a policy file rewritten in place may be taken (see `policy`).
+    pub(crate) settle: Mutex<Settle>,
     pub(crate) signer: EarSigner,
     pub(crate) nonces: NonceBook,
     pub(crate) evidence: Mutex<EvidenceCache>,
@@ -274,11 +251,16 @@ impl AppState {
         }
         let keys = StateKeys::load_or_create(&config.state_dir)?;
         let signer = EarSigner::new(keys.signing.clone());
-        let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
+        let nonces = NonceBook::new(
+            &keys.nonce_key,
+            config.nonce_lifetime.as_secs(),
+            MAX_USED_NONCES,
+        );
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
         let evidence = Mutex::new(EvidenceCache::new(config.evidence_cache_bytes));
         Ok(Arc::new(Self {
+            settle: Mutex::new(Settle::new(config.policy_settle)),
             config,
             policy: RwLock::new(Arc::new(policy)),
             policy_error: Mutex::new(None),
@@ -307,6 +289,94 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+impl AppState {
+    /// Checks the policy file once and swaps in a changed one when `policy::Settle` says
+    /// it is complete and it loads (parses, has services); keeps the old policy (and
+    /// records the error) when it does not load. Returns whether it swapped.
+    pub fn reload_policy(&self) -> bool {
+        let file = match crate::policy::read_policy_file(&self.config.policy) {
+            Ok(f) => f,
+            Err(e) => {
+                self.reload_failed(e);
+                return false;
+            }
+        };
+        let current = self.current_policy();
+        let decision = self
+            .settle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .decide(&current, &file, std::time::Instant::now());
+        match decision {
+            Decision::Same => false,
+            Decision::Wait(left) => {
+                tracing::debug!(
+                    target: "las",
+                    "policy {} changed in place; taken once unchanged for {}",
+                    self.config.policy.display(),
+                    las_http::duration::format(left)
+                );
+                false
+            }
+            Decision::Take => match crate::policy::load(file, unix_now()) {
+                Ok(p) => {
+                    tracing::info!(target: "las", "policy {} reloaded: {}", self.config.policy.display(), p.id);
+                    *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);
+                    *self.policy_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.metrics
+                        .policy_reloads
+                        .get_or_create(&label("ok"))
+                        .inc();
+                    self.metrics.policy_reload_failing.set(0);
+                    true
+                }
+                Err(detail) => {
+                    self.reload_failed(detail);
+                    false
+                }
+            },
+        }
+    }
+
+    fn reload_failed(&self, detail: String) {
+        let mut err = self.policy_error.lock().unwrap_or_else(|p| p.into_inner());
+        if err.as_deref() != Some(detail.as_str()) {
+            tracing::error!(
+                target: "las",
+                "policy {}: {detail}; keeping the policy in force ({})",
+                self.config.policy.display(),
+                self.current_policy().id
+            );
+            self.metrics
+                .policy_reloads
+                .get_or_create(&label("error"))
+                .inc();
+        }
+        self.metrics.policy_reload_failing.set(1);
+        *err = Some(detail);
+    }
+
+    /// Whether the policy in force can attest anything (a service to attest to). Loading
+    /// refuses a policy without one, so this holds unless that rule is broken.
+    pub(crate) fn policy_usable(&self) -> bool {
+        !self.current_policy().policy.services.is_empty()
+    }
+}
+
+/// Polls the policy file every `policy_poll` until aborted.
+pub(crate) fn watch(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.config.policy_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // File reads and YAML parsing off the async workers.
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.reload_policy()).await;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ mod out;
 
 mod cli;
 mod cmd;
-mod duration;
 
 use std::process::ExitCode;
 

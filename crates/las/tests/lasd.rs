@@ -126,15 +126,29 @@ fn durations_and_the_old_secs_flags() {
         &["--header-timeout", "1500ms", "--drain-timeout", "2s"],
     );
     assert!(d.terminate().success());
+    // The old `--*-secs` forms still work, and say that they are deprecated.
     let d = Daemon::start(
         dir.path(),
         &["--header-timeout-secs", "3", "--drain-timeout-secs", "1"],
     );
-    assert!(d.terminate().success());
+    let (status, log) = d.terminate_with_log();
+    assert!(status.success());
+    for (old, new) in [
+        ("--header-timeout-secs", "--header-timeout 3s"),
+        ("--drain-timeout-secs", "--drain-timeout 1s"),
+    ] {
+        assert!(
+            log.contains(&format!(
+                "{old} is deprecated and will be removed: use {new}"
+            )),
+            "{log}"
+        );
+    }
     for (flag, bad, says) in [
         ("--header-timeout", "ten", "--header-timeout"),
         ("--header-timeout", "0s", "more than 0"),
         ("--drain-timeout", "2h", "at most 1h"),
+        ("--header-timeout-secs", "0", "more than 0"),
     ] {
         let out = las(&["serve", "--mode", "sim", flag, bad]);
         assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
@@ -299,5 +313,61 @@ fn las_serve_help_names_the_lasd_it_runs_and_how_it_was_found() {
     assert!(
         top.contains("next to the `las` executable, then on PATH"),
         "{top}"
+    );
+}
+
+/// The limit options of `lasd` and `las verifier serve`: one definition
+/// (`las_server::LimitArgs`), so the same flags with the same syntax and defaults, except
+/// the environment variables (`LAS_VERIFIER_...`) and the service's larger body cap.
+#[test]
+fn lasd_and_the_verification_service_take_the_same_limit_flags() {
+    let help = |args: &[&str]| {
+        let out = Command::new(las_bin()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let lasd = help(&["serve", "--help"]);
+    let service = help(&["verifier", "serve", "--help"]);
+    // An option's help: from its line to the next option (env line dropped).
+    let block = |text: &str, flag: &str| -> String {
+        let start = text
+            .find(&format!("      {flag} <"))
+            .unwrap_or_else(|| panic!("{flag} missing:\n{text}"));
+        let mut lines = text[start..].lines();
+        let first = lines.next().unwrap_or_default();
+        // Words only: `las` wraps its help at 100 columns, lasd does not wrap.
+        std::iter::once(first)
+            .chain(lines.take_while(|l| !l.trim_start().starts_with('-')))
+            .filter(|l| !l.contains("[env: "))
+            .flat_map(str::split_whitespace)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for flag in [
+        "--header-timeout",
+        "--write-timeout",
+        "--max-connections",
+        "--drain-timeout",
+    ] {
+        assert_eq!(block(&lasd, flag), block(&service, flag), "{flag}");
+    }
+    let (a, b) = (
+        block(&lasd, "--max-body-bytes"),
+        block(&service, "--max-body-bytes"),
+    );
+    assert!(
+        a.contains("[default: 16384]") && b.contains("[default: 65536]"),
+        "{a}\n{b}"
+    );
+    assert_eq!(a.replace("16384", "65536"), b);
+    for (text, env) in [
+        (&lasd, "LAS_HEADER_TIMEOUT_SECS"),
+        (&service, "LAS_VERIFIER_HEADER_TIMEOUT_SECS"),
+    ] {
+        assert!(text.contains(&format!("[env: {env}=]")), "{text}");
+    }
+    assert!(
+        !lasd.contains("-secs") && !service.contains("-secs"),
+        "the deprecated --*-secs forms are hidden"
     );
 }

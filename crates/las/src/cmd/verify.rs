@@ -55,7 +55,7 @@ pub struct VerifyArgs {
     /// Reject a quote issued longer ago than this (`30s`, `5m`, `1h`, `1h 30m`), judged by
     /// its issue time and the verifier's clock (or --now): `quote-too-old`. Without it and
     /// without --expect-report-data, an accepted quote may be a replay (a note says so).
-    #[arg(long, value_name = "DURATION", env = "LAS_VERIFY_MAX_AGE", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "LAS_VERIFY_MAX_AGE", value_parser = las_server::duration::parse)]
     pub max_age: Option<std::time::Duration>,
     /// Print the verdict as JSON.
     #[arg(long)]
@@ -68,7 +68,7 @@ pub struct VerifyArgs {
     /// How long to wait for the LAS (with --las) and for the PCCS (with --pccs-url), e.g.
     /// 10s, 1m, 500ms (bare seconds work too).
     #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
-          default_value = "10s", value_parser = crate::duration::parse_timeout)]
+          default_value = "10s", value_parser = las_server::duration::timeout)]
     pub timeout: Duration,
     /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (JSON: one collateral object or
     /// a list; a file of the --pccs-url cache works), for verifiers without a PCCS.
@@ -84,12 +84,6 @@ pub struct VerifyArgs {
     /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
     #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
     pub collateral_cache: Option<PathBuf>,
-}
-
-/// A duration as `30s`, `5m`, `1h`, `1h 30m` (humantime's syntax).
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like 30s, 5m or 1h: {e}"))
 }
 
 /// Reads a token file: raw CBOR (starts with the COSE_Sign1 tag 0xd2) or base64 text.

@@ -23,7 +23,7 @@ pub struct WaitReadyArgs {
     pub las: String,
     /// How long to wait: e.g. 500ms, 10s, 2m (a bare number is seconds).
     #[arg(long, env = "LAS_WAIT_TIMEOUT", default_value = "10s", value_name = "DURATION",
-          value_parser = crate::duration::parse_timeout)]
+          value_parser = las_server::duration::timeout)]
     pub timeout: std::time::Duration,
 }
 
