@@ -181,7 +181,11 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     }
     let lp = s.current_policy();
     if let Err(e) = lp.policy.service(Some(&req.service)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-service",
+            e.to_string(),
+        ));
     }
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics

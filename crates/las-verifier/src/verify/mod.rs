@@ -112,7 +112,7 @@ impl Verdict {
 #[non_exhaustive]
 pub enum VerifyError {
     /// No such service, or several and none chosen.
-    #[error("{0}")]
+    #[error(transparent)]
     Service(crate::policy::ServiceError),
     /// The policy asks for no attestation.
     #[error(
