@@ -255,7 +255,6 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         _ => None,
     };
     let vreq = VerifyRequest {
-        quote: &quote,
         service: Some(&req.service),
         expected_report_data: Some(&expected),
         las_evidence: evidence.as_ref().map(|e| LasEvidence {
@@ -271,7 +270,7 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     };
     let verdict = match verified {
         Some(q) => verify_batch_verified_with(&lp.policy, q, &vreq, &opts),
-        None => verify_quote_with(&lp.policy, &vreq, &opts),
+        None => verify_quote_with(&lp.policy, &quote, &vreq, &opts),
     }
     .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e.to_string()))?;
     if let Some(e) = evidence
