@@ -16,7 +16,7 @@ use las_core::sgx::{Report, TargetInfo};
 use las_platform::sim::{SimCpu, SimPlatform};
 use las_platform::{ModeRequest, Platform, PlatformConfig};
 use las_verifier::policy::Policy;
-use las_verifier::verify::{VerifyRequest, verify_quote};
+use las_verifier::verify::{VerifyOptions, VerifyRequest, verify_quote_with};
 
 use crate::dcap::DcapSample;
 
@@ -191,13 +191,12 @@ pub fn run(dir: &Path, dcap: &DcapSample, budget: Duration) -> anyhow::Result<Mi
     let policy = policy_for(&p.platform_id().to_string())?;
     let now = las_platform::unix_now();
     let req = VerifyRequest {
-        quote: &quote,
         service: Some("app"),
         expected_report_data: Some(&[7; 64]),
         las_evidence: None,
         now,
     };
-    let verdict = verify_quote(&policy, &req)?;
+    let verdict = verify_quote_with(&policy, &quote, &req, &VerifyOptions::default())?;
     anyhow::ensure!(
         verdict.accepted(),
         "the benchmark policy rejects the quote: {:?}",
@@ -248,10 +247,13 @@ pub fn run(dir: &Path, dcap: &DcapSample, budget: Duration) -> anyhow::Result<Mi
         },
     );
     let policy_verify = time(
-        "quote verify against a policy (las-verifier verify_quote)",
+        "quote verify against a policy (las-verifier verify_quote_with)",
         budget,
         || {
-            black_box(verify_quote(&policy, black_box(&req)).is_ok());
+            black_box(
+                verify_quote_with(&policy, &quote, black_box(&req), &VerifyOptions::default())
+                    .is_ok(),
+            );
         },
     );
     let ed_verify = time(

@@ -265,7 +265,6 @@ pub fn run(
     while start.elapsed().as_secs_f64() < micro_secs {
         let p = items.get(n % items.len()).context("item")?;
         let req = las_verifier::VerifyRequest {
-            quote: &p.quote,
             service: Some("app"),
             expected_report_data: Some(&p.rd),
             las_evidence: Some(las_verifier::LasEvidence {
@@ -274,7 +273,7 @@ pub fn run(
             }),
             now: las_platform::unix_now(),
         };
-        let v = las_verifier::verify_quote_with(&s.policy, &req, &opts)?;
+        let v = las_verifier::verify_quote_with(&s.policy, &p.quote, &req, &opts)?;
         anyhow::ensure!(
             v.accepted(),
             "in-process verification rejected: {:?}",

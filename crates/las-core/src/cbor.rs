@@ -57,8 +57,7 @@ pub(crate) fn encode(v: &Value) -> Result<Vec<u8>, crate::error::TokenError> {
     let mut out = Vec::with_capacity(768);
     // Writing into a Vec does not fail for a Value tree we built ourselves; if it ever did,
     // the caller gets an error instead of a truncated payload.
-    ciborium::into_writer(v, &mut out)
-        .map_err(|e| crate::error::TokenError::Encode(format!("CBOR payload: {e}")))?;
+    ciborium::into_writer(v, &mut out).map_err(crate::error::TokenError::EncodePayload)?;
     Ok(out)
 }
 

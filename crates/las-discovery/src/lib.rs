@@ -13,7 +13,7 @@
 //!        (fallback: last `public key` log line)   GET /v1/platform
 //!                                │                     │
 //!                 verified mode (either source): fresh nonce ─► GET /v1/identity
-//!                 ─► las_verifier::verify_las_evidence ─► ID == /v1/platform's claim?
+//!                 ─► las_verifier::verify_las_evidence_with ─► ID == /v1/platform's claim?
 //!                                │
 //!                                ▼
 //!          Collection { found, failures } ─► ids::platforms_line ─► `platforms: [ A, B]`

@@ -23,15 +23,48 @@ const MAX_ANSWER: usize = 256 * 1024;
 #[non_exhaustive]
 pub enum ClientError {
     /// The URL is not `http://host[:port][/prefix]`.
-    #[error("verifier URL {0:?}: {1}")]
-    Url(String, String),
+    #[error("verifier URL {url:?}: {problem}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The URL (or one built from it) does not parse as a URI.
+    #[error("verifier URL {url:?}: {source}")]
+    UrlSyntax {
+        /// The URL.
+        url: String,
+        /// The URI parser's error.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// The request could not be built (a URL or header the HTTP library refuses).
+    #[error("{url}: cannot build the request: {source}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The HTTP library's error.
+        #[source]
+        source: hyper::http::Error,
+    },
+    /// The request body could not be encoded as JSON.
+    #[error("{url}: cannot encode the request: {source}")]
+    Encode {
+        /// The URL.
+        url: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Connection or transfer failed.
-    #[error("{url}: {detail}")]
+    #[error("{url}: {source}")]
     Transport {
         /// The URL.
         url: String,
         /// What failed.
-        detail: String,
+        #[source]
+        source: ExchangeError,
     },
     /// No answer in time.
     #[error("{0}: no answer within {1:?}")]
@@ -51,13 +84,23 @@ pub enum ClientError {
     /// The application's LAS failed (quote or identity evidence).
     #[error("the LAS: {0}")]
     Las(#[from] las_client::ClientError),
-    /// The answer is not what the API promises.
-    #[error("{url}: unexpected answer: {detail}")]
+    /// The answer is not the JSON the API promises.
+    #[error("{url}: unexpected answer: {source}")]
     Protocol {
         /// The URL.
         url: String,
-        /// What is wrong.
-        detail: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The nonce answered is not base64url.
+    #[error("{url}: unexpected answer: the nonce is not base64url: {source}")]
+    NonceEncoding {
+        /// The URL.
+        url: String,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
     },
 }
 
@@ -86,17 +129,23 @@ impl VerifierClient {
     /// prefix); every request times out after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, ClientError> {
         let base = url.trim_end_matches('/');
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            ClientError::Url(
-                url.into(),
-                "only http:// URLs are supported (terminate TLS in front of the service)".into(),
-            )
-        })?;
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or_else(|| ClientError::Url {
+                url: url.into(),
+                problem: "only http:// URLs are supported (terminate TLS in front of the service)",
+            })?;
         if rest.is_empty() {
-            return Err(ClientError::Url(url.into(), "no host".into()));
+            return Err(ClientError::Url {
+                url: url.into(),
+                problem: "no host",
+            });
         }
         base.parse::<hyper::Uri>()
-            .map_err(|e| ClientError::Url(url.into(), e.to_string()))?;
+            .map_err(|source| ClientError::UrlSyntax {
+                url: url.into(),
+                source,
+            })?;
         Ok(Self {
             base: base.to_owned(),
             http: las_client::http::client(timeout),
@@ -115,20 +164,26 @@ impl VerifierClient {
         let bytes = match body {
             Some(b) => {
                 req = req.header(header::CONTENT_TYPE, "application/json");
-                serde_json::to_vec(b).map_err(|e| ClientError::Url(url.clone(), e.to_string()))?
+                serde_json::to_vec(b).map_err(|source| ClientError::Encode {
+                    url: url.clone(),
+                    source,
+                })?
             }
             None => Vec::new(),
         };
-        let req = req
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| ClientError::Url(url.clone(), e.to_string()))?;
+        let req =
+            req.body(Full::new(Bytes::from(bytes)))
+                .map_err(|source| ClientError::Request {
+                    url: url.clone(),
+                    source,
+                })?;
         let (status, body) = las_client::http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
             .map_err(|e| match e {
                 ExchangeError::Timeout(t) => ClientError::Timeout(url.clone(), t),
-                other => ClientError::Transport {
+                source => ClientError::Transport {
                     url: url.clone(),
-                    detail: other.to_string(),
+                    source,
                 },
             })?;
         if !status.is_success() {
@@ -147,10 +202,7 @@ impl VerifierClient {
                 message,
             });
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
-            url,
-            detail: e.to_string(),
-        })
+        serde_json::from_slice(&body).map_err(|source| ClientError::Protocol { url, source })
     }
 
     /// `POST /v1/nonce`.
@@ -159,9 +211,9 @@ impl VerifierClient {
         let a: api::NonceAnswer = self.call(Method::POST, api::NONCE, None::<&()>).await?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&a.nonce)
-            .map_err(|_| ClientError::Protocol {
+            .map_err(|source| ClientError::NonceEncoding {
                 url: format!("{}{}", self.base, api::NONCE),
-                detail: "the nonce is not base64url".into(),
+                source,
             })?;
         Ok(NonceAnswer {
             nonce: a.nonce,
@@ -206,5 +258,29 @@ impl VerifierClient {
     /// `GET /.well-known/jwks.json`.
     pub async fn jwks(&self) -> Result<Jwks, ClientError> {
         self.call(Method::GET, api::JWKS, None::<&()>).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad URL names what is wrong, or carries the URI parser's error as its source.
+    #[test]
+    fn bad_urls_name_the_problem() {
+        use std::error::Error as _;
+        let t = Duration::from_secs(1);
+        let e = VerifierClient::new("https://v:1", t).unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Url { problem, .. } if problem.contains("only http://")),
+            "{e}"
+        );
+        let e = VerifierClient::new("http://a b", t).unwrap_err();
+        assert!(matches!(e, ClientError::UrlSyntax { .. }), "{e}");
+        assert!(
+            e.source()
+                .is_some_and(|s| s.is::<hyper::http::uri::InvalidUri>())
+        );
+        assert!(VerifierClient::new("http://127.0.0.1:1/prefix/", t).is_ok());
     }
 }

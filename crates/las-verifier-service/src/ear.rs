@@ -30,27 +30,96 @@ pub const ALG: &str = "ES256";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EarError {
-    /// Not three base64url parts, or a part does not decode as JSON.
-    #[error("malformed token: {0}")]
-    Malformed(String),
+    /// Not three dot-separated parts (compact JWS).
+    #[error("malformed token: not three dot-separated parts")]
+    Parts,
+    /// A part (`header`, `claims`, `signature`) is not base64url.
+    #[error("malformed token: {part}: not base64url: {source}")]
+    Base64 {
+        /// Which part.
+        part: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// The header or the claims are not JSON, or the claims not of the EAR claims' types.
+    #[error("malformed token: {part}: {source}")]
+    Json {
+        /// `header` or `claims`.
+        part: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The signature is not 64 bytes (r ‖ s).
+    #[error("malformed token: signature: not 64 bytes r ‖ s")]
+    SignatureLength,
+    /// `exp` is missing or not a number: the token would never expire.
+    #[error("malformed token: exp missing or not a number: the token would never expire")]
+    NoExpiry,
+    /// A claim every EAR has is missing or of the wrong type.
+    #[error("malformed token: {claim} missing or not {expected}")]
+    Claim {
+        /// The claim (`iat`, `submods`).
+        claim: &'static str,
+        /// What it must be (`a number`, `an object`).
+        expected: &'static str,
+    },
     /// The header names another algorithm than ES256.
     #[error("the token's algorithm is {0:?}; only ES256 is accepted")]
     Algorithm(String),
-    /// The JWKS is malformed or has no usable P-256 key.
-    #[error("JWKS: {0}")]
-    Jwks(String),
+    /// The JWKS has no P-256 key (with the token's `kid`, when it names one).
+    #[error(
+        "JWKS: no P-256 key{}",
+        .kid.as_ref().map(|k| format!(" with kid {k}")).unwrap_or_default()
+    )]
+    NoKey {
+        /// The token's `kid`.
+        kid: Option<String>,
+    },
+    /// A coordinate of a JWKS key is missing, not base64url, or not 32 bytes.
+    #[error("JWKS: `{coordinate}` {problem}")]
+    KeyCoordinate {
+        /// `x` or `y`.
+        coordinate: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A JWKS key's coordinates are not a point on P-256.
+    #[error("JWKS: the key is not a point on P-256")]
+    KeyPoint,
     /// No key of the JWKS verifies the signature.
-    #[error("the signature does not verify with any key of the JWKS{0}")]
-    Signature(String),
+    #[error(
+        "the signature does not verify with any key of the JWKS{}",
+        .kid.as_ref().map(|k| format!(" (kid {k})")).unwrap_or_default()
+    )]
+    Signature {
+        /// The token's `kid`.
+        kid: Option<String>,
+    },
     /// `eat_profile` is not [`EAR_PROFILE`].
     #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?}")]
     Profile(String),
-    /// The header lists extensions that must be understood (`crit`); none is.
+    /// The header lists extensions that must be understood (`crit`, as in the header);
+    /// none is.
     #[error("the token's header lists critical extensions {0}; none is understood")]
-    Critical(String),
-    /// `exp` has passed (or `iat` lies in the future beyond the skew).
-    #[error("the token is not valid now: {0}")]
-    Time(String),
+    Critical(Value),
+    /// `exp` has passed (beyond the skew).
+    #[error("the token is not valid now: expired at {exp}, now {now}")]
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `iat` lies in the future (beyond the skew).
+    #[error("the token is not valid now: issued at {iat}, in the future (now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: u64,
+        /// The time of the check.
+        now: u64,
+    },
 }
 
 /// The claims of an EAR as the service signs them and `verify_ear` returns them. The
@@ -211,13 +280,13 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(EarError::Malformed("not three dot-separated parts".into()));
+        return Err(EarError::Parts);
     };
-    let json_part = |what: &str, b64: &str| -> Result<Value, EarError> {
+    let json_part = |part: &'static str, b64: &str| -> Result<Value, EarError> {
         let raw = URL_SAFE_NO_PAD
             .decode(b64)
-            .map_err(|e| EarError::Malformed(format!("{what}: not base64url: {e}")))?;
-        serde_json::from_slice(&raw).map_err(|e| EarError::Malformed(format!("{what}: {e}")))
+            .map_err(|source| EarError::Base64 { part, source })?;
+        serde_json::from_slice(&raw).map_err(|source| EarError::Json { part, source })
     };
     let header = json_part("header", h)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
@@ -225,13 +294,15 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
         return Err(EarError::Algorithm(alg.to_owned()));
     }
     if let Some(crit) = header.get("crit") {
-        return Err(EarError::Critical(crit.to_string()));
+        return Err(EarError::Critical(crit.clone()));
     }
     let sig_bytes = URL_SAFE_NO_PAD
         .decode(s)
-        .map_err(|e| EarError::Malformed(format!("signature: not base64url: {e}")))?;
-    let sig = Signature::from_slice(&sig_bytes)
-        .map_err(|_| EarError::Malformed("signature: not 64 bytes r ‖ s".into()))?;
+        .map_err(|source| EarError::Base64 {
+            part: "signature",
+            source,
+        })?;
+    let sig = Signature::from_slice(&sig_bytes).map_err(|_| EarError::SignatureLength)?;
     let kid = header.get("kid").and_then(Value::as_str);
     let mut candidates = Vec::new();
     for k in &jwks.keys {
@@ -246,10 +317,9 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
         candidates.push(jwk_key(k)?);
     }
     if candidates.is_empty() {
-        return Err(EarError::Jwks(match kid {
-            Some(k) => format!("no P-256 key with kid {k}"),
-            None => "no P-256 key".into(),
-        }));
+        return Err(EarError::NoKey {
+            kid: kid.map(str::to_owned),
+        });
     }
     let signed = token
         .rsplit_once('.')
@@ -257,9 +327,9 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
         .unwrap_or_default()
         .as_bytes();
     if !candidates.iter().any(|vk| vk.verify(signed, &sig).is_ok()) {
-        return Err(EarError::Signature(
-            kid.map(|k| format!(" (kid {k})")).unwrap_or_default(),
-        ));
+        return Err(EarError::Signature {
+            kid: kid.map(str::to_owned),
+        });
     }
     let claims = json_part("claims", p)?;
     let profile = claims
@@ -269,42 +339,50 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
     if profile != EAR_PROFILE {
         return Err(EarError::Profile(profile.to_owned()));
     }
-    let exp = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| {
-        EarError::Malformed("exp missing or not a number: the token would never expire".into())
-    })?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .ok_or(EarError::NoExpiry)?;
     if now >= exp.saturating_add(MAX_SKEW) {
-        return Err(EarError::Time(format!("expired at {exp}, now {now}")));
+        return Err(EarError::Expired { exp, now });
     }
     let iat = claims
         .get("iat")
         .and_then(Value::as_u64)
-        .ok_or_else(|| EarError::Malformed("iat missing or not a number".into()))?;
+        .ok_or(EarError::Claim {
+            claim: "iat",
+            expected: "a number",
+        })?;
     if iat > now.saturating_add(MAX_SKEW) {
-        return Err(EarError::Time(format!(
-            "issued at {iat}, in the future (now {now})"
-        )));
+        return Err(EarError::IssuedInFuture { iat, now });
     }
     if !claims.get("submods").is_some_and(Value::is_object) {
-        return Err(EarError::Malformed("submods missing".into()));
+        return Err(EarError::Claim {
+            claim: "submods",
+            expected: "an object",
+        });
     }
-    serde_json::from_value(claims).map_err(|e| EarError::Malformed(format!("claims: {e}")))
+    serde_json::from_value(claims).map_err(|source| EarError::Json {
+        part: "claims",
+        source,
+    })
 }
 
 fn jwk_key(k: &Jwk) -> Result<VerifyingKey, EarError> {
-    let coord = |name: &str, v: &Option<String>| -> Result<[u8; 32], EarError> {
-        let s = v
-            .as_deref()
-            .ok_or_else(|| EarError::Jwks(format!("EC key without `{name}`")))?;
+    let coord = |coordinate: &'static str, v: &Option<String>| -> Result<[u8; 32], EarError> {
+        let bad = |problem| EarError::KeyCoordinate {
+            coordinate,
+            problem,
+        };
+        let s = v.as_deref().ok_or(bad("is missing from an EC key"))?;
         let b = URL_SAFE_NO_PAD
             .decode(s)
-            .map_err(|_| EarError::Jwks(format!("`{name}` is not base64url")))?;
-        b.try_into()
-            .map_err(|_| EarError::Jwks(format!("`{name}` is not 32 bytes")))
+            .map_err(|_| bad("is not base64url"))?;
+        b.try_into().map_err(|_| bad("is not 32 bytes"))
     };
     let (x, y) = (coord("x", &k.x)?, coord("y", &k.y)?);
     let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-    VerifyingKey::from_encoded_point(&point)
-        .map_err(|_| EarError::Jwks("the key is not a point on P-256".into()))
+    VerifyingKey::from_encoded_point(&point).map_err(|_| EarError::KeyPoint)
 }
 
 #[cfg(test)]
@@ -327,7 +405,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&got).unwrap(), claims);
         assert!(matches!(
             verify_ear(&t, &s.jwks(), 300),
-            Err(EarError::Time(_))
+            Err(EarError::Expired { exp: 200, now: 300 })
         ));
         // One changed signature character.
         let mut bad = t.clone().into_bytes();
@@ -336,7 +414,7 @@ mod tests {
         let bad = String::from_utf8(bad).unwrap();
         assert!(matches!(
             verify_ear(&bad, &s.jwks(), 150),
-            Err(EarError::Signature(_))
+            Err(EarError::Signature { kid: Some(_) })
         ));
         // Another key.
         let other = EarSigner::new(SigningKey::from_slice(&[6u8; 32]).unwrap());
@@ -367,6 +445,30 @@ mod tests {
         assert_eq!(s.jwk().kid.as_deref(), Some(s.kid()));
     }
 
+    /// Each refusal names the part or claim, with the decoder's error as its source.
+    #[test]
+    fn malformed_tokens_name_the_part_and_keep_the_cause() {
+        use std::error::Error as _;
+        let s = signer();
+        let jwks = s.jwks();
+        assert!(matches!(verify_ear("a.b", &jwks, 1), Err(EarError::Parts)));
+        let e = verify_ear("!!.e30.AA", &jwks, 1).unwrap_err();
+        assert!(matches!(e, EarError::Base64 { part: "header", .. }), "{e}");
+        assert!(e.source().is_some_and(|c| c.is::<base64::DecodeError>()));
+        let not_json = format!("{}.e30.AA", URL_SAFE_NO_PAD.encode("{"));
+        let e = verify_ear(&not_json, &jwks, 1).unwrap_err();
+        assert!(matches!(e, EarError::Json { part: "header", .. }), "{e}");
+        assert!(e.source().is_some_and(|c| c.is::<serde_json::Error>()));
+        let h = json!({"alg": ALG, "kid": "other"});
+        let t = signed_with(&s, &h, &json!({}));
+        let e = verify_ear(&t, &jwks, 1).unwrap_err();
+        assert!(
+            matches!(&e, EarError::NoKey { kid: Some(k) } if k == "other"),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "JWKS: no P-256 key with kid other");
+    }
+
     /// A signed token with `header` and `claims` (a forger holding the key).
     fn signed_with(s: &EarSigner, header: &Value, claims: &Value) -> String {
         let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
@@ -387,7 +489,7 @@ mod tests {
         let no_exp = json!({"eat_profile": EAR_PROFILE, "iat": 100, "submods": {}});
         let e = verify_ear(&signed_with(&s, &h, &no_exp), &s.jwks(), 150).unwrap_err();
         assert!(
-            matches!(&e, EarError::Malformed(m) if m.contains("exp missing")),
+            matches!(&e, EarError::NoExpiry) && e.to_string().contains("exp missing"),
             "{e}"
         );
         let crit = json!({"alg": ALG, "kid": s.kid(), "crit": ["exp-ext"], "exp-ext": 1});

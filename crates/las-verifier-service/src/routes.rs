@@ -194,7 +194,7 @@ async fn attest(
     }
     let lp = s.current_policy();
     if let Err(e) = lp.policy.service(Some(&req.service)) {
-        return Err(ApiError::new(ErrorKind::UnknownService, e));
+        return Err(ApiError::new(ErrorKind::UnknownService, e.to_string()));
     }
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics
@@ -260,7 +260,6 @@ async fn attest(
         _ => None,
     };
     let vreq = VerifyRequest {
-        quote: &quote,
         service: Some(&req.service),
         expected_report_data: Some(&expected),
         las_evidence: evidence.as_ref().map(|e| LasEvidence {
@@ -276,7 +275,7 @@ async fn attest(
     };
     let verdict = match verified {
         Some(q) => verify_batch_verified_with(&lp.policy, q, &vreq, &opts),
-        None => verify_quote_with(&lp.policy, &vreq, &opts),
+        None => verify_quote_with(&lp.policy, &quote, &vreq, &opts),
     }
     .map_err(|e| ApiError::new(ErrorKind::UnknownService, e.to_string()))?;
     if let Some(e) = evidence

@@ -2,13 +2,18 @@
 //!
 //! ```text
 //!  policy.yaml ─► Policy::from_yaml ─┐   (every key evaluated, known-and-ignored, or an error)
-//!  quote ─────────────────────────────┼─► verify_quote(now) ─► Verdict { rejections, notes }
+//!  quote ─────────────────────────────┼─► verify_quote_with(now) ─► Verdict { rejections, notes }
 //!  identity evidence + nonce ─────────┘        │
 //!                                              ├─ COSE signature with the platform key
 //!                                              ├─ LAS trusted? pinned key, or evidence + trusted_las
 //!                                              ├─ simulation tolerated? platforms? alternatives?
 //!                                              └─ DEBUG bit, report data, issue time
 //! ```
+//!
+//! One function verifies a quote against a policy: [`verify_quote_with`]. The
+//! verification service's batch path, [`verify_batch_verified_with`], runs the same checks
+//! on a quote whose signature las-core's batch verifier already checked.
+//! [`verify_las_evidence_with`] checks a LAS's identity evidence on its own.
 //!
 //! This crate depends on `las-core` only: it cannot reach the daemon's code, and it reads
 //! no clock (callers pass `now`). Its default build does no network or file I/O (PCCS
@@ -38,6 +43,6 @@ pub mod verify;
 pub use policy::{Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
     LasEvidence, LasTrust, PINNED_HARDWARE_UNVERIFIED, Reason, Rejection, Verdict, VerifyError,
-    VerifyOptions, VerifyRequest, verify_batch_verified_with, verify_las_evidence,
-    verify_las_evidence_with, verify_quote, verify_quote_with,
+    VerifyOptions, VerifyRequest, verify_batch_verified_with, verify_las_evidence_with,
+    verify_quote_with,
 };

@@ -15,10 +15,8 @@ use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
 
-pub use evidence::{verify_las_evidence, verify_las_evidence_with};
-pub use quote::{
-    PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote, verify_quote_with,
-};
+pub use evidence::verify_las_evidence_with;
+pub use quote::{PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote_with};
 pub use reason::{Reason, Rejection};
 
 /// The verifier's knowledge about the LAS behind a platform key.
@@ -31,11 +29,10 @@ pub struct LasEvidence<'a> {
     pub expected_nonce: Option<&'a [u8]>,
 }
 
-/// Everything a verification needs besides the policy. The clock is a parameter.
+/// Everything a verification needs besides the policy and the quote. The clock is a
+/// parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyRequest<'a> {
-    /// The quote (tagged COSE_Sign1).
-    pub quote: &'a [u8],
     /// The service to check against (`None`: the policy's only service).
     pub service: Option<&'a str>,
     /// REPORTDATA the enclave must have bound (e.g. hash of its TLS key and a nonce).
@@ -46,8 +43,7 @@ pub struct VerifyRequest<'a> {
     pub now: u64,
 }
 
-/// Inputs that only some verifications need. `Default` gives none of them; the functions
-/// without `_with` use the default.
+/// Inputs that only some verifications need. `Default` gives none of them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions<'a> {
     /// DCAP collateral for `sgx-dcap` identity evidence (from `--collateral FILE` or a
@@ -111,7 +107,7 @@ impl Verdict {
 #[non_exhaustive]
 pub enum VerifyError {
     /// No such service, or several and none chosen.
-    #[error("{0}")]
+    #[error(transparent)]
     Service(crate::policy::ServiceError),
     /// The policy asks for no attestation.
     #[error(
@@ -201,15 +197,16 @@ mod tests {
     const ALT: &str = "    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n      signer: {mrsigner: \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\", isvprodid: 7, isvsvn_min: 2}\n";
 
     fn run(p: &Policy, q: &[u8], ev: Option<LasEvidence<'_>>) -> Verdict {
-        verify_quote(
+        verify_quote_with(
             p,
+            q,
             &VerifyRequest {
-                quote: q,
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: ev,
                 now: NOW,
             },
+            &VerifyOptions::default(),
         )
         .unwrap()
     }
@@ -261,7 +258,6 @@ mod tests {
             });
             let want = run(&p, q, lev);
             let req = VerifyRequest {
-                quote: b"not read",
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: lev,
@@ -288,8 +284,8 @@ mod tests {
         let at = |now: u64, max_age: Option<u64>| {
             verify_quote_with(
                 &p,
+                &q,
                 &VerifyRequest {
-                    quote: &q,
                     service: None,
                     expected_report_data: None,
                     las_evidence: None,
@@ -350,15 +346,16 @@ mod tests {
         let tol = pinned.replace("[simulation]", "[simulation, debug-mode]");
         assert!(run(&policy(&tol, ALT), &dbg, None).accepted());
         // Report data.
-        let v = verify_quote(
+        let v = verify_quote_with(
             &policy(&pinned, ALT),
+            &q,
             &VerifyRequest {
-                quote: &q,
                 service: Some("app"),
                 expected_report_data: Some(&[0x12; 64]),
                 las_evidence: None,
                 now: NOW,
             },
+            &VerifyOptions::default(),
         )
         .unwrap();
         assert!(v.has(Reason::ReportDataMismatch));
@@ -478,15 +475,17 @@ mod tests {
         );
         let rs = verify_las_evidence_with(&tolerant, &lev, &opts, now, &mut vec![]).unwrap_err();
         assert_eq!(names(&rs), ["report-data-mismatch"]);
-        // The compatible entry point reports the same first reason.
-        let r = verify_las_evidence(&tolerant, &lev, now, &mut vec![]).unwrap_err();
-        assert_eq!(r.reason, Reason::DcapCollateralMissing);
+        // Without collateral: the first reason says so.
+        let rs =
+            verify_las_evidence_with(&tolerant, &lev, &VerifyOptions::default(), now, &mut vec![])
+                .unwrap_err();
+        assert_eq!(rs[0].reason, Reason::DcapCollateralMissing);
         // Through a quote of that LAS: the verdict carries the reason, never acceptance.
         let q = quote_hw(&id);
         let v = verify_quote_with(
             &tolerant,
+            &q,
             &VerifyRequest {
-                quote: &q,
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: Some(lev),

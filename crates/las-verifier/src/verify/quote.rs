@@ -15,26 +15,25 @@ use crate::policy::{Alternative, Policy, Tolerance};
 /// pinned key: accepted, but its hardware is unverified (at most `warning` in an EAR).
 pub const PINNED_HARDWARE_UNVERIFIED: &str = "pinned-key-hardware-unverified";
 
-/// Verifies a quote against `policy` (no DCAP collateral: see [`verify_quote_with`]).
-pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict, VerifyError> {
-    verify_quote_with(policy, req, &VerifyOptions::default())
-}
-
-/// Verifies a quote against `policy`, with the extra inputs in `opts` (DCAP collateral
-/// for `sgx-dcap` identity evidence of the LAS).
+/// Verifies `quote` (a tagged COSE_Sign1 from a LAS) against `policy`: the one way to
+/// verify a quote. It decodes the quote and checks its signature, then checks the LAS
+/// behind the key and every rule of the service `req` names; `opts` carries the inputs
+/// only some verifications need (`VerifyOptions::default()` for none). A rejected quote
+/// is an `Ok` verdict with its rejections; `Err` means the request cannot be evaluated.
 pub fn verify_quote_with(
     policy: &Policy,
+    quote: &[u8],
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
-    appraise(policy, req, opts, || decode_and_verify_quote(req.quote))
+    appraise(policy, req, opts, || decode_and_verify_quote(quote))
 }
 
-/// [`verify_quote_with`] for a quote whose signature las-core's batch verifier checked
-/// (`las_core::quote::batch::verify_quotes`, which the verification service runs over the
-/// quotes of waiting requests): `req.quote` is not read again; every other check is the
-/// same. A [`BatchVerified`] comes only from that verifier, so no caller can skip the
-/// signature check through here.
+/// The batch path: [`verify_quote_with`] for a quote whose signature las-core's batch
+/// verifier checked (`las_core::quote::batch::verify_quotes`, which the verification
+/// service runs over the quotes of waiting requests); every other check is the same. A
+/// [`BatchVerified`] comes only from that verifier, so no caller can skip the signature
+/// check through here.
 pub fn verify_batch_verified_with(
     policy: &Policy,
     quote: BatchVerified,

@@ -155,7 +155,6 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         (None, None) => (None, None),
     };
     let req = VerifyRequest {
-        quote: &quote,
         service: a.service.as_deref(),
         expected_report_data: expected.as_ref(),
         las_evidence: evidence.as_deref().map(|token| LasEvidence {
@@ -189,7 +188,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let verdict = verify_quote_with(&policy, &req, &opts)?;
+    let verdict = verify_quote_with(&policy, &quote, &req, &opts)?;
     let code = if verdict.accepted() {
         ExitCode::SUCCESS
     } else {
