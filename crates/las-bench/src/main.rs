@@ -25,6 +25,7 @@
 
 mod daemon;
 mod dcap;
+mod floor;
 mod load;
 mod micro;
 mod report;
@@ -42,7 +43,7 @@ use las_core::sgx::TargetInfo;
 use crate::daemon::{CpuTime, Launch, Machine};
 use crate::dcap::DcapSample;
 use crate::load::LoadResult;
-use crate::report::{OhaPhase, Results, Run, Setup, Startup, WrkPhase, print_report};
+use crate::report::{FloorPhase, OhaPhase, Results, Run, Setup, Startup, WrkPhase, print_report};
 use crate::tools::StandardTools;
 
 /// Benchmark of the LAS: in-process baselines, the DCAP comparison, end-to-end load on
@@ -281,6 +282,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let dir = tempfile::tempdir()?;
         r.micro = Some(micro::run(dir.path(), &dcap, micro_budget)?);
     }
+    if matches!(cli.what, What::Load) && tools.is_some() {
+        // The HTTP limit needs the in-process issue rate of the same run.
+        eprintln!("las-bench: in-process quote issue ({micro_budget:?})");
+        let dir = tempfile::tempdir()?;
+        r.issue_only = Some(micro::issue_rate(dir.path(), micro_budget)?);
+    }
     if matches!(cli.what, What::All | What::Startup) {
         let dir = tempfile::tempdir()?;
         r.startup = Some(startup(&launch(dir.path()), o.starts, o.idle_connections)?);
@@ -302,6 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         r.spin = p.spin;
         r.peak_rss_kib = Some(p.hwm);
         r.wrk = p.wrk;
+        r.floor = p.floor;
         r.oha = p.oha;
     }
     r.tools = tools;
@@ -338,6 +346,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .flatten()
         .any(|l| l.completed == 0)
         || r.wrk.as_ref().is_some_and(|w| w.run.quotes_per_s() <= 0.0)
+        || r.floor
+            .as_ref()
+            .is_some_and(|f| f.run.quotes_per_s() <= 0.0)
         || r.oha.as_ref().is_some_and(|h| h.run.ok == 0);
     if errors > 0 || idle {
         eprintln!("las-bench: FAILED: {errors} errors; a load phase without quotes: {idle}");
@@ -444,9 +455,25 @@ fn load_phases(
                 let cmd =
                     tools::wrk_command(&t.wrk, req, d.addr, connections, duration, client_cpu);
                 eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
-                let (run, daemon_cpu) = tool_phase(d.pid(), || tools::run_wrk(cmd, keep))?;
+                let (run, daemon_cpu) = tool_phase(d.pid(), || {
+                    tools::run_wrk(cmd, keep.map(|k| (k, "wrk.txt")))
+                })?;
                 Some(WrkPhase { run, daemon_cpu })
             }
+            _ => None,
+        };
+        // The HTTP floor, right after wrk against the daemon, on the daemon's core (the
+        // daemon idles meanwhile).
+        let floor = match (tools, &request) {
+            (Some(t), Some(req)) => Some(floor_phase(
+                t,
+                req,
+                d.addr,
+                launch.cpu,
+                (connections, duration),
+                client_cpu,
+                keep,
+            )?),
             _ => None,
         };
         eprintln!("las-bench: own generator: saturation {duration:?}, {connections} connections");
@@ -512,9 +539,9 @@ fn load_phases(
         }
         let half = half?;
         let oha = oha.transpose()?;
-        anyhow::Ok((sat, half, spin, wrk, oha))
+        anyhow::Ok((sat, half, spin, wrk, floor, oha))
     });
-    let (sat, half, spin, wrk, oha) = match result {
+    let (sat, half, spin, wrk, floor, oha) = match result {
         Ok(x) => x,
         Err(e) => {
             // The log on its own lines, then the error: as context it would be joined to
@@ -539,6 +566,7 @@ fn load_phases(
         spin,
         hwm,
         wrk,
+        floor,
         oha,
     })
 }
@@ -551,7 +579,48 @@ struct LoadPhases {
     spin: Option<LoadResult>,
     hwm: u64,
     wrk: Option<WrkPhase>,
+    floor: Option<FloorPhase>,
     oha: Option<OhaPhase>,
+}
+
+/// wrk against nginx answering a body the size of the daemon's quote (crate::floor), with
+/// the same request, connections and duration as against the daemon.
+fn floor_phase(
+    t: &StandardTools,
+    req: &tools::Request,
+    daemon: std::net::SocketAddr,
+    cpu: Option<usize>,
+    (connections, duration): (usize, Duration),
+    client_cpu: Option<usize>,
+    keep: Option<&Path>,
+) -> anyhow::Result<FloorPhase> {
+    let report = std::fs::read(&req.body)?;
+    let quote = las_testkit::http::try_http(
+        daemon,
+        "POST",
+        las_core::api::QUOTE,
+        &[("content-type", tools::CONTENT_TYPE)],
+        &report,
+    )?;
+    anyhow::ensure!(
+        quote.status == 200,
+        "POST /v1/quote answered {}",
+        quote.status
+    );
+    let body_bytes = quote.body.len();
+    let nginx = floor::Nginx::start(&t.nginx, cpu, body_bytes, &report)?;
+    eprintln!("las-bench: HTTP floor: {}", nginx.command);
+    let cmd = tools::wrk_command(&t.wrk, req, nginx.addr, connections, duration, client_cpu);
+    eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
+    let (run, nginx_cpu) = tool_phase(nginx.pid(), || {
+        tools::run_wrk(cmd, keep.map(|k| (k, "wrk-floor.txt")))
+    })?;
+    Ok(FloorPhase {
+        run,
+        nginx_cpu,
+        body_bytes,
+        nginx: nginx.command.clone(),
+    })
 }
 
 fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startup> {

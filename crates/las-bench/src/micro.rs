@@ -157,6 +157,20 @@ fn issue(p: &SimPlatform, report: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(encode_quote(p.identity(), &claims)?)
 }
 
+/// The in-process quote issue rate alone (`las-bench load`: the HTTP limit needs it).
+pub fn issue_rate(dir: &Path, budget: Duration) -> anyhow::Result<Measured> {
+    let fx = Fixture::new(dir)?;
+    let p = &fx.platform;
+    let report = fx.report.to_bytes();
+    issue(p, &report).context("the in-process LAS refused its own report")?;
+    Ok(time(ISSUE, budget, || {
+        black_box(issue(p, black_box(&report)).is_ok());
+    }))
+}
+
+/// The name of the quote issue baseline.
+const ISSUE: &str = "quote issue (MAC check + CBOR/COSE + Ed25519 sign)";
+
 /// A policy that accepts the benchmark's quotes: the platform key pinned, simulation
 /// tolerated, the application's measurement listed, the platform allowed.
 pub fn policy_for(platform_id: &str) -> anyhow::Result<Policy> {
@@ -221,13 +235,9 @@ pub fn run(dir: &Path, dcap: &DcapSample, budget: Duration) -> anyhow::Result<Mi
             black_box(p.check_report(black_box(&report)).is_ok());
         },
     );
-    let issue_m = time(
-        "quote issue (MAC check + CBOR/COSE + Ed25519 sign)",
-        budget,
-        || {
-            black_box(issue(p, black_box(&report)).is_ok());
-        },
-    );
+    let issue_m = time(ISSUE, budget, || {
+        black_box(issue(p, black_box(&report)).is_ok());
+    });
     let ed_sign = time(
         &format!("raw Ed25519 sign ({signed_len} B)"),
         budget,

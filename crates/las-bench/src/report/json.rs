@@ -22,7 +22,8 @@ fn load_json(l: &LoadResult) -> Value {
 /// Every figure of the run as one JSON object: the in-process rates at the top level
 /// (`quote_issue_per_s`, `quote_verify_per_s`, `ed25519_verify_per_s`,
 /// `dcap_verify_per_s`, ...), one object per load phase (`wrk`, `oha`, `own_closed_loop`,
-/// `own_open_loop`, `own_busy_poll`), `startup`, `ratios` (key → value) and `targets`.
+/// `own_open_loop`, `own_busy_poll`, `floor`), `floor_per_s` and `http_limit_per_s`,
+/// `startup`, `ratios` (key → value) and `targets`.
 pub(crate) fn json(run: &Run<'_>) -> Value {
     let &Run {
         machine,
@@ -76,6 +77,7 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
             json!({
                 "wrk": {"path": t.wrk.path.display().to_string(), "version": t.wrk.version},
                 "oha": {"path": t.oha.path.display().to_string(), "version": t.oha.version},
+                "nginx": {"path": t.nginx.path.display().to_string(), "version": t.nginx.version},
             }),
         );
     }
@@ -114,6 +116,32 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
                 "daemon_cpu_us_per_quote": w.daemon_us_per_quote(),
             }),
         );
+    }
+    if let (None, Some(i)) = (&r.micro, &r.issue_only) {
+        put("quote_issue_per_s", json!(i.per_sec()));
+    }
+    if let Some(f) = &r.floor {
+        let x = &f.run;
+        put(
+            "floor",
+            json!({
+                "command": x.command,
+                "nginx_command": f.nginx,
+                "body_bytes": f.body_bytes,
+                "requests_per_s": x.quotes_per_s(),
+                "requests": x.requests,
+                "seconds": x.seconds,
+                "p50_ms": x.ms(50.0),
+                "p99_ms": x.ms(99.0),
+                "max_ms": x.max_ms,
+                "errors": x.errors(),
+                "nginx_cpu_us_per_request": f.nginx_us_per_request(),
+            }),
+        );
+    }
+    if let Some(l) = r.http_limit() {
+        put("floor_per_s", json!(l.floor_per_s));
+        put("http_limit_per_s", json!(l.http_limit_per_s));
     }
     if let Some(h) = &r.oha {
         let x = &h.run;
