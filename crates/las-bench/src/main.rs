@@ -674,5 +674,9 @@ fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startu
         idle_rss_kib,
         conns: idle,
         conns_rss_kib,
+        crates: ["lasd", "las"]
+            .into_iter()
+            .map(|p| (p, daemon::crate_count(p).map_err(|e| format!("{e:#}"))))
+            .collect(),
     })
 }

@@ -218,12 +218,15 @@ pub fn run(dir: &Path, dcap: &DcapSample, budget: Duration) -> anyhow::Result<Mi
         verdict.rejections
     );
 
-    // Ed25519 signs the COSE Sig_structure: the protected header and payload plus a few
-    // bytes of framing, i.e. the quote minus its 64-byte signature, give or take a few.
-    let signed_len = quote.len() - 64 + 12;
+    // Ed25519 signs the COSE Sig_structure: its exact bytes, from the quote's own decoder.
+    let msg = las_core::quote::decode_quote(&quote)
+        .context("our own quote does not decode")?
+        .signed_data()
+        .context("our own quote has no signed data")?
+        .message;
+    let signed_len = msg.len();
     let key = SigningKey::from_bytes(&[9; 32]);
     let vk = key.verifying_key();
-    let msg = vec![0xa5u8; signed_len];
     let sig: Signature = key.sign(&msg);
 
     let dcap_status = dcap.verify_once()?;

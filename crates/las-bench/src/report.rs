@@ -163,6 +163,9 @@ pub(crate) struct Startup {
     pub(crate) idle_rss_kib: u64,
     pub(crate) conns: usize,
     pub(crate) conns_rss_kib: u64,
+    /// Crates in each package's dependency tree, counted at the time of the run
+    /// ([`daemon::crate_count`]), or why they could not be.
+    pub(crate) crates: Vec<(&'static str, Result<usize, String>)>,
 }
 
 fn mib(kib: u64) -> f64 {
@@ -520,6 +523,15 @@ pub(crate) fn print_report(run: &Run<'_>) {
             s.conns,
             mib(s.conns_rss_kib)
         );
+        for (package, n) in &s.crates {
+            println!(
+                "| crates in `{package}`'s tree (`cargo tree -p {package} -e normal --prefix none --no-dedupe \\| sort -u \\| wc -l`, now) | {} |",
+                match n {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("not counted: {e}"),
+                }
+            );
+        }
     }
 
     let targets = targets(r);

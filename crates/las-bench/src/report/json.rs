@@ -19,6 +19,15 @@ fn load_json(l: &LoadResult) -> Value {
     })
 }
 
+/// A crate count of the run, or null when it could not be counted.
+fn crates(s: &Startup, package: &str) -> Value {
+    s.crates
+        .iter()
+        .find(|(p, _)| *p == package)
+        .and_then(|(_, n)| n.as_ref().ok())
+        .map_or(Value::Null, |n| json!(n))
+}
+
 /// Every figure of the run as one JSON object: the in-process rates at the top level
 /// (`quote_issue_per_s`, `quote_verify_per_s`, `ed25519_verify_per_s`,
 /// `dcap_verify_per_s`, ...), one object per load phase (`wrk`, `oha`, `own_closed_loop`,
@@ -188,6 +197,8 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
                 "idle_rss_mib": mib(s.idle_rss_kib),
                 "connections": s.conns,
                 "connections_rss_mib": mib(s.conns_rss_kib),
+                "lasd_crates": crates(s, "lasd"),
+                "las_crates": crates(s, "las"),
             }),
         );
     }
