@@ -29,6 +29,7 @@ mod floor;
 mod load;
 mod micro;
 mod report;
+mod roundtrip;
 mod tools;
 mod verifier;
 
@@ -75,6 +76,10 @@ enum What {
     /// (LAS evidence cached) against the in-process verification rate, and latency at
     /// half that rate.
     Verifier(VerifierArgs),
+    /// One enclave's whole attestation path against a live LAS and verification service
+    /// (nonce, target info, REPORT, quote, attest): latency at a low fixed rate, the
+    /// maximum rate, and how a round's time divides between the steps.
+    Roundtrip(RoundtripArgs),
     /// Profiling: send exactly N quote requests to a running daemon (e.g. one under
     /// `valgrind --tool=callgrind`) and print the rate. See docs/performance.md.
     Drive(DriveArgs),
@@ -88,6 +93,19 @@ struct VerifierArgs {
     /// Closed-loop connections (threads).
     #[arg(long, default_value_t = 8)]
     threads: usize,
+}
+
+#[derive(Debug, Args)]
+struct RoundtripArgs {
+    /// Rounds per second of the low-rate phase (one round after another).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Rounds of the low-rate phase.
+    #[arg(long, default_value_t = 200)]
+    count: u64,
+    /// Enclaves attesting at once in the maximum-rate phase (closed loop, --duration).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("las-bench: note: {e:#}; running at normal priority"),
         }
     }
+    if let What::Roundtrip(a) = &cli.what {
+        return roundtrip(a, o, pinned, prioritized);
+    }
     // During the open loop (where the daemon uses well under 95% of its core and the
     // generator sleeps between sends) both also run under SCHED_FIFO, so that no other
     // tenant delays a wake-up. Not at saturation: the kernel throttles real-time tasks
@@ -352,6 +373,76 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         || r.oha.as_ref().is_some_and(|h| h.run.ok == 0);
     if errors > 0 || idle {
         eprintln!("las-bench: FAILED: {errors} errors; a load phase without quotes: {idle}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roundtrip(
+    a: &RoundtripArgs,
+    o: &Opts,
+    pinned: bool,
+    prioritized: bool,
+) -> anyhow::Result<ExitCode> {
+    let las = match &o.las {
+        Some(p) => p.clone(),
+        None => {
+            // `las serve` executes the `lasd` beside it: both current.
+            daemon::default_lasd()?;
+            daemon::default_las()?
+        }
+    };
+    let f = roundtrip::run(
+        &las,
+        pinned.then_some(o.daemon_cpu),
+        roundtrip::Settings {
+            rate: a.rate,
+            count: a.count,
+            concurrency: a.concurrency,
+            duration: Duration::from_secs_f64(o.duration),
+        },
+    )?;
+    let args: Vec<String> = std::env::args().collect();
+    if o.json {
+        let mut v = roundtrip::json(&f, args);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("las".into(), serde_json::json!(las.display().to_string()));
+            m.insert(
+                "pinning".into(),
+                if pinned {
+                    serde_json::json!({"las_and_service_cpu": o.daemon_cpu, "client_cpu": o.client_cpu})
+                } else {
+                    serde_json::Value::Null
+                },
+            );
+            m.insert("prioritized".into(), serde_json::json!(prioritized));
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let setup = format!(
+            "{}; {}",
+            if pinned {
+                format!(
+                    "LAS and service pinned to CPU {}, this process (the enclaves) to CPU {}",
+                    o.daemon_cpu, o.client_cpu
+                )
+            } else {
+                "nothing pinned".to_owned()
+            },
+            if prioritized {
+                "in a session of their own whose autogroup has nice -20"
+            } else {
+                "default priority"
+            }
+        );
+        roundtrip::print(&f, &args.join(" "), &setup);
+    }
+    let idle = f.low.rounds == 0 || f.max.rounds == 0;
+    if f.errors() > 0 || idle {
+        eprintln!(
+            "las-bench: FAILED: {} failed rounds; a phase without rounds: {idle}",
+            f.errors()
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -171,6 +171,76 @@ fn load_without_the_standard_tools_when_asked_says_so() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --no-standard-tools"));
 }
 
+/// The operator CLI built beside las-bench (`las verifier serve`; its `serve` executes
+/// the `lasd` beside it).
+fn las() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_las-bench"));
+    let las = me.parent().unwrap().join("las");
+    assert!(
+        las.exists(),
+        "{} is missing: cargo build -p las -p lasd",
+        las.display()
+    );
+    lasd();
+    las
+}
+
+#[test]
+fn roundtrip_json_has_both_phases_and_where_the_time_goes() {
+    let out = run(bench()
+        .args([
+            "roundtrip",
+            "--json",
+            "--no-pin",
+            "--no-priority",
+            "--rate",
+            "50",
+            "--count",
+            "5",
+            "--concurrency",
+            "2",
+            "--duration",
+            "0.5",
+            "--las",
+        ])
+        .arg(las()));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"], 0);
+    let low = &v["low_rate"];
+    assert_eq!(low["rounds"], 5, "{low}");
+    assert_eq!(number(low, "offered_per_s"), 50.0);
+    let p50 = number(low, "p50_ms");
+    assert!(number(low, "p99_ms") >= p50);
+    let max = &v["max"];
+    assert_eq!(max["concurrency"], 2);
+    assert!(number(max, "rounds") >= 1.0, "{max}");
+    number(max, "rounds_per_s");
+    for phase in [low, max] {
+        let steps = phase["steps"].as_object().unwrap();
+        let names: Vec<&str> = steps.keys().map(String::as_str).collect();
+        for step in ["nonce", "target_info", "report", "quote", "attest"] {
+            assert!(names.contains(&step), "no step {step} in {names:?}");
+            number(&steps[step], "mean_ms");
+        }
+        let shares: f64 = steps.values().map(|s| number(s, "share")).sum();
+        assert!((shares - 1.0).abs() < 1e-6, "{shares}");
+    }
+    // A bad setting is an error before anything starts.
+    let out = run(bench()
+        .args([
+            "roundtrip",
+            "--no-pin",
+            "--no-priority",
+            "--rate",
+            "0",
+            "--las",
+        ])
+        .arg(las()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate must be positive"));
+}
+
 #[test]
 #[ignore = "needs wrk, oha and nginx (scripts/bench-tools installs them); \
             run with: cargo test -p las-bench --test json -- --ignored"]
