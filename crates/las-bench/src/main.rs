@@ -6,6 +6,7 @@
 //!  in-process baselines: MAC check, quote issue,
 //!    quote verify, raw Ed25519, DCAP (dcap-qvl)
 //!  wrk: closed loop, 64 keep-alive connections ──POST /v1/quote──► taskset -c 0 lasd serve
+//!  wrk: the same, the HTTP floor ─────────────────────────────────► taskset -c 0 nginx
 //!  own generator: closed loop, busy-poll diagnostic,                 (peak RSS from /proc)
 //!    open loop at half wrk's rate
 //!  oha: open loop at half wrk's rate, --latency-correction
@@ -60,12 +61,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum What {
-    /// Everything (about a minute with the defaults). Needs wrk and oha
+    /// Everything (about a minute with the defaults). Needs wrk, oha and nginx
     /// (scripts/bench-tools installs them) unless --no-standard-tools.
     All,
     /// The in-process baselines and the DCAP comparison.
     Micro,
-    /// End-to-end load: saturation (wrk, own generator), then an open loop at half the
+    /// End-to-end load: saturation (wrk, own generator), the HTTP floor (wrk against
+    /// nginx on the daemon's core) and the limit it sets, then an open loop at half the
     /// maximum rate (oha, own generator).
     Load,
     /// Start-up time, idle RSS and RSS with many idle connections.
@@ -132,12 +134,13 @@ struct Opts {
     /// Markdown.
     #[arg(long, global = true)]
     json: bool,
-    /// Do not run the standard load generators (wrk, oha): the targets are then judged on
-    /// the own generator's figures only, and the report says so loudly.
+    /// Do not run the standard load generators (wrk, oha) nor the HTTP floor (nginx): the
+    /// targets are then judged on the own generator's figures only, and the report says so
+    /// loudly.
     #[arg(long, global = true)]
     no_standard_tools: bool,
-    /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`, `oha.json`;
-    /// new files, never overwritten).
+    /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`,
+    /// `wrk-floor.txt`, `oha.json`; new files, never overwritten).
     #[arg(long, global = true, value_name = "DIR")]
     tool_output: Option<PathBuf>,
     /// Keep-alive connections of the load generator.
@@ -358,7 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if r.standard_skipped {
         eprintln!(
-            "las-bench: WARNING: --no-standard-tools: no wrk, no oha; the targets were judged on the own generator"
+            "las-bench: WARNING: --no-standard-tools: no wrk, no oha, no HTTP floor; the targets were judged on the own generator"
         );
     }
     let errors = r.errors();

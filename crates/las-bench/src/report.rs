@@ -310,7 +310,7 @@ pub(crate) fn print_report(run: &Run<'_>) {
         );
         if r.standard_skipped {
             println!(
-                "**WARNING: --no-standard-tools: wrk and oha did not run. The targets below are judged on las-bench's own generator, which reaches a lower rate than the daemon can serve (issue 17): install them with scripts/bench-tools.**\n"
+                "**WARNING: --no-standard-tools: wrk, oha and the HTTP floor (nginx) did not run. The targets below are judged on las-bench's own generator, which reaches a lower rate than the daemon can serve (issue 17): install them with scripts/bench-tools.**\n"
             );
         }
         if let Some(t) = &r.tools {
