@@ -558,16 +558,26 @@ fn load_phases(
         };
         // The HTTP floor, right after wrk against the daemon, on the daemon's core (the
         // daemon idles meanwhile).
+        // On a thread of its own: the test kit's blocking client starts a runtime, which
+        // cannot be done on this one's thread.
         let floor = match (tools, &request) {
-            (Some(t), Some(req)) => Some(floor_phase(
-                t,
-                req,
-                d.addr,
-                launch.cpu,
-                (connections, duration),
-                client_cpu,
-                keep,
-            )?),
+            (Some(t), Some(req)) => Some(
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        floor_phase(
+                            t,
+                            req,
+                            d.addr,
+                            launch.cpu,
+                            (connections, duration),
+                            client_cpu,
+                            keep,
+                        )
+                    })
+                    .join()
+                })
+                .map_err(|_| anyhow::anyhow!("the HTTP floor's thread panicked"))??,
+            ),
             _ => None,
         };
         eprintln!("las-bench: own generator: saturation {duration:?}, {connections} connections");
