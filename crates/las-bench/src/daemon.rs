@@ -328,7 +328,15 @@ fn sibling(name: &str, package: &str) -> anyhow::Result<PathBuf> {
         };
         eprintln!("las-bench: cargo build --profile {profile} -p {package}");
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "--profile", &profile, "-p", package])
+            .args([
+                "build",
+                "--locked",
+                "--quiet",
+                "--profile",
+                &profile,
+                "-p",
+                package,
+            ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
             .status()
             .with_context(|| format!("cannot run cargo to build {package}"))?;

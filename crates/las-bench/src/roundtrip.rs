@@ -10,23 +10,27 @@
 //!   3 report       SimEnclave EREPORT   │ las_client::attest
 //!   4 quote        POST /v1/quote ──────┴──────────────► las serve → lasd
 //!                  + the client's check of the quote
-//!   5 attest       POST /v1/attest ────────────────────► las verifier serve → EAR
+//!   5 identity     GET /v1/identity?nonce=… ───────────► las serve → lasd
+//!   6 attest       POST /v1/attest (quote + evidence) ─► las verifier serve → EAR
 //!  low rate:  rounds one after another, round i due at t0 + i/rate (latency from the due
 //!             time: no coordinated omission)
 //!  maximum:   C enclaves, each round after round, for --duration (closed loop)
 //! ```
 //!
-//! The steps are timed around the library's own calls: a [`ReportSource`] wrapper records
-//! when `las_client::attest` asks for the REPORT, which splits its target-info request from
-//! its quote request.
+//! The steps are those of `VerifierClient::attest_enclave` (what `las attest` calls), timed
+//! one by one around the same library calls: a [`ReportSource`] wrapper records when
+//! `las_client::attest` asks for the REPORT, which splits its target-info request from its
+//! quote request.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use base64::Engine;
 use hdrhistogram::Histogram;
 use las_client::{ClientError, LasAddr, LasClient, ReportSource, SimEnclave};
+use las_core::api::verifier::{AttestRequest, EarStatus};
 use las_core::sgx::{Report, TargetInfo};
 use las_verifier_service::client::VerifierClient;
 use serde_json::{Value, json};
@@ -34,19 +38,27 @@ use serde_json::{Value, json};
 use crate::verifier::{APP_DATA, SERVICE};
 
 /// The steps of one round, in order.
-pub const STEPS: [&str; 5] = ["nonce", "target_info", "report", "quote", "attest"];
+pub const STEPS: [&str; 6] = [
+    "nonce",
+    "target_info",
+    "report",
+    "quote",
+    "identity",
+    "attest",
+];
 
 /// What each step means (the report's first column).
-const STEP_NAMES: [&str; 5] = [
+const STEP_NAMES: [&str; 6] = [
     "nonce (`POST /v1/nonce`, service)",
     "target info (`GET /v1/target-info`, LAS)",
     "REPORT (simulated EREPORT, in the enclave)",
     "quote (`POST /v1/quote`, LAS; the client's check of it)",
-    "attest (`POST /v1/attest`, service: appraisal and signed EAR)",
+    "identity evidence (`GET /v1/identity`, LAS)",
+    "attest (`POST /v1/attest` with quote and evidence, service: appraisal and signed EAR)",
 ];
 
 /// One round's step times, in [`STEPS`] order.
-type Steps = [Duration; 5];
+type Steps = [Duration; 6];
 
 /// Times the REPORT `las_client::attest` asks for: its start and end.
 struct Timed<'a> {
@@ -96,19 +108,32 @@ async fn round(p: &Peers, enclave: &SimEnclave) -> anyhow::Result<Steps> {
         .context("cannot get a quote from the LAS")?;
     let t4 = Instant::now();
     let (t2, t3) = timed.at.get().context("no REPORT was made")?;
-    // As `las attest`: the verifier reaches the LAS at the address the enclave used.
-    let las_addr = las.addr().to_string();
+    // As `attest_enclave`: the enclave's side fetches its LAS's identity evidence for the
+    // same nonce and posts it with the quote.
+    let evidence = las
+        .identity(&n.bytes)
+        .await
+        .context("cannot get the LAS's identity evidence")?;
+    let t5 = Instant::now();
+    let b64 = base64::engine::general_purpose::STANDARD;
     let a = verifier
-        .attest(SERVICE, &n.nonce, &q.bytes, &APP_DATA, Some(&las_addr))
+        .attest(&AttestRequest {
+            service: SERVICE.to_owned(),
+            nonce: n.nonce,
+            quote: b64.encode(&q.bytes),
+            report_data: hex::encode(APP_DATA),
+            evidence: Some(b64.encode(evidence)),
+            ..AttestRequest::default()
+        })
         .await
         .context("the verifier did not appraise the quote")?;
-    let t5 = Instant::now();
+    let t6 = Instant::now();
     anyhow::ensure!(
-        a.status == "warning",
-        "the verifier answered {:?}, not \"warning\"",
+        a.status == EarStatus::Warning,
+        "the verifier answered {:?}, not warning",
         a.status
     );
-    Ok([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
+    Ok([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5])
 }
 
 /// Round latencies and step times of one phase.
@@ -267,7 +292,7 @@ pub fn run(las: &std::path::Path, cpu: Option<usize>, s: Settings) -> anyhow::Re
         .build()?;
     let local = tokio::task::LocalSet::new();
     let r = local.block_on(&rt, async {
-        // The first attestation makes the service fetch and cache the LAS's evidence.
+        // A first round (connections, caches) before anything is measured.
         round(&peers, &enclave)
             .await
             .context("the first round failed")?;
@@ -338,7 +363,7 @@ pub fn print(f: &Figures, command: &str, setup: &str) {
     println!("- command: `{command}`");
     println!("- {setup}");
     println!(
-        "- each round: a fresh client (new connections), nonce → target info → REPORT → quote → attest, through las-client and las_verifier_service::client (as `las attest`)\n"
+        "- each round: a fresh client (new connections), nonce → target info → REPORT → quote → identity evidence → attest, through las-client and las_verifier_service::client (as `las attest`)\n"
     );
     println!("| phase | rounds | rounds/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -397,7 +422,7 @@ pub fn print(f: &Figures, command: &str, setup: &str) {
 
 /// The figures as one JSON object: `low_rate` and `max` (each with `rounds_per_s`,
 /// `p50_ms`, `p99_ms`, `max_ms`, `errors` and `steps`: `nonce`, `target_info`, `report`,
-/// `quote`, `attest`, each with `p50_ms`, `p99_ms`, `mean_ms`, `share`) and `errors`.
+/// `quote`, `identity`, `attest`, each with `p50_ms`, `p99_ms`, `mean_ms`, `share`) and `errors`.
 pub fn json(f: &Figures, command: Vec<String>) -> Value {
     json!({
         "command": command,

@@ -220,21 +220,24 @@ fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
     for _ in 0..n {
         let (st, body) = post_json(&mut conn, "/v1/nonce", "")?;
         anyhow::ensure!(st == 200, "POST /v1/nonce: {st}");
-        let j: serde_json::Value = serde_json::from_slice(&body)?;
-        let nonce = j
-            .get("nonce")
-            .and_then(|v| v.as_str())
-            .context("no nonce")?
-            .to_owned();
+        let nonce = serde_json::from_slice::<las_core::api::verifier::NonceAnswer>(&body)
+            .context("POST /v1/nonce: not a nonce answer")?
+            .nonce;
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&nonce)?;
         let rd = las_verifier_service::bound_report_data(&raw, &APP_DATA);
         let q = rt.block_on(las_client::attest(&client, &s.enclave, &rd))?;
-        let body = serde_json::json!({
-            "service": "app", "nonce": nonce,
-            "quote": base64::engine::general_purpose::STANDARD.encode(&q.bytes),
-            "report_data": hex::encode(APP_DATA), "las": s.las.addr.to_string(),
-        })
-        .to_string();
+        // The enclave's side posts its LAS's identity evidence for the nonce (as `las
+        // attest` does): the service connects to no LAS.
+        let evidence = rt.block_on(client.identity(&raw))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let body = serde_json::to_string(&las_core::api::verifier::AttestRequest {
+            service: "app".into(),
+            nonce,
+            quote: b64.encode(&q.bytes),
+            report_data: hex::encode(APP_DATA),
+            evidence: Some(b64.encode(evidence)),
+            ..Default::default()
+        })?;
         out.push(Prepared {
             body,
             quote: q.bytes,

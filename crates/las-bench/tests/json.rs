@@ -219,7 +219,14 @@ fn roundtrip_json_has_both_phases_and_where_the_time_goes() {
     for phase in [low, max] {
         let steps = phase["steps"].as_object().unwrap();
         let names: Vec<&str> = steps.keys().map(String::as_str).collect();
-        for step in ["nonce", "target_info", "report", "quote", "attest"] {
+        for step in [
+            "nonce",
+            "target_info",
+            "report",
+            "quote",
+            "identity",
+            "attest",
+        ] {
             assert!(names.contains(&step), "no step {step} in {names:?}");
             number(&steps[step], "mean_ms");
         }

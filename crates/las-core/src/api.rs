@@ -100,6 +100,126 @@ pub struct Status {
     pub status: String,
 }
 
+/// The verification service's contract (docs/api.md, "Verification service"): the bodies
+/// `las verifier serve` sends and reads, used by the service, its client and `las attest`.
+pub mod verifier {
+    use serde::{Deserialize, Serialize};
+
+    /// `POST` (or `GET`): a fresh nonce ([`NonceAnswer`]).
+    pub const NONCE: &str = "/v1/nonce";
+    /// `POST` an [`AttestRequest`]: an [`AttestAnswer`].
+    pub const ATTEST: &str = "/v1/attest";
+    /// `GET`: the EAR signing keys ([`Jwks`]).
+    pub const JWKS: &str = "/.well-known/jwks.json";
+
+    /// `POST /v1/nonce`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct NonceAnswer {
+        /// The nonce, base64url without padding (56 bytes decoded).
+        pub nonce: String,
+        /// Expiry, Unix seconds.
+        pub expires: u64,
+    }
+
+    /// `POST /v1/attest`. Parsed strictly (unknown fields refused); new optional fields
+    /// are added with `#[serde(default)]`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AttestRequest {
+        /// The policy's service to attest as.
+        pub service: String,
+        /// The nonce from [`NONCE`], as received.
+        pub nonce: String,
+        /// The quote (tagged COSE_Sign1), base64. Its REPORTDATA is
+        /// `SHA-512(nonce bytes ‖ report_data)`.
+        pub quote: String,
+        /// The application's own report data, hex (0 to 64 bytes).
+        #[serde(default)]
+        pub report_data: String,
+        /// Identity evidence of the LAS that signed the quote (`GET /v1/identity` with the
+        /// decoded nonce bytes as its nonce), base64. The client fetches it from its own
+        /// LAS; the service verifies it like any evidence (key, nonce, freshness, policy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub evidence: Option<String>,
+        /// A LAS address for the service to fetch the evidence from itself. Refused
+        /// (`evidence-fetch-disabled`) unless the service runs with
+        /// `--fetch-evidence-from` and the address resolves into those networks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub las: Option<String>,
+    }
+
+    /// `POST /v1/attest` answered.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct AttestAnswer {
+        /// The EAR (compact JWS, ES256).
+        pub ear: String,
+        /// Its `ear.status`.
+        pub status: EarStatus,
+    }
+
+    /// An EAR's `ear.status` (draft-ietf-rats-ear).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum EarStatus {
+        /// Accepted with nothing tolerated.
+        Affirming,
+        /// Accepted through a tolerance (or with unverified hardware).
+        Warning,
+        /// Rejected.
+        Contraindicated,
+    }
+
+    impl EarStatus {
+        /// The wire name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::Affirming => "affirming",
+                Self::Warning => "warning",
+                Self::Contraindicated => "contraindicated",
+            }
+        }
+    }
+
+    impl std::fmt::Display for EarStatus {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+
+    /// One public key of the [`Jwks`] (RFC 7517). Only `kty` is required, so a set that
+    /// also holds keys of other types still parses (they are skipped when verifying).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Jwk {
+        /// `EC` for the service's keys.
+        pub kty: String,
+        /// `P-256`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub crv: Option<String>,
+        /// The x coordinate, base64url.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub x: Option<String>,
+        /// The y coordinate, base64url.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub y: Option<String>,
+        /// `sig`.
+        #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+        pub use_: Option<String>,
+        /// `ES256`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub alg: Option<String>,
+        /// The RFC 7638 thumbprint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub kid: Option<String>,
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Jwks {
+        /// The keys.
+        pub keys: Vec<Jwk>,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1,6 +1,9 @@
 //! Strict reading of the CBOR maps inside LAS tokens: text keys, each once, every expected
 //! key present with the expected type, no unknown keys, no trailing bytes.
 
+// A parser of untrusted bytes: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use ciborium::Value;
 
 use crate::error::TokenError;

@@ -8,7 +8,12 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, header};
 use las_client::http::{ExchangeError, HttpClient};
-use serde_json::{Value, json};
+use las_client::{LasClient, ReportSource};
+use las_core::api::verifier::{self as api, AttestRequest, Jwks};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use las_core::api::verifier::AttestAnswer;
 
 /// Largest answer read.
 const MAX_ANSWER: usize = 256 * 1024;
@@ -43,6 +48,9 @@ pub enum ClientError {
         /// The message.
         message: String,
     },
+    /// The application's LAS failed (quote or identity evidence).
+    #[error("the LAS: {0}")]
+    Las(#[from] las_client::ClientError),
     /// The answer is not what the API promises.
     #[error("{url}: unexpected answer: {detail}")]
     Protocol {
@@ -66,19 +74,11 @@ pub struct VerifierClient {
 pub struct NonceAnswer {
     /// The wire form (base64url).
     pub nonce: String,
-    /// The 56 decoded bytes (what [`crate::bound_report_data`] hashes).
+    /// The 56 decoded bytes (what [`crate::bound_report_data`] hashes, and the nonce of
+    /// the LAS identity evidence posted with the quote).
     pub bytes: Vec<u8>,
     /// Expiry (Unix seconds).
     pub expires: u64,
-}
-
-/// The answer of `POST /v1/attest`.
-#[derive(Debug, Clone)]
-pub struct AttestAnswer {
-    /// The EAR (compact JWS).
-    pub ear: String,
-    /// Its `ear.status`.
-    pub status: String,
 }
 
 impl VerifierClient {
@@ -104,21 +104,23 @@ impl VerifierClient {
         })
     }
 
-    async fn call(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, ClientError> {
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut req = Request::builder().method(method).uri(&url);
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
+        let bytes = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                serde_json::to_vec(b).map_err(|e| ClientError::Url(url.clone(), e.to_string()))?
+            }
+            None => Vec::new(),
+        };
         let req = req
-            .body(Full::new(Bytes::from(
-                body.map(|b| b.to_string()).unwrap_or_default(),
-            )))
+            .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| ClientError::Url(url.clone(), e.to_string()))?;
         let (status, body) = las_client::http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
@@ -129,99 +131,80 @@ impl VerifierClient {
                     detail: other.to_string(),
                 },
             })?;
-        let j: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
-            let j = j.unwrap_or_default();
+            let (kind, message) = match serde_json::from_slice::<las_core::api::ErrorAnswer>(&body)
+            {
+                Ok(e) => (e.error, e.message),
+                Err(_) => (
+                    "unknown".to_owned(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ),
+            };
             return Err(ClientError::Refused {
                 url,
                 status: status.as_u16(),
-                kind: j
-                    .get("error")
-                    .unwrap_or(&Value::Null)
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_owned(),
-                message: j
-                    .get("message")
-                    .unwrap_or(&Value::Null)
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                kind,
+                message,
             });
         }
-        j.ok_or_else(|| ClientError::Protocol {
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
             url,
-            detail: "the body is not JSON".into(),
+            detail: e.to_string(),
         })
-    }
-
-    fn protocol(&self, detail: &str) -> ClientError {
-        ClientError::Protocol {
-            url: self.base.clone(),
-            detail: detail.into(),
-        }
     }
 
     /// `POST /v1/nonce`.
     pub async fn nonce(&self) -> Result<NonceAnswer, ClientError> {
         use base64::Engine;
-        let j = self.call(Method::POST, "/v1/nonce", None).await?;
-        let nonce = j
-            .get("nonce")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no nonce"))?
-            .to_owned();
+        let a: api::NonceAnswer = self.call(Method::POST, api::NONCE, None::<&()>).await?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&nonce)
-            .map_err(|_| self.protocol("the nonce is not base64url"))?;
+            .decode(&a.nonce)
+            .map_err(|_| ClientError::Protocol {
+                url: format!("{}{}", self.base, api::NONCE),
+                detail: "the nonce is not base64url".into(),
+            })?;
         Ok(NonceAnswer {
-            nonce,
+            nonce: a.nonce,
             bytes,
-            expires: j
-                .get("expires")
-                .unwrap_or(&Value::Null)
-                .as_u64()
-                .unwrap_or(0),
+            expires: a.expires,
         })
     }
 
-    /// `POST /v1/attest`.
-    pub async fn attest(
+    /// `POST /v1/attest` with a request built by the caller.
+    pub async fn attest(&self, req: &AttestRequest) -> Result<AttestAnswer, ClientError> {
+        self.call(Method::POST, api::ATTEST, Some(req)).await
+    }
+
+    /// The whole exchange for an application enclave (`source`) on the platform of
+    /// `las`: a nonce from the service, a quote binding `SHA-512(nonce ‖ app_data)`, the
+    /// LAS's identity evidence for the same nonce (fetched here, so the service connects
+    /// to no LAS), then `POST /v1/attest`.
+    pub async fn attest_enclave(
         &self,
         service: &str,
-        nonce: &str,
-        quote: &[u8],
-        app_report_data: &[u8],
-        las: Option<&str>,
+        las: &LasClient,
+        source: &dyn ReportSource,
+        app_data: &[u8],
     ) -> Result<AttestAnswer, ClientError> {
         use base64::Engine;
-        let body = json!({
-            "service": service,
-            "nonce": nonce,
-            "quote": base64::engine::general_purpose::STANDARD.encode(quote),
-            "report_data": hex::encode(app_report_data),
-            "las": las,
-        });
-        let j = self.call(Method::POST, "/v1/attest", Some(body)).await?;
-        let ear = j
-            .get("ear")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no ear"))?;
-        let status = j
-            .get("status")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no status"))?;
-        Ok(AttestAnswer {
-            ear: ear.to_owned(),
-            status: status.to_owned(),
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let n = self.nonce().await?;
+        let rd = crate::bound_report_data(&n.bytes, app_data);
+        let q = las_client::attest(las, source, &rd).await?;
+        let evidence = las.identity(&n.bytes).await?;
+        self.attest(&AttestRequest {
+            service: service.to_owned(),
+            nonce: n.nonce,
+            quote: b64.encode(&q.bytes),
+            report_data: hex::encode(app_data),
+            evidence: Some(b64.encode(evidence)),
+            ..AttestRequest::default()
         })
+        .await
     }
 
     /// `GET /.well-known/jwks.json`.
-    pub async fn jwks(&self) -> Result<Value, ClientError> {
-        self.call(Method::GET, "/.well-known/jwks.json", None).await
+    pub async fn jwks(&self) -> Result<Jwks, ClientError> {
+        self.call(Method::GET, api::JWKS, None::<&()>).await
     }
 }

@@ -29,6 +29,12 @@ pub struct ServiceConfig {
     pub evidence_cache: u64,
     /// Lifetime of an EAR (`exp - iat`, seconds).
     pub ear_lifetime: u64,
+    /// Memory the evidence cache may hold (bytes of tokens plus a fixed cost per entry).
+    pub evidence_cache_bytes: usize,
+    /// Networks a LAS named in an attestation request may be in for the service to fetch
+    /// its identity evidence itself. Empty (the default): the service makes no outbound
+    /// connection and refuses requests that name a LAS (`evidence-fetch-disabled`).
+    pub fetch_evidence_from: Vec<ipnet::IpNet>,
     /// Time to wait for a LAS.
     pub las_timeout: Duration,
     /// How often the policy file is checked for changes.
@@ -57,6 +63,8 @@ impl ServiceConfig {
             },
             nonce_lifetime: 120,
             evidence_cache: 300,
+            evidence_cache_bytes: DEFAULT_EVIDENCE_CACHE_BYTES,
+            fetch_evidence_from: Vec::new(),
             ear_lifetime: 300,
             las_timeout: Duration::from_secs(5),
             policy_poll: Duration::from_secs(1),
@@ -66,6 +74,10 @@ impl ServiceConfig {
         }
     }
 }
+
+/// Default memory bound of the evidence cache: 16 MiB (about 14,000 simulated platforms,
+/// or 300 with DCAP evidence).
+pub const DEFAULT_EVIDENCE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Default port of the verification service.
 pub const DEFAULT_PORT: u16 = 18767;

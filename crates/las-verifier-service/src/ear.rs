@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use las_core::api::verifier::{EarStatus, Jwk, Jwks};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
@@ -44,9 +45,58 @@ pub enum EarError {
     /// `eat_profile` is not [`EAR_PROFILE`].
     #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?}")]
     Profile(String),
+    /// The header lists extensions that must be understood (`crit`); none is.
+    #[error("the token's header lists critical extensions {0}; none is understood")]
+    Critical(String),
     /// `exp` has passed (or `iat` lies in the future beyond the skew).
     #[error("the token is not valid now: {0}")]
     Time(String),
+}
+
+/// The claims of an EAR as the service signs them and `verify_ear` returns them. The
+/// registered claims a relying party checks are typed; every other claim is kept in
+/// `other` (so the claim set prints back as signed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarClaims {
+    /// `eat_profile`.
+    pub eat_profile: String,
+    /// Issue time, Unix seconds.
+    pub iat: u64,
+    /// Expiry, Unix seconds (required).
+    pub exp: u64,
+    /// The nonce of the exchange (base64url, as issued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat_nonce: Option<String>,
+    /// One appraisal per service name.
+    pub submods: std::collections::BTreeMap<String, EarSubmod>,
+    /// Every other claim (`ear.verifier-id`, ...).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One service's appraisal in [`EarClaims::submods`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarSubmod {
+    /// `ear.status`.
+    #[serde(rename = "ear.status")]
+    pub status: EarStatus,
+    /// `ear.trustworthiness-vector`: AR4SI tier name to value.
+    #[serde(
+        rename = "ear.trustworthiness-vector",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub trust_vector: std::collections::BTreeMap<String, i64>,
+    /// `ear.appraisal-policy-id`.
+    #[serde(
+        rename = "ear.appraisal-policy-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub policy_id: Option<String>,
+    /// Every other claim of the submodule (`las.facts`, `las.reasons`, `las.notes`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Signs EAR claim sets; knows its JWK.
@@ -104,14 +154,24 @@ impl EarSigner {
     }
 
     /// The public key as a JWK.
-    pub fn jwk(&self) -> Value {
+    pub fn jwk(&self) -> Jwk {
         let (x, y) = coords(self.key.verifying_key());
-        json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": ALG, "kid": self.kid})
+        Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some(x),
+            y: Some(y),
+            use_: Some("sig".into()),
+            alg: Some(ALG.into()),
+            kid: Some(self.kid.clone()),
+        }
     }
 
     /// The JWKS document (`/.well-known/jwks.json`).
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk()] })
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![self.jwk()],
+        }
     }
 
     /// Signs `claims` as a compact JWS.
@@ -142,8 +202,10 @@ pub const MAX_SKEW: u64 = 60;
 
 /// Verifies an EAR `token` against the keys of `jwks` (a JWKS document) at time `now`:
 /// ES256 signature (by the key whose `kid` matches, or any P-256 key when the token names
-/// none), `eat_profile`, `exp` (when present) and `iat`. Returns the claims.
-pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError> {
+/// none), no `crit` header (this verifier understands no JWS extension, so any listed one
+/// is refused as RFC 7515 §4.1.11 requires), `eat_profile`, `exp` (required: a token
+/// without it would never expire) and `iat`. Returns the claims.
+pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarError> {
     let token = token.trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -162,24 +224,21 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
     if alg != ALG {
         return Err(EarError::Algorithm(alg.to_owned()));
     }
+    if let Some(crit) = header.get("crit") {
+        return Err(EarError::Critical(crit.to_string()));
+    }
     let sig_bytes = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|e| EarError::Malformed(format!("signature: not base64url: {e}")))?;
     let sig = Signature::from_slice(&sig_bytes)
         .map_err(|_| EarError::Malformed("signature: not 64 bytes r ‖ s".into()))?;
     let kid = header.get("kid").and_then(Value::as_str);
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or_else(|| EarError::Jwks("no `keys` array".into()))?;
     let mut candidates = Vec::new();
-    for k in keys {
-        if k.get("kty").and_then(Value::as_str) != Some("EC")
-            || k.get("crv").and_then(Value::as_str) != Some("P-256")
-        {
+    for k in &jwks.keys {
+        if k.kty != "EC" || k.crv.as_deref() != Some("P-256") {
             continue;
         }
-        if let (Some(want), Some(have)) = (kid, k.get("kid").and_then(Value::as_str))
+        if let (Some(want), Some(have)) = (kid, k.kid.as_deref())
             && want != have
         {
             continue;
@@ -210,16 +269,11 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
     if profile != EAR_PROFILE {
         return Err(EarError::Profile(profile.to_owned()));
     }
-    match claims.get("exp") {
-        None => {}
-        Some(v) => {
-            let exp = v
-                .as_u64()
-                .ok_or_else(|| EarError::Malformed("exp is not a number".into()))?;
-            if now >= exp.saturating_add(MAX_SKEW) {
-                return Err(EarError::Time(format!("expired at {exp}, now {now}")));
-            }
-        }
+    let exp = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| {
+        EarError::Malformed("exp missing or not a number: the token would never expire".into())
+    })?;
+    if now >= exp.saturating_add(MAX_SKEW) {
+        return Err(EarError::Time(format!("expired at {exp}, now {now}")));
     }
     let iat = claims
         .get("iat")
@@ -233,14 +287,13 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
     if !claims.get("submods").is_some_and(Value::is_object) {
         return Err(EarError::Malformed("submods missing".into()));
     }
-    Ok(claims)
+    serde_json::from_value(claims).map_err(|e| EarError::Malformed(format!("claims: {e}")))
 }
 
-fn jwk_key(k: &Value) -> Result<VerifyingKey, EarError> {
-    let coord = |name: &str| -> Result<[u8; 32], EarError> {
-        let s = k
-            .get(name)
-            .and_then(Value::as_str)
+fn jwk_key(k: &Jwk) -> Result<VerifyingKey, EarError> {
+    let coord = |name: &str, v: &Option<String>| -> Result<[u8; 32], EarError> {
+        let s = v
+            .as_deref()
             .ok_or_else(|| EarError::Jwks(format!("EC key without `{name}`")))?;
         let b = URL_SAFE_NO_PAD
             .decode(s)
@@ -248,7 +301,7 @@ fn jwk_key(k: &Value) -> Result<VerifyingKey, EarError> {
         b.try_into()
             .map_err(|_| EarError::Jwks(format!("`{name}` is not 32 bytes")))
     };
-    let (x, y) = (coord("x")?, coord("y")?);
+    let (x, y) = (coord("x", &k.x)?, coord("y", &k.y)?);
     let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
     VerifyingKey::from_encoded_point(&point)
         .map_err(|_| EarError::Jwks("the key is not a point on P-256".into()))
@@ -265,9 +318,13 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = signer();
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200,
+            "submods": {"app": {"ear.status": "warning", "las.notes": ["n"]}}, "x": 1});
         let t = s.sign(&claims);
-        assert_eq!(verify_ear(&t, &s.jwks(), 150).unwrap(), claims);
+        let got = verify_ear(&t, &s.jwks(), 150).unwrap();
+        assert_eq!(got.submods["app"].status, EarStatus::Warning);
+        assert_eq!((got.iat, got.exp), (100, 200));
+        assert_eq!(serde_json::to_value(&got).unwrap(), claims);
         assert!(matches!(
             verify_ear(&t, &s.jwks(), 300),
             Err(EarError::Time(_))
@@ -297,7 +354,7 @@ mod tests {
     fn ring_signer_is_used_and_verifies_with_p256() {
         let s = signer();
         assert!(s.fast.is_some(), "ring did not take the p256 key");
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 1, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 1, "exp": 100, "submods": {}});
         for _ in 0..20 {
             verify_ear(&s.sign(&claims), &s.jwks(), 2).unwrap();
         }
@@ -307,6 +364,34 @@ mod tests {
     fn thumbprint_matches_rfc7638_shape() {
         let s = signer();
         assert_eq!(s.kid().len(), 43);
-        assert_eq!(s.jwk()["kid"], s.kid());
+        assert_eq!(s.jwk().kid.as_deref(), Some(s.kid()));
+    }
+
+    /// A signed token with `header` and `claims` (a forger holding the key).
+    fn signed_with(s: &EarSigner, header: &Value, claims: &Value) -> String {
+        let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig: Signature = s.key.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    }
+
+    /// Issue 23: a token without `exp` never expires, and an unknown `crit` extension
+    /// changes what the token means; both are refused although the signature holds.
+    #[test]
+    fn a_token_without_exp_or_with_crit_is_refused() {
+        let s = signer();
+        let h = json!({"alg": ALG, "typ": "JWT", "kid": s.kid()});
+        let good = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        verify_ear(&signed_with(&s, &h, &good), &s.jwks(), 150).unwrap();
+        let no_exp = json!({"eat_profile": EAR_PROFILE, "iat": 100, "submods": {}});
+        let e = verify_ear(&signed_with(&s, &h, &no_exp), &s.jwks(), 150).unwrap_err();
+        assert!(
+            matches!(&e, EarError::Malformed(m) if m.contains("exp missing")),
+            "{e}"
+        );
+        let crit = json!({"alg": ALG, "kid": s.kid(), "crit": ["exp-ext"], "exp-ext": 1});
+        let e = verify_ear(&signed_with(&s, &crit, &good), &s.jwks(), 150).unwrap_err();
+        assert!(matches!(e, EarError::Critical(_)), "{e}");
     }
 }

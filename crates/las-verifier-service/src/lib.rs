@@ -9,10 +9,13 @@
 //! ```text
 //!  app ── POST /v1/nonce ──────────────────────────► NonceBook::issue (HMAC, expiry)
 //!  app: REPORTDATA = SHA-512(nonce ‖ app data) ─► LAS quote
-//!  app ── POST /v1/attest {service, nonce, quote, report_data, las} ─►
+//!  app: LAS GET /v1/identity?nonce=<the same nonce> ─► identity evidence
+//!  app ── POST /v1/attest {service, nonce, quote, report_data, evidence} ─►
 //!         NonceBook::consume ─► decode_quote ─► batch (signatures of waiting requests checked together)
-//!         ─► evidence cache (per platform ID) ──miss──► LAS /v1/identity (fresh nonce)
-//!         ─► las_verifier::verify_verified_quote_with ─► verdict::ear_claims ─► EarSigner::sign
+//!         ─► evidence: cache (per platform ID) or the posted one (no outbound connection;
+//!            only with --fetch-evidence-from: fetched from an allowed LAS the request names)
+//!         ─► las_verifier::verify_batch_verified_with ─► evidence cached once it matched the quote's key
+//!         ─► verdict::ear_claims ─► EarSigner::sign
 //!  relying party ── GET /.well-known/jwks.json ─► ear::verify_ear
 //! ```
 //!
@@ -41,8 +44,10 @@ mod serve;
 mod state;
 mod verdict;
 
-pub use config::{DEFAULT_PORT, ServiceConfig, StartError};
-pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+pub use config::{DEFAULT_EVIDENCE_CACHE_BYTES, DEFAULT_PORT, ServiceConfig, StartError};
+pub use ear::{EAR_PROFILE, EarClaims, EarError, EarSigner, EarSubmod, verify_ear};
+/// A network of `ServiceConfig::fetch_evidence_from` (CIDR).
+pub use ipnet::IpNet;
 pub use routes::app;
 pub use serve::{run, serve};
 pub use state::AppState;

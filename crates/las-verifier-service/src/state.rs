@@ -21,8 +21,8 @@ use crate::nonce::NonceBook;
 
 /// Consumed nonces remembered per replica at most.
 const MAX_USED_NONCES: usize = 1 << 20;
-/// Platforms whose evidence is cached at most.
-pub(crate) const MAX_CACHED_PLATFORMS: usize = 100_000;
+/// Bytes an evidence cache entry costs besides its token (key, nonce, map overhead).
+const CACHE_ENTRY_OVERHEAD: usize = 160;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Label {
@@ -36,6 +36,9 @@ pub(crate) struct Metrics {
     pub(crate) nonces_issued: Counter,
     pub(crate) nonces_refused: Family<Label, Counter>,
     pub(crate) evidence_fetches: Family<Label, Counter>,
+    pub(crate) evidence: Family<Label, Counter>,
+    pub(crate) evidence_cache_entries: Gauge,
+    pub(crate) evidence_cache_bytes: Gauge,
     pub(crate) policy_reloads: Family<Label, Counter>,
     pub(crate) policy_reload_failing: Gauge,
     /// The serve loop's counters (las_server::serve_router).
@@ -64,8 +67,26 @@ impl Metrics {
         let evidence_fetches = Family::<Label, Counter>::default();
         r.register(
             "evidence_fetches",
-            "LAS identity evidence fetches (ok, unreachable, rejected)",
+            "Identity evidence fetched by the service itself (only with --fetch-evidence-from): ok, not-allowed, unreachable",
             evidence_fetches.clone(),
+        );
+        let evidence = Family::<Label, Counter>::default();
+        r.register(
+            "evidence",
+            "LAS identity evidence by outcome: cache-hit, cached (matched the quote's key), not-cached (cache full), rejected, absent",
+            evidence.clone(),
+        );
+        let evidence_cache_entries = Gauge::default();
+        r.register(
+            "evidence_cache_entries",
+            "Platforms whose verified identity evidence is cached",
+            evidence_cache_entries.clone(),
+        );
+        let evidence_cache_bytes = Gauge::default();
+        r.register(
+            "evidence_cache_bytes",
+            "Memory the evidence cache accounts for (bounded by --evidence-cache-bytes)",
+            evidence_cache_bytes.clone(),
         );
         let policy_reloads = Family::<Label, Counter>::default();
         r.register(
@@ -102,6 +123,9 @@ impl Metrics {
             nonces_issued,
             nonces_refused,
             evidence_fetches,
+            evidence,
+            evidence_cache_entries,
+            evidence_cache_bytes,
             policy_reloads,
             policy_reload_failing,
             connections,
@@ -124,11 +148,92 @@ pub(crate) struct LoadedPolicy {
     pub(crate) loaded_at: u64,
 }
 
+/// Identity evidence that verified and matched the key of a quote it came with, and the
+/// nonce it answers (re-verified against the policy in force on every use).
 #[derive(Debug, Clone)]
 pub(crate) struct CachedEvidence {
     pub(crate) token: Arc<Vec<u8>>,
-    pub(crate) nonce: [u8; 32],
+    pub(crate) nonce: Arc<Vec<u8>>,
     pub(crate) fetched_at: u64,
+}
+
+impl CachedEvidence {
+    fn cost(&self) -> usize {
+        self.token
+            .len()
+            .saturating_add(self.nonce.len())
+            .saturating_add(CACHE_ENTRY_OVERHEAD)
+    }
+}
+
+/// Verified evidence per platform ID, bounded by the bytes it holds (not by a count: a
+/// DCAP evidence token is 50 times a simulated one). Only evidence that matched the key of
+/// a quote is inserted (routes.rs), and a full cache refuses new entries rather than
+/// evicting live ones, so no client can push genuine platforms out.
+#[derive(Debug)]
+pub(crate) struct EvidenceCache {
+    map: HashMap<[u8; 32], CachedEvidence>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl EvidenceCache {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The live entry for `pid` (an expired one is dropped).
+    pub(crate) fn get(&mut self, pid: &[u8; 32], now: u64, ttl: u64) -> Option<CachedEvidence> {
+        let c = self.map.get(pid)?;
+        if c.fetched_at.saturating_add(ttl) > now && c.fetched_at <= now {
+            return Some(c.clone());
+        }
+        if let Some(old) = self.map.remove(pid) {
+            self.bytes = self.bytes.saturating_sub(old.cost());
+        }
+        None
+    }
+
+    /// Inserts (or replaces) `pid`'s entry if it fits after expired entries are dropped;
+    /// false when it does not fit.
+    pub(crate) fn insert(&mut self, pid: [u8; 32], e: CachedEvidence, now: u64, ttl: u64) -> bool {
+        if ttl == 0 {
+            return false;
+        }
+        if let Some(old) = self.map.remove(&pid) {
+            self.bytes = self.bytes.saturating_sub(old.cost());
+        }
+        let cost = e.cost();
+        if self.bytes.saturating_add(cost) > self.max_bytes {
+            let mut freed = 0usize;
+            self.map.retain(|_, c| {
+                let live = c.fetched_at.saturating_add(ttl) > now && c.fetched_at <= now;
+                if !live {
+                    freed = freed.saturating_add(c.cost());
+                }
+                live
+            });
+            self.bytes = self.bytes.saturating_sub(freed);
+        }
+        if self.bytes.saturating_add(cost) > self.max_bytes {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(cost);
+        self.map.insert(pid, e);
+        true
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// What every request handler shares.
@@ -140,7 +245,7 @@ pub struct AppState {
     pub(crate) policy_error: Mutex<Option<String>>,
     pub(crate) signer: EarSigner,
     pub(crate) nonces: NonceBook,
-    pub(crate) evidence: Mutex<HashMap<[u8; 32], CachedEvidence>>,
+    pub(crate) evidence: Mutex<EvidenceCache>,
     pub(crate) metrics: Metrics,
     pub(crate) shutting_down: AtomicBool,
     /// Checks quote signatures, several at a time when several wait.
@@ -172,13 +277,14 @@ impl AppState {
         let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
+        let evidence = Mutex::new(EvidenceCache::new(config.evidence_cache_bytes));
         Ok(Arc::new(Self {
             config,
             policy: RwLock::new(Arc::new(policy)),
             policy_error: Mutex::new(None),
             signer,
             nonces,
-            evidence: Mutex::new(HashMap::new()),
+            evidence,
             metrics,
             shutting_down: AtomicBool::new(false),
             batcher,
@@ -200,5 +306,39 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(len: usize, at: u64) -> CachedEvidence {
+        CachedEvidence {
+            token: Arc::new(vec![0; len]),
+            nonce: Arc::new(vec![0; 56]),
+            fetched_at: at,
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_and_never_evicts_live_entries() {
+        let one = ev(1000, 10).cost();
+        let mut c = EvidenceCache::new(2 * one);
+        assert!(c.insert([1; 32], ev(1000, 10), 10, 100));
+        assert!(c.insert([2; 32], ev(1000, 10), 10, 100));
+        // Full: a third is refused, the two live ones stay.
+        assert!(!c.insert([3; 32], ev(1000, 11), 11, 100));
+        assert_eq!((c.len(), c.bytes()), (2, 2 * one));
+        assert!(c.get(&[1; 32], 12, 100).is_some());
+        // Replacing an entry does not count it twice.
+        assert!(c.insert([1; 32], ev(1000, 12), 12, 100));
+        assert_eq!(c.bytes(), 2 * one);
+        // Once [2] expired, a new one fits in its place.
+        assert!(c.insert([3; 32], ev(1000, 111), 111, 100));
+        assert!(c.get(&[2; 32], 111, 100).is_none());
+        assert_eq!((c.len(), c.bytes()), (2, 2 * one));
+        // A cache lifetime of 0 caches nothing.
+        assert!(!EvidenceCache::new(10 * one).insert([4; 32], ev(1, 1), 1, 0));
     }
 }

@@ -232,3 +232,72 @@ fn unspecified_ipv6_listen_is_dual_stack_and_ipv6_loopback_works() {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success());
 }
+
+/// Issue 23: started through the dynamic loader (`ld.so lasd`), `/proc/self/exe` is the
+/// loader, so every binary started that way measured the same file and claimed one ID.
+/// Simulation now refuses to start when the running code is not `/proc/self/exe`.
+#[test]
+fn simulation_started_through_the_dynamic_loader_is_refused() {
+    let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.exists());
+    let Some(loader) = loader else {
+        gate::not_tested(
+            "lasd started through the dynamic loader",
+            "no known ld.so on this machine",
+        );
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let direct = Command::new(lasd_bin())
+        .args(["id", "--mode", "sim", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(direct.status.code(), Some(0), "{}", stderr(&direct));
+    let via = Command::new(loader)
+        .arg(lasd_bin())
+        .args(["id", "--mode", "sim", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let e = stderr(&via);
+    assert_eq!(via.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("started through a loader") && e.contains("run the executable itself"),
+        "{e}"
+    );
+    assert!(stdout(&via).is_empty(), "no ID printed: {}", stdout(&via));
+    assert_eq!(e.matches("started through a loader").count(), 1, "{e}");
+}
+
+/// Issue 23: `las serve` runs a `lasd` found on PATH when none is beside `las`; its help
+/// (lasd's own) now begins by saying so and naming the `lasd` it found.
+#[test]
+fn las_serve_help_names_the_lasd_it_runs_and_how_it_was_found() {
+    let out = Command::new(las_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let o = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first = o.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("next to the `las` executable, else the first `lasd` on PATH")
+            && first.contains(&lasd_bin().display().to_string()),
+        "{first}"
+    );
+    assert!(o.contains("--listen"), "lasd's own help follows: {o}");
+    let top = stdout(
+        &Command::new(las_bin())
+            .args(["help", "serve"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        top.contains("next to the `las` executable, then on PATH"),
+        "{top}"
+    );
+}

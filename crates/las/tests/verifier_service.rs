@@ -136,10 +136,17 @@ fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
     stdout(&o).trim().to_string()
 }
 
-fn attest_body(nonce: &str, quote: &str, las: SocketAddr) -> serde_json::Value {
+/// The body `las attest` posts: the quote and the LAS's identity evidence for the same
+/// nonce (`nonce_bytes`, decoded), fetched here from `las` as the enclave's side does.
+fn attest_body(nonce: &str, nonce_bytes: &[u8], quote: &str, las: SocketAddr) -> serde_json::Value {
+    let ev = get(
+        las,
+        &format!("/v1/identity?nonce={}", hex::encode(nonce_bytes)),
+    );
+    assert_eq!(ev.status, 200);
     serde_json::json!({
-        "service": "app", "nonce": nonce, "quote": quote,
-        "report_data": APP_DATA, "las": las.to_string(),
+        "service": "app", "nonce": nonce, "quote": quote, "report_data": APP_DATA,
+        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
     })
 }
 
@@ -311,20 +318,28 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     // Replay: the same nonce and quote a second time are refused.
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"], "warning");
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "replayed-nonce");
     // A nonce of our own making (not MACed by the service) is refused.
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 56]);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&forged, &q, a.las.addr));
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &attest_body(&forged, &[7u8; 56], &q, a.las.addr),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "bad-nonce");
     // A quote bound to another nonce: contraindicated (report data mismatch).
-    let (n2, _) = nonce(v1.addr);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n2, &q, a.las.addr));
+    let (n2, nb2) = nonce(v1.addr);
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &attest_body(&n2, &nb2, &q, a.las.addr),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "contraindicated");
 
@@ -341,7 +356,7 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     );
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v2.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v2.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"], "warning");
     // A replica with its own (different) nonce key refuses them.
@@ -349,13 +364,13 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     let v3 = Verifier::start(&cm.path(), state3.path());
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v3.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v3.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "bad-nonce");
 
-    // Metrics count results and refusals. A's evidence was fetched once and then reused
-    // from the cache for three more attestations; B's LAS, outside the service's
-    // platforms, was never contacted.
+    // Metrics count results and refusals. A's evidence (posted with the quote) was
+    // verified and cached once, then the cache answered for three more attestations; B's
+    // evidence, outside the service's platforms, was not even looked at.
     let m = support_scrape(v1.addr);
     assert!(
         m.contains("las_verifier_attestations_total{kind=\"warning\"} 2"),
@@ -370,7 +385,7 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
         "{m}"
     );
     assert!(
-        m.contains("las_verifier_evidence_fetches_total{kind=\"ok\"} 1"),
+        m.contains("las_verifier_evidence_total{kind=\"cached\"} 1"),
         "{m}"
     );
 
@@ -485,7 +500,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
     let r = post_json(
         v.addr,
         "/v1/attest",
-        &attest_body(&n, &bound_quote(&a, &nb), a.las.addr),
+        &attest_body(&n, &nb, &bound_quote(&a, &nb), a.las.addr),
     );
     assert_eq!(r.json()["status"], "warning");
 
@@ -507,7 +522,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
                     q[at] ^= 1;
                 }
                 let q = base64::engine::general_purpose::STANDARD.encode(&q);
-                (attest_body(&n, &q, a.las.addr), good)
+                (attest_body(&n, &nb, &q, a.las.addr), good)
             })
             .collect();
         let go = std::sync::Arc::new(std::sync::Barrier::new(N));
@@ -565,9 +580,9 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
         ),
         (sent / N * third) as u64
     );
-    // Evidence was fetched once, before the rounds.
+    // Evidence was verified and cached once, before the rounds.
     assert_eq!(
-        metric(&last, "las_verifier_evidence_fetches_total{kind=\"ok\"}"),
+        metric(&last, "las_verifier_evidence_total{kind=\"cached\"}"),
         1
     );
 }

@@ -4,7 +4,7 @@ use crate::crypto::Key128;
 /// The inputs of the committed vectors tests/vectors/quote-v{1,2}.cose (see the README
 /// there): the REPORT body is the committed `quote-v1.report-body.bin`, read, not
 /// written out again here.
-fn sample() -> (PlatformIdentity, QuoteClaims) {
+pub(super) fn sample() -> (PlatformIdentity, QuoteClaims) {
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
     let body = include_bytes!("../../../../tests/vectors/quote-v1.report-body.bin");
     let claims = QuoteClaims {

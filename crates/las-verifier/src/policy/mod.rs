@@ -136,32 +136,50 @@ pub enum Tolerance {
 impl Tolerance {
     /// Every tolerance with its policy spelling.
     pub const ALL: [(Tolerance, &'static str); 11] = [
-        (Tolerance::DebugMode, "debug-mode"),
-        (Tolerance::OutdatedTcb, "outdated-tcb"),
+        (Tolerance::DebugMode, Tolerance::DebugMode.as_str()),
+        (Tolerance::OutdatedTcb, Tolerance::OutdatedTcb.as_str()),
         (
             Tolerance::SoftwareHardeningNeeded,
-            "software-hardening-needed",
+            Tolerance::SoftwareHardeningNeeded.as_str(),
         ),
-        (Tolerance::Hyperthreading, "hyperthreading"),
-        (Tolerance::InsecureIgpu, "insecure-igpu"),
-        (Tolerance::AepicLeak, "aepic-leak"),
-        (Tolerance::InsecureConfiguration, "insecure-configuration"),
-        (Tolerance::Simulation, "simulation"),
-        (Tolerance::DynamicPlatform, "dynamic-platform"),
-        (Tolerance::CachedKeys, "cached-keys"),
+        (
+            Tolerance::Hyperthreading,
+            Tolerance::Hyperthreading.as_str(),
+        ),
+        (Tolerance::InsecureIgpu, Tolerance::InsecureIgpu.as_str()),
+        (Tolerance::AepicLeak, Tolerance::AepicLeak.as_str()),
+        (
+            Tolerance::InsecureConfiguration,
+            Tolerance::InsecureConfiguration.as_str(),
+        ),
+        (Tolerance::Simulation, Tolerance::Simulation.as_str()),
+        (
+            Tolerance::DynamicPlatform,
+            Tolerance::DynamicPlatform.as_str(),
+        ),
+        (Tolerance::CachedKeys, Tolerance::CachedKeys.as_str()),
         (
             Tolerance::ScalableSgxWithoutIntegrity,
-            "scalable-sgx-without-integrity",
+            Tolerance::ScalableSgxWithoutIntegrity.as_str(),
         ),
     ];
 
-    /// The policy spelling.
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(t, _)| *t == self)
-            .map(|(_, s)| *s)
-            .unwrap_or("?")
+    /// The policy spelling: an exhaustive `match`, so a new tolerance cannot lack one
+    /// (a table lookup fell back to "?" before).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tolerance::DebugMode => "debug-mode",
+            Tolerance::OutdatedTcb => "outdated-tcb",
+            Tolerance::SoftwareHardeningNeeded => "software-hardening-needed",
+            Tolerance::Hyperthreading => "hyperthreading",
+            Tolerance::InsecureIgpu => "insecure-igpu",
+            Tolerance::AepicLeak => "aepic-leak",
+            Tolerance::InsecureConfiguration => "insecure-configuration",
+            Tolerance::Simulation => "simulation",
+            Tolerance::DynamicPlatform => "dynamic-platform",
+            Tolerance::CachedKeys => "cached-keys",
+            Tolerance::ScalableSgxWithoutIntegrity => "scalable-sgx-without-integrity",
+        }
     }
 }
 

@@ -11,13 +11,14 @@ mod evidence;
 mod quote;
 mod reason;
 
-use las_core::PlatformId;
 use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
 
 pub use evidence::{verify_las_evidence, verify_las_evidence_with};
-pub use quote::{verify_quote, verify_quote_with, verify_verified_quote_with};
+pub use quote::{
+    PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote, verify_quote_with,
+};
 pub use reason::{Reason, Rejection};
 
 /// The verifier's knowledge about the LAS behind a platform key.
@@ -117,11 +118,6 @@ pub enum VerifyError {
         "the policy's security.attestation.mode is `none`: it asks for no attestation, so there is nothing to verify a quote against"
     )]
     AttestationModeNone,
-}
-
-/// Parses a platform ID as a policy would (either case).
-pub fn parse_platform_id(s: &str) -> Option<PlatformId> {
-    PlatformId::parse(s).ok()
 }
 
 #[cfg(test)]
@@ -237,23 +233,33 @@ mod tests {
     }
 
     /// The service's path (signature checked in a batch): the same verdict as the
-    /// one-at-a-time path, accepted or not, and the quote bytes are not read again.
+    /// one-at-a-time path, accepted or not, and the quote bytes are not read again; a
+    /// quote whose signature does not verify comes back refused, never verified.
     #[test]
-    fn a_quote_verified_elsewhere_gets_the_same_verdict() {
+    fn a_batch_verified_quote_gets_the_same_verdict() {
         let id = las(1);
         let p = policy("    tolerate: [simulation]\n", ALT);
         let nonce = [9u8; 16];
         let ev = evidence(&id, &nonce, NOW, [5; 32]);
-        for q in [
+        let good = [
             quote(&id, Mode::Sim, false, 2),
             quote(&id, Mode::Sim, true, 1),
-        ] {
+        ];
+        let mut bad = good[0].clone();
+        let n = bad.len();
+        bad[n - 32] ^= 1;
+        let unchecked = [&good[0], &good[1], &bad]
+            .iter()
+            .map(|q| las_core::quote::decode_quote(q).unwrap())
+            .collect();
+        let (mut out, _) = las_core::quote::batch::verify_quotes(unchecked);
+        assert!(out.pop().unwrap().is_err(), "a bad signature is refused");
+        for (q, verified) in good.iter().zip(out) {
             let lev = Some(LasEvidence {
                 token: &ev,
                 expected_nonce: Some(&nonce),
             });
-            let want = run(&p, &q, lev);
-            let verified = las_core::quote::decode_quote(&q).unwrap().verify().unwrap();
+            let want = run(&p, q, lev);
             let req = VerifyRequest {
                 quote: b"not read",
                 service: None,
@@ -262,7 +268,8 @@ mod tests {
                 now: NOW,
             };
             let got =
-                verify_verified_quote_with(&p, verified, &req, &VerifyOptions::default()).unwrap();
+                verify_batch_verified_with(&p, verified.unwrap(), &req, &VerifyOptions::default())
+                    .unwrap();
             assert_eq!(format!("{got:?}"), format!("{want:?}"));
         }
     }
@@ -530,6 +537,27 @@ mod tests {
         c.mode = Mode::Hw;
         c.issued_at = crate::dcap::tests::SAMPLE_NOW;
         encode_quote(id, &c).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_key_does_not_make_a_hw_claim_verified() {
+        let id = las(1);
+        let pinned = format!("    trusted_scone_qe_pubkeys: [\"{}\"]\n", id.platform_id());
+        let mut c = las_core::quote::decode_and_verify_quote(&quote(&id, Mode::Sim, false, 2))
+            .unwrap()
+            .claims;
+        c.mode = Mode::Hw;
+        let hw = encode_quote(&id, &c).unwrap();
+        let v = run(&policy(&pinned, ALT), &hw, None);
+        assert!(v.accepted(), "{:?}", v.rejections);
+        assert_eq!(v.las_trust, Some(LasTrust::Pinned));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.starts_with(PINNED_HARDWARE_UNVERIFIED)),
+            "{:?}",
+            v.notes
+        );
     }
 
     #[test]

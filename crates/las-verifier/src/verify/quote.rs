@@ -1,6 +1,7 @@
 //! The quote itself against the service: signature, LAS trust, simulation, platforms,
 //! attestation alternatives, DEBUG, report data, issue time.
 
+use las_core::quote::batch::BatchVerified;
 use las_core::quote::{QuoteClaims, VerifiedQuote, decode_and_verify_quote};
 use las_core::{Mode, TokenError};
 
@@ -9,6 +10,10 @@ use super::{
     MAX_CLOCK_SKEW, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
 };
 use crate::policy::{Alternative, Policy, Tolerance};
+
+/// The note (and its stable prefix) of a `hw` quote whose LAS is trusted only through a
+/// pinned key: accepted, but its hardware is unverified (at most `warning` in an EAR).
+pub const PINNED_HARDWARE_UNVERIFIED: &str = "pinned-key-hardware-unverified";
 
 /// Verifies a quote against `policy` (no DCAP collateral: see [`verify_quote_with`]).
 pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict, VerifyError> {
@@ -25,16 +30,18 @@ pub fn verify_quote_with(
     appraise(policy, req, opts, || decode_and_verify_quote(req.quote))
 }
 
-/// [`verify_quote_with`] for a quote the caller has already decoded and whose signature it
-/// has verified (the verification service checks many signatures in one batch):
-/// `req.quote` is not read again; every other check is the same.
-pub fn verify_verified_quote_with(
+/// [`verify_quote_with`] for a quote whose signature las-core's batch verifier checked
+/// (`las_core::quote::batch::verify_quotes`, which the verification service runs over the
+/// quotes of waiting requests): `req.quote` is not read again; every other check is the
+/// same. A [`BatchVerified`] comes only from that verifier, so no caller can skip the
+/// signature check through here.
+pub fn verify_batch_verified_with(
     policy: &Policy,
-    quote: VerifiedQuote,
+    quote: BatchVerified,
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
-    appraise(policy, req, opts, || Ok(quote))
+    appraise(policy, req, opts, || Ok(quote.into_verified()))
 }
 
 fn appraise(
@@ -85,6 +92,14 @@ fn appraise(
             None
         }
     };
+
+    // A pinned key proves who signed, not what the platform is: the quote's own `mode`
+    // claim is all there is, so hardware is never taken as verified on it (issue 23).
+    if las_trust == Some(super::LasTrust::Pinned) && claims.mode == Mode::Hw {
+        notes.push(format!(
+            "{PINNED_HARDWARE_UNVERIFIED}: the LAS key is trusted only because it is pinned in trusted_scone_qe_pubkeys; that the platform is hardware SGX is the quote's own claim, not verified evidence (give the LAS's identity evidence instead of pinning for an affirming result)"
+        ));
+    }
 
     if claims.mode == Mode::Sim {
         if simulation_ok {

@@ -41,6 +41,26 @@ pub struct VerifierServeArgs {
     #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=570))]
     pub evidence_cache_secs: u64,
+    /// Memory the evidence cache may hold, in bytes. Only evidence that matched the key
+    /// of the quote it came with is cached; a full cache takes no new entries (it never
+    /// evicts live ones).
+    #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_BYTES",
+          default_value_t = las_verifier_service::DEFAULT_EVIDENCE_CACHE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 34))]
+    pub evidence_cache_bytes: u64,
+    /// Networks (CIDR, comma-separated, e.g. 10.0.0.0/8,fd00::/8) a LAS named in an
+    /// attestation request (`las`) may resolve into for the service to fetch its identity
+    /// evidence itself. Without it (the default) the service makes no outbound
+    /// connection: clients post the evidence (`las attest` does), and a request naming a
+    /// LAS is refused with `evidence-fetch-disabled`. A fetched answer is never passed to
+    /// the client.
+    #[arg(
+        long,
+        env = "LAS_VERIFIER_FETCH_EVIDENCE_FROM",
+        value_name = "CIDR,...",
+        value_delimiter = ','
+    )]
+    pub fetch_evidence_from: Vec<las_verifier_service::IpNet>,
     /// Seconds an EAR is valid (`exp` - `iat`).
     #[arg(long, env = "LAS_VERIFIER_EAR_LIFETIME_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
@@ -93,6 +113,8 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     config.nonce_lifetime = a.nonce_lifetime_secs;
     config.evidence_cache = a.evidence_cache_secs;
     config.ear_lifetime = a.ear_lifetime_secs;
+    config.evidence_cache_bytes = usize::try_from(a.evidence_cache_bytes).unwrap_or(usize::MAX);
+    config.fetch_evidence_from = a.fetch_evidence_from.iter().map(|n| n.trunc()).collect();
     config.las_timeout = Duration::from_secs(a.las_timeout_secs);
     config.body_limit = a.max_body_bytes as usize;
     config.connections.header_timeout = Duration::from_secs(a.header_timeout_secs);
