@@ -49,9 +49,11 @@ pub struct Figures {
     pub errors: usize,
 }
 
-struct Service {
+/// A running `las verifier serve`; killed when dropped.
+pub(crate) struct Service {
     child: Child,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Service {
@@ -83,7 +85,10 @@ fn post_json(c: &mut Client, path: &str, body: &str) -> anyhow::Result<(u16, Vec
 }
 
 const MRENCLAVE: [u8; 32] = [0xaa; 32];
-const APP_DATA: [u8; 32] = [0x5a; 32];
+/// The application's own report data (bound with the nonce).
+pub(crate) const APP_DATA: [u8; 32] = [0x5a; 32];
+/// The policy's service the benchmark's enclave attests as.
+pub(crate) const SERVICE: &str = "app";
 
 struct Prepared {
     /// The JSON body of `POST /v1/attest`.
@@ -92,23 +97,31 @@ struct Prepared {
     rd: [u8; 64],
 }
 
-struct Setup {
+/// A LAS, a verification service whose policy accepts the benchmark's enclave (with a
+/// `warning`: simulation is tolerated), and that enclave.
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
     las_state: PathBuf,
-    las: crate::daemon::Daemon,
-    svc: Service,
-    enclave: las_client::SimEnclave,
+    pub(crate) las: crate::daemon::Daemon,
+    pub(crate) svc: Service,
+    pub(crate) enclave: las_client::SimEnclave,
     policy: las_verifier::Policy,
 }
 
-fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
+/// Starts `las serve` (pinned to `las_cpu`) and `las verifier serve` (pinned to `cpu`,
+/// one tokio worker) from the `las` executable `las`.
+pub(crate) fn setup(
+    las: &Path,
+    las_cpu: Option<usize>,
+    cpu: Option<usize>,
+) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let las_state = dir.path().join("las");
     std::fs::create_dir(&las_state)?;
     let (d, _) = Launch {
         las: las.to_path_buf(),
         state_dir: las_state.clone(),
-        cpu: None,
+        cpu: las_cpu,
         extra: Vec::new(),
     }
     .start()?;
@@ -159,15 +172,7 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let identity = EnclaveIdentity {
-        mrenclave: MRENCLAVE,
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        ..EnclaveIdentity::default()
-    };
-    let enclave = las_client::SimEnclave::open(&las_state, None, identity)?;
+    let enclave = open_enclave(&las_state)?;
     Ok(Setup {
         _dir: dir,
         las_state,
@@ -176,6 +181,24 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         enclave,
         policy,
     })
+}
+
+/// The application enclave the policy lists, on the simulated platform of `las_state`.
+fn open_enclave(las_state: &Path) -> anyhow::Result<las_client::SimEnclave> {
+    let identity = EnclaveIdentity {
+        mrenclave: MRENCLAVE,
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 3,
+        },
+        ..EnclaveIdentity::default()
+    };
+    Ok(las_client::SimEnclave::open(las_state, None, identity)?)
+}
+
+/// Another handle on the setup's enclave (the same identity and platform).
+pub(crate) fn enclave(s: &Setup) -> anyhow::Result<las_client::SimEnclave> {
+    open_enclave(&s.las_state)
 }
 
 fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
@@ -232,7 +255,7 @@ pub fn run(
     micro_secs: f64,
     prepare_max: usize,
 ) -> anyhow::Result<Figures> {
-    let s = setup(las, cpu)?;
+    let s = setup(las, None, cpu)?;
     eprintln!("las-bench: verifier: preparing {prepare_max} nonces and quotes");
     let items = Arc::new(prepare(&s, prepare_max)?);
     // First contact: the service fetches and caches the LAS evidence.
