@@ -47,9 +47,9 @@ pub const CA_CERT_FILE: &str = "ca-cert.pem";
 pub const ID_PE_CMW: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 35];
 /// The CMW indicator of an attestation result (bit 3).
 const CMW_ATTESTATION_RESULTS: u8 = 8;
-/// Default lifetime of a workload certificate (seconds): one hour, SPIRE's default X.509
-/// SVID lifetime. Nothing revokes a workload certificate, so a short life is the revocation.
-pub const DEFAULT_CERT_LIFETIME: u64 = 3600;
+/// Default lifetime of a workload certificate: one hour, SPIRE's default X.509 SVID
+/// lifetime. Nothing revokes a workload certificate, so a short life is the revocation.
+pub const DEFAULT_CERT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Default SPIFFE trust domain.
 pub const DEFAULT_TRUST_DOMAIN: &str = "las.local";
 /// Lifetime of a CA the service creates itself (10 years; rotate by replacing the files).
@@ -86,13 +86,14 @@ pub enum CsrError {
 
 impl CsrError {
     /// The stable error kind (`{"error": KIND}`).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> las_core::api::ErrorKind {
+        use las_core::api::ErrorKind as K;
         match self {
-            Self::Malformed(_) => "malformed-csr",
-            Self::BadSignature => "bad-csr-signature",
-            Self::UnsupportedKeyType(_) => "unsupported-key-type",
-            Self::Unbound(_) => "unbound-key",
-            Self::ServiceName(_) => "unsupported-service-name",
+            Self::Malformed(_) => K::MalformedCsr,
+            Self::BadSignature => K::BadCsrSignature,
+            Self::UnsupportedKeyType(_) => K::UnsupportedKeyType,
+            Self::Unbound(_) => K::UnboundKey,
+            Self::ServiceName(_) => K::UnsupportedServiceName,
         }
     }
 }
@@ -430,10 +431,7 @@ impl Ca {
                 c.clone(),
             ),
             (None, None) => {
-                std::fs::create_dir_all(state_dir).map_err(|source| CaError::Io {
-                    path: state_dir.to_path_buf(),
-                    source,
-                })?;
+                las_state::ensure_dir(state_dir).map_err(KeyError::from)?;
                 let key_path = state_dir.join(CA_KEY_FILE);
                 let key_pem = crate::keys::load_or_create(&key_path, new_ca_key)?;
                 let cert_path = state_dir.join(CA_CERT_FILE);
@@ -691,25 +689,34 @@ mod tests {
         let key = parse_csr(&der).unwrap();
         // Unbound: another key's hash, or no 32 bytes.
         let e = key.check_binding(&[0u8; 32]).unwrap_err();
-        assert_eq!(e.kind(), "unbound-key");
+        assert_eq!(e.kind().as_str(), "unbound-key");
         assert_eq!(
-            key.check_binding(b"short").unwrap_err().kind(),
+            key.check_binding(b"short").unwrap_err().kind().as_str(),
             "unbound-key"
         );
         // One changed bit in the signature (the last byte of the DER).
         let mut bad = der.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert_eq!(parse_csr(&bad).unwrap_err().kind(), "bad-csr-signature");
+        assert_eq!(
+            parse_csr(&bad).unwrap_err().kind().as_str(),
+            "bad-csr-signature"
+        );
         // Ed25519: a valid CSR of a key type not certified.
         let ed = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
         let e = parse_csr(&csr_for(&ed)).unwrap_err();
-        assert_eq!(e.kind(), "unsupported-key-type");
+        assert_eq!(e.kind().as_str(), "unsupported-key-type");
         assert!(e.to_string().contains("Ed25519"), "{e}");
         // Not a CSR at all; trailing bytes; a certificate in PEM.
-        assert_eq!(parse_csr(b"nonsense").unwrap_err().kind(), "malformed-csr");
+        assert_eq!(
+            parse_csr(b"nonsense").unwrap_err().kind().as_str(),
+            "malformed-csr"
+        );
         let mut long = der.clone();
         long.push(0);
-        assert_eq!(parse_csr(&long).unwrap_err().kind(), "malformed-csr");
+        assert_eq!(
+            parse_csr(&long).unwrap_err().kind().as_str(),
+            "malformed-csr"
+        );
         let pem = CertificateParams::default()
             .serialize_request(&kp)
             .unwrap()
@@ -718,12 +725,12 @@ mod tests {
         parse_csr(pem.as_bytes()).unwrap();
         let cert_pem = pem.replace("CERTIFICATE REQUEST", "CERTIFICATE");
         assert_eq!(
-            parse_csr(cert_pem.as_bytes()).unwrap_err().kind(),
+            parse_csr(cert_pem.as_bytes()).unwrap_err().kind().as_str(),
             "malformed-csr"
         );
         // Service names that cannot be SPIFFE path segments.
         assert_eq!(
-            spiffe_id("td", "a/b").unwrap_err().kind(),
+            spiffe_id("td", "a/b").unwrap_err().kind().as_str(),
             "unsupported-service-name"
         );
         assert!(check_trust_domain("Upper.Case").is_err());

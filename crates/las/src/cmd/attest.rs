@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use las_client::attest;
+use las_core::api::verifier::EarStatus;
 use las_verifier_service::client::VerifierClient;
 
-use crate::cli::QuoteArgs;
+use super::quote::QuoteArgs;
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
@@ -107,29 +107,17 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer = rt.block_on(async {
-        let n = verifier
-            .nonce()
-            .await
-            .context("cannot get a nonce from the verifier")?;
-        let rd = las_verifier_service::bound_report_data(&n.bytes, &app_data);
-        let q = attest(&las, &enclave, &rd)
-            .await
-            .context("cannot get a quote from the LAS")?;
-        // The verifier reaches the LAS at the address the enclave used.
-        let las_addr = las.addr().to_string();
-        verifier
-            .attest_with_csr(
-                &a.service,
-                &n.nonce,
-                &q.bytes,
-                &app_data,
-                Some(&las_addr),
-                csr.as_ref().map(|(wire, _)| wire.as_str()),
-            )
-            .await
-            .context("the verifier did not appraise the quote")
-    })?;
+    // The enclave's side fetches its LAS's identity evidence for the service's nonce and
+    // posts it with the quote: the service itself connects to no LAS.
+    let answer = rt
+        .block_on(verifier.attest_enclave_with_csr(
+            &a.service,
+            &las,
+            &enclave,
+            &app_data,
+            csr.as_ref().map(|(wire, _)| wire.as_str()),
+        ))
+        .context("the verifier did not appraise the quote")?;
     match &a.quote.output {
         Some(path) => {
             super::write_output(path, format!("{}\n", answer.ear).as_bytes())?;
@@ -138,23 +126,22 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
     }
     note!("ear.status: {}", answer.status);
     if let Some(cert_out) = &a.cert_out {
-        match (&answer.certificate_chain, answer.status.as_str()) {
-            (Some(chain), "affirming" | "warning") => {
+        match (&answer.certificate_chain, answer.status) {
+            (Some(chain), EarStatus::Affirming | EarStatus::Warning) => {
                 if let (Some(path), Some(pem)) = (&a.key_out, &new_key) {
                     super::write_private(path, pem.as_bytes())?;
                 }
                 super::write_output(cert_out, chain.as_bytes())?;
                 note!("certificate chain written to {}", cert_out.display());
             }
-            (_, "contraindicated") => {
+            (_, EarStatus::Contraindicated) => {
                 note!("no certificate: the attestation was rejected (nothing written)");
             }
             _ => anyhow::bail!("the verifier accepted the enclave but sent no certificate"),
         }
     }
-    Ok(match answer.status.as_str() {
-        "affirming" | "warning" => ExitCode::SUCCESS,
-        "contraindicated" => ExitCode::from(1),
-        other => anyhow::bail!("the verifier answered an unknown status {other:?}"),
+    Ok(match answer.status {
+        EarStatus::Affirming | EarStatus::Warning => ExitCode::SUCCESS,
+        EarStatus::Contraindicated => ExitCode::from(1),
     })
 }
