@@ -499,8 +499,8 @@ fn a_pinned_keys_hw_claim_is_at_most_warning() {
     )
     .unwrap();
     let s = &claims["submods"]["app"];
-    assert_eq!(s["ear.status"], "warning", "{s}");
-    assert_eq!(s["ear.trustworthiness-vector"]["hardware"], 32, "{s}");
+    assert_eq!(s["ear_status"], "warning", "{s}");
+    assert_eq!(s["ear_trustworthiness_vector"]["hardware"], 32, "{s}");
     assert_eq!(s["las.facts"]["las_trust"], "pinned");
     assert!(
         s["las.notes"][0]

@@ -181,9 +181,17 @@ fn post_attest(v: &Daemon, p: &SimPlatform, app_data: &[u8], csr: &str) -> Resp 
     args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
     let o = las(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The LAS's identity evidence for the same nonce, posted as `las attest` does (the
+    // service fetches none).
+    let ev = get(
+        p.las.addr,
+        &format!("/v1/identity?nonce={}", hex::encode(&nb)),
+    );
+    assert_eq!(ev.status, 200);
     let body = serde_json::json!({
         "service": "app", "nonce": nonce, "quote": stdout(&o).trim(),
-        "report_data": hex::encode(app_data), "las": p.las.addr.to_string(), "csr": csr,
+        "report_data": hex::encode(app_data), "csr": csr,
+        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
     });
     http::http(
         v.addr,
