@@ -10,6 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use anyhow::Context;
 
 /// Where `las serve` and `las id` look for `lasd`, as `--help` and the README say it.
@@ -117,7 +119,11 @@ pub fn exec(global: &[OsString], args: &[OsString]) -> anyhow::Result<ExitCode> 
     let lasd = find()?;
     // `las serve --help` is lasd's help: say first which lasd that is and why.
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        outln!("{LOOKUP}; this one is {}.\n", lasd.display())?;
+        // Help exits 0 even on a closed stdout (as clap's own printing does, and lasd's help
+        // after the exec): a failed write of this preface is not an error.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{LOOKUP}; this one is {}.\n", lasd.display());
+        let _ = out.flush();
     }
     let err = std::process::Command::new(&lasd)
         .args(global)
