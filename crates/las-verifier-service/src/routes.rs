@@ -176,12 +176,19 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
 
     // The service's platforms (checked again by the verifier): a platform outside them is
     // rejected anyway, so its LAS is not contacted (the address comes from the client).
+    // A QE-ID entry can only be matched through the LAS's evidence, so with one listed
+    // the LAS is asked, also when its key is pinned.
+    let platforms = lp
+        .policy
+        .service(Some(&req.service))
+        .ok()
+        .and_then(|svc| svc.platforms.as_ref());
+    let qe_listed = platforms.is_some_and(|ps| {
+        ps.iter()
+            .any(|p| matches!(p, las_verifier::PlatformEntry::QeId(_)))
+    });
     let listed = |pid: &PlatformId| {
-        lp.policy
-            .service(Some(&req.service))
-            .ok()
-            .and_then(|svc| svc.platforms.as_ref())
-            .is_none_or(|ps| ps.iter().any(|p| p.0 == pid.0))
+        qe_listed || platforms.is_none_or(|ps| ps.iter().any(|p| p.matches(pid, None)))
     };
     // The signature is checked with those of the other waiting requests (batch.rs); a
     // quote that does not decode, or whose signature does not verify, takes the
@@ -196,10 +203,11 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     let evidence = match &verified {
         Some(q)
             if listed(&q.claims.platform_id)
-                && !lp
-                    .policy
-                    .pinned_las_keys()
-                    .any(|k| k == q.claims.platform_id) =>
+                && (qe_listed
+                    || !lp
+                        .policy
+                        .pinned_las_keys()
+                        .any(|k| k == q.claims.platform_id)) =>
         {
             evidence_for(
                 &s,

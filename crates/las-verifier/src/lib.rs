@@ -19,9 +19,9 @@ pub mod dcap;
 pub mod policy;
 pub mod verify;
 
-pub use policy::{Policy, PolicyError, ServiceError, Tolerance};
+pub use policy::{PlatformEntry, Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
-    LasEvidence, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions, VerifyRequest,
-    verify_las_evidence, verify_las_evidence_with, verify_quote, verify_quote_with,
-    verify_verified_quote_with,
+    LasEvidence, LasPlatform, LasTrust, Reason, Rejection, Verdict, VerifyError, VerifyOptions,
+    VerifyRequest, verify_las_evidence, verify_las_evidence_platform, verify_las_evidence_with,
+    verify_quote, verify_quote_with, verify_verified_quote_with,
 };

@@ -26,6 +26,7 @@ pub mod gramine;
 
 use std::sync::Arc;
 
+use las_core::api::TcbState;
 use las_core::crypto::Key128;
 use las_core::egetkey::EnclaveIdentity;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
@@ -107,6 +108,7 @@ pub struct GraminePlatform {
     target_info: TargetInfo,
     cpusvn: [u8; 16],
     identity: PlatformIdentity,
+    tcb_state: TcbState,
 }
 
 fn hw(msg: impl std::fmt::Display) -> PlatformError {
@@ -171,6 +173,7 @@ impl GraminePlatform {
         };
         let seal = fs.mrenclave_seal_key().map_err(hw)?;
         let identity = PlatformIdentity::from_seal_key(&seal);
+        let tcb_state = startup_tcb_state(&fs);
         Ok(Self {
             fs,
             keys,
@@ -178,11 +181,38 @@ impl GraminePlatform {
             las,
             target_info,
             identity,
+            tcb_state,
         })
     }
 }
 
+/// REPORTDATA of the start-up quote: a label, so that this quote can never pass for
+/// identity evidence (whose REPORTDATA is a SHA-512 binding).
+pub fn tcb_state_report_data() -> [u8; 64] {
+    let mut d = [0u8; 64];
+    for (o, i) in d.iter_mut().zip(b"las tcb-state start-up quote v1") {
+        *o = *i;
+    }
+    d
+}
+
+/// One DCAP quote of the LAS at start, read for its QE ID and PCK facts. A failure makes
+/// the state `unknown` (with the reason); the LAS serves quotes all the same.
+fn startup_tcb_state(fs: &AttestationFs) -> TcbState {
+    match fs.quote(&tcb_state_report_data()) {
+        Ok(q) => match las_core::tcb::dcap_facts(&q) {
+            Ok(f) => TcbState::from_dcap(&f),
+            Err(e) => TcbState::unknown(format!("the start-up DCAP quote does not read: {e}")),
+        },
+        Err(e) => TcbState::unknown(format!("no start-up DCAP quote: {e}")),
+    }
+}
+
 impl Platform for GraminePlatform {
+    fn tcb_state(&self) -> TcbState {
+        self.tcb_state.clone()
+    }
+
     fn mode(&self) -> Mode {
         Mode::Hw
     }
@@ -243,6 +273,7 @@ impl Platform for GraminePlatform {
             cpusvn: self.cpusvn,
             issued_at: now,
             binding: bound,
+            qe_id: None,
         };
         Ok(encode_evidence(&self.identity, &claims)?)
     }

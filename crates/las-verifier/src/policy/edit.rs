@@ -9,10 +9,9 @@
 //! Supported: `services:` as a block sequence at the top level (the form of session files);
 //! a flow-style `services: [...]` or `- {name: ...}` is refused with a message.
 
-use las_core::PlatformId;
 use serde_norway::Value;
 
-use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, Policy, flow_work};
+use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, PlatformEntry, Policy, flow_work};
 
 /// The edit was refused; nothing should be written. The message says why.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +28,8 @@ pub enum PolicyEditError {
 pub struct PlatformsEdit {
     /// The new file text.
     pub text: String,
-    /// The service's IDs before (`None`: it had no `platforms:`).
-    pub before: Option<Vec<PlatformId>>,
+    /// The service's entries before (`None`: it had no `platforms:`).
+    pub before: Option<Vec<PlatformEntry>>,
 }
 
 fn err(m: impl Into<String>) -> PolicyEditError {
@@ -88,17 +87,18 @@ fn scalar(v: &str) -> String {
     }
 }
 
-/// How an ID is written into the list: plain, unless YAML could read it as a number.
-fn yaml_id(id: &PlatformId) -> String {
+/// How an entry is written into the list: plain, unless YAML could read it as a number;
+/// a QE-ID entry is quoted (a `:` inside a flow list is read differently by YAML readers).
+fn yaml_id(id: &PlatformEntry) -> String {
     let s = id.to_string();
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'E') {
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'E') || s.contains(':') {
         format!("\"{s}\"")
     } else {
         s
     }
 }
 
-fn flow_list(ids: &[PlatformId]) -> String {
+fn flow_list(ids: &[PlatformEntry]) -> String {
     let v: Vec<String> = ids.iter().map(yaml_id).collect();
     format!("[{}]", v.join(", "))
 }
@@ -111,11 +111,12 @@ struct KeyLine {
     key: String,
 }
 
-/// Sets `services[service].platforms` to `ids` (sorted, each once by the caller).
+/// Sets `services[service].platforms` to `ids` (LAS keys and QE IDs, sorted, each once by
+/// the caller).
 pub fn set_platforms(
     text: &str,
     service: &str,
-    ids: &[PlatformId],
+    ids: &[PlatformEntry],
 ) -> Result<PlatformsEdit, PolicyEditError> {
     // The same bounds as `Policy::from_yaml`: the text is parsed here before the policy
     // reader sees it, and libyaml's time on nested flow collections is superquadratic.
@@ -361,14 +362,14 @@ fn service_mut<'a>(doc: &'a mut Value, service: &str) -> Option<&'a mut serde_no
         .find(|m| m.get("name").and_then(Value::as_str) == Some(service))
 }
 
-fn current_platforms(doc: &Value, service: &str) -> Option<Vec<PlatformId>> {
+fn current_platforms(doc: &Value, service: &str) -> Option<Vec<PlatformEntry>> {
     let mut d = doc.clone();
     let list = service_mut(&mut d, service)?
         .get("platforms")?
         .as_sequence()?
         .clone();
     list.iter()
-        .map(|v| v.as_str().and_then(|s| PlatformId::parse(s).ok()))
+        .map(|v| v.as_str().and_then(|s| PlatformEntry::parse(s).ok()))
         .collect()
 }
 
@@ -378,7 +379,7 @@ fn check(
     old: &Value,
     new_text: &str,
     service: &str,
-    ids: &[PlatformId],
+    ids: &[PlatformEntry],
 ) -> Result<(), PolicyEditError> {
     let bug = |m: String| {
         err(format!(
@@ -389,9 +390,8 @@ fn check(
     let svc = policy
         .service(Some(service))
         .map_err(|e| bug(e.to_string()))?;
-    let got: Vec<[u8; 32]> = svc.platforms.iter().flatten().map(|h| h.0).collect();
-    let want: Vec<[u8; 32]> = ids.iter().map(|p| p.0).collect();
-    if got != want {
+    let got: Vec<PlatformEntry> = svc.platforms.iter().flatten().copied().collect();
+    if got != ids {
         return Err(bug(format!(
             "services[{service}].platforms reads back differently"
         )));
@@ -418,8 +418,8 @@ mod tests {
     const B: &str = "BCA7B05F55BCA38EA7A0BDEBDC402942BE77BEC7F0D3F37C72F6C1898047B312";
     const C: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
 
-    fn ids(v: &[&str]) -> Vec<PlatformId> {
-        v.iter().map(|s| PlatformId::parse(s).unwrap()).collect()
+    fn ids(v: &[&str]) -> Vec<PlatformEntry> {
+        v.iter().map(|s| PlatformEntry::parse(s).unwrap()).collect()
     }
 
     fn set(text: &str, svc: &str, v: &[&str]) -> String {

@@ -17,6 +17,7 @@ mod locate;
 mod parse;
 
 use las_core::PlatformId;
+use las_core::tcb::QeId;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -176,7 +177,7 @@ pub enum AttestationMode {
 }
 
 /// 32 bytes written as 64 hex characters (either case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Hex32(pub [u8; 32]);
 
 impl<'de> Deserialize<'de> for Hex32 {
@@ -192,6 +193,73 @@ impl<'de> Deserialize<'de> for Hex32 {
             })
     }
 }
+
+/// One `services[].platforms` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlatformEntry {
+    /// A LAS public key (64 hex): one LAS build on one platform at one CPUSVN.
+    LasKey(Hex32),
+    /// `INTEL_QE_ID:<32 hex>` (SCONE 7): a machine, whatever LAS build runs on it. It
+    /// matches only the QE ID of verified identity evidence of the LAS that signed the
+    /// quote.
+    QeId(QeId),
+}
+
+impl PlatformEntry {
+    /// Parses an entry: 64 hex characters, or `INTEL_QE_ID:` and 32 hex digits (either
+    /// case). The error names what is wrong (length, non-hex, unknown prefix, no value).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let shown = || s.chars().take(80).collect::<String>();
+        if s.contains(SCONE_REF) {
+            return Err(format!(
+                "`{}` is a SCONE secret reference: this verifier resolves it only through an imported session (`secrets: [{{name: NAME, import: {{session: S, secret: X}}}}]` with S.yaml beside the policy file, see docs/policy.md)",
+                shown()
+            ));
+        }
+        if let Some(rest) = s.strip_prefix(las_core::tcb::QE_ID_PREFIX) {
+            return QeId::parse_hex(rest)
+                .map(PlatformEntry::QeId)
+                .map_err(|e| format!("`{}`: {e}", shown()));
+        }
+        if let Some((prefix, _)) = s.split_once(':') {
+            return Err(format!(
+                "`{}` has the unknown prefix `{prefix}:`; a platform entry is a LAS key (64 hex characters) or `INTEL_QE_ID:` and 32 hex digits",
+                shown()
+            ));
+        }
+        las_core::hexfmt::decode_fixed::<32>("value", s)
+            .map(|b| PlatformEntry::LasKey(Hex32(b)))
+            .map_err(|_| {
+                format!(
+                    "expected 64 hex characters (a LAS key) or `INTEL_QE_ID:` and 32 hex digits, got `{}`",
+                    shown()
+                )
+            })
+    }
+
+    /// Whether this entry admits the LAS with key `las_key` whose verified identity
+    /// evidence carries `qe_id` (`None`: no verified QE ID, which no QE-ID entry matches).
+    pub fn matches(&self, las_key: &PlatformId, qe_id: Option<QeId>) -> bool {
+        match self {
+            PlatformEntry::LasKey(k) => k.0 == las_key.0,
+            PlatformEntry::QeId(q) => qe_id == Some(*q),
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformEntry {
+    /// As an operator writes it: a LAS key in upper-case hex, a QE ID as
+    /// `INTEL_QE_ID:<lower-case hex>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlatformEntry::LasKey(k) => f.write_str(&hex::encode_upper(k.0)),
+            PlatformEntry::QeId(q) => f.write_str(&q.entry()),
+        }
+    }
+}
+
+/// Marks a SCONE secret reference.
+pub(crate) const SCONE_REF: &str = "$$SCONE::";
 
 /// A trusted LAS build (`security.attestation.trusted_las`, an extension of v0.3). An
 /// entry matches only when every field it gives matches.
@@ -269,8 +337,9 @@ pub struct Service {
     /// Attestation alternatives (one must match), from `attestation` or the deprecated
     /// `mrenclaves`.
     pub attestation: Option<Alternatives>,
-    /// Allowed platform IDs; absent = any platform (null or empty is an error).
-    pub platforms: Option<Vec<Hex32>>,
+    /// Allowed platforms (LAS keys and QE IDs); absent = any platform (null or empty is
+    /// an error).
+    pub platforms: Option<Vec<PlatformEntry>>,
 }
 
 /// A known SCONE key that this verifier does not evaluate.

@@ -295,3 +295,49 @@ fn hostile_inputs_are_errors_not_panics() {
     let big = vec![b' '; MAX_POLICY_SIZE + 1];
     assert!(Policy::from_yaml(&big).is_err());
 }
+
+/// SCONE 7 platform entries: `INTEL_QE_ID:<32 hex>` in either case, unquoted as SCONE
+/// writes it, mixed with LAS keys; every malformed form is an error naming the entry.
+#[test]
+fn qe_id_entries_parse_mixed_and_fail_closed() {
+    use crate::policy::PlatformEntry;
+    let q = "INTEL_QE_ID:85FFC69266C833546E5DCA1C676A6151";
+    let p = Policy::from_yaml(svc(&format!("    platforms: [{q}, \"{P}\"]\n")).as_bytes()).unwrap();
+    let pl = p.services[0].platforms.as_ref().unwrap();
+    assert!(
+        matches!(pl[0], PlatformEntry::QeId(x) if x.to_string() == "85ffc69266c833546e5dca1c676a6151")
+    );
+    assert!(matches!(pl[1], PlatformEntry::LasKey(_)));
+    // Block style too.
+    let b = Policy::from_yaml(svc(&format!("    platforms:\n      - {q}\n")).as_bytes()).unwrap();
+    assert_eq!(b.services[0].platforms.as_ref().unwrap().len(), 1);
+    for (bad, want) in [
+        ("INTEL_QE_ID:", "no QE ID"),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a61",
+            "got 30 characters",
+        ),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a6151aa",
+            "got 34 characters",
+        ),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a615z",
+            "`z` is not a hex digit",
+        ),
+        (
+            "INTEL_PPID:85ffc69266c833546e5dca1c676a6151",
+            "unknown prefix `INTEL_PPID:`",
+        ),
+        (
+            "intel_qe_id:85ffc69266c833546e5dca1c676a6151",
+            "unknown prefix",
+        ),
+    ] {
+        let e = err(&svc(&format!("    platforms: [\"{P}\", \"{bad}\"]\n")));
+        assert!(
+            e.contains(want) && e.contains("platforms[1]") && e.contains("line"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -237,6 +237,25 @@ fn print_text(v: &Verdict) -> anyhow::Result<()> {
         )?,
         None => {}
     }
+    match &v.las_platform {
+        Some(p) => outln!(
+            "  LAS platform: Intel QE ID {}{}{}{}",
+            p.qe_id,
+            if p.simulated { " (SIMULATED)" } else { "" },
+            p.ppid
+                .as_ref()
+                .map(|x| format!(" PPID {x}"))
+                .unwrap_or_default(),
+            p.fmspc
+                .as_ref()
+                .map(|x| format!(" FMSPC {x}"))
+                .unwrap_or_default()
+        )?,
+        None if v.las_trust.is_some() => {
+            outln!("  LAS platform: QE ID unknown (no verified identity evidence carries one)")?
+        }
+        None => {}
+    }
     for n in &v.notes {
         outln!("  note: {n}")?;
     }
@@ -257,6 +276,7 @@ fn to_json(v: &Verdict) -> serde_json::Value {
             "isvprodid": b.isvprodid,
             "isvsvn": b.isvsvn,
             "debug": b.attributes.debug(),
+            "cet_attributes": b.cet_attributes,
             "report_data": hex::encode(b.report_data),
         })
     });
@@ -273,5 +293,19 @@ fn to_json(v: &Verdict) -> serde_json::Value {
             Some(LasTrust::Evidence { kind, .. }) => serde_json::json!(format!("evidence:{kind}")),
             None => serde_json::Value::Null,
         },
+        "las_platform": las_platform_json(v.las_platform.as_ref()),
     })
+}
+
+/// The platform of the LAS that issued the quote (QE ID, PPID, FMSPC), or null.
+pub(crate) fn las_platform_json(p: Option<&las_verifier::LasPlatform>) -> serde_json::Value {
+    match p {
+        Some(p) => serde_json::json!({
+            "qe_id": p.qe_id.to_string(),
+            "simulated": p.simulated,
+            "ppid": p.ppid,
+            "fmspc": p.fmspc,
+        }),
+        None => serde_json::Value::Null,
+    }
 }
