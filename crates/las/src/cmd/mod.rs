@@ -6,6 +6,7 @@ pub mod lasd;
 pub mod platform_ids;
 pub mod policy;
 mod quote;
+pub mod tcb_state;
 pub mod verifier;
 mod verify;
 pub mod wait_ready;
@@ -29,6 +30,7 @@ pub fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCo
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::TcbState(a) => tcb_state::run(a),
         Command::Completion { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).

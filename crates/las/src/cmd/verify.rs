@@ -163,8 +163,38 @@ fn dcap_collateral(
     evidence: Option<&[u8]>,
     now: u64,
 ) -> anyhow::Result<CollateralSet> {
+    load_collateral(
+        &CollateralSource {
+            files: &a.collateral,
+            pccs_url: a.pccs_url.as_deref(),
+            pccs_ca: a.pccs_ca.as_deref(),
+            cache: a.collateral_cache.as_deref(),
+            timeout: a.timeout,
+        },
+        evidence.and_then(evidence_dcap_quote).as_deref(),
+        now,
+    )
+}
+
+/// Where DCAP collateral comes from (`--collateral`, `--pccs-url`, `--pccs-ca`,
+/// `--collateral-cache`, `--timeout` of `las verify` and `las tcb-state`).
+pub(crate) struct CollateralSource<'a> {
+    pub files: &'a [std::path::PathBuf],
+    pub pccs_url: Option<&'a str>,
+    pub pccs_ca: Option<&'a Path>,
+    pub cache: Option<&'a Path>,
+    pub timeout: std::time::Duration,
+}
+
+/// The collateral files, plus, with a PCCS, what it has for `quote`'s platform (unless a
+/// file covers it).
+pub(crate) fn load_collateral(
+    src: &CollateralSource<'_>,
+    quote: Option<&[u8]>,
+    now: u64,
+) -> anyhow::Result<CollateralSet> {
     let mut set = CollateralSet::new();
-    for f in &a.collateral {
+    for f in src.files {
         let bytes = std::fs::read(f)
             .with_context(|| format!("cannot read collateral file {}", f.display()))?;
         set.extend(
@@ -172,18 +202,18 @@ fn dcap_collateral(
                 .with_context(|| format!("malformed collateral file {}", f.display()))?,
         );
     }
-    let (Some(url), Some(quote)) = (&a.pccs_url, evidence.and_then(evidence_dcap_quote)) else {
+    let (Some(url), Some(quote)) = (src.pccs_url, quote) else {
         return Ok(set);
     };
-    let key = collateral_key(&quote).context("the LAS's DCAP quote names no platform")?;
+    let key = collateral_key(quote).context("the LAS's DCAP quote names no platform")?;
     if set.covers(&key, now) {
         return Ok(set);
     }
-    let mut client = PccsClient::new(url)?.timeout(a.timeout);
-    if let Some(ca) = &a.pccs_ca {
+    let mut client = PccsClient::new(url)?.timeout(src.timeout);
+    if let Some(ca) = src.pccs_ca {
         client = client.extra_ca_file(ca);
     }
-    if let Some(dir) = a.collateral_cache.clone().or_else(default_cache_dir) {
+    if let Some(dir) = src.cache.map(Path::to_path_buf).or_else(default_cache_dir) {
         client = client.cache_dir(dir);
     }
     set.push(client.collateral_blocking(&key, now).with_context(|| {
@@ -195,7 +225,7 @@ fn dcap_collateral(
     Ok(set)
 }
 
-fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
+pub(crate) fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
     let f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;
     use std::io::Read;
     (&f).read_exact(buf).context("cannot read /dev/urandom")
