@@ -9,20 +9,51 @@ use sha2::{Digest, Sha256};
 
 use crate::state::{AppState, LoadedPolicy, label, unix_now};
 
+/// The digest of a policy and the sessions it imports: SHA-256 of the policy file alone
+/// when it imports nothing, else also of each imported file (path and bytes), so that a
+/// change of an imported session is a change of the policy.
+fn digest_of(policy: &[u8], imports: &[(std::path::PathBuf, Vec<u8>)]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(policy);
+    for (p, b) in imports {
+        h.update(b"\0las-import\0");
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    }
+    h.finalize().into()
+}
+
+/// The current digest of the files a loaded policy was read from (`None`: one is gone).
+fn current_digest(
+    path: &std::path::Path,
+    imports: &[std::path::PathBuf],
+) -> Result<[u8; 32], String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut files = Vec::new();
+    for p in imports {
+        let b = std::fs::read(p)
+            .map_err(|e| format!("cannot read imported session {}: {e}", p.display()))?;
+        files.push((p.clone(), b));
+    }
+    Ok(digest_of(&bytes, &files))
+}
+
 pub(crate) fn load_policy(path: &std::path::Path, now: u64) -> Result<LoadedPolicy, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let policy = Policy::from_yaml(&bytes).map_err(|e| format!("malformed: {e}"))?;
+    let (policy, imports) = Policy::from_file(path).map_err(|e| format!("malformed: {e}"))?;
     if policy.attestation.mode == las_verifier::policy::AttestationMode::None {
         return Err(
             "security.attestation.mode is `none`: there is nothing to verify quotes against".into(),
         );
     }
-    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let digest = digest_of(&bytes, &imports);
     Ok(LoadedPolicy {
         policy,
         id: format!("policy:sha256:{}", hex::encode(digest)),
         digest,
         loaded_at: now,
+        imports: imports.into_iter().map(|(p, _)| p).collect(),
     })
 }
 
@@ -30,14 +61,15 @@ impl AppState {
     /// Checks the policy file once: swaps in a changed file that parses; keeps the old
     /// policy (and records the error) when it does not. Returns whether it swapped.
     pub fn reload_policy(&self) -> bool {
-        let bytes = match std::fs::read(&self.config.policy) {
-            Ok(b) => b,
+        // The policy file and every session it imported last time: a change of either is
+        // a change of the policy.
+        let digest = match current_digest(&self.config.policy, &self.current_policy().imports) {
+            Ok(d) => d,
             Err(e) => {
-                self.reload_failed(format!("cannot read: {e}"));
+                self.reload_failed(e);
                 return false;
             }
         };
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
         if digest == self.current_policy().digest {
             return false;
         }

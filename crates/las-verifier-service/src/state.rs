@@ -118,10 +118,13 @@ pub(crate) fn label(kind: &str) -> Label {
 #[derive(Debug)]
 pub(crate) struct LoadedPolicy {
     pub(crate) policy: Policy,
-    /// `policy:sha256:<hex of the file>`.
+    /// `policy:sha256:<hex of the file>` (and of the sessions it imports, when it does).
     pub(crate) id: String,
     pub(crate) digest: [u8; 32],
     pub(crate) loaded_at: u64,
+    /// The imported session files read with it (`$$SCONE::NAME$$` platform entries): the
+    /// reload watches them too.
+    pub(crate) imports: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@
 
 pub mod edit;
 pub mod explain;
+mod import;
 pub mod keys;
 mod locate;
 mod parse;
@@ -212,7 +213,7 @@ impl PlatformEntry {
         let shown = || s.chars().take(80).collect::<String>();
         if s.contains(SCONE_REF) {
             return Err(format!(
-                "`{}` is a SCONE secret reference: this verifier resolves it only through an imported session (`secrets: [{{name: NAME, import: {{session: S, secret: X}}}}]` with S.yaml beside the policy file, see docs/policy.md)",
+                "`{}` is not a platform entry: a SCONE secret reference is a whole entry `$$SCONE::NAME$$` in the policy, resolved through the session's imported secret NAME (docs/policy.md)",
                 shown()
             ));
         }
@@ -387,8 +388,34 @@ fn clip_message(m: &str) -> String {
 }
 
 impl Policy {
-    /// Parses a policy from YAML bytes (JSON is YAML too).
+    /// Reads a policy file, resolving `$$SCONE::NAME$$` platform entries through the
+    /// sessions it imports (`S.yaml` beside the file). Returns the policy and every
+    /// imported session file read, with its bytes (a reload watches them too).
+    pub fn from_file(
+        path: &std::path::Path,
+    ) -> Result<(Self, Vec<(std::path::PathBuf, Vec<u8>)>), PolicyError> {
+        let bytes = import::read_limited(path).map_err(|e| {
+            PolicyError::Input(format!("cannot read policy {}: {e}", path.display()))
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let mut files = Vec::new();
+        let p = Self::parse(&bytes, Some((dir, &mut files)))?;
+        Ok((p, files))
+    }
+
+    /// Parses a policy from YAML bytes (JSON is YAML too). `$$SCONE::NAME$$` platform
+    /// entries need the policy's folder: use [`Policy::from_file`].
     pub fn from_yaml(bytes: &[u8]) -> Result<Self, PolicyError> {
+        Self::parse(bytes, None)
+    }
+
+    fn parse(
+        bytes: &[u8],
+        imports: Option<(&std::path::Path, &mut Vec<(std::path::PathBuf, Vec<u8>)>)>,
+    ) -> Result<Self, PolicyError> {
         if bytes.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::Input(format!(
                 "policy is {} bytes, more than the {MAX_POLICY_SIZE} allowed",
@@ -432,16 +459,43 @@ impl Policy {
                 min_tcb_eval_data_number: a.min_tcb_eval_data_number,
             },
         };
-        let services = raw
-            .services
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| Service {
+        let mut resolver = imports.map(|(dir, files)| import::Resolver::new(dir, text, files));
+        let mut services = Vec::new();
+        for (i, s) in raw.services.unwrap_or_default().into_iter().enumerate() {
+            let platforms = match s.platforms {
+                None => None,
+                Some(raw) => {
+                    let mut out = Vec::with_capacity(raw.len());
+                    for (j, p) in raw.into_iter().enumerate() {
+                        out.push(match p {
+                            parse::RawPlatform::Entry(e) => e,
+                            parse::RawPlatform::Ref(name) => {
+                                let path = format!("services[{i}].platforms[{j}]");
+                                match resolver.as_mut() {
+                                    Some(r) => r.resolve(&name).map_err(|message| {
+                                        PolicyError::Invalid { path, message }
+                                    })?,
+                                    None => {
+                                        return Err(PolicyError::Invalid {
+                                            path,
+                                            message: format!(
+                                                "`$$SCONE::{name}$$` is resolved through the session's imports, read beside the policy file: load the policy from its file"
+                                            ),
+                                        });
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            services.push(Service {
                 name: s.name,
                 attestation: s.attestation.map(Alternatives),
-                platforms: s.platforms,
-            })
-            .collect();
+                platforms,
+            });
+        }
         let p = Policy {
             attestation,
             services,

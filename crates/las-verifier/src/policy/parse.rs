@@ -158,9 +158,25 @@ impl ListItem for Hex32 {
     }
 }
 
-impl ListItem for PlatformEntry {
+/// A `platforms` entry as written: an entry, or a whole-value SCONE secret reference
+/// `$$SCONE::NAME$$`, resolved after parsing through the session's imports
+/// ([`super::import`]).
+#[derive(Debug, Clone)]
+pub(super) enum RawPlatform {
+    /// A LAS key or a QE ID.
+    Entry(PlatformEntry),
+    /// `$$SCONE::NAME$$`: the secret NAME.
+    Ref(String),
+}
+
+impl ListItem for RawPlatform {
     fn parse<E: de::Error>(what: &str, s: &str) -> Result<Self, E> {
-        PlatformEntry::parse(s).map_err(|m| custom(format!("{what}: {m}")))
+        if let Some(name) = super::import::reference(s) {
+            return Ok(RawPlatform::Ref(name.to_owned()));
+        }
+        PlatformEntry::parse(s)
+            .map(RawPlatform::Entry)
+            .map_err(|m| custom(format!("{what}: {m}")))
     }
 }
 
@@ -442,7 +458,7 @@ impl<'de> Deserialize<'de> for AltList {
 pub(super) struct RawService {
     pub name: String,
     pub attestation: Option<Vec<Alternative>>,
-    pub platforms: Option<Vec<PlatformEntry>>,
+    pub platforms: Option<Vec<RawPlatform>>,
     pub order: Order,
 }
 

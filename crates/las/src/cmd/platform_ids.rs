@@ -270,10 +270,9 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
 /// which entries match no running LAS. A QE ID counts as the same source tells it (verified
 /// with --verify); a simulated QE ID only where the policy tolerates simulation.
 fn check(c: &Collection, path: &std::path::Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read policy {}", path.display()))?;
-    let policy = Policy::from_yaml(&bytes)
-        .with_context(|| format!("malformed policy {}", path.display()))?;
+    std::fs::metadata(path).with_context(|| format!("cannot read policy {}", path.display()))?;
+    let (policy, _) =
+        Policy::from_file(path).with_context(|| format!("malformed policy {}", path.display()))?;
     let sim_ok = policy.tolerates(Tolerance::Simulation);
     let qe_of =
         |f: &las_discovery::Found| f.qe_id.filter(|q| !q.simulated || sim_ok).map(|q| q.qe_id);
@@ -379,10 +378,10 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
     }
     let mut policy = match &a.policy {
         Some(p) => {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("cannot read policy {}", p.display()))?;
-            Policy::from_yaml(&bytes)
+            std::fs::metadata(p).with_context(|| format!("cannot read policy {}", p.display()))?;
+            Policy::from_file(p)
                 .with_context(|| format!("malformed policy {}", p.display()))?
+                .0
         }
         None => Policy::default(),
     };

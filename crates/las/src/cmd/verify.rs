@@ -49,9 +49,11 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (Some(policy_path), Some(quote_path)) = (&a.policy, &a.quote) else {
         anyhow::bail!("--policy and --quote are required (or --ear with --jwks)");
     };
-    let policy_bytes = std::fs::read(policy_path)
+    std::fs::metadata(policy_path)
         .with_context(|| format!("cannot read policy {}", policy_path.display()))?;
-    let policy = Policy::from_yaml(&policy_bytes)
+    // From its file: `$$SCONE::NAME$$` platform entries resolve through the sessions it
+    // imports, read beside it.
+    let (policy, _) = Policy::from_file(policy_path)
         .with_context(|| format!("malformed policy {}", policy_path.display()))?;
     let quote = read_token(quote_path, "quote")?;
     let expected = a
