@@ -368,6 +368,9 @@ pub struct Policy {
     pub ignored: Vec<IgnoredKey>,
 }
 
+/// An imported session file read while loading a policy: its path and bytes.
+pub type ImportedFile = (std::path::PathBuf, Vec<u8>);
+
 /// Longest parser message passed on (characters).
 const MAX_MESSAGE: usize = 600;
 
@@ -391,9 +394,7 @@ impl Policy {
     /// Reads a policy file, resolving `$$SCONE::NAME$$` platform entries through the
     /// sessions it imports (`S.yaml` beside the file). Returns the policy and every
     /// imported session file read, with its bytes (a reload watches them too).
-    pub fn from_file(
-        path: &std::path::Path,
-    ) -> Result<(Self, Vec<(std::path::PathBuf, Vec<u8>)>), PolicyError> {
+    pub fn from_file(path: &std::path::Path) -> Result<(Self, Vec<ImportedFile>), PolicyError> {
         let bytes = import::read_limited(path).map_err(|e| {
             PolicyError::Input(format!("cannot read policy {}: {e}", path.display()))
         })?;
@@ -414,7 +415,7 @@ impl Policy {
 
     fn parse(
         bytes: &[u8],
-        imports: Option<(&std::path::Path, &mut Vec<(std::path::PathBuf, Vec<u8>)>)>,
+        imports: Option<(&std::path::Path, &mut Vec<ImportedFile>)>,
     ) -> Result<Self, PolicyError> {
         if bytes.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::Input(format!(

@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 
 use super::verify::{CollateralSource, getrandom, load_collateral};
 
+/// A DCAP quote and the REPORTDATA it must carry.
+type QuoteToJudge = (Vec<u8>, [u8; 64]);
+
 /// Largest DCAP quote file read.
 const MAX_QUOTE_FILE: u64 = 64 * 1024;
 
@@ -58,7 +61,7 @@ pub fn run(a: TcbStateArgs) -> anyhow::Result<ExitCode> {
     let now = a.now.unwrap_or_else(las_platform::unix_now);
     let with_collateral = !a.collateral.is_empty() || a.pccs_url.is_some();
     // The state, and the DCAP quote (with the REPORTDATA it must carry) to judge.
-    let (state, source, quote): (TcbState, &str, Option<(Vec<u8>, [u8; 64])>) =
+    let (state, source, quote): (TcbState, &str, Option<QuoteToJudge>) =
         match (&a.las, &a.dcap_quote) {
             (Some(addr), _) => {
                 let las = LasClient::new(LasAddr::parse(addr)?, a.timeout);
