@@ -104,7 +104,16 @@ fn an_imported_platform_list_is_resolved_and_reloaded() {
         .env_remove("LAS_LOG_FORMAT");
     let v = Daemon::start_command(cmd);
     let url = format!("http://{}", v.addr);
-    assert_eq!(attest(&url, &a).status.code(), Some(0));
+    let o = attest(&url, &a);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The EAR's facts name the LAS's platform by its QE ID.
+    let checked = las(&["verify", "--ear", stdout(&o).trim(), "--jwks", &url]);
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let claims: serde_json::Value = serde_json::from_str(&stdout(&checked)).unwrap();
+    let facts = &claims["submods"]["app"]["las.facts"];
+    assert_eq!(facts["las_platform"]["qe_id"], qa.as_str(), "{claims}");
+    assert_eq!(facts["las_platform"]["simulated"], true);
+    assert_eq!(facts["cet_attributes"], 0);
     assert_eq!(attest(&url, &b).status.code(), Some(1));
     let id0 = get(v.addr, "/readyz").json()["policy"]["id"].clone();
     write_exporting(dir.path(), &qb);
