@@ -108,7 +108,9 @@ pub struct GraminePlatform {
     target_info: TargetInfo,
     cpusvn: [u8; 16],
     identity: PlatformIdentity,
-    tcb_state: TcbState,
+    /// Set by [`GraminePlatform::read_tcb_state`] (from a thread that may outlive a slow
+    /// AESM); `None` until then.
+    tcb_state: Arc<std::sync::Mutex<Option<TcbState>>>,
 }
 
 fn hw(msg: impl std::fmt::Display) -> PlatformError {
@@ -122,7 +124,47 @@ impl GraminePlatform {
         if cfg!(not(target_arch = "x86_64")) {
             return Err(hw("SGX needs an x86_64 build"));
         }
-        Self::open_with(AttestationFs::default(), Arc::new(Egetkey))
+        let p = Self::open_with(AttestationFs::default(), Arc::new(Egetkey))?;
+        p.read_tcb_state(STARTUP_QUOTE_DEADLINE);
+        Ok(p)
+    }
+
+    /// Makes the start-up DCAP quote of the LAS (in a thread) and waits for it at most
+    /// `deadline`: the TCB state is then its facts, or `unknown` with the reason. A quote
+    /// that comes later still sets the state; a hung AESM never stops the LAS from starting
+    /// or serving quotes.
+    pub fn read_tcb_state(&self, deadline: std::time::Duration) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fs = self.fs.clone();
+        let slot = self.tcb_state.clone();
+        let spawned = std::thread::Builder::new()
+            .name("las-tcb-state".into())
+            .spawn(move || {
+                let t = startup_tcb_state(&fs);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                let _ = tx.send(());
+            });
+        let waited = match spawned {
+            Ok(_) => rx.recv_timeout(deadline).is_ok(),
+            Err(e) => {
+                self.set_tcb_state(TcbState::unknown(format!(
+                    "cannot start the start-up quote: {e}"
+                )));
+                return;
+            }
+        };
+        if !waited {
+            let mut g = self.tcb_state.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(TcbState::unknown(format!(
+                    "no start-up DCAP quote within {deadline:?} (the host's AESM does not answer)"
+                )));
+            }
+        }
+    }
+
+    fn set_tcb_state(&self, t: TcbState) {
+        *self.tcb_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
     }
 
     /// Opens the platform on the attestation files under `fs` with REPORT keys from `keys`.
@@ -173,7 +215,6 @@ impl GraminePlatform {
         };
         let seal = fs.mrenclave_seal_key().map_err(hw)?;
         let identity = PlatformIdentity::from_seal_key(&seal);
-        let tcb_state = startup_tcb_state(&fs);
         Ok(Self {
             fs,
             keys,
@@ -181,7 +222,7 @@ impl GraminePlatform {
             las,
             target_info,
             identity,
-            tcb_state,
+            tcb_state: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 }
@@ -208,9 +249,16 @@ fn startup_tcb_state(fs: &AttestationFs) -> TcbState {
     }
 }
 
+/// How long the LAS waits at start for its start-up quote.
+pub const STARTUP_QUOTE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Platform for GraminePlatform {
     fn tcb_state(&self) -> TcbState {
-        self.tcb_state.clone()
+        self.tcb_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| TcbState::unknown("the start-up DCAP quote has not been made"))
     }
 
     fn mode(&self) -> Mode {
