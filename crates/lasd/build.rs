@@ -1,14 +1,16 @@
 //! Names the source commit in `lasd --version`: the last commit that changed the daemon's
-//! own sources (lasd, las-core, las-platform, las-server), not HEAD. A commit that only
+//! own sources (lasd, las-core, las-state, las-http, las-platform, las-server), not HEAD. A commit that only
 //! touches the verifier, discovery or the `las` CLI must not change lasd's bytes, because
 //! those bytes are the platform's measurement (its ID). `LASD_SOURCE_COMMIT` overrides it
 //! (image builds without a .git folder); without git and without it: `unknown`.
 
 use std::process::Command;
 
-const SOURCES: [&str; 4] = [
+const SOURCES: [&str; 6] = [
     "crates/lasd",
     "crates/las-core",
+    "crates/las-state",
+    "crates/las-http",
     "crates/las-platform",
     "crates/las-server",
 ];

@@ -3,7 +3,7 @@
 //! evidence is never taken for a quote; the verifier trusts only the simulated seed.
 #![no_main]
 
-use las_verifier::{LasEvidence, Policy, verify_las_evidence};
+use las_verifier::{LasEvidence, Policy, VerifyOptions, verify_las_evidence_with};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -26,12 +26,13 @@ fuzz_target!(|data: &[u8]| {
         las_core::quote::decode_and_verify_quote(data).is_err(),
         "evidence (or anything) accepted as a quote"
     );
-    let r = verify_las_evidence(
+    let r = verify_las_evidence_with(
         policy(),
         &LasEvidence {
             token: data,
             expected_nonce: Some(&las_fuzz::NONCE),
         },
+        &VerifyOptions::default(),
         las_fuzz::NOW,
         &mut Vec::new(),
     );

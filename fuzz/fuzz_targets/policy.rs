@@ -4,7 +4,9 @@
 #![no_main]
 
 use las_core::quote::Mode;
-use las_verifier::{LasEvidence, Policy, Tolerance, VerifyRequest, verify_quote};
+use las_verifier::{
+    LasEvidence, Policy, Tolerance, VerifyOptions, VerifyRequest, verify_quote_with,
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -41,10 +43,10 @@ fuzz_target!(|data: &[u8]| {
     {
         for quote in [q, dq] {
             for evidence in [None, Some(ev)] {
-                let Ok(v) = verify_quote(
+                let Ok(v) = verify_quote_with(
                     &p,
+                    quote,
                     &VerifyRequest {
-                        quote,
                         service: name,
                         expected_report_data: Some(&[0x11; 64]),
                         las_evidence: evidence.map(|e| LasEvidence {
@@ -53,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
                         }),
                         now: las_fuzz::NOW,
                     },
+                    &VerifyOptions::default(),
                 ) else {
                     continue;
                 };

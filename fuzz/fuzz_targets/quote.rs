@@ -4,7 +4,7 @@
 //! a decoding that changed the signed content); a quote is never taken for evidence.
 #![no_main]
 
-use las_verifier::{Policy, VerifyRequest, verify_quote};
+use las_verifier::{Policy, VerifyOptions, VerifyRequest, verify_quote_with};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -26,15 +26,16 @@ fuzz_target!(|data: &[u8]| {
         las_core::evidence::decode_and_verify_evidence(data).is_err(),
         "a quote (or anything) accepted as identity evidence"
     );
-    let v = verify_quote(
+    let v = verify_quote_with(
         policy(),
+        data,
         &VerifyRequest {
-            quote: data,
             service: None,
             expected_report_data: Some(&[0x11; 64]),
             las_evidence: None,
             now: las_fuzz::NOW,
         },
+        &VerifyOptions::default(),
     )
     .expect("the policy has one service");
     if v.accepted() {

@@ -61,6 +61,37 @@ CASES = {
         "state": {"hostPath": ""},
     },
     "ephemeral": {"state": {"hostPath": "", "allowEphemeral": True}},
+    "networkpolicy": {"networkPolicy": {"enabled": True}},
+    "networkpolicy-narrow": {
+        "networkPolicy": {
+            "enabled": True,
+            "las": {"from": [{"namespaceSelector": {"matchLabels": {"sgx-apps": "true"}}},
+                             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]},
+            "verifier": {"from": [{"podSelector": {}}],
+                         "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "protocol": "UDP"}]}]},
+        },
+        "verifier": {"enabled": True, "policy": "x"},
+    },
+    # Hardware mode with the verifier and the hook from the las image beside the Gramine one.
+    "hw-verifier-hook": {
+        "mode": "hw",
+        "useSGXDevPlugin": "intel",
+        "image": "reg/las-gramine:1",
+        "tests": {"image": "reg/las:1"},
+        "networkPolicy": {"enabled": True},
+        "verifier": {"enabled": True, "policy": "x", "image": "reg/las:1", "replicas": 1,
+                     "securityContext": {"readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                                         "seccompProfile": {"type": "RuntimeDefault"}}},
+    },
+    # The hardware pods on the SGX nodes of another labelling, or by affinity alone.
+    "sgx-nodes-by-affinity": {
+        "mode": "hw",
+        "useSGXDevPlugin": "scone",
+        "sgxNodeSelector": {},
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "sgx.k8s.io/sgx", "operator": "Exists"}]}]}}},
+    },
     "everything-else": {
         "imagePullPolicy": "Always",
         "imagePullSecrets": [{"name": "regcred"}],
@@ -300,6 +331,8 @@ def test_default_install_is_one_daemonset_and_a_service(render, chart):
     assert labels["app.kubernetes.io/managed-by"] == "Helm"
     assert rendered.pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert "tolerations" not in rendered.pod
+    # A node agent: not the first pod to be preempted or evicted.
+    assert rendered.pod["priorityClassName"] == "system-node-critical"
     assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
 
 
@@ -307,7 +340,8 @@ def test_default_container(render):
     rendered = render()
     las = rendered.las
     assert las["image"] == "las:0.1.0" and las["imagePullPolicy"] == "IfNotPresent"
-    assert las["args"] == ["serve"] and "command" not in las
+    # The program is named, never left to the image's entrypoint.
+    assert las["command"] == ["/usr/local/bin/lasd"] and las["args"] == ["serve"]
     assert las["ports"] == [{"name": "las", "containerPort": LAS_PORT, "hostPort": LAS_PORT, "protocol": "TCP"}]
     assert rendered.env() == {
         "LAS_LISTEN": f"[::]:{LAS_PORT}",
@@ -541,7 +575,8 @@ def test_hardware_mode_needs_no_host_path(render):
 def test_hardware_mode_runs_the_gramine_image_with_devices_and_the_aesm_socket(render):
     # gramine/Dockerfile's entrypoint is `gramine-sgx las`; its arguments are measured.
     hw = render({"mode": "hw", "useSGXDevPlugin": "intel", "sgxEpcMem": 64, "image": "reg/las-sgx:1"})
-    assert "args" not in hw.las and "command" not in hw.las
+    assert hw.las["command"] == ["gramine-sgx", "las"] and "args" not in hw.las
+    assert hw.las["workingDir"] == "/las"
     assert hw.las["image"] == "reg/las-sgx:1"
     limits = hw.las["resources"]["limits"]
     assert limits["sgx.intel.com/enclave"] == 1 and limits["sgx.intel.com/provision"] == 1
@@ -584,12 +619,114 @@ def test_prepare_can_be_turned_off(render):
         ("metrics.serviceMonitor.interval=30", "/metrics/serviceMonitor/interval"),
         ("imagePullPolicy=sometimes", "/imagePullPolicy"),
         ("logFormat=xml", "/logFormat"),
+        # Typed Kubernetes shapes: a typo is refused, not rendered silently.
+        ("securityContext.readOnlyRootFilesytem=true", "readOnlyRootFilesytem"),
+        ("podSecurityContext.runAsUSer=1", "runAsUSer"),
+        ("podSecurityContext.seccompProfile.type=Default", "/podSecurityContext/seccompProfile/type"),
+        ("affinity.nodeAfinity.x=1", "nodeAfinity"),
+        ("updateStrategy.rollingUpdate.maxUnavailabe=1", "maxUnavailabe"),
+        ("updateStrategy.rollingUpdate.maxUnavailable=ten", "/updateStrategy/rollingUpdate/maxUnavailable"),
+        ("extraEnv[0].name=A,extraEnv[0].vaule=b", "vaule"),
+        ("resources.limits.memory=lots", "/resources/limits/memory"),
+        ("resources.requests.cpu=-1", "/resources/requests/cpu"),
+        ("networkPolicy.enabeld=true", "enabeld"),
+        ("networkPolicy.las.from[0].namespaceSelecter.x=y", "namespaceSelecter"),
     ],
 )
 def test_bad_values_fail_naming_the_value(chart, set_expression, named):
     # The values exactly as `helm install las charts/las --set EXPR` builds them.
     message = render_error(chart, helm.parse_set_string(set_expression))
     assert named in message, message
+
+
+@pytest.mark.parametrize("quantity", ["20m", "128Mi", "1", "1.5", "0.5Gi", "1e3", "2k"])
+def test_schema_accepts_kubernetes_quantities(chart, quantity):
+    rendered = Rendered(chart.render({"resources": {"requests": {"cpu": quantity, "memory": quantity}}}, name="las", namespace="default"))
+    assert rendered.las["resources"]["requests"]["cpu"] == quantity
+
+
+# --- production knobs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plugin", ["intel", "scone", "enabled", "privileged"])
+def test_pods_with_sgx_devices_select_sgx_nodes(render, plugin):
+    # A pod that requests a device no node offers stays Pending and stalls the rollout.
+    rendered = render({"mode": "hw", "useSGXDevPlugin": plugin})
+    assert rendered.pod["nodeSelector"] == {"kubernetes.io/os": "linux", "intel.feature.node.kubernetes.io/sgx": "true"}
+    assert render({"mode": "sim", "useSGXDevPlugin": plugin}).pod["nodeSelector"]["intel.feature.node.kubernetes.io/sgx"] == "true"
+    # Overridable with the cluster's own label.
+    other = render({"mode": "hw", "useSGXDevPlugin": plugin, "sgxNodeSelector": {"sgx.intel.com/capable": "true"}})
+    assert other.pod["nodeSelector"] == {"kubernetes.io/os": "linux", "sgx.intel.com/capable": "true"}
+    # The test hook lands where a LAS runs.
+    hook = render({"mode": "hw", "useSGXDevPlugin": plugin, "tests": {"image": "reg/las:1"}, "affinity": {"podAffinity": {}}}).hooks[0]
+    assert hook["spec"]["nodeSelector"] == rendered.pod["nodeSelector"]
+    assert hook["spec"]["affinity"] == {"podAffinity": {}}
+
+
+def test_sgx_pods_without_any_sgx_node_selection_are_refused(chart, render):
+    message = render_error(chart, {"mode": "hw", "useSGXDevPlugin": "intel", "sgxNodeSelector": {}})
+    assert "sgxNodeSelector" in message and "Pending" in message
+    # Naming the SGX nodes another way is enough.
+    named = render({"mode": "hw", "useSGXDevPlugin": "intel", "sgxNodeSelector": {}, "nodeSelector": {"sgx": "yes"}})
+    assert named.pod["nodeSelector"] == {"kubernetes.io/os": "linux", "sgx": "yes"}
+    # Without devices, nothing changes: any Linux node.
+    assert render({"sgxNodeSelector": {}}).pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+
+
+def test_hardware_mode_never_runs_the_hook_in_the_gramine_image(chart):
+    message = render_error(chart, {"mode": "hw", "useSGXDevPlugin": "intel", "image": "reg/las-gramine:1",
+                                   "tests": {"image": "reg/las-gramine:1"}})
+    assert "tests.image" in message and "Gramine" in message
+
+
+def test_priority_class_can_be_overridden_or_dropped(render):
+    assert render({"priorityClassName": "las-critical"}).pod["priorityClassName"] == "las-critical"
+    assert "priorityClassName" not in render({"priorityClassName": ""}).pod
+
+
+def test_network_policy(render, chart):
+    assert not [o for o in render().objects if o["kind"] == "NetworkPolicy"]
+    rendered = render({"networkPolicy": {"enabled": True}})
+    policies = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"las", "las-test"}
+    # The helm test pod accepts nothing; it only asks the LAS.
+    test_policy = policies["las-test"]["spec"]
+    selected = test_policy["podSelector"]["matchLabels"]
+    assert selected == {"app.kubernetes.io/instance": "las", "app.kubernetes.io/component": "test"}
+    assert selected.items() <= rendered.hooks[0]["metadata"]["labels"].items()
+    assert test_policy["policyTypes"] == ["Ingress"] and test_policy["ingress"] == []
+    # It selects no LAS pod.
+    assert not selected.items() <= rendered.one("DaemonSet")["spec"]["template"]["metadata"]["labels"].items()
+    np = policies["las"]
+    ds = rendered.one("DaemonSet")
+    assert np["spec"]["podSelector"] == {"matchLabels": ds["spec"]["selector"]["matchLabels"]}
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    # Only the LAS port, from pods of the cluster; no egress at all.
+    assert np["spec"]["ingress"] == [{"ports": [{"port": LAS_PORT, "protocol": "TCP"}], "from": [{"namespaceSelector": {}}]}]
+    assert np["spec"]["egress"] == []
+    both = render(CASES["networkpolicy-narrow"])
+    policies = {o["metadata"]["name"]: o for o in both.objects if o["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"las", "las-test", "las-verifier"}
+    verifier = policies["las-verifier"]["spec"]
+    deployment = both.one("Deployment")
+    assert verifier["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
+    assert verifier["ingress"] == [{"ports": [{"port": 18767, "protocol": "TCP"}], "from": [{"podSelector": {}}]}]
+    assert verifier["egress"] == CASES["networkpolicy-narrow"]["networkPolicy"]["verifier"]["egress"]
+    assert policies["las"]["spec"]["ingress"][0]["from"] == CASES["networkpolicy-narrow"]["networkPolicy"]["las"]["from"]
+    # A policy cannot hold pods on the node's network: refused rather than promised.
+    message = render_error(chart, {"networkPolicy": {"enabled": True}, "hostNetwork": True})
+    assert "networkPolicy.enabled" in message and "hostNetwork" in message
+
+
+def test_notes_show_pinning_by_digest_and_helm_test_only_with_a_hook(render):
+    notes = render().notes
+    assert "@sha256:" in notes and "scripts/package-chart --image" in notes
+    assert "helm test las" in notes
+    pinned = render({"image": "reg.example.com/las@sha256:" + "a" * 64}).notes
+    assert "pinned by tag" not in pinned
+    hw = render({"mode": "hw", "useSGXDevPlugin": "intel"})
+    assert hw.hooks == [] and "helm test" not in hw.notes
+    assert "helm test las" in render({"mode": "hw", "useSGXDevPlugin": "intel", "tests": {"image": "reg/las:1"}}).notes
 
 
 def test_service_monitor_without_service_fails(chart):
@@ -690,7 +827,7 @@ def _leaf_keys(values: dict, prefix: str = "") -> list[str]:
     keys = []
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in {"resources", "podSecurityContext", "securityContext", "updateStrategy", "nodeSelector"}:
+        if isinstance(value, dict) and value and key not in {"resources", "podSecurityContext", "securityContext", "updateStrategy", "nodeSelector", "sgxNodeSelector"}:
             keys.extend(_leaf_keys(value, f"{path}."))
         else:
             keys.append(path)

@@ -38,6 +38,8 @@ PREPARE_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
 PROFILE = os.environ.get("LAS_IMAGE_PROFILE", "dev")
 # A static lasd to package instead of building one (scripts/build-image --lasd-binary).
 PREBUILT = os.environ.get("LAS_IMAGE_BINARY")
+# A static `las` to package instead of building one (scripts/build-image --cli-binary).
+PREBUILT_CLI = os.environ.get("LAS_IMAGE_CLI_BINARY")
 
 
 def run(cmd, *, env=None, timeout=60, check=False, cwd=None) -> subprocess.CompletedProcess:
@@ -169,6 +171,8 @@ def image(repo, docker_env):
     cmd = [repo / "scripts" / "build-image", "--tag", tag, "--profile", PROFILE]
     if PREBUILT:
         cmd += ["--lasd-binary", PREBUILT]
+    if PREBUILT_CLI:
+        cmd += ["--cli-binary", PREBUILT_CLI]
     built = run(cmd, env=docker_env, timeout=900)
     assert built.returncode == 0, f"scripts/build-image failed:\n{built.stderr[-4000:]}"
     assert built.stdout.strip().splitlines()[-1] == tag
@@ -211,7 +215,7 @@ def test_image_config(docker_env, image):
     assert len(info["RootFS"]["Layers"]) == 2, "a scratch image has the layers of its two COPYs only"
 
 
-def test_image_holds_only_the_two_binaries(docker_env, image, tmp_path):
+def test_image_holds_only_the_three_binaries(docker_env, image, tmp_path):
     container = docker(docker_env, "create", image).stdout.strip()
     try:
         tar = tmp_path / "fs.tar"
@@ -222,14 +226,16 @@ def test_image_holds_only_the_two_binaries(docker_env, image, tmp_path):
     # `PERMS OWNER SIZE DATE TIME NAME[ -> TARGET]`
     entries = {line.split(None, 5)[5].split(" -> ")[0].rstrip("/"): line for line in listing}
     files = {name: line for name, line in entries.items() if not line.startswith("d")}
-    assert {"usr/local/bin/lasd", "usr/local/bin/las-prepare-state", "etc/passwd", "etc/group"} <= set(files)
-    # Only the daemon: the operator CLI (`las`) with its Kubernetes and TLS clients stays out.
-    assert "usr/local/bin/las" not in files
+    # The measured daemon, the init helper, and the operator CLI `las`, which the chart's
+    # verification service and `helm test` hook run (the LAS pods never do: their command is
+    # lasd, tests/python/test_image.py::test_every_rendered_container_runs_in_the_image).
+    assert {"usr/local/bin/lasd", "usr/local/bin/las-prepare-state", "usr/local/bin/las", "etc/passwd", "etc/group"} <= set(files)
     extra = [f for f in files if not f.startswith(("usr/local/bin/", "etc/", ".dockerenv", "dev/", "proc/", "sys/"))]
     assert not extra, f"unexpected files in the image: {extra}"
     state = entries["var/lib/las"]
     assert state.split()[0] == "drwx------" and state.split()[1] in ("10001/10001", "las/las")
-    assert files["usr/local/bin/lasd"].split()[1] in ("0/0", "root/root")
+    for binary in ("lasd", "las", "las-prepare-state"):
+        assert files[f"usr/local/bin/{binary}"].split()[1] in ("0/0", "root/root"), binary
 
 
 def test_las_id_runs_as_non_root_and_keeps_its_identity(docker_env, image, tmp_path):
@@ -319,3 +325,266 @@ def test_serve_answers_the_kubernetes_probes(docker_env, image, tmp_path):
         assert platform["platform_id"].upper() == line.split()[7].upper()
     finally:
         docker(docker_env, "rm", "--force", container, check=False)
+
+
+# --- the chart's containers, as rendered, in the image --------------------------------------
+# Kubernetes runs `command` (or, without it, the image's ENTRYPOINT) with `args`, `$(VAR)`
+# expanded from the container's env. Each container the chart renders is run here exactly so,
+# in the image it names, with its security context, env and volumes: a container whose program
+# is missing from its image fails here, not in a cluster.
+
+VERIFIER_POLICY = ('version: "0.3"\nname: demo\nservices:\n  - name: app\n    attestation:\n'
+                   '      mrenclave: ["' + "ab" * 32 + '"]\n')
+NODE_IP = "127.0.0.1"
+VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def render_chart(repo, values: dict) -> tuple[list[dict], list[dict]]:
+    """The objects and the `helm test` hooks of one rendering."""
+    import helm_python as helm
+
+    with helm.Chart.load(repo / "charts" / "las") as chart:
+        out = chart.render(values, name="las", namespace="default")
+    objects, hooks = [], []
+    for path, text in out.items():
+        if not path.endswith(".yaml"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                annotations = doc.get("metadata", {}).get("annotations") or {}
+                (hooks if "helm.sh/hook" in annotations else objects).append(doc)
+    return objects, hooks
+
+
+def pod_specs(objects, hooks) -> list[tuple[str, dict]]:
+    specs = [(f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"])
+             for o in objects if o["kind"] in ("DaemonSet", "Deployment")]
+    specs += [(f"Pod/{h['metadata']['name']}", h["spec"]) for h in hooks if h["kind"] == "Pod"]
+    return specs
+
+
+def every_container(objects, hooks):
+    for where, spec in pod_specs(objects, hooks):
+        for c in spec.get("initContainers", []):
+            yield where, spec, c, True
+        for c in spec["containers"]:
+            yield where, spec, c, False
+
+
+def container_env(container) -> dict[str, str]:
+    env = {}
+    for e in container.get("env", []):
+        if "value" in e:
+            env[e["name"]] = VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), e["value"])
+        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.hostIP":
+            env[e["name"]] = NODE_IP
+        else:
+            pytest.fail(f"the image test does not know how to fill {e}")
+    return env
+
+
+def kubernetes_argv(env_docker, image, container) -> list[str]:
+    """What the kubelet runs: command or the ENTRYPOINT, then args (or CMD without command)."""
+    [info] = json.loads(docker(env_docker, "image", "inspect", image).stdout)
+    config = info["Config"]
+    command = container.get("command") or config.get("Entrypoint") or []
+    if "args" in container:
+        args = container["args"]
+    else:
+        args = [] if container.get("command") else (config.get("Cmd") or [])
+    env = container_env(container)
+    return [VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), a) for a in [*command, *args]]
+
+
+def docker_run_args(objects, spec, container, tmp_path) -> list[str]:
+    """`docker run` options for the container's security context, env and volumes."""
+    pod_ctx = spec.get("securityContext", {})
+    ctx = container.get("securityContext", {})
+    uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+    gid = ctx.get("runAsGroup", pod_ctx.get("runAsGroup", uid))
+    opts = []
+    if uid is not None:
+        opts += ["--user", f"{uid}:{gid}"]
+    if "fsGroup" in pod_ctx:
+        opts += ["--group-add", str(pod_ctx["fsGroup"])]
+    if ctx.get("readOnlyRootFilesystem"):
+        opts.append("--read-only")
+    caps = ctx.get("capabilities", {})
+    if "ALL" in caps.get("drop", []):
+        opts += ["--cap-drop", "ALL"]
+    opts += [f"--cap-add={c}" for c in caps.get("add", [])]
+    if ctx.get("allowPrivilegeEscalation") is False:
+        opts += ["--security-opt", "no-new-privileges"]
+    assert not ctx.get("privileged"), "the image test runs no privileged container"
+    for name, value in container_env(container).items():
+        opts += ["-e", f"{name}={value}"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    for m in container.get("volumeMounts", []):
+        vol = volumes[m["name"]]
+        host = tmp_path / "volumes" / m["name"]
+        if "emptyDir" in vol:
+            opts += ["--tmpfs", f"{m['mountPath']}:mode=1777"]
+            continue
+        if not host.exists():
+            host.mkdir(parents=True, mode=0o755)  # as the kubelet creates a hostPath: root's
+            files = {}
+            if "configMap" in vol:
+                files = by_name[("ConfigMap", vol["configMap"]["name"])]["data"]
+                mode = vol["configMap"].get("defaultMode", 0o644)
+            elif "secret" in vol:
+                import base64
+                data = by_name[("Secret", vol["secret"]["secretName"])]["data"]
+                files = {k: base64.b64decode(v).decode() for k, v in data.items()}
+                mode = vol["secret"].get("defaultMode", 0o644)
+            for key, text in files.items():
+                f = host / key
+                f.write_text(text)
+                os.chmod(f, mode)
+                # The kubelet hands projected files to the pod's fsGroup.
+                os.chown(f, 0, pod_ctx.get("fsGroup", 0))
+        source = host / m["subPath"] if "subPath" in m else host
+        source.mkdir(parents=True, exist_ok=True)
+        opts += ["-v", f"{source}:{m['mountPath']}{':ro' if m.get('readOnly') else ''}"]
+    return opts
+
+
+def run_container(env_docker, image, objects, spec, container, tmp_path, *, detach=False, extra=(), argv=None):
+    argv = argv or kubernetes_argv(env_docker, image, container)
+    opts = docker_run_args(objects, spec, container, tmp_path)
+    cmd = ["run", *(["-d"] if detach else ["--rm"]), *opts, *extra, "--entrypoint", argv[0], image, *argv[1:]]
+    return docker(env_docker, *cmd, check=False, timeout=60)
+
+
+def wait_for_log(env_docker, container_id, needle, deadline_s=30) -> str:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        logs = docker(env_docker, "logs", container_id, check=False)
+        text = logs.stdout + logs.stderr
+        if needle in text:
+            return text
+        if docker(env_docker, "inspect", "-f", "{{.State.Running}}", container_id, check=False).stdout.strip() == "false":
+            pytest.fail(f"the container exited before logging {needle!r}:\n{text}")
+        time.sleep(0.3)
+    pytest.fail(f"no {needle!r} within {deadline_s} s")
+
+
+def test_every_rendered_container_runs_in_the_image(repo, docker_env, image, tmp_path):
+    if os.geteuid() != 0:
+        not_run("the chart's init container and the Secret volume need root")
+    objects, hooks = render_chart(repo, {
+        "image": image,
+        "verifier": {"enabled": True, "policy": VERIFIER_POLICY},
+    })
+    containers = list(every_container(objects, hooks))
+    names = sorted(f"{where}:{c['name']}" for where, _, c, _ in containers)
+    assert names == ["DaemonSet/las:las", "DaemonSet/las:prepare-state", "Deployment/las-verifier:verifier",
+                     "Pod/las-test:platform-id"], names
+    for where, _, c, _ in containers:
+        assert c["image"] == image, f"{where}:{c['name']} runs {c['image']}"
+
+    def find(name):
+        return next((spec, c) for _, spec, c, _ in containers if c["name"] == name)
+
+    started = []
+    try:
+        # The init container: as root with three capabilities; prepares the state directory.
+        spec, c = find("prepare-state")
+        proc = run_container(docker_env, image, objects, spec, c, tmp_path)
+        assert proc.returncode == 0, f"prepare-state exited {proc.returncode}: {proc.stderr}"
+
+        # The LAS, on [::]:18766 of its own network namespace (no network: loopback only).
+        spec, c = find("las")
+        proc = run_container(docker_env, image, objects, spec, c, tmp_path, detach=True, extra=["--network", "none"])
+        assert proc.returncode == 0, proc.stderr
+        las = proc.stdout.strip()
+        started.append(las)
+        line = wait_for_key_line(docker_env, las)
+        platform_id = line.split()[7]
+
+        # The helm test hook, in the LAS's network namespace, where status.hostIP:18766 is the LAS.
+        spec, c = find("platform-id")
+        proc = run_container(docker_env, image, objects, spec, c, tmp_path / "hook", extra=["--network", f"container:{las}"])
+        assert proc.returncode == 0, f"the helm test hook failed ({proc.returncode}): {proc.stdout}{proc.stderr}"
+        assert platform_id.upper() in proc.stdout.upper(), proc.stdout
+
+        # The verification service, as rendered: policy, imported keys, [::]:18767.
+        spec, c = find("verifier")
+        proc = run_container(docker_env, image, objects, spec, c, tmp_path / "verifier", detach=True,
+                             extra=["--network", "none"])
+        assert proc.returncode == 0, proc.stderr
+        verifier = proc.stdout.strip()
+        started.append(verifier)
+        logs = wait_for_log(docker_env, verifier, "listening on http://[::]:18767")
+        time.sleep(1)
+        running = docker(docker_env, "inspect", "-f", "{{.State.Running}}", verifier).stdout.strip()
+        assert running == "true", f"the verifier stopped after it started:\n{logs}"
+
+        # The same container again, on a loopback port of this host, answers its probes and
+        # serves the JWKS made from the key Secret the chart rendered.
+        port = free_loopback_port()
+        renamed = copy_with_env(c, "LAS_VERIFIER_LISTEN", f"127.0.0.1:{port}")
+        proc = run_container(docker_env, image, objects, spec, renamed, tmp_path / "verifier-probe", detach=True,
+                             extra=["--network", "host"])
+        assert proc.returncode == 0, proc.stderr
+        started.append(proc.stdout.strip())
+        wait_for_log(docker_env, started[-1], f"listening on http://127.0.0.1:{port}")
+        for path in ("/healthz", "/readyz", "/.well-known/jwks.json"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                assert resp.status == 200, path
+                body = resp.read()
+        assert json.loads(body)["keys"][0]["crv"] == "P-256"
+    finally:
+        for container_id in started:
+            docker(docker_env, "rm", "--force", container_id, check=False)
+    # They all ran; and none leaves its program to the image's entrypoint, which is no contract.
+    for where, _, c, _ in containers:
+        assert c.get("command"), f"{where}:{c['name']} names no command"
+
+
+def copy_with_env(container: dict, name: str, value: str) -> dict:
+    out = json.loads(json.dumps(container))
+    out["env"] = [e if e["name"] != name else {"name": name, "value": value} for e in out["env"]]
+    return out
+
+
+def test_hardware_rendering_runs_las_from_the_las_image(repo, docker_env, image, tmp_path):
+    """In mode hw `image` is the Gramine LAS, which cannot be built here (no base image) nor run
+    without SGX; the verifier and the hook must come from this project's image, and their
+    programs must answer in it."""
+    gramine = "registry.example.com/las-gramine:1"
+    objects, hooks = render_chart(repo, {
+        "mode": "hw", "useSGXDevPlugin": "intel", "image": gramine,
+        "verifier": {"enabled": True, "policy": VERIFIER_POLICY, "image": image},
+        "tests": {"image": image},
+    })
+    ran = []
+    for where, spec, c, _ in every_container(objects, hooks):
+        assert c.get("command"), f"{where}:{c['name']} names no command"
+        if c["image"] == gramine:
+            assert c["command"] == ["gramine-sgx", "las"] and c.get("workingDir") == "/las"
+            continue
+        assert c["image"] == image
+        argv = kubernetes_argv(docker_env, image, c)
+        # The program and its subcommand, with --help: a real start needs SGX nodes.
+        subcommand = [a for a in argv[1:3] if not a.startswith("-")]
+        proc = run_container(docker_env, image, objects, spec, c, tmp_path / c["name"], extra=["--network", "none"],
+                             argv=[argv[0], *subcommand, "--help"])
+        assert proc.returncode == 0, f"{where}:{c['name']}: {argv[0]} {subcommand} --help: {proc.stderr}"
+        assert "Usage" in proc.stdout
+        ran.append(c["name"])
+    assert sorted(ran) == ["platform-id", "verifier"]
+
+
+def test_package_chart_prints_the_image_digest(repo, docker_env, image, tmp_path):
+    # Built, not pushed: no registry digest yet, so the local ID and what to do.
+    image_id = docker(docker_env, "image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    proc = run([repo / "scripts" / "package-chart", "--image", image, tmp_path / "repo"], env=docker_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "repo" / "index.yaml").exists()
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("image digest:")]
+    assert image_id in line and "not pushed" in line and "@sha256:" in line, line
+    # An image that is not there fails before anything is packaged.
+    missing = run([repo / "scripts" / "package-chart", "--image", "las-test:missing", tmp_path / "none"], env=docker_env, timeout=60)
+    assert missing.returncode == 1 and "las-test:missing" in missing.stderr
+    assert not (tmp_path / "none").exists()

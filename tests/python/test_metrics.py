@@ -71,6 +71,7 @@ def test_metrics_parse_as_prometheus_text_and_count_the_requests(las_daemon):
         "las_connections_open": "gauge",
         "las_connections_refused": "counter",
         "las_connections_write_timeout": "counter",
+        "las_request_bodies_refused": "counter",
         "las_process_start_time_seconds": "gauge",
         "las_info": "gauge",
     }

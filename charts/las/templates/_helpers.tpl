@@ -152,6 +152,65 @@ Checks that values.schema.json cannot express with a clear message. Included by 
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled=true needs service.enabled=true: a ServiceMonitor scrapes the endpoints of the Service." }}
 {{- end }}
+{{- if and (ne .Values.useSGXDevPlugin "disabled") (not (include "las.sgxNodeSelector" .)) }}
+{{- $named := false }}
+{{- range $k, $_ := .Values.nodeSelector | default dict }}{{ if ne $k "kubernetes.io/os" }}{{ $named = true }}{{ end }}{{ end }}
+{{- if (.Values.affinity | default dict).nodeAffinity }}{{ $named = true }}{{ end }}
+{{- if not $named }}
+{{- fail (printf "useSGXDevPlugin=%s with an empty sgxNodeSelector and no nodeSelector or nodeAffinity naming the SGX nodes: the LAS pods would land on every node, stay Pending where no SGX device exists and stall every rollout. Leave sgxNodeSelector null (intel.feature.node.kubernetes.io/sgx: \"true\"), or set the labels of your SGX nodes in sgxNodeSelector, nodeSelector or affinity.nodeAffinity." .Values.useSGXDevPlugin) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.hostNetwork }}
+{{- fail "networkPolicy.enabled=true with hostNetwork=true: NetworkPolicies do not apply to pods on the node's network, so the policy would promise a protection it does not give. Turn one of them off (a node firewall must guard the port of hostNetwork pods)." }}
+{{- end }}
+{{- if and (eq .Values.mode "hw") .Values.tests.image (eq .Values.tests.image .Values.image) }}
+{{- fail "mode=hw: tests.image is the Gramine LAS image (image), which runs only the enclave LAS and has no las CLI. Set tests.image to this project's las image (scripts/build-image)." }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image of the `helm test` hook, or nothing when no hook renders: tests.enabled, a LAS the
+hook can reach (on the node's IP or through the Service), and an image with `las`. In mode hw
+`image` is the Gramine image, which runs only the enclave LAS: the hook then needs tests.image
+(this project's las image, which carries /usr/local/bin/las). NOTES print `helm test` only then.
+*/}}
+{{- define "las.testImage" -}}
+{{- $image := .Values.tests.image | default (ternary "" .Values.image (eq .Values.mode "hw")) }}
+{{- if and .Values.tests.enabled (or .Values.service.hostPort .Values.hostNetwork .Values.service.enabled) }}{{ $image }}{{ end }}
+{{- end }}
+
+{{/* The SGX nodes' labels: `sgxNodeSelector`, or Intel's NFD label where it is null. */}}
+{{- define "las.sgxNodeSelector" -}}
+{{- if kindIs "invalid" .Values.sgxNodeSelector }}intel.feature.node.kubernetes.io/sgx: "true"
+{{- else }}{{ with .Values.sgxNodeSelector }}{{ toYaml . }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The nodeSelector of the LAS pods (and of the test hook, which must land where a LAS runs):
+`nodeSelector`, plus `sgxNodeSelector` whenever the pods get SGX devices, since a pod that
+requests a device no node offers stays Pending and stalls a DaemonSet rollout.
+*/}}
+{{- define "las.nodeSelector" -}}
+{{- $sel := deepCopy (.Values.nodeSelector | default dict) }}
+{{- if ne .Values.useSGXDevPlugin "disabled" }}
+{{- $sel = merge $sel (include "las.sgxNodeSelector" . | fromYaml) }}
+{{- end }}
+{{- with $sel }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/*
+Tolerations as Kubernetes wants them: each `value` a string (`--set tolerations[0].value=true`
+gives a boolean). Argument: a list.
+*/}}
+{{- define "las.tolerationList" -}}
+{{- range . }}
+- {{- range $k, $v := . }}
+  {{- if not (kindIs "invalid" $v) }}
+  {{ $k }}: {{ if eq $k "tolerationSeconds" }}{{ $v | int64 }}{{ else }}{{ $v | toString | quote }}{{ end }}
+  {{- end }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -172,12 +231,6 @@ the string Kubernetes requires (`--set tolerations[0].value=true` gives a boolea
 {{- end }}
 {{- with $all }}
 tolerations:
-{{- range . }}
-  - {{- range $k, $v := . }}
-    {{- if not (kindIs "invalid" $v) }}
-    {{ $k }}: {{ if eq $k "tolerationSeconds" }}{{ $v | int64 }}{{ else }}{{ $v | toString | quote }}{{ end }}
-    {{- end }}
-    {{- end }}
-{{- end }}
+{{- include "las.tolerationList" . | nindent 2 }}
 {{- end }}
 {{- end }}

@@ -7,10 +7,23 @@ app.kubernetes.io/name: {{ printf "%s-verifier" (include "las.name" .) | trunc 6
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{- define "las.verifierLabels" -}}
-helm.sh/chart: {{ include "las.chart" . }}
+{{/* The name of the verification service's objects. */}}
+{{- define "las.verifierName" -}}
+{{- printf "%s-verifier" (include "las.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The labels of the service's pods: only labels that stay the same over a chart-only version
+bump (no `helm.sh/chart`, no version), so that such a bump does not restart the service.
+*/}}
+{{- define "las.verifierPodLabels" -}}
 {{ include "las.verifierSelectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: verifier
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "las.verifierLabels" -}}
+helm.sh/chart: {{ include "las.chart" . }}
+{{ include "las.verifierPodLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}

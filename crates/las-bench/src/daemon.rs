@@ -328,7 +328,15 @@ fn sibling(name: &str, package: &str) -> anyhow::Result<PathBuf> {
         };
         eprintln!("las-bench: cargo build --profile {profile} -p {package}");
         let st = Command::new(cargo)
-            .args(["build", "--quiet", "--profile", &profile, "-p", package])
+            .args([
+                "build",
+                "--locked",
+                "--quiet",
+                "--profile",
+                &profile,
+                "-p",
+                package,
+            ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
             .status()
             .with_context(|| format!("cannot run cargo to build {package}"))?;
@@ -345,9 +353,63 @@ fn sibling(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     Ok(exe)
 }
 
+/// The crates in `package`'s normal dependency tree, each package (name and version)
+/// once, the package itself and build-time proc macros included: `cargo tree -p PACKAGE
+/// -e normal --prefix none --no-dedupe | sort -u | wc -l` (the count
+/// crates/lasd/tests/tree.rs bounds), in the workspace this benchmark was built from,
+/// at the time of the run. An error says why it could not be counted (no cargo, no
+/// source tree).
+pub fn crate_count(package: &str) -> anyhow::Result<usize> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    anyhow::ensure!(
+        manifest.exists(),
+        "no workspace at {} (the source tree this benchmark was built from)",
+        manifest.display()
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["tree", "--manifest-path"])
+        .arg(&manifest)
+        .args(["-p", package, "-e", "normal", "--prefix", "none"])
+        .args(["--no-dedupe", "--locked", "--offline"])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(unique_lines(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `sort -u | wc -l` of non-empty lines.
+fn unique_lines(text: &str) -> usize {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crates_are_counted_once() {
+        let tree = "lasd v0.1.0 (/w/crates/lasd)\nserde v1.0.1\n\nserde v1.0.1\nserde v1.0.2\n";
+        assert_eq!(unique_lines(tree), 3);
+    }
+
+    #[test]
+    fn lasd_crates_are_counted_from_the_workspace() {
+        // The same bound as crates/lasd/tests/tree.rs: a count, not a failure.
+        let n = crate_count("lasd").unwrap();
+        assert!((20..=120).contains(&n), "{n}");
+        assert!(crate_count("no-such-package").is_err());
+    }
 
     #[test]
     fn the_soft_limit_is_raised_up_to_the_hard_one() {

@@ -6,6 +6,7 @@
 //!  in-process baselines: MAC check, quote issue,
 //!    quote verify, raw Ed25519, DCAP (dcap-qvl)
 //!  wrk: closed loop, 64 keep-alive connections ──POST /v1/quote──► taskset -c 0 lasd serve
+//!  wrk: the same, the HTTP floor ─────────────────────────────────► taskset -c 0 nginx
 //!  own generator: closed loop, busy-poll diagnostic,                 (peak RSS from /proc)
 //!    open loop at half wrk's rate
 //!  oha: open loop at half wrk's rate, --latency-correction
@@ -25,9 +26,11 @@
 
 mod daemon;
 mod dcap;
+mod floor;
 mod load;
 mod micro;
 mod report;
+mod roundtrip;
 mod tools;
 mod verifier;
 
@@ -42,7 +45,7 @@ use las_core::sgx::TargetInfo;
 use crate::daemon::{CpuTime, Launch, Machine};
 use crate::dcap::DcapSample;
 use crate::load::LoadResult;
-use crate::report::{OhaPhase, Results, Run, Setup, Startup, WrkPhase, print_report};
+use crate::report::{FloorPhase, OhaPhase, Results, Run, Setup, Startup, WrkPhase, print_report};
 use crate::tools::StandardTools;
 
 /// Benchmark of the LAS: in-process baselines, the DCAP comparison, end-to-end load on
@@ -58,12 +61,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum What {
-    /// Everything (about a minute with the defaults). Needs wrk and oha
+    /// Everything (about a minute with the defaults). Needs wrk, oha and nginx
     /// (scripts/bench-tools installs them) unless --no-standard-tools.
     All,
     /// The in-process baselines and the DCAP comparison.
     Micro,
-    /// End-to-end load: saturation (wrk, own generator), then an open loop at half the
+    /// End-to-end load: saturation (wrk, own generator), the HTTP floor (wrk against
+    /// nginx on the daemon's core) and the limit it sets, then an open loop at half the
     /// maximum rate (oha, own generator).
     Load,
     /// Start-up time, idle RSS and RSS with many idle connections.
@@ -74,6 +78,10 @@ enum What {
     /// (LAS evidence cached) against the in-process verification rate, and latency at
     /// half that rate.
     Verifier(VerifierArgs),
+    /// One enclave's whole attestation path against a live LAS and verification service
+    /// (nonce, target info, REPORT, quote, attest): latency at a low fixed rate, the
+    /// maximum rate, and how a round's time divides between the steps.
+    Roundtrip(RoundtripArgs),
     /// Profiling: send exactly N quote requests to a running daemon (e.g. one under
     /// `valgrind --tool=callgrind`) and print the rate. See docs/performance.md.
     Drive(DriveArgs),
@@ -87,6 +95,19 @@ struct VerifierArgs {
     /// Closed-loop connections (threads).
     #[arg(long, default_value_t = 8)]
     threads: usize,
+}
+
+#[derive(Debug, Args)]
+struct RoundtripArgs {
+    /// Rounds per second of the low-rate phase (one round after another).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Rounds of the low-rate phase.
+    #[arg(long, default_value_t = 200)]
+    count: u64,
+    /// Enclaves attesting at once in the maximum-rate phase (closed loop, --duration).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -113,12 +134,13 @@ struct Opts {
     /// Markdown.
     #[arg(long, global = true)]
     json: bool,
-    /// Do not run the standard load generators (wrk, oha): the targets are then judged on
-    /// the own generator's figures only, and the report says so loudly.
+    /// Do not run the standard load generators (wrk, oha) nor the HTTP floor (nginx): the
+    /// targets are then judged on the own generator's figures only, and the report says so
+    /// loudly.
     #[arg(long, global = true)]
     no_standard_tools: bool,
-    /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`, `oha.json`;
-    /// new files, never overwritten).
+    /// Keep wrk's and oha's raw outputs in DIR, created if missing (`wrk.txt`,
+    /// `wrk-floor.txt`, `oha.json`; new files, never overwritten).
     #[arg(long, global = true, value_name = "DIR")]
     tool_output: Option<PathBuf>,
     /// Keep-alive connections of the load generator.
@@ -232,6 +254,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("las-bench: note: {e:#}; running at normal priority"),
         }
     }
+    if let What::Roundtrip(a) = &cli.what {
+        return roundtrip(a, o, pinned, prioritized);
+    }
     // During the open loop (where the daemon uses well under 95% of its core and the
     // generator sleeps between sends) both also run under SCHED_FIFO, so that no other
     // tenant delays a wake-up. Not at saturation: the kernel throttles real-time tasks
@@ -281,6 +306,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let dir = tempfile::tempdir()?;
         r.micro = Some(micro::run(dir.path(), &dcap, micro_budget)?);
     }
+    if matches!(cli.what, What::Load) && tools.is_some() {
+        // The HTTP limit needs the in-process issue rate of the same run.
+        eprintln!("las-bench: in-process quote issue ({micro_budget:?})");
+        let dir = tempfile::tempdir()?;
+        r.issue_only = Some(micro::issue_rate(dir.path(), micro_budget)?);
+    }
     if matches!(cli.what, What::All | What::Startup) {
         let dir = tempfile::tempdir()?;
         r.startup = Some(startup(&launch(dir.path()), o.starts, o.idle_connections)?);
@@ -302,6 +333,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         r.spin = p.spin;
         r.peak_rss_kib = Some(p.hwm);
         r.wrk = p.wrk;
+        r.floor = p.floor;
         r.oha = p.oha;
     }
     r.tools = tools;
@@ -329,7 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if r.standard_skipped {
         eprintln!(
-            "las-bench: WARNING: --no-standard-tools: no wrk, no oha; the targets were judged on the own generator"
+            "las-bench: WARNING: --no-standard-tools: no wrk, no oha, no HTTP floor; the targets were judged on the own generator"
         );
     }
     let errors = r.errors();
@@ -338,9 +370,82 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .flatten()
         .any(|l| l.completed == 0)
         || r.wrk.as_ref().is_some_and(|w| w.run.quotes_per_s() <= 0.0)
+        || r.floor
+            .as_ref()
+            .is_some_and(|f| f.run.quotes_per_s() <= 0.0)
         || r.oha.as_ref().is_some_and(|h| h.run.ok == 0);
     if errors > 0 || idle {
         eprintln!("las-bench: FAILED: {errors} errors; a load phase without quotes: {idle}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roundtrip(
+    a: &RoundtripArgs,
+    o: &Opts,
+    pinned: bool,
+    prioritized: bool,
+) -> anyhow::Result<ExitCode> {
+    let las = match &o.las {
+        Some(p) => p.clone(),
+        None => {
+            // `las serve` executes the `lasd` beside it: both current.
+            daemon::default_lasd()?;
+            daemon::default_las()?
+        }
+    };
+    let f = roundtrip::run(
+        &las,
+        pinned.then_some(o.daemon_cpu),
+        roundtrip::Settings {
+            rate: a.rate,
+            count: a.count,
+            concurrency: a.concurrency,
+            duration: Duration::from_secs_f64(o.duration),
+        },
+    )?;
+    let args: Vec<String> = std::env::args().collect();
+    if o.json {
+        let mut v = roundtrip::json(&f, args);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("las".into(), serde_json::json!(las.display().to_string()));
+            m.insert(
+                "pinning".into(),
+                if pinned {
+                    serde_json::json!({"las_and_service_cpu": o.daemon_cpu, "client_cpu": o.client_cpu})
+                } else {
+                    serde_json::Value::Null
+                },
+            );
+            m.insert("prioritized".into(), serde_json::json!(prioritized));
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let setup = format!(
+            "{}; {}",
+            if pinned {
+                format!(
+                    "LAS and service pinned to CPU {}, this process (the enclaves) to CPU {}",
+                    o.daemon_cpu, o.client_cpu
+                )
+            } else {
+                "nothing pinned".to_owned()
+            },
+            if prioritized {
+                "in a session of their own whose autogroup has nice -20"
+            } else {
+                "default priority"
+            }
+        );
+        roundtrip::print(&f, &args.join(" "), &setup);
+    }
+    let idle = f.low.rounds == 0 || f.max.rounds == 0;
+    if f.errors() > 0 || idle {
+        eprintln!(
+            "las-bench: FAILED: {} failed rounds; a phase without rounds: {idle}",
+            f.errors()
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -444,9 +549,35 @@ fn load_phases(
                 let cmd =
                     tools::wrk_command(&t.wrk, req, d.addr, connections, duration, client_cpu);
                 eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
-                let (run, daemon_cpu) = tool_phase(d.pid(), || tools::run_wrk(cmd, keep))?;
+                let (run, daemon_cpu) = tool_phase(d.pid(), || {
+                    tools::run_wrk(cmd, keep.map(|k| (k, "wrk.txt")))
+                })?;
                 Some(WrkPhase { run, daemon_cpu })
             }
+            _ => None,
+        };
+        // The HTTP floor, right after wrk against the daemon, on the daemon's core (the
+        // daemon idles meanwhile).
+        // On a thread of its own: the test kit's blocking client starts a runtime, which
+        // cannot be done on this one's thread.
+        let floor = match (tools, &request) {
+            (Some(t), Some(req)) => Some(
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        floor_phase(
+                            t,
+                            req,
+                            d.addr,
+                            launch.cpu,
+                            (connections, duration),
+                            client_cpu,
+                            keep,
+                        )
+                    })
+                    .join()
+                })
+                .map_err(|_| anyhow::anyhow!("the HTTP floor's thread panicked"))??,
+            ),
             _ => None,
         };
         eprintln!("las-bench: own generator: saturation {duration:?}, {connections} connections");
@@ -512,9 +643,9 @@ fn load_phases(
         }
         let half = half?;
         let oha = oha.transpose()?;
-        anyhow::Ok((sat, half, spin, wrk, oha))
+        anyhow::Ok((sat, half, spin, wrk, floor, oha))
     });
-    let (sat, half, spin, wrk, oha) = match result {
+    let (sat, half, spin, wrk, floor, oha) = match result {
         Ok(x) => x,
         Err(e) => {
             // The log on its own lines, then the error: as context it would be joined to
@@ -539,6 +670,7 @@ fn load_phases(
         spin,
         hwm,
         wrk,
+        floor,
         oha,
     })
 }
@@ -551,7 +683,48 @@ struct LoadPhases {
     spin: Option<LoadResult>,
     hwm: u64,
     wrk: Option<WrkPhase>,
+    floor: Option<FloorPhase>,
     oha: Option<OhaPhase>,
+}
+
+/// wrk against nginx answering a body the size of the daemon's quote (crate::floor), with
+/// the same request, connections and duration as against the daemon.
+fn floor_phase(
+    t: &StandardTools,
+    req: &tools::Request,
+    daemon: std::net::SocketAddr,
+    cpu: Option<usize>,
+    (connections, duration): (usize, Duration),
+    client_cpu: Option<usize>,
+    keep: Option<&Path>,
+) -> anyhow::Result<FloorPhase> {
+    let report = std::fs::read(&req.body)?;
+    let quote = las_testkit::http::try_http(
+        daemon,
+        "POST",
+        las_core::api::QUOTE,
+        &[("content-type", tools::CONTENT_TYPE)],
+        &report,
+    )?;
+    anyhow::ensure!(
+        quote.status == 200,
+        "POST /v1/quote answered {}",
+        quote.status
+    );
+    let body_bytes = quote.body.len();
+    let nginx = floor::Nginx::start(&t.nginx, cpu, body_bytes, &report)?;
+    eprintln!("las-bench: HTTP floor: {}", nginx.command);
+    let cmd = tools::wrk_command(&t.wrk, req, nginx.addr, connections, duration, client_cpu);
+    eprintln!("las-bench: wrk: {}", tools::shown(&cmd));
+    let (run, nginx_cpu) = tool_phase(nginx.pid(), || {
+        tools::run_wrk(cmd, keep.map(|k| (k, "wrk-floor.txt")))
+    })?;
+    Ok(FloorPhase {
+        run,
+        nginx_cpu,
+        body_bytes,
+        nginx: nginx.command.clone(),
+    })
 }
 
 fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startup> {
@@ -605,5 +778,9 @@ fn startup(launch: &Launch, starts: usize, idle: usize) -> anyhow::Result<Startu
         idle_rss_kib,
         conns: idle,
         conns_rss_kib,
+        crates: ["lasd", "las"]
+            .into_iter()
+            .map(|p| (p, daemon::crate_count(p).map_err(|e| format!("{e:#}"))))
+            .collect(),
     })
 }

@@ -33,6 +33,10 @@ pub(crate) struct Results {
     pub(crate) startup: Option<Startup>,
     /// wrk's closed loop.
     pub(crate) wrk: Option<WrkPhase>,
+    /// wrk against nginx: the HTTP floor.
+    pub(crate) floor: Option<FloorPhase>,
+    /// The in-process issue rate when the other baselines did not run (`load`).
+    pub(crate) issue_only: Option<Measured>,
     /// oha's open loop.
     pub(crate) oha: Option<OhaPhase>,
     /// The standard generators used.
@@ -50,7 +54,72 @@ impl Results {
             .map(|l| l.errors)
             .sum::<u64>()
             + self.wrk.as_ref().map_or(0, |w| w.run.errors())
+            + self.floor.as_ref().map_or(0, |f| f.run.errors())
             + self.oha.as_ref().map_or(0, |h| h.run.errors)
+    }
+
+    /// The in-process quote issue baseline of this run.
+    pub(crate) fn issue(&self) -> Option<&Measured> {
+        self.micro
+            .as_ref()
+            .map(|m| &m.issue)
+            .or(self.issue_only.as_ref())
+    }
+
+    /// The HTTP floor, the limit it sets and the daemon's rate against it, when wrk,
+    /// nginx and the issue baseline ran.
+    pub(crate) fn http_limit(&self) -> Option<HttpLimit> {
+        let (f, w, i) = (self.floor.as_ref()?, self.wrk.as_ref()?, self.issue()?);
+        let floor_per_s = f.run.quotes_per_s();
+        let http_limit_per_s = crate::floor::http_limit(i.per_sec(), floor_per_s);
+        Some(HttpLimit {
+            floor_per_s,
+            issue_per_s: i.per_sec(),
+            http_limit_per_s,
+            e2e_per_s: w.run.quotes_per_s(),
+            ratio: if http_limit_per_s > 0.0 {
+                w.run.quotes_per_s() / http_limit_per_s
+            } else {
+                0.0
+            },
+            cpu_ratio: (i.ns_per_op / 1e3 + f.nginx_us_per_request()) / w.daemon_us_per_quote(),
+        })
+    }
+}
+
+/// The HTTP floor against the daemon (issue 27).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimit {
+    /// wrk's rate against nginx.
+    pub(crate) floor_per_s: f64,
+    /// In-process quote issue rate.
+    pub(crate) issue_per_s: f64,
+    /// `1 / (1/issue + 1/floor)`.
+    pub(crate) http_limit_per_s: f64,
+    /// wrk's quote rate against the daemon.
+    pub(crate) e2e_per_s: f64,
+    /// `e2e_per_s / http_limit_per_s`.
+    pub(crate) ratio: f64,
+    /// The same from CPU time: (issue time + nginx CPU per request) ÷ daemon CPU per
+    /// quote, which the other tenants of a shared machine distort less.
+    pub(crate) cpu_ratio: f64,
+}
+
+/// wrk against nginx (the HTTP floor) and nginx's CPU meanwhile.
+#[derive(Debug)]
+pub(crate) struct FloorPhase {
+    pub(crate) run: Wrk,
+    pub(crate) nginx_cpu: CpuTime,
+    /// The static answer's size (the daemon's quote size).
+    pub(crate) body_bytes: usize,
+    /// nginx's command line.
+    pub(crate) nginx: String,
+}
+
+impl FloorPhase {
+    /// nginx CPU time per request, µs.
+    pub(crate) fn nginx_us_per_request(&self) -> f64 {
+        self.nginx_cpu.run_ns as f64 / 1e3 / self.run.quotes().max(1) as f64
     }
 }
 
@@ -94,6 +163,9 @@ pub(crate) struct Startup {
     pub(crate) idle_rss_kib: u64,
     pub(crate) conns: usize,
     pub(crate) conns_rss_kib: u64,
+    /// Crates in each package's dependency tree, counted at the time of the run
+    /// ([`daemon::crate_count`]), or why they could not be.
+    pub(crate) crates: Vec<(&'static str, Result<usize, String>)>,
 }
 
 fn mib(kib: u64) -> f64 {
@@ -238,19 +310,27 @@ pub(crate) fn print_report(run: &Run<'_>) {
         );
         if r.standard_skipped {
             println!(
-                "**WARNING: --no-standard-tools: wrk and oha did not run. The targets below are judged on las-bench's own generator, which reaches a lower rate than the daemon can serve (issue 17): install them with scripts/bench-tools.**\n"
+                "**WARNING: --no-standard-tools: wrk, oha and the HTTP floor (nginx) did not run. The targets below are judged on las-bench's own generator, which reaches a lower rate than the daemon can serve (issue 17): install them with scripts/bench-tools.**\n"
             );
         }
         if let Some(t) = &r.tools {
             println!(
-                "Standard generators: `{}` ({}), `{}` ({}).",
+                "Standard generators: `{}` ({}), `{}` ({}); HTTP floor: `{}` ({}).",
                 t.wrk.path.display(),
                 t.wrk.version,
                 t.oha.path.display(),
-                t.oha.version
+                t.oha.version,
+                t.nginx.path.display(),
+                t.nginx.version
             );
             if let Some(w) = &r.wrk {
                 println!("- wrk: `{}`", w.run.command);
+            }
+            if let Some(f) = &r.floor {
+                println!(
+                    "- HTTP floor: `{}` (a static answer of {} B), driven by `{}`",
+                    f.nginx, f.body_bytes, f.run.command
+                );
             }
             if let Some(h) = &r.oha {
                 println!("- oha: `{}`", h.run.command);
@@ -266,6 +346,18 @@ pub(crate) fn print_report(run: &Run<'_>) {
             let x = &w.run;
             println!(
                 "| wrk, closed loop (maximum) | - | {:.0} | {} | {} | - | {:.3} | {} |",
+                x.quotes_per_s(),
+                opt(x.ms(50.0)),
+                opt(x.ms(99.0)),
+                x.max_ms,
+                x.errors()
+            );
+        }
+        if let Some(f) = &r.floor {
+            let x = &f.run;
+            println!(
+                "| wrk → nginx, closed loop (HTTP floor: static {} B answer) | - | {:.0} | {} | {} | - | {:.3} | {} |",
+                f.body_bytes,
                 x.quotes_per_s(),
                 opt(x.ms(50.0)),
                 opt(x.ms(99.0)),
@@ -345,6 +437,14 @@ pub(crate) fn print_report(run: &Run<'_>) {
                 w.run.seconds,
             );
         }
+        if let Some(f) = &r.floor {
+            tool_row(
+                "wrk → nginx (the HTTP floor; nginx's CPU)",
+                &f.nginx_cpu,
+                f.nginx_us_per_request(),
+                f.run.seconds,
+            );
+        }
         if let Some(h) = &r.oha {
             tool_row(
                 "oha, open loop",
@@ -363,6 +463,34 @@ pub(crate) fn print_report(run: &Run<'_>) {
                 100.0 * l.daemon_waiting(),
                 100.0 * l.client_cpu.run_ns as f64 / l.elapsed.as_nanos() as f64,
                 100.0 * l.client_cpu.wait_ns as f64 / l.elapsed.as_nanos() as f64,
+            );
+        }
+        if let Some(l) = r.http_limit() {
+            println!("\nThe HTTP limit of one core (issue 27):\n");
+            println!("| figure | per second | µs each |");
+            println!("|---|---:|---:|");
+            for (name, v) in [
+                ("in-process quote issue", l.issue_per_s),
+                ("HTTP floor: wrk → nginx (`floor_per_s`)", l.floor_per_s),
+                (
+                    "HTTP limit: 1 / (1/issue + 1/floor) (`http_limit_per_s`)",
+                    l.http_limit_per_s,
+                ),
+                ("the daemon: wrk → lasd", l.e2e_per_s),
+            ] {
+                println!(
+                    "| {name} | {v:.0} | {:.1} |",
+                    if v > 0.0 { 1e6 / v } else { 0.0 }
+                );
+            }
+            println!(
+                "\nThe daemon reaches {:.2} of the limit (`e2e_wrk_over_http_limit`); {:.1} µs of each of its quotes go beyond the exchange and the handler.",
+                l.ratio,
+                if l.e2e_per_s > 0.0 && l.http_limit_per_s > 0.0 {
+                    1e6 / l.e2e_per_s - 1e6 / l.http_limit_per_s
+                } else {
+                    0.0
+                }
             );
         }
         if let Some(hwm) = r.peak_rss_kib {
@@ -395,6 +523,15 @@ pub(crate) fn print_report(run: &Run<'_>) {
             s.conns,
             mib(s.conns_rss_kib)
         );
+        for (package, n) in &s.crates {
+            println!(
+                "| crates in `{package}`'s tree (`cargo tree -p {package} -e normal --prefix none --no-dedupe \\| sort -u \\| wc -l`, now) | {} |",
+                match n {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("not counted: {e}"),
+                }
+            );
+        }
     }
 
     let targets = targets(r);

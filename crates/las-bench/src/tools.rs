@@ -30,6 +30,9 @@ pub const OHA_VERSION: &str = "1.16.0";
 
 /// How to install each tool (printed when it is missing).
 pub const WRK_INSTALL: &str = "apt-get update && apt-get install -y wrk";
+/// See [`WRK_INSTALL`]. Debian's `nginx-light` (the small build; Debian 12 has nginx
+/// 1.22); any nginx that knows `-e` (1.19.5 and later) will do.
+pub const NGINX_INSTALL: &str = "apt-get update && apt-get install -y nginx-light";
 /// See [`WRK_INSTALL`].
 pub const OHA_INSTALL: &str =
     "cargo install --locked --no-default-features --features native-tls --version 1.16.0 oha";
@@ -43,18 +46,25 @@ pub struct Tool {
     pub version: String,
 }
 
-/// Both standard generators.
+/// The standard generators and the HTTP floor's server.
 #[derive(Debug, Clone)]
 pub struct StandardTools {
     /// wrk (closed loop).
     pub wrk: Tool,
     /// oha (open loop with latency correction).
     pub oha: Tool,
+    /// nginx: the HTTP floor ([`crate::floor`]).
+    pub nginx: Tool,
 }
 
 /// Looks for `name` on PATH, then in the cargo home's bin (`$CARGO_HOME/bin`, default
 /// `~/.cargo/bin`: where `cargo install` puts oha, often not on PATH).
 pub fn find(name: &str) -> Option<PathBuf> {
+    find_in(name, search_dirs())
+}
+
+/// The folders [`find`] looks in, in order.
+fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -64,9 +74,24 @@ pub fn find(name: &str) -> Option<PathBuf> {
     if let Some(h) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(h).join(".cargo/bin"));
     }
+    dirs
+}
+
+/// The first executable `name` in `dirs`.
+fn find_in(name: &str, dirs: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
     dirs.into_iter()
         .map(|d| d.join(name))
         .find(|p| is_executable(p))
+}
+
+/// Where Debian puts nginx: not on a normal user's PATH. Looked in after [`search_dirs`].
+const SBIN: [&str; 2] = ["/usr/sbin", "/usr/local/sbin"];
+
+/// nginx on PATH (or in the cargo home), else in `/usr/sbin` or `/usr/local/sbin`.
+pub fn find_nginx() -> Option<PathBuf> {
+    let mut dirs = search_dirs();
+    dirs.extend(SBIN.iter().map(PathBuf::from));
+    find_in("nginx", dirs)
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -94,11 +119,35 @@ fn version_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// What `nginx -v` prints ("nginx version: nginx/1.22.1", on stderr): "nginx/1.22.1".
+fn nginx_version(path: &Path) -> String {
+    Command::new(path)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            let s = String::from_utf8_lossy(&o.stderr).into_owned();
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().last())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
 impl StandardTools {
-    /// Finds wrk and oha, or says exactly which are missing and how to install them.
+    /// Finds wrk, oha and nginx, or says exactly which are missing and how to install
+    /// them.
     pub fn locate() -> anyhow::Result<Self> {
-        let wrk = find("wrk");
-        let oha = find("oha");
+        Self::from_found(find("wrk"), find("oha"), find_nginx())
+    }
+
+    fn from_found(
+        wrk: Option<PathBuf>,
+        oha: Option<PathBuf>,
+        nginx: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let mut missing = Vec::new();
         if wrk.is_none() {
             missing.push(format!("wrk {WRK_VERSION} (install: {WRK_INSTALL})"));
@@ -108,8 +157,11 @@ impl StandardTools {
                 "oha {OHA_VERSION} (install: {OHA_INSTALL}; 7 to 15 minutes)"
             ));
         }
-        match (wrk, oha) {
-            (Some(w), Some(o)) => Ok(Self {
+        if nginx.is_none() {
+            missing.push(format!("nginx, the HTTP floor (install: {NGINX_INSTALL})"));
+        }
+        match (wrk, oha, nginx) {
+            (Some(w), Some(o), Some(n)) => Ok(Self {
                 wrk: Tool {
                     version: version_of(&w),
                     path: w,
@@ -118,9 +170,13 @@ impl StandardTools {
                     version: version_of(&o),
                     path: o,
                 },
+                nginx: Tool {
+                    version: nginx_version(&n),
+                    path: n,
+                },
             }),
             _ => bail!(
-                "the standard load generators are missing: {}. scripts/bench-tools installs both; \
+                "the standard load generators are missing: {}. scripts/bench-tools installs them; \
                  --no-standard-tools skips them (the report then says so)",
                 missing.join("; ")
             ),
@@ -164,7 +220,7 @@ impl Request {
     }
 }
 
-fn create_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn create_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut f = std::fs::File::options()
         .write(true)
         .create_new(true)
@@ -276,12 +332,14 @@ fn keep(dir: Option<&Path>, name: &str, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs wrk and parses its output; with `keep_in`, keeps the raw output there as
-/// `wrk.txt`.
-pub fn run_wrk(cmd: Command, keep_in: Option<&Path>) -> anyhow::Result<Wrk> {
+/// Runs wrk and parses its output; with `keep_in` (a folder and a file name), keeps the
+/// raw output there.
+pub fn run_wrk(cmd: Command, keep_in: Option<(&Path, &str)>) -> anyhow::Result<Wrk> {
     let line = shown(&cmd);
     let text = output(cmd, "wrk")?;
-    keep(keep_in, "wrk.txt", &text)?;
+    if let Some((dir, name)) = keep_in {
+        keep(Some(dir), name, &text)?;
+    }
     let mut w = parse_wrk(&text).with_context(|| format!("wrk's output:\n{text}"))?;
     w.command = line;
     Ok(w)

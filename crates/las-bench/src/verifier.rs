@@ -49,9 +49,11 @@ pub struct Figures {
     pub errors: usize,
 }
 
-struct Service {
+/// A running `las verifier serve`; killed when dropped.
+pub(crate) struct Service {
     child: Child,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Service {
@@ -83,7 +85,10 @@ fn post_json(c: &mut Client, path: &str, body: &str) -> anyhow::Result<(u16, Vec
 }
 
 const MRENCLAVE: [u8; 32] = [0xaa; 32];
-const APP_DATA: [u8; 32] = [0x5a; 32];
+/// The application's own report data (bound with the nonce).
+pub(crate) const APP_DATA: [u8; 32] = [0x5a; 32];
+/// The policy's service the benchmark's enclave attests as.
+pub(crate) const SERVICE: &str = "app";
 
 struct Prepared {
     /// The JSON body of `POST /v1/attest`.
@@ -92,23 +97,31 @@ struct Prepared {
     rd: [u8; 64],
 }
 
-struct Setup {
+/// A LAS, a verification service whose policy accepts the benchmark's enclave (with a
+/// `warning`: simulation is tolerated), and that enclave.
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
     las_state: PathBuf,
-    las: crate::daemon::Daemon,
-    svc: Service,
-    enclave: las_client::SimEnclave,
+    pub(crate) las: crate::daemon::Daemon,
+    pub(crate) svc: Service,
+    pub(crate) enclave: las_client::SimEnclave,
     policy: las_verifier::Policy,
 }
 
-fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
+/// Starts `las serve` (pinned to `las_cpu`) and `las verifier serve` (pinned to `cpu`,
+/// one tokio worker) from the `las` executable `las`.
+pub(crate) fn setup(
+    las: &Path,
+    las_cpu: Option<usize>,
+    cpu: Option<usize>,
+) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let las_state = dir.path().join("las");
     std::fs::create_dir(&las_state)?;
     let (d, _) = Launch {
         las: las.to_path_buf(),
         state_dir: las_state.clone(),
-        cpu: None,
+        cpu: las_cpu,
         extra: Vec::new(),
     }
     .start()?;
@@ -131,13 +144,7 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
     argv.push(las.as_os_str().to_owned());
     let mut cmd = Command::new(argv.first().context("argv")?);
     cmd.args(argv.get(1..).unwrap_or_default())
-        .args([
-            "verifier",
-            "serve",
-            "--nonce-lifetime-secs",
-            "3600",
-            "--listen",
-        ])
+        .args(["verifier", "serve", "--nonce-lifetime", "1h", "--listen"])
         .arg(addr.to_string())
         .arg("--policy")
         .arg(&policy_path)
@@ -165,15 +172,7 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let identity = EnclaveIdentity {
-        mrenclave: MRENCLAVE,
-        attributes: Attributes {
-            flags: flags::INIT | flags::MODE64BIT,
-            xfrm: 3,
-        },
-        ..EnclaveIdentity::default()
-    };
-    let enclave = las_client::SimEnclave::open(&las_state, None, identity)?;
+    let enclave = open_enclave(&las_state)?;
     Ok(Setup {
         _dir: dir,
         las_state,
@@ -182,6 +181,24 @@ fn setup(las: &Path, cpu: Option<usize>) -> anyhow::Result<Setup> {
         enclave,
         policy,
     })
+}
+
+/// The application enclave the policy lists, on the simulated platform of `las_state`.
+fn open_enclave(las_state: &Path) -> anyhow::Result<las_client::SimEnclave> {
+    let identity = EnclaveIdentity {
+        mrenclave: MRENCLAVE,
+        attributes: Attributes {
+            flags: flags::INIT | flags::MODE64BIT,
+            xfrm: 3,
+        },
+        ..EnclaveIdentity::default()
+    };
+    Ok(las_client::SimEnclave::open(las_state, None, identity)?)
+}
+
+/// Another handle on the setup's enclave (the same identity and platform).
+pub(crate) fn enclave(s: &Setup) -> anyhow::Result<las_client::SimEnclave> {
+    open_enclave(&s.las_state)
 }
 
 fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
@@ -197,21 +214,24 @@ fn prepare(s: &Setup, n: usize) -> anyhow::Result<Vec<Prepared>> {
     for _ in 0..n {
         let (st, body) = post_json(&mut conn, "/v1/nonce", "")?;
         anyhow::ensure!(st == 200, "POST /v1/nonce: {st}");
-        let j: serde_json::Value = serde_json::from_slice(&body)?;
-        let nonce = j
-            .get("nonce")
-            .and_then(|v| v.as_str())
-            .context("no nonce")?
-            .to_owned();
+        let nonce = serde_json::from_slice::<las_core::api::verifier::NonceAnswer>(&body)
+            .context("POST /v1/nonce: not a nonce answer")?
+            .nonce;
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&nonce)?;
         let rd = las_verifier_service::bound_report_data(&raw, &APP_DATA);
         let q = rt.block_on(las_client::attest(&client, &s.enclave, &rd))?;
-        let body = serde_json::json!({
-            "service": "app", "nonce": nonce,
-            "quote": base64::engine::general_purpose::STANDARD.encode(&q.bytes),
-            "report_data": hex::encode(APP_DATA), "las": s.las.addr.to_string(),
-        })
-        .to_string();
+        // The enclave's side posts its LAS's identity evidence for the nonce (as `las
+        // attest` does): the service connects to no LAS.
+        let evidence = rt.block_on(client.identity(&raw))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let body = serde_json::to_string(&las_core::api::verifier::AttestRequest {
+            service: "app".into(),
+            nonce,
+            quote: b64.encode(&q.bytes),
+            report_data: hex::encode(APP_DATA),
+            evidence: Some(b64.encode(evidence)),
+            ..Default::default()
+        })?;
         out.push(Prepared {
             body,
             quote: q.bytes,
@@ -235,7 +255,7 @@ pub fn run(
     micro_secs: f64,
     prepare_max: usize,
 ) -> anyhow::Result<Figures> {
-    let s = setup(las, cpu)?;
+    let s = setup(las, None, cpu)?;
     eprintln!("las-bench: verifier: preparing {prepare_max} nonces and quotes");
     let items = Arc::new(prepare(&s, prepare_max)?);
     // First contact: the service fetches and caches the LAS evidence.
@@ -268,7 +288,6 @@ pub fn run(
     while start.elapsed().as_secs_f64() < micro_secs {
         let p = items.get(n % items.len()).context("item")?;
         let req = las_verifier::VerifyRequest {
-            quote: &p.quote,
             service: Some("app"),
             expected_report_data: Some(&p.rd),
             las_evidence: Some(las_verifier::LasEvidence {
@@ -277,7 +296,7 @@ pub fn run(
             }),
             now: las_platform::unix_now(),
         };
-        let v = las_verifier::verify_quote_with(&s.policy, &req, &opts)?;
+        let v = las_verifier::verify_quote_with(&s.policy, &p.quote, &req, &opts)?;
         anyhow::ensure!(
             v.accepted(),
             "in-process verification rejected: {:?}",

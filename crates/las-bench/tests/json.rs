@@ -2,7 +2,8 @@
 
 //! The las-bench executable: `micro --json` prints one JSON object with the figures
 //! scripts track; `load`/`all` without wrk and oha say exactly what is missing; with them
-//! (ignored unless installed: scripts/bench-tools), `load --json` carries their figures.
+//! and nginx (ignored unless installed: scripts/bench-tools), `load --json` carries their
+//! figures, the HTTP floor and the limit it sets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -164,11 +165,91 @@ fn load_without_the_standard_tools_when_asked_says_so() {
     };
     assert_eq!(judged("p99_half_own_ms"), Some(true));
     assert_eq!(judged("p99_half_ms"), None);
+    // No wrk, no nginx: no floor and no limit.
+    assert!(v.get("floor").is_none() && v.get("http_limit_per_s").is_none());
+    assert_eq!(judged("e2e_wrk_over_http_limit"), None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --no-standard-tools"));
 }
 
+/// The operator CLI built beside las-bench (`las verifier serve`; its `serve` executes
+/// the `lasd` beside it).
+fn las() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_las-bench"));
+    let las = me.parent().unwrap().join("las");
+    assert!(
+        las.exists(),
+        "{} is missing: cargo build -p las -p lasd",
+        las.display()
+    );
+    lasd();
+    las
+}
+
 #[test]
-#[ignore = "needs wrk and oha on PATH or in ~/.cargo/bin (scripts/bench-tools installs them); \
+fn roundtrip_json_has_both_phases_and_where_the_time_goes() {
+    let out = run(bench()
+        .args([
+            "roundtrip",
+            "--json",
+            "--no-pin",
+            "--no-priority",
+            "--rate",
+            "50",
+            "--count",
+            "5",
+            "--concurrency",
+            "2",
+            "--duration",
+            "0.5",
+            "--las",
+        ])
+        .arg(las()));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"], 0);
+    let low = &v["low_rate"];
+    assert_eq!(low["rounds"], 5, "{low}");
+    assert_eq!(number(low, "offered_per_s"), 50.0);
+    let p50 = number(low, "p50_ms");
+    assert!(number(low, "p99_ms") >= p50);
+    let max = &v["max"];
+    assert_eq!(max["concurrency"], 2);
+    assert!(number(max, "rounds") >= 1.0, "{max}");
+    number(max, "rounds_per_s");
+    for phase in [low, max] {
+        let steps = phase["steps"].as_object().unwrap();
+        let names: Vec<&str> = steps.keys().map(String::as_str).collect();
+        for step in [
+            "nonce",
+            "target_info",
+            "report",
+            "quote",
+            "identity",
+            "attest",
+        ] {
+            assert!(names.contains(&step), "no step {step} in {names:?}");
+            number(&steps[step], "mean_ms");
+        }
+        let shares: f64 = steps.values().map(|s| number(s, "share")).sum();
+        assert!((shares - 1.0).abs() < 1e-6, "{shares}");
+    }
+    // A bad setting is an error before anything starts.
+    let out = run(bench()
+        .args([
+            "roundtrip",
+            "--no-pin",
+            "--no-priority",
+            "--rate",
+            "0",
+            "--las",
+        ])
+        .arg(las()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate must be positive"));
+}
+
+#[test]
+#[ignore = "needs wrk, oha and nginx (scripts/bench-tools installs them); \
             run with: cargo test -p las-bench --test json -- --ignored"]
 fn load_json_carries_wrk_and_oha_figures() {
     let out = run(bench()
@@ -197,4 +278,44 @@ fn load_json_carries_wrk_and_oha_figures() {
     assert_eq!(oha["errors"], 0);
     number(&v["ratios"], "p99_half_ms");
     number(&v["ratios"], "p99_saturation_ms");
+    // The HTTP floor: wrk against nginx answering a body the size of the daemon's quote.
+    let floor = &v["floor"];
+    let floor_per_s = number(floor, "requests_per_s");
+    assert_eq!(floor["errors"], 0);
+    assert!(
+        number(floor, "body_bytes") > 500.0,
+        "a quote's size: {floor}"
+    );
+    assert!(
+        floor["nginx_command"]
+            .as_str()
+            .unwrap()
+            .contains("nginx -p /"),
+        "{floor}"
+    );
+    assert_eq!(number(&v, "floor_per_s"), floor_per_s);
+    let issue = number(&v, "quote_issue_per_s");
+    let limit = number(&v, "http_limit_per_s");
+    assert!(
+        (limit - 1.0 / (1.0 / issue + 1.0 / floor_per_s)).abs() <= 1e-6 * limit,
+        "{limit}"
+    );
+    let ratio = number(&v["ratios"], "e2e_wrk_over_http_limit");
+    assert!(
+        (ratio - max / limit).abs() <= 1e-9 * ratio.max(1.0),
+        "{ratio}"
+    );
+    // The target is the limit; the issue ratio stays as a comparison row.
+    let target = |key: &str| {
+        v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .unwrap_or_else(|| panic!("no target {key}"))
+            .clone()
+    };
+    assert_eq!(target("e2e_wrk_over_http_limit")["judged"], true);
+    assert_eq!(target("e2e_wrk_over_http_limit")["target"], ">= 0.85");
+    assert_eq!(target("e2e_wrk_over_issue")["judged"], false);
 }

@@ -12,6 +12,16 @@
 //! `SimEnclave` (feature `sim-enclave`) is an application enclave on the simulated
 //! platform: it makes its REPORT with the platform's simulated CPU (the state folder of the
 //! LAS on the same machine).
+//!
+//! ```
+//! use las_client::{DEFAULT_PORT, LasAddr};
+//!
+//! // What SCONE_LAS_ADDR holds: a host alone gets the LAS's port.
+//! assert_eq!(LasAddr::parse("10.0.0.5")?.authority(), format!("10.0.0.5:{DEFAULT_PORT}"));
+//! assert_eq!(LasAddr::parse("[::1]:9000")?.authority(), "[::1]:9000");
+//! assert!(LasAddr::parse("10.0.0.5:http").is_err());
+//! # Ok::<(), las_client::AddrError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

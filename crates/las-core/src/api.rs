@@ -191,6 +191,131 @@ pub struct IdentityAnswer {
     pub mode: String,
 }
 
+/// Every error kind either server answers (the `error` of [`ErrorAnswer`]), with its HTTP
+/// status: the one list for the LAS daemon and the verification service (docs/api.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 400: the REPORT is not 432 bytes.
+    InvalidReportLength,
+    /// 400: a reserved field of the REPORT is not zero.
+    InvalidReport,
+    /// 403: the REPORT's MAC does not verify.
+    InvalidReportMac,
+    /// 403: the REPORT's CPUSVN is not the platform's.
+    InvalidReportCpusvn,
+    /// 400: the body is not what its content type says (LAS daemon).
+    BadRequest,
+    /// 400: a query parameter is missing or malformed.
+    InvalidParameter,
+    /// 400: the attest request is malformed (verification service).
+    MalformedRequest,
+    /// 415: a content type the route does not take.
+    UnsupportedMediaType,
+    /// 413: the body (or its declared length) is over the cap.
+    BodyTooLarge,
+    /// 408: the request, headers and body, did not arrive in time.
+    BodyTimeout,
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 404: the policy has no such service.
+    UnknownService,
+    /// 400: the nonce is not one the service issued (malformed).
+    MalformedNonce,
+    /// 400: the nonce's MAC does not verify.
+    BadNonce,
+    /// 400: the nonce expired.
+    ExpiredNonce,
+    /// 400: the nonce was used already.
+    ReplayedNonce,
+    /// 503: too many nonces in use; retry.
+    Busy,
+    /// 502: the LAS could not be reached.
+    LasUnreachable,
+    /// 400: the request names a LAS to fetch evidence from, and the service fetches none
+    /// (no `--fetch-evidence-from`).
+    EvidenceFetchDisabled,
+    /// 403: the LAS a request names resolves outside the networks the service may fetch from.
+    LasNotAllowed,
+    /// 503: shutting down.
+    Unavailable,
+    /// 503: identity evidence was not ready in time; retry.
+    IdentityTimeout,
+    /// 500: no randomness from the OS.
+    NoRandomness,
+    /// 500: anything else (details are logged, not sent).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind as sent, e.g. `invalid-report-mac`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidReportLength => "invalid-report-length",
+            ErrorKind::InvalidReport => "invalid-report",
+            ErrorKind::InvalidReportMac => "invalid-report-mac",
+            ErrorKind::InvalidReportCpusvn => "invalid-report-cpusvn",
+            ErrorKind::BadRequest => "bad-request",
+            ErrorKind::InvalidParameter => "invalid-parameter",
+            ErrorKind::MalformedRequest => "malformed-request",
+            ErrorKind::UnsupportedMediaType => "unsupported-media-type",
+            ErrorKind::BodyTooLarge => "body-too-large",
+            ErrorKind::BodyTimeout => "body-timeout",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::MethodNotAllowed => "method-not-allowed",
+            ErrorKind::UnknownService => "unknown-service",
+            ErrorKind::MalformedNonce => "malformed-nonce",
+            ErrorKind::BadNonce => "bad-nonce",
+            ErrorKind::ExpiredNonce => "expired-nonce",
+            ErrorKind::ReplayedNonce => "replayed-nonce",
+            ErrorKind::Busy => "busy",
+            ErrorKind::LasUnreachable => "las-unreachable",
+            ErrorKind::EvidenceFetchDisabled => "evidence-fetch-disabled",
+            ErrorKind::LasNotAllowed => "las-not-allowed",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::IdentityTimeout => "identity-timeout",
+            ErrorKind::NoRandomness => "no-randomness",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status of this kind.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidReportLength
+            | ErrorKind::InvalidReport
+            | ErrorKind::BadRequest
+            | ErrorKind::InvalidParameter
+            | ErrorKind::MalformedRequest
+            | ErrorKind::MalformedNonce
+            | ErrorKind::BadNonce
+            | ErrorKind::ExpiredNonce
+            | ErrorKind::ReplayedNonce
+            | ErrorKind::EvidenceFetchDisabled => 400,
+            ErrorKind::InvalidReportMac
+            | ErrorKind::InvalidReportCpusvn
+            | ErrorKind::LasNotAllowed => 403,
+            ErrorKind::NotFound | ErrorKind::UnknownService => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::BodyTimeout => 408,
+            ErrorKind::BodyTooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::NoRandomness | ErrorKind::Internal => 500,
+            ErrorKind::LasUnreachable => 502,
+            ErrorKind::Unavailable | ErrorKind::IdentityTimeout | ErrorKind::Busy => 503,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every error answer: a stable machine-readable kind and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorAnswer {
@@ -207,10 +332,146 @@ pub struct Status {
     pub status: String,
 }
 
+/// The verification service's contract (docs/api.md, "Verification service"): the bodies
+/// `las verifier serve` sends and reads, used by the service, its client and `las attest`.
+pub mod verifier {
+    use serde::{Deserialize, Serialize};
+
+    /// `POST` (or `GET`): a fresh nonce ([`NonceAnswer`]).
+    pub const NONCE: &str = "/v1/nonce";
+    /// `POST` an [`AttestRequest`]: an [`AttestAnswer`].
+    pub const ATTEST: &str = "/v1/attest";
+    /// `GET`: the EAR signing keys ([`Jwks`]).
+    pub const JWKS: &str = "/.well-known/jwks.json";
+
+    /// `POST /v1/nonce`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct NonceAnswer {
+        /// The nonce, base64url without padding (56 bytes decoded).
+        pub nonce: String,
+        /// Expiry, Unix seconds.
+        pub expires: u64,
+    }
+
+    /// `POST /v1/attest`. Parsed strictly (unknown fields refused); new optional fields
+    /// are added with `#[serde(default)]`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AttestRequest {
+        /// The policy's service to attest as.
+        pub service: String,
+        /// The nonce from [`NONCE`], as received.
+        pub nonce: String,
+        /// The quote (tagged COSE_Sign1), base64. Its REPORTDATA is
+        /// `SHA-512(nonce bytes ‖ report_data)`.
+        pub quote: String,
+        /// The application's own report data, hex (0 to 64 bytes).
+        #[serde(default)]
+        pub report_data: String,
+        /// Identity evidence of the LAS that signed the quote (`GET /v1/identity` with the
+        /// decoded nonce bytes as its nonce), base64. The client fetches it from its own
+        /// LAS; the service verifies it like any evidence (key, nonce, freshness, policy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub evidence: Option<String>,
+        /// A LAS address for the service to fetch the evidence from itself. Refused
+        /// (`evidence-fetch-disabled`) unless the service runs with
+        /// `--fetch-evidence-from` and the address resolves into those networks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub las: Option<String>,
+    }
+
+    /// `POST /v1/attest` answered.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct AttestAnswer {
+        /// The EAR (compact JWS, ES256).
+        pub ear: String,
+        /// Its `ear.status`.
+        pub status: EarStatus,
+    }
+
+    /// An EAR's `ear.status` (draft-ietf-rats-ear).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum EarStatus {
+        /// Accepted with nothing tolerated.
+        Affirming,
+        /// Accepted through a tolerance (or with unverified hardware).
+        Warning,
+        /// Rejected.
+        Contraindicated,
+    }
+
+    impl EarStatus {
+        /// The wire name.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::Affirming => "affirming",
+                Self::Warning => "warning",
+                Self::Contraindicated => "contraindicated",
+            }
+        }
+    }
+
+    impl std::fmt::Display for EarStatus {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+
+    /// One public key of the [`Jwks`] (RFC 7517). Only `kty` is required, so a set that
+    /// also holds keys of other types still parses (they are skipped when verifying).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Jwk {
+        /// `EC` for the service's keys.
+        pub kty: String,
+        /// `P-256`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub crv: Option<String>,
+        /// The x coordinate, base64url.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub x: Option<String>,
+        /// The y coordinate, base64url.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub y: Option<String>,
+        /// `sig`.
+        #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+        pub use_: Option<String>,
+        /// `ES256`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub alg: Option<String>,
+        /// The RFC 7638 thumbprint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub kid: Option<String>,
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Jwks {
+        /// The keys.
+        pub keys: Vec<Jwk>,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn error_kinds_serialize_as_sent() {
+        for k in [
+            ErrorKind::InvalidReportMac,
+            ErrorKind::BodyTimeout,
+            ErrorKind::UnknownService,
+            ErrorKind::LasUnreachable,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        assert_eq!(ErrorKind::BodyTimeout.status(), 408);
+    }
 
     #[test]
     fn quote_request_is_strict_answers_are_lenient() {

@@ -1,6 +1,9 @@
 //! Strict reading of the CBOR maps inside LAS tokens: text keys, each once, every expected
 //! key present with the expected type, no unknown keys, no trailing bytes.
 
+// A parser of untrusted bytes: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use ciborium::Value;
 
 use crate::error::TokenError;
@@ -54,8 +57,7 @@ pub(crate) fn encode(v: &Value) -> Result<Vec<u8>, crate::error::TokenError> {
     let mut out = Vec::with_capacity(768);
     // Writing into a Vec does not fail for a Value tree we built ourselves; if it ever did,
     // the caller gets an error instead of a truncated payload.
-    ciborium::into_writer(v, &mut out)
-        .map_err(|e| crate::error::TokenError::Encode(format!("CBOR payload: {e}")))?;
+    ciborium::into_writer(v, &mut out).map_err(crate::error::TokenError::EncodePayload)?;
     Ok(out)
 }
 

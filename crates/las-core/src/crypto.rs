@@ -43,11 +43,22 @@ impl std::fmt::Debug for Key128 {
 
 /// HKDF-SHA256 (RFC 5869) of `ikm` into `okm`: the one HKDF of the project (the platform
 /// identity's seed, the simulated EGETKEY). `salt = None` is RFC 5869's "not provided"
-/// (HashLen zero bytes). The callers ask for 16 or 32 bytes, far below HKDF-SHA256's limit
-/// of 255 * 32, so expand cannot fail.
-pub(crate) fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8]) {
-    debug_assert!(okm.len() <= 255 * 32);
-    let _ = Hkdf::<Sha256>::new(salt, ikm).expand(info, okm);
+/// (HashLen zero bytes).
+///
+/// The output length is part of the type: `N` above HKDF-SHA256's limit of 255 * 32 bytes
+/// does not compile (an inline `const` assertion), and that limit is the only error
+/// `expand` has. So no result is discarded: the error arm cannot be reached.
+pub(crate) fn hkdf_sha256<const N: usize>(
+    salt: Option<&[u8]>,
+    ikm: &[u8],
+    info: &[u8],
+    okm: &mut [u8; N],
+) {
+    const { assert!(N <= 255 * 32, "HKDF-SHA256 gives at most 255 * 32 bytes") };
+    #[allow(clippy::expect_used)] // impossible: N is within the limit checked above
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, okm)
+        .expect("HKDF-SHA256 output length within 255 * 32 (checked at compile time)");
 }
 
 #[cfg(test)]
@@ -114,9 +125,16 @@ mod tests {
             ),
         ];
         for (i, (ikm, salt, info, okm)) in cases.iter().enumerate() {
-            let want = h(okm);
-            let mut got = vec![0u8; want.len()];
-            hkdf_sha256(salt.as_deref(), ikm, info, &mut got);
+            fn run<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> Vec<u8> {
+                let mut o = [0u8; N];
+                hkdf_sha256(salt, ikm, info, &mut o);
+                o.to_vec()
+            }
+            let got = match h(okm).len() {
+                42 => run::<42>(salt.as_deref(), ikm, info),
+                82 => run::<82>(salt.as_deref(), ikm, info),
+                n => panic!("no RFC 5869 case of {n} bytes"),
+            };
             assert_eq!(hex::encode(&got), *okm, "RFC 5869 test case {}", i + 1);
         }
         // Case 3's salt is the empty string: the same as no salt (RFC 5869 2.2).

@@ -196,41 +196,48 @@ pub fn egetkey(
             if req.isvsvn > me.isvsvn {
                 return Err(KeyError::Svn("ISVSVN"));
             }
-            let p = req.keypolicy;
-            let pick = |bit: u16, v: &[u8], info: &mut Vec<u8>| {
-                if p & bit != 0 {
-                    info.extend_from_slice(v);
-                } else {
-                    info.extend(std::iter::repeat_n(0u8, v.len()));
-                }
-            };
-            let mut info = Vec::with_capacity(256);
-            info.extend_from_slice(&(KeyName::Seal as u16).to_le_bytes());
-            info.extend_from_slice(&p.to_le_bytes());
-            info.extend_from_slice(&req.cpusvn);
-            info.extend_from_slice(&req.key_id);
-            pick(key_policy::MRENCLAVE, &me.mrenclave, &mut info);
-            pick(key_policy::MRSIGNER, &me.mrsigner, &mut info);
-            if p & key_policy::NOISVPRODID == 0 {
-                info.extend_from_slice(&me.isvprodid.to_le_bytes());
-            } else {
-                info.extend_from_slice(&[0, 0]);
-            }
-            info.extend_from_slice(&req.isvsvn.to_le_bytes());
-            let masked = Attributes {
-                flags: me.attributes.flags & (req.attribute_mask.flags | MANDATORY_ATTRIBUTES),
-                xfrm: me.attributes.xfrm & req.attribute_mask.xfrm,
-            };
-            info.extend_from_slice(&masked.to_bytes());
-            info.extend_from_slice(&(me.miscselect & req.misc_mask).to_le_bytes());
-            pick(key_policy::CONFIGID, &me.config_id, &mut info);
-            info.extend_from_slice(&req.config_svn.to_le_bytes());
-            pick(key_policy::ISVFAMILYID, &me.isv_family_id, &mut info);
-            pick(key_policy::ISVEXTPRODID, &me.isv_ext_prod_id, &mut info);
-            Ok(root.derive(&info))
+            Ok(root.derive(&seal_derivation(me, req)))
         }
         other => Err(KeyError::KeyName(other)),
     }
+}
+
+/// The derivation buffer of a SEAL key request whose SVNs were checked (SGX derives from
+/// what KEYPOLICY selects of `me`, the requested CPUSVN and ISVSVN and the masked
+/// attributes).
+fn seal_derivation(me: &EnclaveIdentity, req: &KeyRequest) -> Vec<u8> {
+    let p = req.keypolicy;
+    let pick = |bit: u16, v: &[u8], info: &mut Vec<u8>| {
+        if p & bit != 0 {
+            info.extend_from_slice(v);
+        } else {
+            info.extend(std::iter::repeat_n(0u8, v.len()));
+        }
+    };
+    let mut info = Vec::with_capacity(256);
+    info.extend_from_slice(&(KeyName::Seal as u16).to_le_bytes());
+    info.extend_from_slice(&p.to_le_bytes());
+    info.extend_from_slice(&req.cpusvn);
+    info.extend_from_slice(&req.key_id);
+    pick(key_policy::MRENCLAVE, &me.mrenclave, &mut info);
+    pick(key_policy::MRSIGNER, &me.mrsigner, &mut info);
+    if p & key_policy::NOISVPRODID == 0 {
+        info.extend_from_slice(&me.isvprodid.to_le_bytes());
+    } else {
+        info.extend_from_slice(&[0, 0]);
+    }
+    info.extend_from_slice(&req.isvsvn.to_le_bytes());
+    let masked = Attributes {
+        flags: me.attributes.flags & (req.attribute_mask.flags | MANDATORY_ATTRIBUTES),
+        xfrm: me.attributes.xfrm & req.attribute_mask.xfrm,
+    };
+    info.extend_from_slice(&masked.to_bytes());
+    info.extend_from_slice(&(me.miscselect & req.misc_mask).to_le_bytes());
+    pick(key_policy::CONFIGID, &me.config_id, &mut info);
+    info.extend_from_slice(&req.config_svn.to_le_bytes());
+    pick(key_policy::ISVFAMILYID, &me.isv_family_id, &mut info);
+    pick(key_policy::ISVEXTPRODID, &me.isv_ext_prod_id, &mut info);
+    info
 }
 
 /// The seal key with the MRENCLAVE policy at the current CPUSVN and the enclave's own
@@ -250,11 +257,10 @@ pub fn mrenclave_seal_key(root: &RootSecret, cpusvn: &[u8; 16], me: &EnclaveIden
         misc_mask: 0,
         config_svn: me.config_svn,
     };
-    // The request asks for the current SVNs, which never exceeds them: derivation succeeds.
-    match egetkey(root, cpusvn, me, &req) {
-        Ok(k) => k,
-        Err(_) => root.derive(b"unreachable"),
-    }
+    // The request asks for the current SVNs, which never exceed them, so the checks of
+    // `egetkey` cannot refuse it: derive directly, with no fallback key to fall back on
+    // (before, an impossible error gave a key derived from b"unreachable").
+    root.derive(&seal_derivation(me, &req))
 }
 
 /// EREPORT executed by enclave `me` for `target`: the body describes `me`, the MAC uses the

@@ -28,12 +28,18 @@ pub enum FormatError {
 }
 
 /// A quote or identity evidence token could not be decoded or verified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Not `Clone` or `PartialEq`: it carries the COSE and CBOR libraries' errors as its
+/// sources; match on the variant.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// Not a tagged COSE_Sign1, or trailing bytes.
+    /// More than [`MAX_TOKEN_SIZE`](crate::MAX_TOKEN_SIZE) bytes: refused before decoding.
+    #[error("token is {0} bytes, more than the {max} allowed", max = crate::MAX_TOKEN_SIZE)]
+    TooLarge(usize),
+    /// Not a tagged COSE_Sign1 (coset's reason).
     #[error("not a tagged COSE_Sign1: {0}")]
-    Cose(String),
+    Cose(#[source] coset::CoseError),
     /// The protected header is not what a LAS writes (alg, kid, content type).
     #[error("bad protected header: {0}")]
     Header(&'static str),
@@ -59,9 +65,12 @@ pub enum TokenError {
     /// compared. Names the part.
     #[error("not in the canonical encoding a LAS writes: {0}")]
     NonCanonical(&'static str),
-    /// A token could not be written (CBOR or COSE encoding failed): nothing is sent.
-    #[error("cannot encode the token: {0}")]
-    Encode(String),
+    /// The CBOR payload of a token could not be written: nothing is sent.
+    #[error("cannot encode the token's CBOR payload: {0}")]
+    EncodePayload(#[source] ciborium::ser::Error<std::io::Error>),
+    /// The COSE_Sign1 around a token's payload could not be written: nothing is sent.
+    #[error("cannot encode the token's COSE_Sign1: {0}")]
+    EncodeCose(#[source] coset::CoseError),
 }
 
 /// A key could not be derived (models the EGETKEY faults).

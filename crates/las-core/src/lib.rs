@@ -20,6 +20,23 @@
 //!   the platform ID.
 //! - [`quote`], [`evidence`]: the signed tokens a LAS issues.
 //! - [`tcb`]: the platform below the LAS: Intel's QE ID and the PCK certificate's facts.
+//!
+//! The platform ID from a seal key, and back from its text form (what operators paste into
+//! `platforms:`):
+//!
+//! ```
+//! use las_core::crypto::Key128;
+//! use las_core::{PlatformId, PlatformIdentity};
+//!
+//! let identity = PlatformIdentity::from_seal_key(&Key128::from_bytes([7; 16]));
+//! let id = identity.platform_id();
+//! let text = id.to_string(); // 64 upper-case hex characters: the Ed25519 public key
+//! assert_eq!(text.len(), 64);
+//! assert_eq!(PlatformId::parse(&text.to_lowercase())?, id); // either case in
+//! // Same seal key, same ID: a restart on the same platform keeps it.
+//! assert_eq!(PlatformIdentity::from_seal_key(&Key128::from_bytes([7; 16])).platform_id(), id);
+//! # Ok::<(), las_core::FormatError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

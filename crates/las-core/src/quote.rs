@@ -177,8 +177,8 @@ pub fn decode_and_verify_quote(bytes: &[u8]) -> Result<VerifiedQuote, TokenError
 }
 
 /// A quote decoded and checked in every way but its signature: for a verifier that checks
-/// many signatures at once (the verification service's batch). [`UncheckedQuote::verify`]
-/// is the one-at-a-time check of [`decode_and_verify_quote`].
+/// many signatures at once ([`batch::verify_quotes`]). [`UncheckedQuote::verify`] is the
+/// one-at-a-time check of [`decode_and_verify_quote`].
 #[derive(Debug, Clone)]
 pub struct UncheckedQuote {
     claims: QuoteClaims,
@@ -223,7 +223,7 @@ impl UncheckedQuote {
         self.format
     }
 
-    /// The signed bytes, the signature and the key, for a check made elsewhere.
+    /// The signed bytes, the signature and the key (what [`batch`] checks).
     pub fn signed_data(&self) -> Result<SignedData, TokenError> {
         let (message, signature) = self.opened.signed_parts()?;
         Ok(SignedData {
@@ -240,16 +240,6 @@ impl UncheckedQuote {
             claims: self.claims,
             format: self.format,
         })
-    }
-
-    /// The quote as verified, WITHOUT checking its signature here: only for a caller that
-    /// verified [`Self::signed_data`] itself with checks as strict as [`Self::verify`]'s
-    /// (the verification service's batch verification).
-    pub fn signature_verified_elsewhere(self) -> VerifiedQuote {
-        VerifiedQuote {
-            claims: self.claims,
-            format: self.format,
-        }
     }
 }
 
@@ -344,6 +334,8 @@ fn check_v1_enclave(mut e: MapReader, b: &ReportBody) -> Result<(), TokenError> 
     same(e.bytes("report_data")?, b.report_data, "report_data")?;
     e.finish("enclave (unknown field)")
 }
+
+pub mod batch;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -5,6 +5,9 @@
 //! from bytes that rejects a wrong length and non-zero reserved fields, and `to_bytes`.
 //! All integers are little-endian, as on the CPU.
 
+// A parser of untrusted bytes: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::FormatError;
 
 /// Size of an SGX REPORT: body, KEYID and MAC.
@@ -132,18 +135,17 @@ impl Attributes {
     }
 
     fn read(b: &[u8; 16]) -> Self {
-        let (f, x) = b.split_at(8);
         Self {
-            flags: u64::from_le_bytes(to_array(f)),
-            xfrm: u64::from_le_bytes(to_array(x)),
+            flags: u64::from_le_bytes(get::<0, _, _>(b)),
+            xfrm: u64::from_le_bytes(get::<8, _, _>(b)),
         }
     }
 
     /// The 16-byte encoding.
     pub fn to_bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
-        put(&mut out, 0, &self.flags.to_le_bytes());
-        put(&mut out, 8, &self.xfrm.to_le_bytes());
+        put::<0, _, _>(&mut out, &self.flags.to_le_bytes());
+        put::<8, _, _>(&mut out, &self.xfrm.to_le_bytes());
         out
     }
 }
@@ -193,21 +195,21 @@ impl ReportBody {
         check_zero(b, o::RESERVED2, 32, "REPORTBODY.RESERVED2")?;
         check_zero(b, o::RESERVED3, 32, "REPORTBODY.RESERVED3")?;
         check_zero(b, o::RESERVED4, 42, "REPORTBODY.RESERVED4")?;
-        let [cet_attributes] = get(b, o::CET_ATTRIBUTES);
+        let [cet_attributes] = get::<{ o::CET_ATTRIBUTES }, 1, _>(b);
         Ok(Self {
-            cpusvn: get(b, o::CPUSVN),
-            miscselect: u32::from_le_bytes(get(b, o::MISCSELECT)),
+            cpusvn: get::<{ o::CPUSVN }, _, _>(b),
+            miscselect: u32::from_le_bytes(get::<{ o::MISCSELECT }, _, _>(b)),
             cet_attributes,
-            isv_ext_prod_id: get(b, o::ISV_EXT_PROD_ID),
-            attributes: Attributes::read(&get(b, o::ATTRIBUTES)),
-            mrenclave: get(b, o::MRENCLAVE),
-            mrsigner: get(b, o::MRSIGNER),
-            config_id: get(b, o::CONFIG_ID),
-            isvprodid: u16::from_le_bytes(get(b, o::ISVPRODID)),
-            isvsvn: u16::from_le_bytes(get(b, o::ISVSVN)),
-            config_svn: u16::from_le_bytes(get(b, o::CONFIG_SVN)),
-            isv_family_id: get(b, o::ISV_FAMILY_ID),
-            report_data: get(b, o::REPORT_DATA),
+            isv_ext_prod_id: get::<{ o::ISV_EXT_PROD_ID }, _, _>(b),
+            attributes: Attributes::read(&get::<{ o::ATTRIBUTES }, _, _>(b)),
+            mrenclave: get::<{ o::MRENCLAVE }, _, _>(b),
+            mrsigner: get::<{ o::MRSIGNER }, _, _>(b),
+            config_id: get::<{ o::CONFIG_ID }, _, _>(b),
+            isvprodid: u16::from_le_bytes(get::<{ o::ISVPRODID }, _, _>(b)),
+            isvsvn: u16::from_le_bytes(get::<{ o::ISVSVN }, _, _>(b)),
+            config_svn: u16::from_le_bytes(get::<{ o::CONFIG_SVN }, _, _>(b)),
+            isv_family_id: get::<{ o::ISV_FAMILY_ID }, _, _>(b),
+            report_data: get::<{ o::REPORT_DATA }, _, _>(b),
         })
     }
 
@@ -215,19 +217,19 @@ impl ReportBody {
     pub fn to_bytes(&self) -> [u8; REPORT_BODY_SIZE] {
         use report_offsets as o;
         let mut b = [0u8; REPORT_BODY_SIZE];
-        put(&mut b, o::CPUSVN, &self.cpusvn);
-        put(&mut b, o::MISCSELECT, &self.miscselect.to_le_bytes());
-        put(&mut b, o::CET_ATTRIBUTES, &[self.cet_attributes]);
-        put(&mut b, o::ISV_EXT_PROD_ID, &self.isv_ext_prod_id);
-        put(&mut b, o::ATTRIBUTES, &self.attributes.to_bytes());
-        put(&mut b, o::MRENCLAVE, &self.mrenclave);
-        put(&mut b, o::MRSIGNER, &self.mrsigner);
-        put(&mut b, o::CONFIG_ID, &self.config_id);
-        put(&mut b, o::ISVPRODID, &self.isvprodid.to_le_bytes());
-        put(&mut b, o::ISVSVN, &self.isvsvn.to_le_bytes());
-        put(&mut b, o::CONFIG_SVN, &self.config_svn.to_le_bytes());
-        put(&mut b, o::ISV_FAMILY_ID, &self.isv_family_id);
-        put(&mut b, o::REPORT_DATA, &self.report_data);
+        put::<{ o::CPUSVN }, _, _>(&mut b, &self.cpusvn);
+        put::<{ o::MISCSELECT }, _, _>(&mut b, &self.miscselect.to_le_bytes());
+        put::<{ o::CET_ATTRIBUTES }, _, _>(&mut b, &[self.cet_attributes]);
+        put::<{ o::ISV_EXT_PROD_ID }, _, _>(&mut b, &self.isv_ext_prod_id);
+        put::<{ o::ATTRIBUTES }, _, _>(&mut b, &self.attributes.to_bytes());
+        put::<{ o::MRENCLAVE }, _, _>(&mut b, &self.mrenclave);
+        put::<{ o::MRSIGNER }, _, _>(&mut b, &self.mrsigner);
+        put::<{ o::CONFIG_ID }, _, _>(&mut b, &self.config_id);
+        put::<{ o::ISVPRODID }, _, _>(&mut b, &self.isvprodid.to_le_bytes());
+        put::<{ o::ISVSVN }, _, _>(&mut b, &self.isvsvn.to_le_bytes());
+        put::<{ o::CONFIG_SVN }, _, _>(&mut b, &self.config_svn.to_le_bytes());
+        put::<{ o::ISV_FAMILY_ID }, _, _>(&mut b, &self.isv_family_id);
+        put::<{ o::REPORT_DATA }, _, _>(&mut b, &self.report_data);
         b
     }
 }
@@ -253,21 +255,24 @@ impl Report {
                 actual: b.len(),
             });
         }
-        let (body, rest) = b.split_at(REPORT_BODY_SIZE);
-        let (key_id, mac) = rest.split_at(32);
+        let whole: &[u8; REPORT_SIZE] = b.try_into().map_err(|_| FormatError::Length {
+            what: "REPORT",
+            expected: REPORT_SIZE,
+            actual: b.len(),
+        })?;
         Ok(Self {
-            body: ReportBody::try_from_slice(body)?,
-            key_id: to_array(key_id),
-            mac: to_array(mac),
+            body: ReportBody::try_from_slice(&get::<0, REPORT_BODY_SIZE, _>(whole))?,
+            key_id: get::<{ report_offsets::KEY_ID }, _, _>(whole),
+            mac: get::<{ report_offsets::MAC }, _, _>(whole),
         })
     }
 
     /// The 432-byte encoding.
     pub fn to_bytes(&self) -> [u8; REPORT_SIZE] {
         let mut b = [0u8; REPORT_SIZE];
-        put(&mut b, 0, &self.body.to_bytes());
-        put(&mut b, report_offsets::KEY_ID, &self.key_id);
-        put(&mut b, report_offsets::MAC, &self.mac);
+        put::<0, _, _>(&mut b, &self.body.to_bytes());
+        put::<{ report_offsets::KEY_ID }, _, _>(&mut b, &self.key_id);
+        put::<{ report_offsets::MAC }, _, _>(&mut b, &self.mac);
         b
     }
 }
@@ -300,11 +305,11 @@ impl TargetInfo {
         check_zero(b, o::RESERVED2, 8, "TARGETINFO.RESERVED2")?;
         check_zero(b, o::RESERVED3, 384, "TARGETINFO.RESERVED3")?;
         Ok(Self {
-            mrenclave: get(b, o::MEASUREMENT),
-            attributes: Attributes::read(&get(b, o::ATTRIBUTES)),
-            config_svn: u16::from_le_bytes(get(b, o::CONFIG_SVN)),
-            miscselect: u32::from_le_bytes(get(b, o::MISCSELECT)),
-            config_id: get(b, o::CONFIG_ID),
+            mrenclave: get::<{ o::MEASUREMENT }, _, _>(b),
+            attributes: Attributes::read(&get::<{ o::ATTRIBUTES }, _, _>(b)),
+            config_svn: u16::from_le_bytes(get::<{ o::CONFIG_SVN }, _, _>(b)),
+            miscselect: u32::from_le_bytes(get::<{ o::MISCSELECT }, _, _>(b)),
+            config_id: get::<{ o::CONFIG_ID }, _, _>(b),
         })
     }
 
@@ -312,11 +317,11 @@ impl TargetInfo {
     pub fn to_bytes(&self) -> [u8; TARGET_INFO_SIZE] {
         use target_info_offsets as o;
         let mut b = [0u8; TARGET_INFO_SIZE];
-        put(&mut b, o::MEASUREMENT, &self.mrenclave);
-        put(&mut b, o::ATTRIBUTES, &self.attributes.to_bytes());
-        put(&mut b, o::CONFIG_SVN, &self.config_svn.to_le_bytes());
-        put(&mut b, o::MISCSELECT, &self.miscselect.to_le_bytes());
-        put(&mut b, o::CONFIG_ID, &self.config_id);
+        put::<{ o::MEASUREMENT }, _, _>(&mut b, &self.mrenclave);
+        put::<{ o::ATTRIBUTES }, _, _>(&mut b, &self.attributes.to_bytes());
+        put::<{ o::CONFIG_SVN }, _, _>(&mut b, &self.config_svn.to_le_bytes());
+        put::<{ o::MISCSELECT }, _, _>(&mut b, &self.miscselect.to_le_bytes());
+        put::<{ o::CONFIG_ID }, _, _>(&mut b, &self.config_id);
         b
     }
 }
@@ -354,14 +359,14 @@ impl KeyRequest {
         check_zero(b, o::RESERVED1, 2, "KEYREQUEST.RESERVED1")?;
         check_zero(b, o::RESERVED2, 434, "KEYREQUEST.RESERVED2")?;
         Ok(Self {
-            keyname: u16::from_le_bytes(get(b, o::KEYNAME)),
-            keypolicy: u16::from_le_bytes(get(b, o::KEYPOLICY)),
-            isvsvn: u16::from_le_bytes(get(b, o::ISVSVN)),
-            cpusvn: get(b, o::CPUSVN),
-            attribute_mask: Attributes::read(&get(b, o::ATTRIBUTE_MASK)),
-            key_id: get(b, o::KEY_ID),
-            misc_mask: u32::from_le_bytes(get(b, o::MISC_MASK)),
-            config_svn: u16::from_le_bytes(get(b, o::CONFIG_SVN)),
+            keyname: u16::from_le_bytes(get::<{ o::KEYNAME }, _, _>(b)),
+            keypolicy: u16::from_le_bytes(get::<{ o::KEYPOLICY }, _, _>(b)),
+            isvsvn: u16::from_le_bytes(get::<{ o::ISVSVN }, _, _>(b)),
+            cpusvn: get::<{ o::CPUSVN }, _, _>(b),
+            attribute_mask: Attributes::read(&get::<{ o::ATTRIBUTE_MASK }, _, _>(b)),
+            key_id: get::<{ o::KEY_ID }, _, _>(b),
+            misc_mask: u32::from_le_bytes(get::<{ o::MISC_MASK }, _, _>(b)),
+            config_svn: u16::from_le_bytes(get::<{ o::CONFIG_SVN }, _, _>(b)),
         })
     }
 
@@ -369,14 +374,14 @@ impl KeyRequest {
     pub fn to_bytes(&self) -> [u8; KEY_REQUEST_SIZE] {
         use key_request_offsets as o;
         let mut b = [0u8; KEY_REQUEST_SIZE];
-        put(&mut b, o::KEYNAME, &self.keyname.to_le_bytes());
-        put(&mut b, o::KEYPOLICY, &self.keypolicy.to_le_bytes());
-        put(&mut b, o::ISVSVN, &self.isvsvn.to_le_bytes());
-        put(&mut b, o::CPUSVN, &self.cpusvn);
-        put(&mut b, o::ATTRIBUTE_MASK, &self.attribute_mask.to_bytes());
-        put(&mut b, o::KEY_ID, &self.key_id);
-        put(&mut b, o::MISC_MASK, &self.misc_mask.to_le_bytes());
-        put(&mut b, o::CONFIG_SVN, &self.config_svn.to_le_bytes());
+        put::<{ o::KEYNAME }, _, _>(&mut b, &self.keyname.to_le_bytes());
+        put::<{ o::KEYPOLICY }, _, _>(&mut b, &self.keypolicy.to_le_bytes());
+        put::<{ o::ISVSVN }, _, _>(&mut b, &self.isvsvn.to_le_bytes());
+        put::<{ o::CPUSVN }, _, _>(&mut b, &self.cpusvn);
+        put::<{ o::ATTRIBUTE_MASK }, _, _>(&mut b, &self.attribute_mask.to_bytes());
+        put::<{ o::KEY_ID }, _, _>(&mut b, &self.key_id);
+        put::<{ o::MISC_MASK }, _, _>(&mut b, &self.misc_mask.to_le_bytes());
+        put::<{ o::CONFIG_SVN }, _, _>(&mut b, &self.config_svn.to_le_bytes());
         b
     }
 }
@@ -386,25 +391,24 @@ const _: () = assert!(report_offsets::REPORT_DATA + REPORT_DATA_SIZE == REPORT_B
 const _: () = assert!(target_info_offsets::RESERVED3 + 384 == TARGET_INFO_SIZE);
 const _: () = assert!(key_request_offsets::RESERVED2 + 434 == KEY_REQUEST_SIZE);
 
-/// Copies `N` bytes at `off`. Callers pass fixed-size arrays and constant offsets that the
-/// size assertions above keep in range; an out-of-range read yields zeros instead of a panic.
-fn get<const N: usize, const M: usize>(b: &[u8; M], off: usize) -> [u8; N] {
-    b.get(off..off + N).map(to_array).unwrap_or([0u8; N])
-}
-
-fn put<const M: usize>(b: &mut [u8; M], off: usize, v: &[u8]) {
-    if let Some(dst) = b.get_mut(off..off + v.len()) {
-        dst.copy_from_slice(v);
-    }
-}
-
-fn to_array<const N: usize>(s: &[u8]) -> [u8; N] {
+/// The `N` bytes at `OFF` of a fixed-size structure. The range is checked when the code is
+/// compiled (an inline `const` assertion per use), so no read can fall outside it: there is
+/// no fallback value to return.
+fn get<const OFF: usize, const N: usize, const M: usize>(b: &[u8; M]) -> [u8; N] {
+    const { assert!(OFF + N <= M, "a field past the end of its structure") };
     let mut out = [0u8; N];
-    let n = s.len().min(N);
-    if let (Some(dst), Some(src)) = (out.get_mut(..n), s.get(..n)) {
-        dst.copy_from_slice(src);
+    if let Some(src) = b.get(OFF..).and_then(|rest| rest.get(..N)) {
+        out.copy_from_slice(src);
     }
     out
+}
+
+/// Writes `v` at `OFF`; the range is checked when the code is compiled, as for [`get`].
+fn put<const OFF: usize, const N: usize, const M: usize>(b: &mut [u8; M], v: &[u8; N]) {
+    const { assert!(OFF + N <= M, "a field past the end of its structure") };
+    if let Some(dst) = b.get_mut(OFF..).and_then(|rest| rest.get_mut(..N)) {
+        dst.copy_from_slice(v);
+    }
 }
 
 fn check_zero<const M: usize>(
@@ -413,7 +417,7 @@ fn check_zero<const M: usize>(
     len: usize,
     field: &'static str,
 ) -> Result<(), FormatError> {
-    match b.get(off..off + len) {
+    match b.get(off..).and_then(|rest| rest.get(..len)) {
         Some(r) if r.iter().all(|&x| x == 0) => Ok(()),
         _ => Err(FormatError::Reserved(field)),
     }

@@ -40,9 +40,7 @@ pub(crate) fn sign(
         .build();
     // Serialising a structure we just built with a byte payload does not fail; if it ever
     // did, an empty token must not be sent as a quote.
-    sign1
-        .to_tagged_vec()
-        .map_err(|e| TokenError::Encode(format!("COSE_Sign1: {e}")))
+    sign1.to_tagged_vec().map_err(TokenError::EncodeCose)
 }
 
 /// A decoded, not yet verified, COSE_Sign1 from a LAS.
@@ -57,15 +55,12 @@ pub(crate) struct Opened {
 /// [`Opened::verify`].
 pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenError> {
     if bytes.len() > MAX_TOKEN_SIZE {
-        return Err(TokenError::Cose(format!(
-            "{} bytes, more than the {MAX_TOKEN_SIZE} allowed",
-            bytes.len()
-        )));
+        return Err(TokenError::TooLarge(bytes.len()));
     }
     // Canonical form first, so that a non-canonical token is named as such even where
     // coset would refuse it for another reason (e.g. bytes after the end).
     cbor::decode_canonical(bytes, Part::Envelope)?;
-    let sign1 = CoseSign1::from_tagged_slice(bytes).map_err(|e| TokenError::Cose(e.to_string()))?;
+    let sign1 = CoseSign1::from_tagged_slice(bytes).map_err(TokenError::Cose)?;
     let h = &sign1.protected.header;
     if h.alg != Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA)) {
         return Err(TokenError::Header("alg must be EdDSA (-8)"));
@@ -101,7 +96,7 @@ pub(crate) fn open(bytes: &[u8], content_type: &str) -> Result<Opened, TokenErro
         .signature(sign1.signature.clone())
         .build()
         .to_tagged_vec()
-        .map_err(|e| TokenError::Cose(e.to_string()))?;
+        .map_err(TokenError::Cose)?;
     if canonical != bytes {
         return Err(TokenError::NonCanonical(
             "COSE protected header (parameters out of order, repeated, or not in shortest form)",

@@ -13,7 +13,7 @@
 //!        (fallback: last `public key` log line)   GET /v1/platform
 //!                                │                     │
 //!                 verified mode (either source): fresh nonce ─► GET /v1/identity
-//!                 ─► las_verifier::verify_las_evidence ─► ID == /v1/platform's claim?
+//!                 ─► las_verifier::verify_las_evidence_with ─► ID == /v1/platform's claim?
 //!                                │
 //!                                ▼
 //!          Collection { found, failures } ─► ids::platforms_line ─► `platforms: [ A, B]`
@@ -25,6 +25,20 @@
 //! identity evidence for a nonce chosen here, and that evidence passed the same checks as in
 //! `las verify` (trusted LAS measurement, simulation only when tolerated). A swapped key, a
 //! replayed answer or a simulated LAS without the tolerance becomes a [`collect::Failure`].
+//!
+//! What `las platform-ids` prints goes into a policy with [`set_platforms`] (`las policy
+//! set-platforms`), changing only that one list:
+//!
+//! ```
+//! let ids = las_discovery::parse_ids(
+//!     "platforms: [ 2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151]",
+//! )?;
+//! let policy = "version: \"0.3\"\nservices:\n  - name: app  # the payments API\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n";
+//! let edit = las_discovery::set_platforms(policy, "app", &ids)?;
+//! assert!(edit.text.contains("# the payments API"), "comments stay");
+//! assert!(edit.text.contains("platforms: [2C45C8294D491808"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -11,6 +11,25 @@
 //! enclave with DCAP attestation; it refuses to start where an SGX device is visible but
 //! the LAS is not in an enclave (simulating there would silently waste the hardware); and
 //! it is the simulated platform everywhere else.
+//!
+//! A simulated platform in a fresh state folder (the secret is created there, 0600), and
+//! the same ID again on the next start:
+//!
+//! ```
+//! use las_platform::{ModeRequest, PlatformConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let cfg = PlatformConfig {
+//!     mode: ModeRequest::Sim,
+//!     state_dir: dir.path().join("state"),
+//!     sim_cpusvn: Some([1; 16]),
+//!     sim_las_mrenclave: Some([2; 32]), // instead of measuring this test binary
+//!     create_secret: true,
+//! };
+//! let first = las_platform::open(&cfg)?.platform_id();
+//! assert_eq!(las_platform::open(&cfg)?.platform_id(), first);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #[cfg(feature = "sgx")]
 pub mod hw;
@@ -144,7 +163,7 @@ pub enum PlatformError {
     #[error(transparent)]
     State(#[from] sim::StateError),
     /// The LAS executable could not be measured.
-    #[error("cannot measure the LAS executable {path}: {source}")]
+    #[error("cannot measure the LAS executable {path}")]
     Measure {
         /// The executable.
         path: PathBuf,
@@ -196,8 +215,9 @@ pub fn open(cfg: &PlatformConfig) -> Result<Box<dyn Platform>, PlatformError> {
 /// pod with the host's /dev exposes one of them.
 pub const SGX_DEVICES: [&str; 3] = ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/isgx"];
 
-/// TESTS ONLY: a folder under which [`SGX_DEVICES`] are looked for instead of `/`, so that
-/// the real binary can be shown a machine with SGX devices. It can only make `auto` see
+/// TESTS ONLY, and read only by debug builds (what the test command runs; a release build,
+/// which is what ships, ignores it): a folder under which [`SGX_DEVICES`] are looked for
+/// instead of `/`, so that the real binary can be shown a machine with SGX devices. It can only make `auto` see
 /// devices that are not there or miss ones that are; whoever sets a daemon's environment
 /// can choose `--mode` anyway. It never affects where `/dev/attestation` is read.
 pub const TEST_DEVICE_ROOT_ENV: &str = "LAS_TEST_SGX_DEVICE_ROOT";
@@ -205,9 +225,12 @@ pub const TEST_DEVICE_ROOT_ENV: &str = "LAS_TEST_SGX_DEVICE_ROOT";
 /// The first SGX device file visible to this process (under [`TEST_DEVICE_ROOT_ENV`] when
 /// that is set), if any.
 pub fn visible_sgx_device() -> Option<PathBuf> {
+    #[cfg(debug_assertions)]
     let root = std::env::var_os(TEST_DEVICE_ROOT_ENV)
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    #[cfg(not(debug_assertions))]
+    let root = PathBuf::from("/");
     sgx_device_under(&root)
 }
 
@@ -293,18 +316,39 @@ pub const SYSTEM_STATE_DIR: &str = "/var/lib/las";
 /// per-user state folder: $XDG_STATE_HOME/las, ~/.local/state/las, or ./las-state as a last
 /// resort.
 pub fn default_state_dir() -> std::path::PathBuf {
+    choose_state_dir(true)
+}
+
+/// The folder [`default_state_dir`] would choose, for a reader of the platform secret
+/// (`las quote`): it creates nothing, not even a probe file. A missing /var/lib/las is not
+/// chosen (no secret can be there), so the reader then looks in the per-user folder.
+pub fn default_state_dir_to_read() -> std::path::PathBuf {
+    choose_state_dir(false)
+}
+
+fn choose_state_dir(create: bool) -> std::path::PathBuf {
     use std::path::{Path, PathBuf};
-    fn writable_dir(dir: &Path) -> bool {
+    let writable_dir = |dir: &Path| -> bool {
         if std::fs::symlink_metadata(dir).is_err() {
             // Created like every state folder: 0700 (the secret's folder is owner-only).
-            return sim::ensure_dir(dir).is_ok();
+            return create && sim::ensure_dir(dir).is_ok();
+        }
+        if !create {
+            use rustix::fs::{Access, AtFlags, CWD};
+            return rustix::fs::accessat(
+                CWD,
+                dir,
+                Access::WRITE_OK | Access::EXEC_OK,
+                AtFlags::EACCESS,
+            )
+            .is_ok();
         }
         // A random-named O_EXCL probe: never follows or truncates a file planted there.
         tempfile::Builder::new()
             .prefix(".las-write-probe-")
             .tempfile_in(dir)
             .is_ok()
-    }
+    };
     let sys = Path::new(SYSTEM_STATE_DIR);
     if writable_dir(sys) {
         return sys.to_path_buf();

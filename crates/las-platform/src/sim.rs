@@ -134,14 +134,12 @@ impl SimPlatform {
         let cpu = SimCpu::open(&cfg.state_dir, cfg.sim_cpusvn, cfg.create_secret)?;
         let mrenclave = match cfg.sim_las_mrenclave {
             Some(m) => m,
-            None => {
-                let exe = measure::current_exe().map_err(|source| PlatformError::Measure {
+            None => measure::sha256_of_running_executable().map_err(|source| {
+                PlatformError::Measure {
                     path: "/proc/self/exe".into(),
                     source,
-                })?;
-                measure::sha256_file(&exe)
-                    .map_err(|source| PlatformError::Measure { path: exe, source })?
-            }
+                }
+            })?,
         };
         let las = las_enclave(mrenclave);
         let seal = egetkey::mrenclave_seal_key(&cpu.root, &cpu.cpusvn, &las);

@@ -94,8 +94,8 @@ fn real_las_attests_a_real_application_enclave() {
     );
     let verdict = verify_quote_with(
         &policy,
+        &quote,
         &VerifyRequest {
-            quote: &quote,
             service: None,
             expected_report_data: Some(&report_data),
             las_evidence: Some(LasEvidence {

@@ -6,29 +6,26 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use las_core::api;
 use las_core::quote::{QuoteClaims, encode_quote};
-use serde::Deserialize;
 
 use crate::AppState;
-use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
+use las_http::{ApiError, ErrorKind};
 
 /// Media type of quotes and identity evidence (COSE_Sign1).
 pub use las_core::api::COSE_MEDIA_TYPE;
 
 /// The router with every route, the body cap and the metrics layer.
 pub fn app(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -37,9 +34,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(api::TARGET_INFO, get(target_info))
         .route(api::QUOTE, post(quote))
         .route(api::IDENTITY, get(identity))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback(las_http::not_found)
+        .method_not_allowed_fallback(las_http::method_not_allowed)
+        // The serve loop reads every body within the configured cap and deadline
+        // (`las_server::serve_router`); axum's own 2 MB default would answer in text.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -72,7 +71,7 @@ async fn track(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
             Some(kind) => {
                 m.quotes_refused
                     .get_or_create(&ReasonLabels {
-                        reason: kind.0.to_owned(),
+                        reason: kind.as_str().to_owned(),
                     })
                     .inc();
             }
@@ -105,14 +104,6 @@ fn method_label(m: &axum::http::Method) -> &'static str {
     }
 }
 
-async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!("{} {}", req.method(), req.uri().path()))
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
 async fn healthz() -> Json<api::Status> {
     Json(api::Status {
         status: "ok".into(),
@@ -121,7 +112,7 @@ async fn healthz() -> Json<api::Status> {
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<api::Status>, ApiError> {
     if s.shutting_down.load(Ordering::Relaxed) {
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::unavailable());
     }
     Ok(Json(api::Status {
         status: "ready".into(),
@@ -198,8 +189,9 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     // Valid HTTP allows obs-text bytes in a header value; no media type has them: the
     // documented 415, not an empty essence.
     let Ok(ct) = ct.to_str() else {
-        return Err(ApiError::UnsupportedMediaType(
-            "content type is not ASCII: send the 432-byte REPORT as application/octet-stream, or {\"report\": \"<base64>\"} as application/json".into(),
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "content type is not ASCII: send the 432-byte REPORT as application/octet-stream, or {\"report\": \"<base64>\"} as application/json",
         ));
     };
     let ct = ct.to_ascii_lowercase();
@@ -207,58 +199,39 @@ fn body_form(headers: &HeaderMap) -> Result<BodyForm, ApiError> {
     match essence {
         "application/octet-stream" => Ok(BodyForm::Binary),
         "application/json" => Ok(BodyForm::Json),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "content type `{other}` not accepted: send the 432-byte REPORT as application/octet-stream, or {{\"report\": \"<base64>\"}} as application/json"
-        ))),
-    }
-}
-
-/// Reads a request body within the body cap and the client deadline.
-///
-/// A declared `Content-Length` over the cap is refused before anything is read, and the
-/// whole body must arrive within `deadline` (the header timeout): without that, a client
-/// that sends headers and then stalls (or trickles) its body would hold a connection slot
-/// for ever, a slowloris the header timeout alone does not catch.
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    deadline: std::time::Duration,
-) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::BodyTooLarge(limit));
-    }
-    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(ApiError::BodyTimeout(deadline.as_secs())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ApiError::BodyTooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
-            "cannot read the request body: {e}"
-        ))),
+        other => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "content type `{other}` not accepted: send the 432-byte REPORT as application/octet-stream, or {{\"report\": \"<base64>\"}} as application/json"
+            ),
+        )),
     }
 }
 
 async fn quote(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = body_form(&headers)?;
-    let body = read_body(&headers, body, s.config.body_limit, s.config.header_timeout).await?;
     let report_bytes = match form {
         BodyForm::Binary => body.to_vec(),
         BodyForm::Json => {
-            let j: api::QuoteRequest = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
-            B64.decode(j.report.trim())
-                .map_err(|e| ApiError::BadRequest(format!("`report` is not base64: {e}")))?
+            let j: api::QuoteRequest = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(ErrorKind::BadRequest, format!("malformed JSON body: {e}"))
+            })?;
+            B64.decode(j.report.trim()).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("`report` is not base64: {e}"),
+                )
+            })?
         }
     };
-    let report = s.platform.check_report(&report_bytes)?;
+    let report = s
+        .platform
+        .check_report(&report_bytes)
+        .map_err(report_refused)?;
     let claims = QuoteClaims {
         mode: s.platform.mode(),
         platform_id: s.platform.platform_id(),
@@ -268,7 +241,7 @@ async fn quote(
         report_body: report.body,
     };
     let q = encode_quote(s.platform.identity(), &claims)
-        .map_err(|e| ApiError::Internal(format!("cannot encode the quote: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("cannot encode the quote: {e}")))?;
     if matches!(form, BodyForm::Json) || wants_json(&headers) {
         Ok(Json(api::QuoteAnswer {
             quote: B64.encode(&q),
@@ -281,25 +254,45 @@ async fn quote(
     }
 }
 
-#[derive(Deserialize)]
-struct IdentityQuery {
-    nonce: Option<String>,
+/// The `nonce` of `?nonce=HEX`. Parsed here rather than with axum's `Query` (serde_urlencoded
+/// and form_urlencoded, two crates in lasd's measured tree) for one hex parameter: other
+/// parameters are ignored as before, a repeated `nonce` is refused, and a percent- or
+/// plus-encoded value is not hex (hex needs no encoding).
+fn nonce_param(query: Option<&str>) -> Result<&str, ApiError> {
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "nonce" {
+            if found.is_some() {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    "query parameter `nonce` given more than once",
+                ));
+            }
+            found = Some(value);
+        }
+    }
+    found.ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::InvalidParameter,
+            "missing query parameter `nonce` (16 to 64 bytes, hex)",
+        )
+    })
 }
 
 async fn identity(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    q: Result<Query<IdentityQuery>, axum::extract::rejection::QueryRejection>,
+    uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
-    let q = q.map_err(|e| ApiError::BadParameter(e.body_text()))?;
-    let hexnonce = q.0.nonce.ok_or_else(|| {
-        ApiError::BadParameter("missing query parameter `nonce` (16 to 64 bytes, hex)".into())
-    })?;
+    let hexnonce = nonce_param(uri.query())?;
     let nonce = hex::decode(hexnonce.trim())
-        .map_err(|_| ApiError::BadParameter("`nonce` is not hex".into()))?;
+        .map_err(|_| ApiError::new(ErrorKind::InvalidParameter, "`nonce` is not hex"))?;
     let evidence = identity_evidence(&s, nonce).await?.map_err(|e| match e {
-        las_platform::PlatformError::Nonce { .. } => ApiError::BadParameter(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
+        las_platform::PlatformError::Nonce { .. } => {
+            ApiError::new(ErrorKind::InvalidParameter, e.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
     })?;
     if wants_json(&headers) {
         Ok(Json(api::IdentityAnswer {
@@ -332,7 +325,7 @@ async fn identity_evidence(
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ApiError::Unavailable)?;
+            .map_err(|_| ApiError::unavailable())?;
         let state = s.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
@@ -341,10 +334,41 @@ async fn identity_evidence(
                 .identity_evidence(&nonce, las_platform::unix_now())
         })
         .await
-        .map_err(|e| ApiError::Internal(format!("identity evidence task failed: {e}")))
+        .map_err(|e| ApiError::internal(format!("identity evidence task failed: {e}")))
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
-        Err(_) => Err(ApiError::IdentityTimeout(timeout.as_secs_f64())),
+        Err(_) => Err(ApiError::identity_timeout(timeout.as_secs_f64())),
+    }
+}
+
+/// A REPORT the platform refused, as the API error of its kind.
+fn report_refused(e: las_platform::ReportError) -> ApiError {
+    use las_platform::ReportError;
+    let kind = match e {
+        ReportError::Length { .. } => ErrorKind::InvalidReportLength,
+        ReportError::Malformed(_) => ErrorKind::InvalidReport,
+        ReportError::Mac => ErrorKind::InvalidReportMac,
+        ReportError::Cpusvn { .. } => ErrorKind::InvalidReportCpusvn,
+        // A refusal the platform adds later is still a refusal of the REPORT.
+        _ => ErrorKind::InvalidReport,
+    };
+    ApiError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonce_parameter() {
+        assert_eq!(nonce_param(Some("nonce=00ff")).unwrap(), "00ff");
+        assert_eq!(nonce_param(Some("x=1&nonce=ab&y")).unwrap(), "ab");
+        assert_eq!(nonce_param(Some("nonce=")).unwrap(), "");
+        for bad in [None, Some(""), Some("nonces=ab"), Some("nonce=a&nonce=b")] {
+            let e = nonce_param(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{bad:?}");
+        }
     }
 }

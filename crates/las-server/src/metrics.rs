@@ -40,9 +40,8 @@ pub struct Metrics {
     pub(crate) quotes_issued: Counter,
     pub(crate) quotes_refused: Family<ReasonLabels, Counter>,
     pub(crate) quote_latency: Histogram,
-    pub(crate) connections_open: Gauge,
-    pub(crate) connections_refused: Counter,
-    pub(crate) connections_write_timeout: Counter,
+    /// The serve loop's counters (registered by [`crate::ConnectionMetrics::register`]).
+    pub(crate) connections: crate::ConnectionMetrics,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -82,24 +81,7 @@ impl Metrics {
             "Time to check a REPORT and sign a quote",
             quote_latency.clone(),
         );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "Open client connections",
-            connections_open.clone(),
-        );
-        let connections_refused = Counter::default();
-        registry.register(
-            "connections_refused",
-            "Connections closed at once because the connection cap was reached",
-            connections_refused.clone(),
-        );
-        let connections_write_timeout = Counter::default();
-        registry.register(
-            "connections_write_timeout",
-            "Connections closed because the client did not read its responses within the write timeout",
-            connections_write_timeout.clone(),
-        );
+        let connections = crate::ConnectionMetrics::register(&mut registry);
         let start = Gauge::<i64>::default();
         start.set(i64::try_from(start_time).unwrap_or(i64::MAX));
         registry.register(
@@ -126,19 +108,13 @@ impl Metrics {
             quotes_issued,
             quotes_refused,
             quote_latency,
-            connections_open,
-            connections_refused,
-            connections_write_timeout,
+            connections,
         }
     }
 
     /// The counters of the connection loop (shared with the registered ones).
     pub(crate) fn connections(&self) -> crate::ConnectionMetrics {
-        crate::ConnectionMetrics {
-            open: self.connections_open.clone(),
-            refused: self.connections_refused.clone(),
-            write_timeouts: self.connections_write_timeout.clone(),
-        }
+        self.connections.clone()
     }
 
     /// The Prometheus text exposition.

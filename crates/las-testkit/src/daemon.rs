@@ -50,10 +50,17 @@ fn ensure_lasd(profile_dir: &Path) {
     BUILT.get_or_init(|| {
         let target_dir = profile_dir.parent().expect("target folder");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "lasd", "--manifest-path"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
+        cmd.args([
+            "build",
+            "--locked",
+            "--quiet",
+            "-p",
+            "lasd",
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }

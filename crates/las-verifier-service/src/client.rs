@@ -8,7 +8,12 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, header};
 use las_client::http::{ExchangeError, HttpClient};
-use serde_json::{Value, json};
+use las_client::{LasClient, ReportSource};
+use las_core::api::verifier::{self as api, AttestRequest, Jwks};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use las_core::api::verifier::AttestAnswer;
 
 /// Largest answer read.
 const MAX_ANSWER: usize = 256 * 1024;
@@ -18,15 +23,48 @@ const MAX_ANSWER: usize = 256 * 1024;
 #[non_exhaustive]
 pub enum ClientError {
     /// The URL is not `http://host[:port][/prefix]`.
-    #[error("verifier URL {0:?}: {1}")]
-    Url(String, String),
+    #[error("verifier URL {url:?}: {problem}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The URL (or one built from it) does not parse as a URI.
+    #[error("verifier URL {url:?}: {source}")]
+    UrlSyntax {
+        /// The URL.
+        url: String,
+        /// The URI parser's error.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// The request could not be built (a URL or header the HTTP library refuses).
+    #[error("{url}: cannot build the request: {source}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The HTTP library's error.
+        #[source]
+        source: hyper::http::Error,
+    },
+    /// The request body could not be encoded as JSON.
+    #[error("{url}: cannot encode the request: {source}")]
+    Encode {
+        /// The URL.
+        url: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Connection or transfer failed.
-    #[error("{url}: {detail}")]
+    #[error("{url}: {source}")]
     Transport {
         /// The URL.
         url: String,
         /// What failed.
-        detail: String,
+        #[source]
+        source: ExchangeError,
     },
     /// No answer in time.
     #[error("{0}: no answer within {1:?}")]
@@ -43,13 +81,26 @@ pub enum ClientError {
         /// The message.
         message: String,
     },
-    /// The answer is not what the API promises.
-    #[error("{url}: unexpected answer: {detail}")]
+    /// The application's LAS failed (quote or identity evidence).
+    #[error("the LAS: {0}")]
+    Las(#[from] las_client::ClientError),
+    /// The answer is not the JSON the API promises.
+    #[error("{url}: unexpected answer: {source}")]
     Protocol {
         /// The URL.
         url: String,
-        /// What is wrong.
-        detail: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The nonce answered is not base64url.
+    #[error("{url}: unexpected answer: the nonce is not base64url: {source}")]
+    NonceEncoding {
+        /// The URL.
+        url: String,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
     },
 }
 
@@ -66,19 +117,11 @@ pub struct VerifierClient {
 pub struct NonceAnswer {
     /// The wire form (base64url).
     pub nonce: String,
-    /// The 56 decoded bytes (what [`crate::bound_report_data`] hashes).
+    /// The 56 decoded bytes (what [`crate::bound_report_data`] hashes, and the nonce of
+    /// the LAS identity evidence posted with the quote).
     pub bytes: Vec<u8>,
     /// Expiry (Unix seconds).
     pub expires: u64,
-}
-
-/// The answer of `POST /v1/attest`.
-#[derive(Debug, Clone)]
-pub struct AttestAnswer {
-    /// The EAR (compact JWS).
-    pub ear: String,
-    /// Its `ear.status`.
-    pub status: String,
 }
 
 impl VerifierClient {
@@ -86,17 +129,23 @@ impl VerifierClient {
     /// prefix); every request times out after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, ClientError> {
         let base = url.trim_end_matches('/');
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            ClientError::Url(
-                url.into(),
-                "only http:// URLs are supported (terminate TLS in front of the service)".into(),
-            )
-        })?;
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or_else(|| ClientError::Url {
+                url: url.into(),
+                problem: "only http:// URLs are supported (terminate TLS in front of the service)",
+            })?;
         if rest.is_empty() {
-            return Err(ClientError::Url(url.into(), "no host".into()));
+            return Err(ClientError::Url {
+                url: url.into(),
+                problem: "no host",
+            });
         }
         base.parse::<hyper::Uri>()
-            .map_err(|e| ClientError::Url(url.into(), e.to_string()))?;
+            .map_err(|source| ClientError::UrlSyntax {
+                url: url.into(),
+                source,
+            })?;
         Ok(Self {
             base: base.to_owned(),
             http: las_client::http::client(timeout),
@@ -104,124 +153,134 @@ impl VerifierClient {
         })
     }
 
-    async fn call(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, ClientError> {
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut req = Request::builder().method(method).uri(&url);
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(
-                body.map(|b| b.to_string()).unwrap_or_default(),
-            )))
-            .map_err(|e| ClientError::Url(url.clone(), e.to_string()))?;
+        let bytes = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                serde_json::to_vec(b).map_err(|source| ClientError::Encode {
+                    url: url.clone(),
+                    source,
+                })?
+            }
+            None => Vec::new(),
+        };
+        let req =
+            req.body(Full::new(Bytes::from(bytes)))
+                .map_err(|source| ClientError::Request {
+                    url: url.clone(),
+                    source,
+                })?;
         let (status, body) = las_client::http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
             .map_err(|e| match e {
                 ExchangeError::Timeout(t) => ClientError::Timeout(url.clone(), t),
-                other => ClientError::Transport {
+                source => ClientError::Transport {
                     url: url.clone(),
-                    detail: other.to_string(),
+                    source,
                 },
             })?;
-        let j: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
-            let j = j.unwrap_or_default();
+            let (kind, message) = match serde_json::from_slice::<las_core::api::ErrorAnswer>(&body)
+            {
+                Ok(e) => (e.error, e.message),
+                Err(_) => (
+                    "unknown".to_owned(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ),
+            };
             return Err(ClientError::Refused {
                 url,
                 status: status.as_u16(),
-                kind: j
-                    .get("error")
-                    .unwrap_or(&Value::Null)
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_owned(),
-                message: j
-                    .get("message")
-                    .unwrap_or(&Value::Null)
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                kind,
+                message,
             });
         }
-        j.ok_or_else(|| ClientError::Protocol {
-            url,
-            detail: "the body is not JSON".into(),
-        })
-    }
-
-    fn protocol(&self, detail: &str) -> ClientError {
-        ClientError::Protocol {
-            url: self.base.clone(),
-            detail: detail.into(),
-        }
+        serde_json::from_slice(&body).map_err(|source| ClientError::Protocol { url, source })
     }
 
     /// `POST /v1/nonce`.
     pub async fn nonce(&self) -> Result<NonceAnswer, ClientError> {
         use base64::Engine;
-        let j = self.call(Method::POST, "/v1/nonce", None).await?;
-        let nonce = j
-            .get("nonce")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no nonce"))?
-            .to_owned();
+        let a: api::NonceAnswer = self.call(Method::POST, api::NONCE, None::<&()>).await?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&nonce)
-            .map_err(|_| self.protocol("the nonce is not base64url"))?;
+            .decode(&a.nonce)
+            .map_err(|source| ClientError::NonceEncoding {
+                url: format!("{}{}", self.base, api::NONCE),
+                source,
+            })?;
         Ok(NonceAnswer {
-            nonce,
+            nonce: a.nonce,
             bytes,
-            expires: j
-                .get("expires")
-                .unwrap_or(&Value::Null)
-                .as_u64()
-                .unwrap_or(0),
+            expires: a.expires,
         })
     }
 
-    /// `POST /v1/attest`.
-    pub async fn attest(
+    /// `POST /v1/attest` with a request built by the caller.
+    pub async fn attest(&self, req: &AttestRequest) -> Result<AttestAnswer, ClientError> {
+        self.call(Method::POST, api::ATTEST, Some(req)).await
+    }
+
+    /// The whole exchange for an application enclave (`source`) on the platform of
+    /// `las`: a nonce from the service, a quote binding `SHA-512(nonce ‖ app_data)`, the
+    /// LAS's identity evidence for the same nonce (fetched here, so the service connects
+    /// to no LAS), then `POST /v1/attest`.
+    pub async fn attest_enclave(
         &self,
         service: &str,
-        nonce: &str,
-        quote: &[u8],
-        app_report_data: &[u8],
-        las: Option<&str>,
+        las: &LasClient,
+        source: &dyn ReportSource,
+        app_data: &[u8],
     ) -> Result<AttestAnswer, ClientError> {
         use base64::Engine;
-        let body = json!({
-            "service": service,
-            "nonce": nonce,
-            "quote": base64::engine::general_purpose::STANDARD.encode(quote),
-            "report_data": hex::encode(app_report_data),
-            "las": las,
-        });
-        let j = self.call(Method::POST, "/v1/attest", Some(body)).await?;
-        let ear = j
-            .get("ear")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no ear"))?;
-        let status = j
-            .get("status")
-            .unwrap_or(&Value::Null)
-            .as_str()
-            .ok_or_else(|| self.protocol("no status"))?;
-        Ok(AttestAnswer {
-            ear: ear.to_owned(),
-            status: status.to_owned(),
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let n = self.nonce().await?;
+        let rd = crate::bound_report_data(&n.bytes, app_data);
+        let q = las_client::attest(las, source, &rd).await?;
+        let evidence = las.identity(&n.bytes).await?;
+        self.attest(&AttestRequest {
+            service: service.to_owned(),
+            nonce: n.nonce,
+            quote: b64.encode(&q.bytes),
+            report_data: hex::encode(app_data),
+            evidence: Some(b64.encode(evidence)),
+            ..AttestRequest::default()
         })
+        .await
     }
 
     /// `GET /.well-known/jwks.json`.
-    pub async fn jwks(&self) -> Result<Value, ClientError> {
-        self.call(Method::GET, "/.well-known/jwks.json", None).await
+    pub async fn jwks(&self) -> Result<Jwks, ClientError> {
+        self.call(Method::GET, api::JWKS, None::<&()>).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad URL names what is wrong, or carries the URI parser's error as its source.
+    #[test]
+    fn bad_urls_name_the_problem() {
+        use std::error::Error as _;
+        let t = Duration::from_secs(1);
+        let e = VerifierClient::new("https://v:1", t).unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Url { problem, .. } if problem.contains("only http://")),
+            "{e}"
+        );
+        let e = VerifierClient::new("http://a b", t).unwrap_err();
+        assert!(matches!(e, ClientError::UrlSyntax { .. }), "{e}");
+        assert!(
+            e.source()
+                .is_some_and(|s| s.is::<hyper::http::uri::InvalidUri>())
+        );
+        assert!(VerifierClient::new("http://127.0.0.1:1/prefix/", t).is_ok());
     }
 }

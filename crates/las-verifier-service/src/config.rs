@@ -4,10 +4,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use las_server::ConnectionLimits;
+use las_http::Limits;
 use las_verifier::dcap::CollateralSet;
 
 use crate::keys::KeyError;
+
+/// Largest request body of the service by default: an attest request carries a quote
+/// (and may carry LAS evidence), larger than lasd's REPORT; the one limit in which the
+/// service differs from [`Limits::DEFAULT`].
+pub const SERVICE_BODY_LIMIT: usize = 64 * 1024;
+/// Default lifetime of a nonce.
+pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(120);
+/// Default time verified LAS identity evidence is reused per platform ID.
+pub const DEFAULT_EVIDENCE_CACHE: Duration = Duration::from_secs(300);
+/// Longest time verified LAS identity evidence is reused: the verifier refuses evidence
+/// older than `MAX_EVIDENCE_AGE`; 30 s are left for the LAS round trip and clock skew.
+pub const MAX_EVIDENCE_CACHE: Duration =
+    Duration::from_secs(las_verifier::verify::MAX_EVIDENCE_AGE.saturating_sub(30));
+/// Default lifetime of an EAR (`exp - iat`).
+pub const DEFAULT_EAR_LIFETIME: Duration = Duration::from_secs(300);
+/// Default time to wait for a LAS.
+pub const DEFAULT_LAS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a policy file rewritten in place must keep the same bytes before it is
+/// taken (see `policy`).
+pub const DEFAULT_POLICY_SETTLE: Duration = Duration::from_secs(5);
 
 /// Settings of the service.
 #[derive(Debug, Clone)]
@@ -18,21 +38,30 @@ pub struct ServiceConfig {
     pub policy: PathBuf,
     /// State folder: EAR signing key and nonce key.
     pub state_dir: PathBuf,
-    /// Largest request body (bytes).
-    pub body_limit: usize,
-    /// Header and write timeouts, connection cap, drain time (las-server's loop).
-    pub connections: ConnectionLimits,
-    /// Lifetime of a nonce (seconds).
-    pub nonce_lifetime: u64,
-    /// How long verified LAS identity evidence is reused per platform ID (seconds; at
-    /// most `las_verifier::verify::MAX_EVIDENCE_AGE` minus the LAS round trip).
-    pub evidence_cache: u64,
-    /// Lifetime of an EAR (`exp - iat`, seconds).
-    pub ear_lifetime: u64,
+    /// Body cap, request deadline, write deadline, connection cap, drain time: applied by
+    /// las-server's serve loop, as for the LAS daemon.
+    pub limits: Limits,
+    /// Lifetime of a nonce.
+    pub nonce_lifetime: Duration,
+    /// How long verified LAS identity evidence is reused per platform ID (at most
+    /// [`MAX_EVIDENCE_CACHE`]).
+    pub evidence_cache: Duration,
+    /// Lifetime of an EAR (`exp - iat`).
+    pub ear_lifetime: Duration,
+    /// Memory the evidence cache may hold (bytes of tokens plus a fixed cost per entry).
+    pub evidence_cache_bytes: usize,
+    /// Networks a LAS named in an attestation request may be in for the service to fetch
+    /// its identity evidence itself. Empty (the default): the service makes no outbound
+    /// connection and refuses requests that name a LAS (`evidence-fetch-disabled`).
+    pub fetch_evidence_from: Vec<ipnet::IpNet>,
     /// Time to wait for a LAS.
     pub las_timeout: Duration,
     /// How often the policy file is checked for changes.
     pub policy_poll: Duration,
+    /// How long a policy file rewritten in place (the same inode) must keep the same bytes
+    /// before it replaces the policy in force. A new file (a new inode: an atomic rename,
+    /// a Kubernetes ConfigMap update) is taken at once.
+    pub policy_settle: Duration,
     /// DCAP collateral for `sgx-dcap` LAS evidence.
     pub collateral: CollateralSet,
     /// Copy the key files from this folder (e.g. a mounted Secret) into `state_dir` first.
@@ -48,24 +77,28 @@ impl ServiceConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             policy,
             state_dir,
-            body_limit: 64 * 1024,
-            connections: ConnectionLimits {
-                header_timeout: Duration::from_secs(10),
-                write_timeout: Duration::from_secs(10),
-                max_connections: 4096,
-                drain_timeout: Duration::from_secs(10),
+            limits: Limits {
+                body_limit: SERVICE_BODY_LIMIT,
+                ..Limits::DEFAULT
             },
-            nonce_lifetime: 120,
-            evidence_cache: 300,
-            ear_lifetime: 300,
-            las_timeout: Duration::from_secs(5),
+            nonce_lifetime: DEFAULT_NONCE_LIFETIME,
+            evidence_cache: DEFAULT_EVIDENCE_CACHE,
+            evidence_cache_bytes: DEFAULT_EVIDENCE_CACHE_BYTES,
+            fetch_evidence_from: Vec::new(),
+            ear_lifetime: DEFAULT_EAR_LIFETIME,
+            las_timeout: DEFAULT_LAS_TIMEOUT,
             policy_poll: Duration::from_secs(1),
+            policy_settle: DEFAULT_POLICY_SETTLE,
             collateral: CollateralSet::new(),
             import_keys_from: None,
             verify_batch_max: crate::batch::BATCH_MAX,
         }
     }
 }
+
+/// Default memory bound of the evidence cache: 16 MiB (about 14,000 simulated platforms,
+/// or 300 with DCAP evidence).
+pub const DEFAULT_EVIDENCE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Default port of the verification service.
 pub const DEFAULT_PORT: u16 = 18767;
@@ -84,14 +117,9 @@ pub enum StartError {
     /// A key file of the state folder is unusable.
     #[error(transparent)]
     Keys(#[from] KeyError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The listen address could not be bound (the OS error is its `source`).
+    #[error(transparent)]
+    Bind(#[from] las_http::BindError),
     /// The server loop failed.
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use las_core::api::verifier::{EarStatus, Jwk, Jwks};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
@@ -29,24 +30,142 @@ pub const ALG: &str = "ES256";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EarError {
-    /// Not three base64url parts, or a part does not decode as JSON.
-    #[error("malformed token: {0}")]
-    Malformed(String),
+    /// Not three dot-separated parts (compact JWS).
+    #[error("malformed token: not three dot-separated parts")]
+    Parts,
+    /// A part (`header`, `claims`, `signature`) is not base64url.
+    #[error("malformed token: {part}: not base64url: {source}")]
+    Base64 {
+        /// Which part.
+        part: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// The header or the claims are not JSON, or the claims not of the EAR claims' types.
+    #[error("malformed token: {part}: {source}")]
+    Json {
+        /// `header` or `claims`.
+        part: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The signature is not 64 bytes (r ‖ s).
+    #[error("malformed token: signature: not 64 bytes r ‖ s")]
+    SignatureLength,
+    /// `exp` is missing or not a number: the token would never expire.
+    #[error("malformed token: exp missing or not a number: the token would never expire")]
+    NoExpiry,
+    /// A claim every EAR has is missing or of the wrong type.
+    #[error("malformed token: {claim} missing or not {expected}")]
+    Claim {
+        /// The claim (`iat`, `submods`).
+        claim: &'static str,
+        /// What it must be (`a number`, `an object`).
+        expected: &'static str,
+    },
     /// The header names another algorithm than ES256.
     #[error("the token's algorithm is {0:?}; only ES256 is accepted")]
     Algorithm(String),
-    /// The JWKS is malformed or has no usable P-256 key.
-    #[error("JWKS: {0}")]
-    Jwks(String),
+    /// The JWKS has no P-256 key (with the token's `kid`, when it names one).
+    #[error(
+        "JWKS: no P-256 key{}",
+        .kid.as_ref().map(|k| format!(" with kid {k}")).unwrap_or_default()
+    )]
+    NoKey {
+        /// The token's `kid`.
+        kid: Option<String>,
+    },
+    /// A coordinate of a JWKS key is missing, not base64url, or not 32 bytes.
+    #[error("JWKS: `{coordinate}` {problem}")]
+    KeyCoordinate {
+        /// `x` or `y`.
+        coordinate: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A JWKS key's coordinates are not a point on P-256.
+    #[error("JWKS: the key is not a point on P-256")]
+    KeyPoint,
     /// No key of the JWKS verifies the signature.
-    #[error("the signature does not verify with any key of the JWKS{0}")]
-    Signature(String),
+    #[error(
+        "the signature does not verify with any key of the JWKS{}",
+        .kid.as_ref().map(|k| format!(" (kid {k})")).unwrap_or_default()
+    )]
+    Signature {
+        /// The token's `kid`.
+        kid: Option<String>,
+    },
     /// `eat_profile` is not [`EAR_PROFILE`].
     #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?}")]
     Profile(String),
-    /// `exp` has passed (or `iat` lies in the future beyond the skew).
-    #[error("the token is not valid now: {0}")]
-    Time(String),
+    /// The header lists extensions that must be understood (`crit`, as in the header);
+    /// none is.
+    #[error("the token's header lists critical extensions {0}; none is understood")]
+    Critical(Value),
+    /// `exp` has passed (beyond the skew).
+    #[error("the token is not valid now: expired at {exp}, now {now}")]
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `iat` lies in the future (beyond the skew).
+    #[error("the token is not valid now: issued at {iat}, in the future (now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: u64,
+        /// The time of the check.
+        now: u64,
+    },
+}
+
+/// The claims of an EAR as the service signs them and `verify_ear` returns them. The
+/// registered claims a relying party checks are typed; every other claim is kept in
+/// `other` (so the claim set prints back as signed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarClaims {
+    /// `eat_profile`.
+    pub eat_profile: String,
+    /// Issue time, Unix seconds.
+    pub iat: u64,
+    /// Expiry, Unix seconds (required).
+    pub exp: u64,
+    /// The nonce of the exchange (base64url, as issued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat_nonce: Option<String>,
+    /// One appraisal per service name.
+    pub submods: std::collections::BTreeMap<String, EarSubmod>,
+    /// Every other claim (`ear.verifier-id`, ...).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One service's appraisal in [`EarClaims::submods`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarSubmod {
+    /// `ear.status`.
+    #[serde(rename = "ear.status")]
+    pub status: EarStatus,
+    /// `ear.trustworthiness-vector`: AR4SI tier name to value.
+    #[serde(
+        rename = "ear.trustworthiness-vector",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub trust_vector: std::collections::BTreeMap<String, i64>,
+    /// `ear.appraisal-policy-id`.
+    #[serde(
+        rename = "ear.appraisal-policy-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub policy_id: Option<String>,
+    /// Every other claim of the submodule (`las.facts`, `las.reasons`, `las.notes`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Signs EAR claim sets; knows its JWK.
@@ -104,14 +223,24 @@ impl EarSigner {
     }
 
     /// The public key as a JWK.
-    pub fn jwk(&self) -> Value {
+    pub fn jwk(&self) -> Jwk {
         let (x, y) = coords(self.key.verifying_key());
-        json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": ALG, "kid": self.kid})
+        Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some(x),
+            y: Some(y),
+            use_: Some("sig".into()),
+            alg: Some(ALG.into()),
+            kid: Some(self.kid.clone()),
+        }
     }
 
     /// The JWKS document (`/.well-known/jwks.json`).
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk()] })
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![self.jwk()],
+        }
     }
 
     /// Signs `claims` as a compact JWS.
@@ -142,44 +271,45 @@ pub const MAX_SKEW: u64 = 60;
 
 /// Verifies an EAR `token` against the keys of `jwks` (a JWKS document) at time `now`:
 /// ES256 signature (by the key whose `kid` matches, or any P-256 key when the token names
-/// none), `eat_profile`, `exp` (when present) and `iat`. Returns the claims.
-pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError> {
+/// none), no `crit` header (this verifier understands no JWS extension, so any listed one
+/// is refused as RFC 7515 §4.1.11 requires), `eat_profile`, `exp` (required: a token
+/// without it would never expire) and `iat`. Returns the claims.
+pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarError> {
     let token = token.trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(EarError::Malformed("not three dot-separated parts".into()));
+        return Err(EarError::Parts);
     };
-    let json_part = |what: &str, b64: &str| -> Result<Value, EarError> {
+    let json_part = |part: &'static str, b64: &str| -> Result<Value, EarError> {
         let raw = URL_SAFE_NO_PAD
             .decode(b64)
-            .map_err(|e| EarError::Malformed(format!("{what}: not base64url: {e}")))?;
-        serde_json::from_slice(&raw).map_err(|e| EarError::Malformed(format!("{what}: {e}")))
+            .map_err(|source| EarError::Base64 { part, source })?;
+        serde_json::from_slice(&raw).map_err(|source| EarError::Json { part, source })
     };
     let header = json_part("header", h)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     if alg != ALG {
         return Err(EarError::Algorithm(alg.to_owned()));
     }
+    if let Some(crit) = header.get("crit") {
+        return Err(EarError::Critical(crit.clone()));
+    }
     let sig_bytes = URL_SAFE_NO_PAD
         .decode(s)
-        .map_err(|e| EarError::Malformed(format!("signature: not base64url: {e}")))?;
-    let sig = Signature::from_slice(&sig_bytes)
-        .map_err(|_| EarError::Malformed("signature: not 64 bytes r ‖ s".into()))?;
+        .map_err(|source| EarError::Base64 {
+            part: "signature",
+            source,
+        })?;
+    let sig = Signature::from_slice(&sig_bytes).map_err(|_| EarError::SignatureLength)?;
     let kid = header.get("kid").and_then(Value::as_str);
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or_else(|| EarError::Jwks("no `keys` array".into()))?;
     let mut candidates = Vec::new();
-    for k in keys {
-        if k.get("kty").and_then(Value::as_str) != Some("EC")
-            || k.get("crv").and_then(Value::as_str) != Some("P-256")
-        {
+    for k in &jwks.keys {
+        if k.kty != "EC" || k.crv.as_deref() != Some("P-256") {
             continue;
         }
-        if let (Some(want), Some(have)) = (kid, k.get("kid").and_then(Value::as_str))
+        if let (Some(want), Some(have)) = (kid, k.kid.as_deref())
             && want != have
         {
             continue;
@@ -187,10 +317,9 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
         candidates.push(jwk_key(k)?);
     }
     if candidates.is_empty() {
-        return Err(EarError::Jwks(match kid {
-            Some(k) => format!("no P-256 key with kid {k}"),
-            None => "no P-256 key".into(),
-        }));
+        return Err(EarError::NoKey {
+            kid: kid.map(str::to_owned),
+        });
     }
     let signed = token
         .rsplit_once('.')
@@ -198,9 +327,9 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
         .unwrap_or_default()
         .as_bytes();
     if !candidates.iter().any(|vk| vk.verify(signed, &sig).is_ok()) {
-        return Err(EarError::Signature(
-            kid.map(|k| format!(" (kid {k})")).unwrap_or_default(),
-        ));
+        return Err(EarError::Signature {
+            kid: kid.map(str::to_owned),
+        });
     }
     let claims = json_part("claims", p)?;
     let profile = claims
@@ -210,48 +339,50 @@ pub fn verify_ear(token: &str, jwks: &Value, now: u64) -> Result<Value, EarError
     if profile != EAR_PROFILE {
         return Err(EarError::Profile(profile.to_owned()));
     }
-    match claims.get("exp") {
-        None => {}
-        Some(v) => {
-            let exp = v
-                .as_u64()
-                .ok_or_else(|| EarError::Malformed("exp is not a number".into()))?;
-            if now >= exp.saturating_add(MAX_SKEW) {
-                return Err(EarError::Time(format!("expired at {exp}, now {now}")));
-            }
-        }
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .ok_or(EarError::NoExpiry)?;
+    if now >= exp.saturating_add(MAX_SKEW) {
+        return Err(EarError::Expired { exp, now });
     }
     let iat = claims
         .get("iat")
         .and_then(Value::as_u64)
-        .ok_or_else(|| EarError::Malformed("iat missing or not a number".into()))?;
+        .ok_or(EarError::Claim {
+            claim: "iat",
+            expected: "a number",
+        })?;
     if iat > now.saturating_add(MAX_SKEW) {
-        return Err(EarError::Time(format!(
-            "issued at {iat}, in the future (now {now})"
-        )));
+        return Err(EarError::IssuedInFuture { iat, now });
     }
     if !claims.get("submods").is_some_and(Value::is_object) {
-        return Err(EarError::Malformed("submods missing".into()));
+        return Err(EarError::Claim {
+            claim: "submods",
+            expected: "an object",
+        });
     }
-    Ok(claims)
+    serde_json::from_value(claims).map_err(|source| EarError::Json {
+        part: "claims",
+        source,
+    })
 }
 
-fn jwk_key(k: &Value) -> Result<VerifyingKey, EarError> {
-    let coord = |name: &str| -> Result<[u8; 32], EarError> {
-        let s = k
-            .get(name)
-            .and_then(Value::as_str)
-            .ok_or_else(|| EarError::Jwks(format!("EC key without `{name}`")))?;
+fn jwk_key(k: &Jwk) -> Result<VerifyingKey, EarError> {
+    let coord = |coordinate: &'static str, v: &Option<String>| -> Result<[u8; 32], EarError> {
+        let bad = |problem| EarError::KeyCoordinate {
+            coordinate,
+            problem,
+        };
+        let s = v.as_deref().ok_or(bad("is missing from an EC key"))?;
         let b = URL_SAFE_NO_PAD
             .decode(s)
-            .map_err(|_| EarError::Jwks(format!("`{name}` is not base64url")))?;
-        b.try_into()
-            .map_err(|_| EarError::Jwks(format!("`{name}` is not 32 bytes")))
+            .map_err(|_| bad("is not base64url"))?;
+        b.try_into().map_err(|_| bad("is not 32 bytes"))
     };
-    let (x, y) = (coord("x")?, coord("y")?);
+    let (x, y) = (coord("x", &k.x)?, coord("y", &k.y)?);
     let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-    VerifyingKey::from_encoded_point(&point)
-        .map_err(|_| EarError::Jwks("the key is not a point on P-256".into()))
+    VerifyingKey::from_encoded_point(&point).map_err(|_| EarError::KeyPoint)
 }
 
 #[cfg(test)]
@@ -265,12 +396,16 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = signer();
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200,
+            "submods": {"app": {"ear.status": "warning", "las.notes": ["n"]}}, "x": 1});
         let t = s.sign(&claims);
-        assert_eq!(verify_ear(&t, &s.jwks(), 150).unwrap(), claims);
+        let got = verify_ear(&t, &s.jwks(), 150).unwrap();
+        assert_eq!(got.submods["app"].status, EarStatus::Warning);
+        assert_eq!((got.iat, got.exp), (100, 200));
+        assert_eq!(serde_json::to_value(&got).unwrap(), claims);
         assert!(matches!(
             verify_ear(&t, &s.jwks(), 300),
-            Err(EarError::Time(_))
+            Err(EarError::Expired { exp: 200, now: 300 })
         ));
         // One changed signature character.
         let mut bad = t.clone().into_bytes();
@@ -279,7 +414,7 @@ mod tests {
         let bad = String::from_utf8(bad).unwrap();
         assert!(matches!(
             verify_ear(&bad, &s.jwks(), 150),
-            Err(EarError::Signature(_))
+            Err(EarError::Signature { kid: Some(_) })
         ));
         // Another key.
         let other = EarSigner::new(SigningKey::from_slice(&[6u8; 32]).unwrap());
@@ -297,7 +432,7 @@ mod tests {
     fn ring_signer_is_used_and_verifies_with_p256() {
         let s = signer();
         assert!(s.fast.is_some(), "ring did not take the p256 key");
-        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 1, "submods": {}});
+        let claims = json!({"eat_profile": EAR_PROFILE, "iat": 1, "exp": 100, "submods": {}});
         for _ in 0..20 {
             verify_ear(&s.sign(&claims), &s.jwks(), 2).unwrap();
         }
@@ -307,6 +442,58 @@ mod tests {
     fn thumbprint_matches_rfc7638_shape() {
         let s = signer();
         assert_eq!(s.kid().len(), 43);
-        assert_eq!(s.jwk()["kid"], s.kid());
+        assert_eq!(s.jwk().kid.as_deref(), Some(s.kid()));
+    }
+
+    /// Each refusal names the part or claim, with the decoder's error as its source.
+    #[test]
+    fn malformed_tokens_name_the_part_and_keep_the_cause() {
+        use std::error::Error as _;
+        let s = signer();
+        let jwks = s.jwks();
+        assert!(matches!(verify_ear("a.b", &jwks, 1), Err(EarError::Parts)));
+        let e = verify_ear("!!.e30.AA", &jwks, 1).unwrap_err();
+        assert!(matches!(e, EarError::Base64 { part: "header", .. }), "{e}");
+        assert!(e.source().is_some_and(|c| c.is::<base64::DecodeError>()));
+        let not_json = format!("{}.e30.AA", URL_SAFE_NO_PAD.encode("{"));
+        let e = verify_ear(&not_json, &jwks, 1).unwrap_err();
+        assert!(matches!(e, EarError::Json { part: "header", .. }), "{e}");
+        assert!(e.source().is_some_and(|c| c.is::<serde_json::Error>()));
+        let h = json!({"alg": ALG, "kid": "other"});
+        let t = signed_with(&s, &h, &json!({}));
+        let e = verify_ear(&t, &jwks, 1).unwrap_err();
+        assert!(
+            matches!(&e, EarError::NoKey { kid: Some(k) } if k == "other"),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "JWKS: no P-256 key with kid other");
+    }
+
+    /// A signed token with `header` and `claims` (a forger holding the key).
+    fn signed_with(s: &EarSigner, header: &Value, claims: &Value) -> String {
+        let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig: Signature = s.key.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    }
+
+    /// Issue 23: a token without `exp` never expires, and an unknown `crit` extension
+    /// changes what the token means; both are refused although the signature holds.
+    #[test]
+    fn a_token_without_exp_or_with_crit_is_refused() {
+        let s = signer();
+        let h = json!({"alg": ALG, "typ": "JWT", "kid": s.kid()});
+        let good = json!({"eat_profile": EAR_PROFILE, "iat": 100, "exp": 200, "submods": {}});
+        verify_ear(&signed_with(&s, &h, &good), &s.jwks(), 150).unwrap();
+        let no_exp = json!({"eat_profile": EAR_PROFILE, "iat": 100, "submods": {}});
+        let e = verify_ear(&signed_with(&s, &h, &no_exp), &s.jwks(), 150).unwrap_err();
+        assert!(
+            matches!(&e, EarError::NoExpiry) && e.to_string().contains("exp missing"),
+            "{e}"
+        );
+        let crit = json!({"alg": ALG, "kid": s.kid(), "crit": ["exp-ext"], "exp-ext": 1});
+        let e = verify_ear(&signed_with(&s, &crit, &good), &s.jwks(), 150).unwrap_err();
+        assert!(matches!(e, EarError::Critical(_)), "{e}");
     }
 }

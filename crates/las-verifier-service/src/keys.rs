@@ -12,7 +12,7 @@
 //! may read or write.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use p256::ecdsa::SigningKey;
@@ -39,13 +39,14 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The key file is a symlink (refused: it could point at another secret).
-    #[error("{0}: is a symlink; the key must be a regular file in the state folder")]
-    Symlink(PathBuf),
-    /// The key file is not a regular file.
+    /// The state folder or a key file in it breaks the state rules (a symlink, not a
+    /// regular file, another user's, group or others may access it).
+    #[error("state: {0}")]
+    State(#[from] las_state::Refusal),
+    /// A file to import is not a regular file.
     #[error("{0}: is not a regular file")]
     NotRegular(PathBuf),
-    /// The key file's group or other permission bits are set.
+    /// A file to import lets the group write or others access it.
     #[error(
         "{path}: mode {mode:o} lets the group or others access the key; run `chmod 600 {path}`"
     )]
@@ -85,10 +86,7 @@ impl std::fmt::Debug for StateKeys {
 impl StateKeys {
     /// Reads both keys from `dir`, creating each that does not exist yet (and `dir`).
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
-        std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        las_state::ensure_dir(dir)?;
         let sk_path = dir.join(SIGNING_KEY_FILE);
         let pem = load_or_create(&sk_path, || {
             let mut seed = Zeroizing::new([0u8; 32]);
@@ -148,10 +146,7 @@ impl StateKeys {
 /// or others and without any bit for others. A key already in `dir` must equal the one
 /// in `from` (a mismatch is an error, never an overwrite).
 pub fn import(from: &Path, dir: &Path) -> Result<(), KeyError> {
-    std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    las_state::ensure_dir(dir)?;
     for name in [SIGNING_KEY_FILE, NONCE_KEY_FILE] {
         let src = from.join(name);
         let io = |source| KeyError::Io {
@@ -200,7 +195,7 @@ fn load_or_create(
     make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     match read_secret(path) {
-        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(KeyError::State(r)) if r.is_not_found() => {}
         other => return other,
     }
     let io = |source| KeyError::Io {
@@ -229,36 +224,10 @@ fn load_or_create(
     }
 }
 
-/// Reads a secret file: no symlink, a regular file, mode without group/other bits.
+/// Reads a secret file (las-state's rules: no symlink, no blocking, a regular file of
+/// ours without group/other bits, checked on the descriptor), at most `MAX_KEY_FILE`.
 fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| {
-            if source.raw_os_error() == Some(libc::ELOOP) {
-                KeyError::Symlink(path.to_path_buf())
-            } else {
-                KeyError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
-    let meta = f.metadata().map_err(|source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(KeyError::NotRegular(path.to_path_buf()));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
+    let f = las_state::open_secret(path)?;
     let mut out = Zeroizing::new(Vec::new());
     f.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut out)
@@ -343,13 +312,19 @@ mod tests {
         let sk = d.path().join(SIGNING_KEY_FILE);
         std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o640)).unwrap();
         let e = StateKeys::load_or_create(d.path()).unwrap_err();
-        assert!(matches!(e, KeyError::Permissions { .. }), "{e}");
+        assert!(
+            matches!(e, KeyError::State(las_state::Refusal::FileMode { .. })),
+            "{e}"
+        );
         std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o600)).unwrap();
 
         let d2 = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(&sk, d2.path().join(SIGNING_KEY_FILE)).unwrap();
         let e = StateKeys::load_or_create(d2.path()).unwrap_err();
-        assert!(matches!(e, KeyError::Symlink(_)), "{e}");
+        assert!(
+            matches!(e, KeyError::State(las_state::Refusal::Symlink { .. })),
+            "{e}"
+        );
 
         std::fs::write(d.path().join(NONCE_KEY_FILE), "zz\n").unwrap();
         let e = StateKeys::load_or_create(d.path()).unwrap_err();

@@ -9,17 +9,21 @@
 //! ```text
 //!  app ── POST /v1/nonce ──────────────────────────► NonceBook::issue (HMAC, expiry)
 //!  app: REPORTDATA = SHA-512(nonce ‖ app data) ─► LAS quote
-//!  app ── POST /v1/attest {service, nonce, quote, report_data, las} ─►
+//!  app: LAS GET /v1/identity?nonce=<the same nonce> ─► identity evidence
+//!  app ── POST /v1/attest {service, nonce, quote, report_data, evidence} ─►
 //!         NonceBook::consume ─► decode_quote ─► batch (signatures of waiting requests checked together)
-//!         ─► evidence cache (per platform ID) ──miss──► LAS /v1/identity (fresh nonce)
-//!         ─► las_verifier::verify_verified_quote_with ─► verdict::ear_claims ─► EarSigner::sign
+//!         ─► evidence: cache (per platform ID) or the posted one (no outbound connection;
+//!            only with --fetch-evidence-from: fetched from an allowed LAS the request names)
+//!         ─► las_verifier::verify_batch_verified_with ─► evidence cached once it matched the quote's key
+//!         ─► verdict::ear_claims ─► EarSigner::sign
 //!  relying party ── GET /.well-known/jwks.json ─► ear::verify_ear
 //! ```
 //!
 //! Replicas share nothing but the two key files of the state folder ([`keys`]).
 //!
-//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics),
-//! `policy` (load and reload of the policy file), `routes` (the HTTP handlers), `batch`
+//! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics,
+//! the policy reload), `policy` (what a usable policy is, and when a changed file may be
+//! taken), `routes` (the HTTP handlers), `batch`
 //! (quote signatures checked in batches), `verdict` (a verdict as EAR claims), `serve`
 //! (start-up and las-server's connection loop), [`nonce`], [`keys`], [`ear`], [`client`].
 
@@ -41,8 +45,14 @@ mod serve;
 mod state;
 mod verdict;
 
-pub use config::{DEFAULT_PORT, ServiceConfig, StartError};
-pub use ear::{EAR_PROFILE, EarError, EarSigner, verify_ear};
+pub use config::{
+    DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_EVIDENCE_CACHE_BYTES,
+    DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME, DEFAULT_POLICY_SETTLE, DEFAULT_PORT,
+    MAX_EVIDENCE_CACHE, SERVICE_BODY_LIMIT, ServiceConfig, StartError,
+};
+pub use ear::{EAR_PROFILE, EarClaims, EarError, EarSigner, EarSubmod, verify_ear};
+/// A network of `ServiceConfig::fetch_evidence_from` (CIDR).
+pub use ipnet::IpNet;
 pub use routes::app;
 pub use serve::{run, serve};
 pub use state::AppState;

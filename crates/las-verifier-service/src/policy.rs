@@ -1,18 +1,56 @@
-//! The policy file: loaded at start, polled for changes; a new version that parses
-//! replaces the one in force, one that does not is refused (the old one stays, /readyz and
-//! a metric say so).
+//! The policy file: what a loaded policy is, what makes one usable, and when a changed file
+//! may replace the policy in force ([`Settle`]). The reload itself (swap, metrics,
+//! /readyz) is `state`'s; this module depends on no other of the crate.
+//!
+//! A reload must never widen what the service accepts because it read a file that was
+//! still being written. A policy cut before its last line `platforms: [ID1]` is a valid
+//! policy that lists every platform: swapped in mid-write, it let an unlisted platform's
+//! quote get `warning` for 2.5 s (issue 23). So:
+//!
+//! - a new file at the path (another inode: an editor's or `mv`'s atomic rename, a
+//!   Kubernetes ConfigMap update, which swaps a symlink) is complete when it appears, and
+//!   is taken at once;
+//! - the same file rewritten in place is taken only once its bytes stayed the same for
+//!   the settle time (`--policy-settle`), measured from the first poll that saw them;
+//! - a policy with no services (or `mode: none`) is refused at start and on reload.
+//!
+//! The sessions a policy imports (`$$SCONE::NAME$$` platform entries, `S.yaml` beside
+//! it) are part of it: they are read with it, their bytes go into its digest and id, and
+//! the same rules hold for them (an imported session replaced by a new file is taken at
+//! once, one rewritten in place once settled).
 
-use std::sync::Arc;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use las_verifier::Policy;
+use las_verifier::policy::ImportedFile;
 use sha2::{Digest, Sha256};
 
-use crate::state::{AppState, LoadedPolicy, label, unix_now};
+/// Largest policy file read (las-verifier refuses larger ones anyway).
+const MAX_POLICY_FILE: u64 = 8 * 1024 * 1024;
+
+/// The policy in force.
+#[derive(Debug)]
+pub(crate) struct LoadedPolicy {
+    pub(crate) policy: Policy,
+    /// `policy:sha256:<hex of the file>` (and of the sessions it imports, when it does:
+    /// [`digest_of`]).
+    pub(crate) id: String,
+    pub(crate) digest: [u8; 32],
+    /// The files it was read from (device, inode): the policy file, then each imported
+    /// session.
+    pub(crate) file: Vec<(u64, u64)>,
+    pub(crate) loaded_at: u64,
+    /// The imported session files read with it: a reload reads them too.
+    pub(crate) imports: Vec<PathBuf>,
+}
 
 /// The digest of a policy and the sessions it imports: SHA-256 of the policy file alone
 /// when it imports nothing, else also of each imported file (path and bytes), so that a
 /// change of an imported session is a change of the policy.
-fn digest_of(policy: &[u8], imports: &[(std::path::PathBuf, Vec<u8>)]) -> [u8; 32] {
+fn digest_of(policy: &[u8], imports: &[ImportedFile]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(policy);
     for (p, b) in imports {
@@ -24,107 +62,227 @@ fn digest_of(policy: &[u8], imports: &[(std::path::PathBuf, Vec<u8>)]) -> [u8; 3
     h.finalize().into()
 }
 
-/// The current digest of the files a loaded policy was read from (`None`: one is gone).
-fn current_digest(
-    path: &std::path::Path,
-    imports: &[std::path::PathBuf],
-) -> Result<[u8; 32], String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut files = Vec::new();
-    for p in imports {
-        let b = std::fs::read(p)
-            .map_err(|e| format!("cannot read imported session {}: {e}", p.display()))?;
-        files.push((p.clone(), b));
-    }
-    Ok(digest_of(&bytes, &files))
+/// The policy file as read once: its bytes and which file they came from, with the
+/// sessions the policy in force imports.
+#[derive(Debug)]
+pub(crate) struct PolicyFile {
+    pub(crate) bytes: Vec<u8>,
+    /// [`digest_of`] the policy file and the imported sessions read with it.
+    pub(crate) digest: [u8; 32],
+    /// (device, inode) of the files read (through any symlinks of the path): the policy
+    /// file, then each imported session.
+    pub(crate) file: Vec<(u64, u64)>,
+    /// The policy file's folder, where the sessions it imports are read.
+    pub(crate) dir: PathBuf,
 }
 
-pub(crate) fn load_policy(path: &std::path::Path, now: u64) -> Result<LoadedPolicy, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let (policy, imports) = Policy::from_file(path).map_err(|e| format!("malformed: {e}"))?;
+/// Reads one file once: its bytes and the identity of the file they were read from come
+/// from the same open file.
+fn read_one(path: &Path) -> Result<(Vec<u8>, (u64, u64)), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("cannot read: not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_POLICY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_POLICY_FILE {
+        return Err(format!("larger than {MAX_POLICY_FILE} bytes"));
+    }
+    Ok((bytes, (meta.dev(), meta.ino())))
+}
+
+/// Reads `path` once, and each session in `imports` (those the policy in force imports):
+/// a change of an imported session is a change of the policy.
+pub(crate) fn read_policy_file(path: &Path, imports: &[PathBuf]) -> Result<PolicyFile, String> {
+    let (bytes, id) = read_one(path)?;
+    let mut file = vec![id];
+    let mut read = Vec::with_capacity(imports.len());
+    for p in imports {
+        let (b, id) = read_one(p).map_err(|e| format!("imported session {}: {e}", p.display()))?;
+        file.push(id);
+        read.push((p.clone(), b));
+    }
+    Ok(PolicyFile {
+        digest: digest_of(&bytes, &read),
+        bytes,
+        file,
+        dir: policy_dir(path),
+    })
+}
+
+/// The folder of a policy file (`.` for a bare name).
+fn policy_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// Parses and checks a policy file: it must parse, its imports resolve, and be usable
+/// (something to verify against: not `mode: none`, at least one service).
+pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, String> {
+    let (policy, imported) = Policy::from_yaml_with_imports(&file.bytes, &file.dir)
+        .map_err(|e| format!("malformed: {e}"))?;
     if policy.attestation.mode == las_verifier::policy::AttestationMode::None {
         return Err(
             "security.attestation.mode is `none`: there is nothing to verify quotes against".into(),
         );
     }
-    let digest = digest_of(&bytes, &imports);
+    if policy.services.is_empty() {
+        return Err(
+            "no services: every attestation would be refused as unknown-service; a policy needs at least one entry under `services`".into(),
+        );
+    }
+    // The digest and identities of what was parsed: the imports were read while parsing
+    // (the next poll reads them again; a change after this read is a change then).
+    let digest = digest_of(&file.bytes, &imported);
+    let mut ids = file.file;
+    ids.truncate(1);
+    for (p, _) in &imported {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| format!("imported session {}: cannot read: {e}", p.display()))?;
+        ids.push((meta.dev(), meta.ino()));
+    }
     Ok(LoadedPolicy {
         policy,
         id: format!("policy:sha256:{}", hex::encode(digest)),
         digest,
+        file: ids,
         loaded_at: now,
-        imports: imports.into_iter().map(|(p, _)| p).collect(),
+        imports: imported.into_iter().map(|(p, _)| p).collect(),
     })
 }
 
-impl AppState {
-    /// Checks the policy file once: swaps in a changed file that parses; keeps the old
-    /// policy (and records the error) when it does not. Returns whether it swapped.
-    pub fn reload_policy(&self) -> bool {
-        // The policy file and every session it imported last time: a change of either is
-        // a change of the policy.
-        let digest = match current_digest(&self.config.policy, &self.current_policy().imports) {
-            Ok(d) => d,
-            Err(e) => {
-                self.reload_failed(e);
-                return false;
-            }
-        };
-        if digest == self.current_policy().digest {
-            return false;
-        }
-        let mut err = self.policy_error.lock().unwrap_or_else(|p| p.into_inner());
-        match load_policy(&self.config.policy, unix_now()) {
-            Ok(p) if p.digest == digest => {
-                tracing::info!(target: "las", "policy {} reloaded: {}", self.config.policy.display(), p.id);
-                *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);
-                *err = None;
-                self.metrics
-                    .policy_reloads
-                    .get_or_create(&label("ok"))
-                    .inc();
-                self.metrics.policy_reload_failing.set(0);
-                true
-            }
-            // Changed again between the two reads: the next poll takes it.
-            Ok(_) => false,
-            Err(detail) => {
-                drop(err);
-                self.reload_failed(detail);
-                false
-            }
+/// [`read_policy_file`] then [`load`] (at start: no imports known yet).
+pub(crate) fn load_policy(path: &Path, now: u64) -> Result<LoadedPolicy, String> {
+    load(read_policy_file(path, &[])?, now)
+}
+
+/// When a changed policy file may be taken (module docs): the bytes seen last on the file
+/// in force, and since when.
+#[derive(Debug)]
+pub(crate) struct Settle {
+    settle: Duration,
+    pending: Option<([u8; 32], Instant)>,
+}
+
+/// What to do with a policy file just read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// The policy in force: nothing to do.
+    Same,
+    /// Take it (it may still fail to load).
+    Take,
+    /// Rewritten in place and not settled yet: keep the policy in force; `for` more at
+    /// least.
+    Wait(Duration),
+}
+
+impl Settle {
+    pub(crate) fn new(settle: Duration) -> Self {
+        Self {
+            settle,
+            pending: None,
         }
     }
 
-    fn reload_failed(&self, detail: String) {
-        let mut err = self.policy_error.lock().unwrap_or_else(|p| p.into_inner());
-        if err.as_deref() != Some(detail.as_str()) {
-            tracing::error!(
-                target: "las",
-                "policy {}: {detail}; keeping the policy in force ({})",
-                self.config.policy.display(),
-                self.current_policy().id
-            );
-            self.metrics
-                .policy_reloads
-                .get_or_create(&label("error"))
-                .inc();
+    /// Decides about `file`, read at `now`, while `current` is in force.
+    pub(crate) fn decide(
+        &mut self,
+        current: &LoadedPolicy,
+        file: &PolicyFile,
+        now: Instant,
+    ) -> Decision {
+        if file.digest == current.digest && file.file == current.file {
+            self.pending = None;
+            return Decision::Same;
         }
-        self.metrics.policy_reload_failing.set(1);
-        *err = Some(detail);
+        if file.file != current.file {
+            // A new file (the policy or an imported session): complete when it appeared
+            // (an atomic rename or a symlink swap).
+            self.pending = None;
+            return Decision::Take;
+        }
+        match self.pending {
+            Some((digest, since)) if digest == file.digest => {
+                let stable = now.saturating_duration_since(since);
+                if stable >= self.settle {
+                    self.pending = None;
+                    Decision::Take
+                } else {
+                    Decision::Wait(self.settle.saturating_sub(stable))
+                }
+            }
+            _ => {
+                self.pending = Some((file.digest, now));
+                if self.settle.is_zero() {
+                    self.pending = None;
+                    Decision::Take
+                } else {
+                    Decision::Wait(self.settle)
+                }
+            }
+        }
     }
 }
 
-/// Polls the policy file every `policy_poll` until aborted.
-pub(crate) fn watch(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(state.config.policy_poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            // File reads and YAML parsing off the async workers.
-            let s = state.clone();
-            let _ = tokio::task::spawn_blocking(move || s.reload_policy()).await;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "version: \"0.3\"\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n";
+
+    fn file(text: &str, ino: u64) -> PolicyFile {
+        PolicyFile {
+            bytes: text.as_bytes().to_vec(),
+            digest: Sha256::digest(text.as_bytes()).into(),
+            file: vec![(1, ino)],
+            dir: PathBuf::from("."),
         }
-    })
+    }
+
+    #[test]
+    fn a_policy_without_services_is_refused() {
+        let e = load(file("version: \"0.3\"\n", 1), 0).unwrap_err();
+        assert!(e.contains("no services"), "{e}");
+        load(file(GOOD, 1), 0).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_is_taken_at_once_an_edit_in_place_once_settled() {
+        let current = load(file(GOOD, 1), 0).unwrap();
+        let mut s = Settle::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert_eq!(s.decide(&current, &file(GOOD, 1), t0), Decision::Same);
+        // Another inode: at once.
+        assert_eq!(s.decide(&current, &file("x", 2), t0), Decision::Take);
+        // Same inode, new bytes: after 5 s of the same bytes; a change restarts the clock.
+        let half = &GOOD[..40];
+        let sec = Duration::from_secs(1);
+        assert!(matches!(
+            s.decide(&current, &file(half, 1), t0),
+            Decision::Wait(_)
+        ));
+        assert!(matches!(
+            s.decide(&current, &file(half, 1), t0 + 4 * sec),
+            Decision::Wait(_)
+        ));
+        let edited = format!("{GOOD}# edited\n");
+        assert!(matches!(
+            s.decide(&current, &file(&edited, 1), t0 + 6 * sec),
+            Decision::Wait(_)
+        ));
+        assert!(matches!(
+            s.decide(&current, &file(&edited, 1), t0 + 10 * sec),
+            Decision::Wait(_)
+        ));
+        assert_eq!(
+            s.decide(&current, &file(&edited, 1), t0 + 11 * sec),
+            Decision::Take
+        );
+    }
 }

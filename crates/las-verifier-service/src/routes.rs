@@ -1,29 +1,31 @@
 //! The HTTP routes: health, readiness, metrics, JWKS, nonces and attestation.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
 use las_core::PlatformId;
+use las_core::api::verifier::{AttestAnswer, AttestRequest, NonceAnswer};
+use las_http::{ApiError, ErrorKind};
 use las_verifier::{
-    LasEvidence, Policy, VerifyOptions, VerifyRequest, verify_las_evidence_with, verify_quote_with,
-    verify_verified_quote_with,
+    LasEvidence, LasTrust, VerifyOptions, VerifyRequest, verify_batch_verified_with,
+    verify_quote_with,
 };
 use serde_json::json;
 
-use crate::state::{AppState, CachedEvidence, MAX_CACHED_PLATFORMS, label, unix_now};
+use crate::state::{AppState, CachedEvidence, label, unix_now};
 use crate::verdict::{ear_claims, status_of};
 
 /// The router over `state`.
 pub fn app(state: Arc<AppState>) -> Router {
-    let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -31,37 +33,47 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/nonce", post(nonce).get(nonce))
         .route("/v1/attest", post(attest))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback(las_http::not_found)
+        .method_not_allowed_fallback(las_http::method_not_allowed)
+        // The serve loop reads every body within the configured cap and deadline
+        // (`las_http::serve_router`); axum's own 2 MB default would answer in text.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// An API error: status and a stable kind.
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-    fn bad(kind: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, kind, message)
+/// The kind of a refused nonce.
+fn nonce_kind(e: crate::nonce::NonceError) -> ErrorKind {
+    use crate::nonce::NonceError as N;
+    match e {
+        N::Malformed => ErrorKind::MalformedNonce,
+        N::BadMac => ErrorKind::BadNonce,
+        N::Expired => ErrorKind::ExpiredNonce,
+        N::Replayed => ErrorKind::ReplayedNonce,
+        N::Busy => ErrorKind::Busy,
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({"error": self.kind, "message": self.message})),
-        )
-            .into_response()
+fn malformed(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::MalformedRequest, message)
+}
+
+/// `POST /v1/attest` takes JSON only: anything else is 415, before the body is parsed.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "content type `{}` not accepted: send the attest request as application/json",
+                if ct.is_empty() { "(none)" } else { ct }
+            ),
+        ))
     }
 }
 
@@ -72,9 +84,17 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let ready = !s.shutting_down.load(Ordering::Relaxed);
+    let stopping = s.shutting_down.load(Ordering::Relaxed);
+    let usable = s.policy_usable();
+    let status = if stopping {
+        "shutting-down"
+    } else if !usable {
+        "no-usable-policy"
+    } else {
+        "ready"
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "shutting-down" },
+        "status": status,
         "policy": {
             "file": s.config.policy.display().to_string(),
             "id": p.id,
@@ -83,7 +103,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         },
         "kid": s.signer.kid(),
     });
-    let code = if ready {
+    let code = if status == "ready" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -94,7 +114,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &s.metrics.registry).is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        return ApiError::internal("cannot encode the metrics").into_response();
     }
     (
         [(
@@ -112,72 +132,84 @@ async fn jwks(State(s): State<Arc<AppState>>) -> Response {
             (header::CONTENT_TYPE, "application/jwk-set+json"),
             (header::CACHE_CONTROL, "max-age=300"),
         ],
-        s.signer.jwks().to_string(),
+        serde_json::to_string(&s.signer.jwks()).unwrap_or_default(),
     )
         .into_response()
 }
 
 async fn nonce(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let n = s.nonces.issue(unix_now()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no-randomness",
-            e.to_string(),
-        )
-    })?;
+    let n = s
+        .nonces
+        .issue(unix_now())
+        .map_err(|e| ApiError::new(ErrorKind::NoRandomness, e.to_string()))?;
     s.metrics.nonces_issued.inc();
-    Ok(axum::Json(json!({"nonce": n.encoded(), "expires": n.expires})).into_response())
+    Ok(axum::Json(NonceAnswer {
+        nonce: n.encoded(),
+        expires: n.expires,
+    })
+    .into_response())
 }
 
-/// The body of `POST /v1/attest`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AttestRequest {
-    service: String,
-    nonce: String,
-    quote: String,
-    #[serde(default)]
-    report_data: String,
-    #[serde(default)]
-    las: Option<String>,
-}
-
-async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
-    let req: AttestRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("malformed-request", format!("request body: {e}")))?;
+async fn attest(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let req: AttestRequest =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("request body: {e}")))?;
     let now = unix_now();
-    let app_data = hex::decode(req.report_data.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "report_data is not hex"))?;
+    let app_data =
+        hex::decode(req.report_data.trim()).map_err(|_| malformed("report_data is not hex"))?;
     if app_data.len() > 64 {
-        return Err(ApiError::bad(
-            "malformed-request",
-            format!("report_data is {} bytes; at most 64", app_data.len()),
-        ));
+        return Err(malformed(format!(
+            "report_data is {} bytes; at most 64",
+            app_data.len()
+        )));
     }
     let quote = base64::engine::general_purpose::STANDARD
         .decode(req.quote.trim())
-        .map_err(|_| ApiError::bad("malformed-request", "quote is not base64"))?;
+        .map_err(|_| malformed("quote is not base64"))?;
+    let posted = req
+        .evidence
+        .as_deref()
+        .map(|e| base64::engine::general_purpose::STANDARD.decode(e.trim()))
+        .transpose()
+        .map_err(|_| malformed("evidence is not base64"))?;
+    if let Some(t) = &posted
+        && t.len() > las_core::MAX_TOKEN_SIZE
+    {
+        return Err(malformed(format!(
+            "evidence is {} bytes; at most {}",
+            t.len(),
+            las_core::MAX_TOKEN_SIZE
+        )));
+    }
+    // The service connects nowhere on a client's word unless the operator allowed it.
+    if req.las.is_some() && s.config.fetch_evidence_from.is_empty() {
+        return Err(ApiError::new(
+            ErrorKind::EvidenceFetchDisabled,
+            "this service fetches no evidence from a LAS a request names: send the LAS's identity evidence for the nonce in `evidence` (las attest does), or start the service with --fetch-evidence-from NETWORKS",
+        ));
+    }
     let lp = s.current_policy();
     if let Err(e) = lp.policy.service(Some(&req.service)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e));
+        return Err(ApiError::new(ErrorKind::UnknownService, e.to_string()));
     }
     let nonce = s.nonces.consume(&req.nonce, now).map_err(|e| {
         s.metrics
             .nonces_refused
             .get_or_create(&label(e.kind()))
             .inc();
-        let status = match e {
-            crate::nonce::NonceError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.kind(), e.to_string())
+        ApiError::new(nonce_kind(e), e.to_string())
     })?;
     let expected = crate::bound_report_data(&nonce.bytes, &app_data);
 
     // The service's platforms (checked again by the verifier): a platform outside them is
-    // rejected anyway, so its LAS is not contacted (the address comes from the client).
-    // A QE-ID entry can only be matched through the LAS's evidence, so with one listed
-    // the LAS is asked, also when its key is pinned.
+    // rejected anyway, so its evidence is neither checked nor fetched. A QE-ID entry can
+    // only be matched through the LAS's identity evidence, so with one listed the evidence
+    // is looked at (cached, posted, or fetched where --fetch-evidence-from allows), also
+    // when the key is pinned.
     let platforms = lp
         .policy
         .service(Some(&req.service))
@@ -193,41 +225,55 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
     // The signature is checked with those of the other waiting requests (batch.rs); a
     // quote that does not decode, or whose signature does not verify, takes the
     // one-at-a-time path below, which names the reason.
-    let mut verified = None;
-    if let Ok(u) = las_core::quote::decode_quote(&quote)
-        && let Ok(d) = u.signed_data()
-        && s.batcher.verify(d).await
-    {
-        verified = Some(u.signature_verified_elsewhere());
-    }
-    let evidence = match &verified {
+    let verified = match las_core::quote::decode_quote(&quote) {
+        Ok(u) => s.batcher.verify(u).await,
+        Err(_) => None,
+    };
+    let ttl = cache_ttl(&s);
+    // Evidence for the quote's key: cached (it matched that key before), posted by the
+    // client, or fetched from an allowed LAS; the evidence nonce is this request's nonce.
+    let mut from_cache = false;
+    let evidence: Option<CachedEvidence> = match &verified {
         Some(q)
-            if listed(&q.claims.platform_id)
+            if listed(&q.claims().platform_id)
                 && (qe_listed
                     || !lp
                         .policy
                         .pinned_las_keys()
-                        .any(|k| k == q.claims.platform_id)) =>
+                        .any(|k| k == q.claims().platform_id)) =>
         {
-            evidence_for(
-                &s,
-                &lp.policy,
-                &q.claims.platform_id,
-                req.las.as_deref(),
+            let hit = s.evidence.lock().unwrap_or_else(|p| p.into_inner()).get(
+                &q.claims().platform_id.0,
                 now,
-            )
-            .await?
+                ttl,
+            );
+            if let Some(c) = hit {
+                from_cache = true;
+                s.metrics.evidence.get_or_create(&label("cache-hit")).inc();
+                Some(c)
+            } else {
+                let token = match (posted, &req.las) {
+                    (Some(t), _) => Some(t),
+                    (None, Some(las)) => Some(fetch_evidence(&s, las, &nonce.bytes).await?),
+                    (None, None) => None,
+                };
+                token.map(|t| CachedEvidence {
+                    token: Arc::new(t),
+                    nonce: Arc::new(nonce.bytes.to_vec()),
+                    fetched_at: now,
+                })
+            }
         }
-        // Pinned key, or a quote that does not verify (rejected below without a LAS).
+        // Pinned key (and no QE-ID entry), unlisted platform, or a quote that does not
+        // verify: no evidence is looked at (the verifier names the reason).
         _ => None,
     };
     let vreq = VerifyRequest {
-        quote: &quote,
         service: Some(&req.service),
         expected_report_data: Some(&expected),
         las_evidence: evidence.as_ref().map(|e| LasEvidence {
             token: e.token.as_slice(),
-            expected_nonce: Some(&e.nonce),
+            expected_nonce: Some(e.nonce.as_slice()),
         }),
         now,
     };
@@ -237,118 +283,128 @@ async fn attest(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response,
         ..VerifyOptions::default()
     };
     let verdict = match verified {
-        Some(q) => verify_verified_quote_with(&lp.policy, q, &vreq, &opts),
-        None => verify_quote_with(&lp.policy, &vreq, &opts),
+        Some(q) => verify_batch_verified_with(&lp.policy, q, &vreq, &opts),
+        None => verify_quote_with(&lp.policy, &quote, &vreq, &opts),
     }
-    .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown-service", e.to_string()))?;
+    .map_err(|e| ApiError::new(ErrorKind::UnknownService, e.to_string()))?;
+    if let Some(e) = evidence
+        && !from_cache
+    {
+        // Cached only once the verifier found it to be the quote's own key's evidence
+        // (LasTrust::Evidence; for a pinned key: evidence that verified for that key and
+        // gave its QE ID), under that key.
+        let matched = match &verdict.las_trust {
+            Some(LasTrust::Evidence { .. }) => true,
+            Some(LasTrust::Pinned) => verdict.las_platform.is_some(),
+            _ => false,
+        };
+        let outcome = match (matched, &verdict.claims) {
+            (true, Some(c)) => {
+                let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
+                let stored = cache.insert(c.platform_id.0, e, now, ttl);
+                s.metrics
+                    .evidence_cache_entries
+                    .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
+                s.metrics
+                    .evidence_cache_bytes
+                    .set(i64::try_from(cache.bytes()).unwrap_or(i64::MAX));
+                if stored { "cached" } else { "not-cached" }
+            }
+            _ => "rejected",
+        };
+        s.metrics.evidence.get_or_create(&label(outcome)).inc();
+    }
     let claims = ear_claims(
         &verdict,
         &lp.id,
         &nonce.encoded(),
         &app_data,
         now,
-        s.config.ear_lifetime,
+        s.config.ear_lifetime.as_secs(),
     );
     let status = status_of(&verdict);
-    s.metrics.attestations.get_or_create(&label(status)).inc();
+    s.metrics
+        .attestations
+        .get_or_create(&label(status.as_str()))
+        .inc();
     tracing::info!(
         target: "las",
         service = %req.service,
-        status,
+        status = status.as_str(),
         platform_id = %verdict.claims.as_ref().map(|c| c.platform_id.to_string()).unwrap_or_default(),
         "attestation"
     );
     let token = s.signer.sign(&claims);
-    Ok(axum::Json(json!({"ear": token, "status": status})).into_response())
+    Ok(axum::Json(AttestAnswer { ear: token, status }).into_response())
 }
 
-/// Evidence for `pid`: from the cache, or fetched from `las` with a fresh nonce, verified
-/// against the policy and cached under the platform ID it proves.
-async fn evidence_for(
-    s: &AppState,
-    policy: &Policy,
-    pid: &PlatformId,
-    las: Option<&str>,
-    now: u64,
-) -> Result<Option<CachedEvidence>, ApiError> {
-    let ttl = s
-        .config
+/// How long verified evidence is reused: the configured time, but never so long that the
+/// verifier would refuse it as stale.
+fn cache_ttl(s: &AppState) -> u64 {
+    s.config
         .evidence_cache
-        .min(las_verifier::verify::MAX_EVIDENCE_AGE.saturating_sub(30));
+        .min(crate::config::MAX_EVIDENCE_CACHE)
+        .as_secs()
+}
+
+/// Fetches identity evidence for `nonce` from the LAS a request named, only when it
+/// resolves into the networks of `--fetch-evidence-from` (the resolved address is checked
+/// and connected to, so a name cannot point elsewhere afterwards). The LAS's answer is
+/// never passed back to the client: errors name the address and the HTTP status only.
+async fn fetch_evidence(s: &AppState, las: &str, nonce: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let fetches = |kind: &str| s.metrics.evidence_fetches.get_or_create(&label(kind)).inc();
+    let addr = LasAddr::parse(las).map_err(|e| malformed(format!("las: {e}")))?;
+    let timeout = s.config.las_timeout;
+    let resolved: Vec<SocketAddr> = match tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((addr.host.as_str(), addr.port)),
+    )
+    .await
     {
-        let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(&pid.0) {
-            Some(c) if c.fetched_at.saturating_add(ttl) > now && c.fetched_at <= now => {
-                return Ok(Some(c.clone()));
-            }
-            Some(_) => {
-                cache.remove(&pid.0);
-            }
-            None => {}
-        }
-    }
-    let Some(las) = las else {
-        // No LAS to ask: the verifier rejects with untrusted-las, naming the gap.
-        return Ok(None);
+        Ok(Ok(it)) => it.collect(),
+        _ => Vec::new(),
     };
-    let addr =
-        LasAddr::parse(las).map_err(|e| ApiError::bad("malformed-request", format!("las: {e}")))?;
-    let mut nonce = [0u8; 32];
-    getrandom::getrandom(&mut nonce).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no-randomness",
-            e.to_string(),
-        )
-    })?;
-    let client = LasClient::new(addr, s.config.las_timeout);
-    let token = match client.identity(&nonce).await {
-        Ok(t) => t,
+    let allowed = |a: &SocketAddr| {
+        let ip = a.ip().to_canonical();
+        s.config.fetch_evidence_from.iter().any(|n| n.contains(&ip))
+    };
+    let Some(target) = resolved.iter().copied().find(allowed) else {
+        fetches("not-allowed");
+        return Err(ApiError::new(
+            ErrorKind::LasNotAllowed,
+            format!(
+                "las `{las}` resolves to no address inside the networks of --fetch-evidence-from"
+            ),
+        ));
+    };
+    let target_addr = LasAddr {
+        host: target.ip().to_canonical().to_string(),
+        port: target.port(),
+    };
+    let client = LasClient::new(target_addr, timeout);
+    match client.identity(nonce).await {
+        Ok(t) => {
+            fetches("ok");
+            Ok(t)
+        }
         Err(e) => {
-            s.metrics
-                .evidence_fetches
-                .get_or_create(&label("unreachable"))
-                .inc();
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "las-unreachable",
-                format!("cannot get identity evidence from the LAS: {e}"),
-            ));
-        }
-    };
-    let fetched = CachedEvidence {
-        token: Arc::new(token),
-        nonce,
-        fetched_at: now,
-    };
-    // Freshness comes from the verifier's own nonce bound into the report data.
-    let opts = VerifyOptions {
-        dcap_collateral: Some(&s.config.collateral),
-        ..VerifyOptions::default()
-    };
-    let ev = LasEvidence {
-        token: &fetched.token,
-        expected_nonce: Some(&nonce),
-    };
-    match verify_las_evidence_with(policy, &ev, &opts, now, &mut Vec::new()) {
-        Ok(claims) => {
-            s.metrics.evidence_fetches.get_or_create(&label("ok")).inc();
-            let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.len() >= MAX_CACHED_PLATFORMS {
-                cache.retain(|_, c| c.fetched_at.saturating_add(ttl) > now);
-            }
-            // Cached under the key the evidence proves, never the one the request named.
-            if cache.len() < MAX_CACHED_PLATFORMS {
-                cache.insert(claims.platform_id.0, fetched.clone());
-            }
-        }
-        Err(_) => {
-            // Not cached; the verdict below carries the reasons.
-            s.metrics
-                .evidence_fetches
-                .get_or_create(&label("rejected"))
-                .inc();
+            fetches("unreachable");
+            // The LAS's body stays here: a client must not read what an address answers.
+            let what = match e {
+                las_client::ClientError::Refused { status, .. } => {
+                    format!("answered HTTP {status}")
+                }
+                las_client::ClientError::Timeout(..) => {
+                    format!("did not answer within {timeout:?}")
+                }
+                las_client::ClientError::Protocol { .. } => "answered something unexpected".into(),
+                _ => "could not be reached".into(),
+            };
+            tracing::warn!(target: "las", las = %target, "identity evidence fetch failed: {what}");
+            Err(ApiError::new(
+                ErrorKind::LasUnreachable,
+                format!("the LAS at {target} {what}"),
+            ))
         }
     }
-    Ok(Some(fetched))
 }

@@ -2,7 +2,6 @@
 //! (las-server's connection loop, shared with the LAS daemon) until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -11,25 +10,18 @@ use crate::config::{ServiceConfig, StartError};
 use crate::routes::app;
 use crate::state::AppState;
 
-/// Binds the listen address with a clear error.
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })
-}
-
-/// Serves `state` on `listener` until `shutdown`; then drains (up to `connections.drain_timeout`).
-/// The LAS daemon's loop (`las_server::serve_router`): connection cap, header read
+/// Serves `state` on `listener` until `shutdown`; then drains (up to `limits.drain_timeout`).
+/// The LAS daemon's loop (`las_http::serve_router`): connection cap, header read
 /// timeout, write deadline, capped read buffer, graceful drain.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    las_server::serve_router(
+    las_http::serve_router(
         listener,
         app(state.clone()),
-        &state.config.connections,
+        &state.config.limits,
         state.metrics.connections.clone(),
         &state.shutting_down,
         shutdown,
@@ -44,7 +36,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let state = AppState::new(config)?;
-    let listener = bind(state.config.listen).await?;
+    let listener = las_http::bind(state.config.listen).await?;
     let local = listener.local_addr()?;
     tracing::info!(
         target: "las",
@@ -54,7 +46,7 @@ pub async fn run(
         state.signer.kid()
     );
     tracing::info!(target: "las", "listening on http://{local}");
-    let watcher = crate::policy::watch(state.clone());
+    let watcher = crate::state::watch(state.clone());
     let r = serve(listener, state, shutdown).await;
     watcher.abort();
     r?;

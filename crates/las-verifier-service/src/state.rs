@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
-use las_server::ConnectionMetrics;
-use las_verifier::Policy;
+use las_http::ConnectionMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,11 +17,12 @@ use crate::config::{ServiceConfig, StartError};
 use crate::ear::EarSigner;
 use crate::keys::StateKeys;
 use crate::nonce::NonceBook;
+use crate::policy::{Decision, LoadedPolicy, Settle};
 
 /// Consumed nonces remembered per replica at most.
 const MAX_USED_NONCES: usize = 1 << 20;
-/// Platforms whose evidence is cached at most.
-pub(crate) const MAX_CACHED_PLATFORMS: usize = 100_000;
+/// Bytes an evidence cache entry costs besides its token (key, nonce, map overhead).
+const CACHE_ENTRY_OVERHEAD: usize = 160;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Label {
@@ -36,9 +36,12 @@ pub(crate) struct Metrics {
     pub(crate) nonces_issued: Counter,
     pub(crate) nonces_refused: Family<Label, Counter>,
     pub(crate) evidence_fetches: Family<Label, Counter>,
+    pub(crate) evidence: Family<Label, Counter>,
+    pub(crate) evidence_cache_entries: Gauge,
+    pub(crate) evidence_cache_bytes: Gauge,
     pub(crate) policy_reloads: Family<Label, Counter>,
     pub(crate) policy_reload_failing: Gauge,
-    /// The serve loop's counters (las_server::serve_router).
+    /// The serve loop's counters (las_http::serve_router).
     pub(crate) connections: ConnectionMetrics,
     /// The signature batches (batch.rs).
     pub(crate) batch: BatchMetrics,
@@ -64,8 +67,26 @@ impl Metrics {
         let evidence_fetches = Family::<Label, Counter>::default();
         r.register(
             "evidence_fetches",
-            "LAS identity evidence fetches (ok, unreachable, rejected)",
+            "Identity evidence fetched by the service itself (only with --fetch-evidence-from): ok, not-allowed, unreachable",
             evidence_fetches.clone(),
+        );
+        let evidence = Family::<Label, Counter>::default();
+        r.register(
+            "evidence",
+            "LAS identity evidence by outcome: cache-hit, cached (matched the quote's key), not-cached (cache full), rejected, absent",
+            evidence.clone(),
+        );
+        let evidence_cache_entries = Gauge::default();
+        r.register(
+            "evidence_cache_entries",
+            "Platforms whose verified identity evidence is cached",
+            evidence_cache_entries.clone(),
+        );
+        let evidence_cache_bytes = Gauge::default();
+        r.register(
+            "evidence_cache_bytes",
+            "Memory the evidence cache accounts for (bounded by --evidence-cache-bytes)",
+            evidence_cache_bytes.clone(),
         );
         let policy_reloads = Family::<Label, Counter>::default();
         r.register(
@@ -79,22 +100,7 @@ impl Metrics {
             "1 while the policy file on disk does not parse (the previous policy is in force)",
             policy_reload_failing.clone(),
         );
-        let connections = ConnectionMetrics::default();
-        r.register(
-            "connections_open",
-            "Open connections",
-            connections.open.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "Connections closed at once because the connection cap was reached",
-            connections.refused.clone(),
-        );
-        r.register(
-            "connections_write_timeout",
-            "Connections closed because the client did not read its answers within the write timeout",
-            connections.write_timeouts.clone(),
-        );
+        let connections = ConnectionMetrics::register(&mut r);
         let batch = BatchMetrics::register(&mut r);
         Self {
             registry: r,
@@ -102,6 +108,9 @@ impl Metrics {
             nonces_issued,
             nonces_refused,
             evidence_fetches,
+            evidence,
+            evidence_cache_entries,
+            evidence_cache_bytes,
             policy_reloads,
             policy_reload_failing,
             connections,
@@ -114,24 +123,92 @@ pub(crate) fn label(kind: &str) -> Label {
     Label { kind: kind.into() }
 }
 
-/// The policy in force.
-#[derive(Debug)]
-pub(crate) struct LoadedPolicy {
-    pub(crate) policy: Policy,
-    /// `policy:sha256:<hex of the file>` (and of the sessions it imports, when it does).
-    pub(crate) id: String,
-    pub(crate) digest: [u8; 32],
-    pub(crate) loaded_at: u64,
-    /// The imported session files read with it (`$$SCONE::NAME$$` platform entries): the
-    /// reload watches them too.
-    pub(crate) imports: Vec<std::path::PathBuf>,
-}
-
+/// Identity evidence that verified and matched the key of a quote it came with, and the
+/// nonce it answers (re-verified against the policy in force on every use).
 #[derive(Debug, Clone)]
 pub(crate) struct CachedEvidence {
     pub(crate) token: Arc<Vec<u8>>,
-    pub(crate) nonce: [u8; 32],
+    pub(crate) nonce: Arc<Vec<u8>>,
     pub(crate) fetched_at: u64,
+}
+
+impl CachedEvidence {
+    fn cost(&self) -> usize {
+        self.token
+            .len()
+            .saturating_add(self.nonce.len())
+            .saturating_add(CACHE_ENTRY_OVERHEAD)
+    }
+}
+
+/// Verified evidence per platform ID, bounded by the bytes it holds (not by a count: a
+/// DCAP evidence token is 50 times a simulated one). Only evidence that matched the key of
+/// a quote is inserted (routes.rs), and a full cache refuses new entries rather than
+/// evicting live ones, so no client can push genuine platforms out.
+#[derive(Debug)]
+pub(crate) struct EvidenceCache {
+    map: HashMap<[u8; 32], CachedEvidence>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl EvidenceCache {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The live entry for `pid` (an expired one is dropped).
+    pub(crate) fn get(&mut self, pid: &[u8; 32], now: u64, ttl: u64) -> Option<CachedEvidence> {
+        let c = self.map.get(pid)?;
+        if c.fetched_at.saturating_add(ttl) > now && c.fetched_at <= now {
+            return Some(c.clone());
+        }
+        if let Some(old) = self.map.remove(pid) {
+            self.bytes = self.bytes.saturating_sub(old.cost());
+        }
+        None
+    }
+
+    /// Inserts (or replaces) `pid`'s entry if it fits after expired entries are dropped;
+    /// false when it does not fit.
+    pub(crate) fn insert(&mut self, pid: [u8; 32], e: CachedEvidence, now: u64, ttl: u64) -> bool {
+        if ttl == 0 {
+            return false;
+        }
+        if let Some(old) = self.map.remove(&pid) {
+            self.bytes = self.bytes.saturating_sub(old.cost());
+        }
+        let cost = e.cost();
+        if self.bytes.saturating_add(cost) > self.max_bytes {
+            let mut freed = 0usize;
+            self.map.retain(|_, c| {
+                let live = c.fetched_at.saturating_add(ttl) > now && c.fetched_at <= now;
+                if !live {
+                    freed = freed.saturating_add(c.cost());
+                }
+                live
+            });
+            self.bytes = self.bytes.saturating_sub(freed);
+        }
+        if self.bytes.saturating_add(cost) > self.max_bytes {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(cost);
+        self.map.insert(pid, e);
+        true
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// What every request handler shares.
@@ -141,9 +218,11 @@ pub struct AppState {
     pub(crate) policy: RwLock<Arc<LoadedPolicy>>,
     /// Last policy reload error (file does not parse), for /readyz.
     pub(crate) policy_error: Mutex<Option<String>>,
+    /// When a policy file rewritten in place may be taken (see `policy`).
+    pub(crate) settle: Mutex<Settle>,
     pub(crate) signer: EarSigner,
     pub(crate) nonces: NonceBook,
-    pub(crate) evidence: Mutex<HashMap<[u8; 32], CachedEvidence>>,
+    pub(crate) evidence: Mutex<EvidenceCache>,
     pub(crate) metrics: Metrics,
     pub(crate) shutting_down: AtomicBool,
     /// Checks quote signatures, several at a time when several wait.
@@ -172,16 +251,22 @@ impl AppState {
         }
         let keys = StateKeys::load_or_create(&config.state_dir)?;
         let signer = EarSigner::new(keys.signing.clone());
-        let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
+        let nonces = NonceBook::new(
+            &keys.nonce_key,
+            config.nonce_lifetime.as_secs(),
+            MAX_USED_NONCES,
+        );
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
+        let evidence = Mutex::new(EvidenceCache::new(config.evidence_cache_bytes));
         Ok(Arc::new(Self {
+            settle: Mutex::new(Settle::new(config.policy_settle)),
             config,
             policy: RwLock::new(Arc::new(policy)),
             policy_error: Mutex::new(None),
             signer,
             nonces,
-            evidence: Mutex::new(HashMap::new()),
+            evidence,
             metrics,
             shutting_down: AtomicBool::new(false),
             batcher,
@@ -203,5 +288,129 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+impl AppState {
+    /// Checks the policy file once and swaps in a changed one when `policy::Settle` says
+    /// it is complete and it loads (parses, has services); keeps the old policy (and
+    /// records the error) when it does not load. Returns whether it swapped.
+    pub fn reload_policy(&self) -> bool {
+        // The policy file and every session it imported last time: a change of either is
+        // a change of the policy.
+        let current = self.current_policy();
+        let file = match crate::policy::read_policy_file(&self.config.policy, &current.imports) {
+            Ok(f) => f,
+            Err(e) => {
+                self.reload_failed(e);
+                return false;
+            }
+        };
+        let decision = self
+            .settle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .decide(&current, &file, std::time::Instant::now());
+        match decision {
+            Decision::Same => false,
+            Decision::Wait(left) => {
+                tracing::debug!(
+                    target: "las",
+                    "policy {} changed in place; taken once unchanged for {}",
+                    self.config.policy.display(),
+                    las_http::duration::format(left)
+                );
+                false
+            }
+            Decision::Take => match crate::policy::load(file, unix_now()) {
+                Ok(p) => {
+                    tracing::info!(target: "las", "policy {} reloaded: {}", self.config.policy.display(), p.id);
+                    *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);
+                    *self.policy_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.metrics
+                        .policy_reloads
+                        .get_or_create(&label("ok"))
+                        .inc();
+                    self.metrics.policy_reload_failing.set(0);
+                    true
+                }
+                Err(detail) => {
+                    self.reload_failed(detail);
+                    false
+                }
+            },
+        }
+    }
+
+    fn reload_failed(&self, detail: String) {
+        let mut err = self.policy_error.lock().unwrap_or_else(|p| p.into_inner());
+        if err.as_deref() != Some(detail.as_str()) {
+            tracing::error!(
+                target: "las",
+                "policy {}: {detail}; keeping the policy in force ({})",
+                self.config.policy.display(),
+                self.current_policy().id
+            );
+            self.metrics
+                .policy_reloads
+                .get_or_create(&label("error"))
+                .inc();
+        }
+        self.metrics.policy_reload_failing.set(1);
+        *err = Some(detail);
+    }
+
+    /// Whether the policy in force can attest anything (a service to attest to). Loading
+    /// refuses a policy without one, so this holds unless that rule is broken.
+    pub(crate) fn policy_usable(&self) -> bool {
+        !self.current_policy().policy.services.is_empty()
+    }
+}
+
+/// Polls the policy file every `policy_poll` until aborted.
+pub(crate) fn watch(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.config.policy_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // File reads and YAML parsing off the async workers.
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.reload_policy()).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(len: usize, at: u64) -> CachedEvidence {
+        CachedEvidence {
+            token: Arc::new(vec![0; len]),
+            nonce: Arc::new(vec![0; 56]),
+            fetched_at: at,
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_and_never_evicts_live_entries() {
+        let one = ev(1000, 10).cost();
+        let mut c = EvidenceCache::new(2 * one);
+        assert!(c.insert([1; 32], ev(1000, 10), 10, 100));
+        assert!(c.insert([2; 32], ev(1000, 10), 10, 100));
+        // Full: a third is refused, the two live ones stay.
+        assert!(!c.insert([3; 32], ev(1000, 11), 11, 100));
+        assert_eq!((c.len(), c.bytes()), (2, 2 * one));
+        assert!(c.get(&[1; 32], 12, 100).is_some());
+        // Replacing an entry does not count it twice.
+        assert!(c.insert([1; 32], ev(1000, 12), 12, 100));
+        assert_eq!(c.bytes(), 2 * one);
+        // Once [2] expired, a new one fits in its place.
+        assert!(c.insert([3; 32], ev(1000, 111), 111, 100));
+        assert!(c.get(&[2; 32], 111, 100).is_none());
+        assert_eq!((c.len(), c.bytes()), (2, 2 * one));
+        // A cache lifetime of 0 caches nothing.
+        assert!(!EvidenceCache::new(10 * one).insert([4; 32], ev(1, 1), 1, 0));
     }
 }

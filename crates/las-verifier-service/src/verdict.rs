@@ -1,24 +1,26 @@
 //! A verdict as an EAR claim set (draft-ietf-rats-ear): `ear.status`, the AR4SI
 //! trustworthiness vector, and the facts and reasons under the service's submodule.
 
+use las_core::api::verifier::EarStatus;
 use las_verifier::{LasTrust, Reason, Verdict};
 use serde_json::{Value, json};
 
 use crate::ear::EAR_PROFILE;
 
-/// `affirming`: accepted, nothing tolerated; `warning`: accepted through a tolerance
-/// (every note is one; simulation always adds one); `contraindicated`: rejected.
-pub(crate) fn status_of(v: &Verdict) -> &'static str {
+/// `affirming`: accepted, nothing tolerated, hardware from verified evidence; `warning`:
+/// accepted through a tolerance (every note is one; simulation always adds one, and so
+/// does a `hw` quote whose LAS key is only pinned); `contraindicated`: rejected.
+pub(crate) fn status_of(v: &Verdict) -> EarStatus {
     let sim = v
         .claims
         .as_ref()
         .is_some_and(|c| c.mode == las_core::Mode::Sim);
     if !v.accepted() {
-        "contraindicated"
+        EarStatus::Contraindicated
     } else if sim || !v.notes.is_empty() {
-        "warning"
+        EarStatus::Warning
     } else {
-        "affirming"
+        EarStatus::Affirming
     }
 }
 
@@ -86,6 +88,10 @@ fn trust_vector(v: &Verdict) -> Value {
     if let Some(c) = &v.claims {
         if c.mode == las_core::Mode::Sim {
             // 32: hardware with known weaknesses (a simulated platform protects nothing).
+            set(&mut tv, "hardware", 32);
+        }
+        if c.mode == las_core::Mode::Hw && v.las_trust == Some(LasTrust::Pinned) {
+            // 32: the hardware is the quote's own claim, trusted through a pinned key only.
             set(&mut tv, "hardware", 32);
         }
         if c.report_body.attributes.debug() {

@@ -25,7 +25,8 @@
 //! against `trusted_las` by the caller (`verify::verify_las_evidence_with`).
 //!
 //! Everything here is a function of its inputs (quote, collateral, policy, `now`); fetching
-//! collateral from a PCCS is the job of [`pccs`] (feature `pccs`, on by default).
+//! collateral from a PCCS is the job of `pccs` (feature `pccs`, opt-in: the default build
+//! does no network or file I/O; `las` enables it).
 
 mod appraise;
 mod collateral;

@@ -9,7 +9,9 @@ use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
 use las_core::quote::{Mode, QuoteClaims, encode_quote};
 use las_core::sgx::{Attributes, ReportBody};
-use las_verifier::{LasEvidence, Policy, VerifyRequest, verify_las_evidence, verify_quote};
+use las_verifier::{
+    LasEvidence, Policy, VerifyOptions, VerifyRequest, verify_las_evidence_with, verify_quote_with,
+};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_800_000_000;
@@ -70,15 +72,16 @@ fn quote_and_policy() -> impl Strategy<Value = (Vec<u8>, Policy)> {
 }
 
 fn accepted(policy: &Policy, quote: &[u8]) -> bool {
-    verify_quote(
+    verify_quote_with(
         policy,
+        quote,
         &VerifyRequest {
-            quote,
             service: None,
             expected_report_data: None,
             las_evidence: None,
             now: NOW,
         },
+        &VerifyOptions::default(),
     )
     .unwrap()
     .accepted()
@@ -116,12 +119,13 @@ fn evidence() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
 
 fn evidence_ok(token: &[u8], nonce: &[u8]) -> bool {
     let p = Policy::from_yaml(b"security:\n  attestation:\n    tolerate: [simulation]\n").unwrap();
-    verify_las_evidence(
+    verify_las_evidence_with(
         &p,
         &LasEvidence {
             token,
             expected_nonce: Some(nonce),
         },
+        &VerifyOptions::default(),
         NOW,
         &mut Vec::new(),
     )

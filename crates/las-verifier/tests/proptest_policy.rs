@@ -14,7 +14,7 @@ use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
 use las_core::quote::{Mode, QuoteClaims, encode_quote};
 use las_core::sgx::{Attributes, ReportBody, flags};
-use las_verifier::{LasEvidence, Policy, Reason, VerifyRequest, verify_quote};
+use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, VerifyRequest, verify_quote_with};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_800_000_000;
@@ -411,8 +411,7 @@ proptest! {
             Ev::Other => Some(make_evidence((q.platform + 1) % 3)),
         };
         let rd = want_rd.map(|i| REPORT_DATA[i]);
-        let v = verify_quote(&policy, &VerifyRequest {
-            quote: &quote,
+        let v = verify_quote_with(&policy, &quote, &VerifyRequest {
             service: None,
             expected_report_data: rd.as_ref(),
             las_evidence: evidence.as_deref().map(|token| LasEvidence {
@@ -420,7 +419,7 @@ proptest! {
                 expected_nonce: Some(&NONCE),
             }),
             now: NOW,
-        }).unwrap();
+        }, &VerifyOptions::default()).unwrap();
         let want = expected(&q, &p, ev, want_rd);
         let mut got: Vec<Reason> = v.rejections.iter().map(|r| r.reason).collect();
         let mut want_sorted = want.clone();

@@ -23,7 +23,7 @@ use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence}
 use las_core::quote::{Mode, QuoteClaims, encode_quote};
 use las_core::sgx::{Attributes, ReportBody, flags};
 use las_verifier::policy::keys;
-use las_verifier::{LasEvidence, Policy, VerifyRequest, verify_quote};
+use las_verifier::{LasEvidence, Policy, VerifyOptions, VerifyRequest, verify_quote_with};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -123,10 +123,10 @@ fn quotes() -> &'static [Q] {
 }
 
 fn accepts(p: &Policy, q: &Q) -> bool {
-    verify_quote(
+    verify_quote_with(
         p,
+        &q.quote,
         &VerifyRequest {
-            quote: &q.quote,
             service: p.services.first().map(|s| s.name.as_str()),
             expected_report_data: None,
             las_evidence: Some(LasEvidence {
@@ -135,6 +135,7 @@ fn accepts(p: &Policy, q: &Q) -> bool {
             }),
             now: NOW,
         },
+        &VerifyOptions::default(),
     )
     .is_ok_and(|v| v.accepted())
 }

@@ -253,6 +253,72 @@ fn with_value(path: &str, value: &str) -> String {
     }
 }
 
+/// Each refusal of the file as a whole is its own variant with its typed cause, and the
+/// message users see is unchanged: size, UTF-8 (with std's error as the source), flow
+/// bound, and the YAML parser's error (kept whole, with its line; shown shortened, and not
+/// a `source()` that a cause-chain printer would print unshortened).
+#[test]
+fn file_level_refusals_are_typed() {
+    use las_verifier::PolicyError;
+    use las_verifier::policy::{MAX_FLOW_WORK, MAX_POLICY_SIZE};
+    use std::error::Error as _;
+
+    let big = vec![b' '; MAX_POLICY_SIZE + 1];
+    let e = Policy::from_yaml(&big).unwrap_err();
+    assert!(
+        matches!(e, PolicyError::TooLarge(n) if n == MAX_POLICY_SIZE + 1),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "policy is {} bytes, more than the {MAX_POLICY_SIZE} allowed",
+            MAX_POLICY_SIZE + 1
+        )
+    );
+
+    let mut b = valid().into_bytes();
+    b.insert(10, 0xff);
+    let e = Policy::from_yaml(&b).unwrap_err();
+    assert!(
+        matches!(e, PolicyError::NotUtf8(u) if u.valid_up_to() == 10),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "policy is not UTF-8 (byte 10)");
+    assert!(e.source().is_some_and(|s| s.is::<std::str::Utf8Error>()));
+
+    let n = 50_000;
+    let flow = format!("services: {}{}", "[".repeat(n), "]".repeat(n));
+    assert!(las_verifier::policy::flow_work(flow.as_bytes()) > MAX_FLOW_WORK);
+    let e = Policy::from_yaml(flow.as_bytes()).unwrap_err();
+    assert!(
+        matches!(e, PolicyError::FlowWork { openers, size } if openers == n && size == flow.len()),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("policy has {n} flow collections")),
+        "{e}"
+    );
+
+    // A huge scalar where a number belongs: the parser's message quotes it.
+    let huge = "9".repeat(100_000);
+    let y =
+        format!("services:\n  - name: a\n    attestation:\n      signer: {{isvprodid: {huge}}}\n");
+    let e = Policy::from_yaml(y.as_bytes()).unwrap_err();
+    let PolicyError::Yaml(inner) = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(inner.location().map(|l| l.line()), Some(4), "{inner}");
+    assert!(inner.to_string().len() > 100_000);
+    let shown = e.to_string();
+    assert!(
+        shown.len() < 2_000 && shown.contains("characters left out"),
+        "{shown}"
+    );
+    assert!(e.source().is_none());
+}
+
 #[test]
 fn non_utf8_aliases_tags_and_odd_documents() {
     let v = valid();

@@ -9,7 +9,7 @@ use las_core::crypto::Key128;
 use las_testkit::vectors::{
     QUOTE_IAT, QUOTE_SEAL_KEY, QUOTE_V1, QUOTE_V2, quote_with_version as with_version,
 };
-use las_verifier::{Policy, Reason, Verdict, VerifyRequest, verify_quote};
+use las_verifier::{Policy, Reason, Verdict, VerifyOptions, VerifyRequest, verify_quote_with};
 
 /// Pins the vectors' platform key, tolerates simulation (the vectors are `sim`), and
 /// accepts their enclave (MRENCLAVE 02.., MRSIGNER 03.., ISVPRODID 1, ISVSVN 2) or, with
@@ -25,15 +25,16 @@ fn policy(mrenclave: &str) -> Policy {
 }
 
 fn verify(p: &Policy, quote: &[u8]) -> Verdict {
-    verify_quote(
+    verify_quote_with(
         p,
+        quote,
         &VerifyRequest {
-            quote,
             service: None,
             expected_report_data: Some(&[9; 64]),
             las_evidence: None,
             now: QUOTE_IAT + 1,
         },
+        &VerifyOptions::default(),
     )
     .unwrap()
 }

@@ -12,9 +12,11 @@ mod out;
 
 mod cli;
 mod cmd;
-mod duration;
 
 use std::process::ExitCode;
+
+use cli::Command;
+use cmd::{attest, lasd, platform_ids, policy, quote, tcb_state, verifier, verify, wait_ready};
 
 use clap::Parser;
 use las_server::logging::{self, LogFormat};
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
         note!("error: {e}");
         return ExitCode::from(2);
     }
-    match cmd::run(args.command, &global) {
+    match run(args.command, &global) {
         Ok(code) => code,
         Err(e) if out::is_stdout_closed(&e) => closed_stdout(),
         Err(e) => {
@@ -55,4 +57,35 @@ fn main() -> ExitCode {
 fn closed_stdout() -> ExitCode {
     let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
     ExitCode::from(128 + 13)
+}
+
+/// Runs `cmd`; `global` are the global options to hand on to `lasd`.
+fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Serve(a) => lasd::exec(global, &a.args),
+        Command::Id(a) => {
+            // After `id`: lasd's serve options (and options before `id`) conflict with it.
+            let mut args = vec![std::ffi::OsString::from("id")];
+            args.extend(global.iter().cloned());
+            args.extend(a.args);
+            lasd::exec(&[], &args)
+        }
+        Command::Quote(a) => quote::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::PlatformIds(a) => platform_ids::run(a),
+        Command::Policy(c) => policy::run(c),
+        Command::TcbState(a) => tcb_state::run(a),
+        Command::Completion { shell } => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "las", &mut buf);
+            out!("{}", String::from_utf8_lossy(&buf))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => cmd::man(<cli::Cli as clap::CommandFactory>::command(), &dir),
+        Command::WaitReady(a) => wait_ready::run(a),
+        Command::Verifier(c) => verifier::run(c),
+        Command::Attest(a) => attest::run(a),
+    }
 }

@@ -136,9 +136,8 @@ fn two_platforms_policies_forgery_debug_and_tampering() {
             .unwrap()
     );
     let pinned = las_verifier::Policy::from_yaml(pinned.as_bytes()).unwrap();
-    fn req(quote: &[u8]) -> las_verifier::VerifyRequest<'_> {
+    fn req() -> las_verifier::VerifyRequest<'static> {
         las_verifier::VerifyRequest {
-            quote,
             service: Some("app"),
             expected_report_data: None,
             las_evidence: None,
@@ -146,14 +145,15 @@ fn two_platforms_policies_forgery_debug_and_tampering() {
         }
     }
     assert!(
-        las_verifier::verify_quote(&pinned, &req(&good))
+        las_verifier::verify_quote_with(&pinned, &good, &req(), &Default::default())
             .unwrap()
             .accepted()
     );
     for i in 0..good.len() {
         let mut bad = good.clone();
         bad[i] ^= 0x01;
-        let v = las_verifier::verify_quote(&pinned, &req(&bad)).unwrap();
+        let v =
+            las_verifier::verify_quote_with(&pinned, &bad, &req(), &Default::default()).unwrap();
         assert!(!v.accepted(), "flip at byte {i} accepted");
     }
     for i in (0..good.len()).step_by(97) {

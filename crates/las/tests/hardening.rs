@@ -4,7 +4,8 @@
 //! once on an empty state folder.
 //!
 //! Making files owned by another user needs root (CI runs as root); without it those
-//! parts say so on stderr and check the rest.
+//! parts go through the one gate (`las_testkit::gate`: a failure under CI, a NOT TESTED
+//! line elsewhere) and check the rest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
@@ -49,7 +50,13 @@ impl Victim {
         }
     }
     fn assert_untouched(&self) {
-        assert_eq!(std::fs::read(&self.path).unwrap(), b"victim contents");
+        let now = std::fs::read(&self.path).unwrap();
+        assert!(
+            now == b"victim contents",
+            "{} was overwritten ({} bytes now)",
+            self.path.display(),
+            now.len()
+        );
         let m = std::fs::metadata(&self.path).unwrap();
         assert_eq!(
             (m.uid(), m.gid(), m.mode()),
@@ -73,7 +80,10 @@ fn set_platforms_writes_through_no_planted_link_or_file() {
     if is_root() {
         std::os::unix::fs::chown(&policy, Some(1234), Some(4321)).unwrap();
     } else {
-        eprintln!("not root: the other-owner cases are skipped (they need chown)");
+        gate::not_tested(
+            "set-platforms on a policy of another owner",
+            "needs root (chown); the rest of this test runs",
+        );
     }
     let root_victim = Victim::new(outside.path().join("root-only"), 0);
 
@@ -206,7 +216,10 @@ fn a_secret_or_state_folder_that_is_a_link_or_another_users_is_refused() {
     refused(&las_id(&link), &["symbolic link", "readlink -f"]);
 
     if !is_root() {
-        eprintln!("not root: the other-owner cases are skipped (they need chown)");
+        gate::not_tested(
+            "a state folder or secret of another user",
+            "needs root (chown); the cases above ran",
+        );
         return;
     }
     std::os::unix::fs::chown(&secret, Some(NOBODY), Some(NOBODY)).unwrap();
@@ -368,4 +381,138 @@ fn quote_output_replaces_a_planted_link_and_never_writes_through_it() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// Issue 23, finding 2: root runs `set-platforms` on a policy that is a link in a folder
+/// another user (nobody) owns. While `las` parses the (large) policy, that user points the
+/// link at a root-only file elsewhere. `las` must refuse: the file it read is no longer what
+/// the path names. Before the fix it resolved the link again after the parse, created the
+/// temp file beside the new target, gave it nobody's ownership and renamed it over the
+/// root-only file.
+#[test]
+fn set_platforms_refuses_a_link_swapped_during_the_parse() {
+    if !is_root() {
+        gate::not_tested(
+            "set-platforms with a link swapped during the parse",
+            "needs root (a folder owned by another user, chown)",
+        );
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let theirs = base.path().join("shared");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root_only = base.path().join("etc");
+    std::fs::create_dir(&root_only).unwrap();
+    let victim = Victim::new(root_only.join("secret.conf"), 0);
+
+    // A policy large enough that its parse takes a while: many services before `app`.
+    let mut text = String::from("version: \"0.3\"\nservices:\n");
+    let mut n = 0;
+    while text.len() < 1024 * 1024 {
+        text.push_str(&format!(
+            "  - name: filler-{n}\n    platforms:\n      - {NEW_ID}\n    attestation:\n      mrenclave:\n        - \"{}\"\n",
+            "ab".repeat(32)
+        ));
+        n += 1;
+    }
+    text.push_str(&format!(
+        "  - name: app\n    platforms: []\n    attestation:\n      mrenclave:\n        - \"{}\"\n",
+        "ab".repeat(32)
+    ));
+    let real = theirs.join("real.yaml");
+    std::fs::write(&real, &text).unwrap();
+    std::os::unix::fs::chown(&real, Some(NOBODY), Some(NOBODY)).unwrap();
+    let link = theirs.join("session.yaml");
+    std::os::unix::fs::symlink("real.yaml", &link).unwrap();
+
+    let child = Command::new(las_bin())
+        .args(["policy", "set-platforms", "--service", "app", "--ids"])
+        .arg(format!("platforms: [{NEW_ID}]"))
+        .arg("--policy")
+        .arg(&link)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The moment `las` has read the whole policy (its read counter), the link is swapped
+    // atomically, as the folder's owner could.
+    let io = format!("/proc/{}/io", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut swapped = false;
+    while std::time::Instant::now() < deadline {
+        let rchar = std::fs::read_to_string(&io).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("rchar: "))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        match rchar {
+            Some(r) if r >= text.len() => {
+                let tmp = theirs.join("session.yaml.new");
+                std::os::unix::fs::symlink(&victim.path, &tmp).unwrap();
+                std::fs::rename(&tmp, &link).unwrap();
+                swapped = true;
+                break;
+            }
+            Some(_) => std::thread::sleep(Duration::from_micros(200)),
+            None => break,
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        swapped,
+        "the link was not swapped in time: {}",
+        stderr(&out)
+    );
+    victim.assert_untouched();
+    refused(&out, &["changed while it was edited", "nothing written"]);
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), text);
+    let m = std::fs::metadata(&real).unwrap();
+    assert_eq!((m.uid(), m.gid()), (NOBODY, NOBODY));
+    let left: Vec<_> = std::fs::read_dir(&theirs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "real.yaml" && n != "session.yaml")
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+/// Issue 23: `las quote` without a state folder created an empty /var/lib/las (the default
+/// folder's probe) before failing. In a mount namespace with an empty /var/lib, `las
+/// quote` fails with the missing secret and leaves /var/lib and the per-user folder empty.
+#[test]
+fn las_quote_without_a_state_folder_creates_nothing() {
+    if !is_root() || Command::new("unshare").arg("--version").output().is_err() {
+        gate::not_tested(
+            "las quote with no /var/lib/las",
+            "needs root and unshare (a private /var/lib)",
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs tmpfs /var/lib || exit 99
+"$LAS" quote --las 127.0.0.1:9 --report-data 00 --timeout 2s
+echo "rc=$?"
+ls -A /var/lib; ls -A "$HOME"
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("LAS", las_bin())
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("LAS_STATE_DIR")
+        .env_remove("SCONE_LAS_ADDR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(
+        o.trim(),
+        "rc=2",
+        "the quote fails, and nothing is listed after it: {o}\n{e}"
+    );
+    assert!(e.contains("platform-secret") || e.contains("state"), "{e}");
+    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
 }

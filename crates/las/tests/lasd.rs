@@ -126,15 +126,29 @@ fn durations_and_the_old_secs_flags() {
         &["--header-timeout", "1500ms", "--drain-timeout", "2s"],
     );
     assert!(d.terminate().success());
+    // The old `--*-secs` forms still work, and say that they are deprecated.
     let d = Daemon::start(
         dir.path(),
         &["--header-timeout-secs", "3", "--drain-timeout-secs", "1"],
     );
-    assert!(d.terminate().success());
+    let (status, log) = d.terminate_with_log();
+    assert!(status.success());
+    for (old, new) in [
+        ("--header-timeout-secs", "--header-timeout 3s"),
+        ("--drain-timeout-secs", "--drain-timeout 1s"),
+    ] {
+        assert!(
+            log.contains(&format!(
+                "{old} is deprecated and will be removed: use {new}"
+            )),
+            "{log}"
+        );
+    }
     for (flag, bad, says) in [
         ("--header-timeout", "ten", "--header-timeout"),
         ("--header-timeout", "0s", "more than 0"),
         ("--drain-timeout", "2h", "at most 1h"),
+        ("--header-timeout-secs", "0", "more than 0"),
     ] {
         let out = las(&["serve", "--mode", "sim", flag, bad]);
         assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
@@ -231,4 +245,129 @@ fn unspecified_ipv6_listen_is_dual_stack_and_ipv6_loopback_works() {
     assert_eq!(r.status, 200);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success());
+}
+
+/// Issue 23: started through the dynamic loader (`ld.so lasd`), `/proc/self/exe` is the
+/// loader, so every binary started that way measured the same file and claimed one ID.
+/// Simulation now refuses to start when the running code is not `/proc/self/exe`.
+#[test]
+fn simulation_started_through_the_dynamic_loader_is_refused() {
+    let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.exists());
+    let Some(loader) = loader else {
+        gate::not_tested(
+            "lasd started through the dynamic loader",
+            "no known ld.so on this machine",
+        );
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let direct = Command::new(lasd_bin())
+        .args(["id", "--mode", "sim", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(direct.status.code(), Some(0), "{}", stderr(&direct));
+    let via = Command::new(loader)
+        .arg(lasd_bin())
+        .args(["id", "--mode", "sim", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let e = stderr(&via);
+    assert_eq!(via.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("started through a loader") && e.contains("run the executable itself"),
+        "{e}"
+    );
+    assert!(stdout(&via).is_empty(), "no ID printed: {}", stdout(&via));
+    assert_eq!(e.matches("started through a loader").count(), 1, "{e}");
+}
+
+/// Issue 23: `las serve` runs a `lasd` found on PATH when none is beside `las`; its help
+/// (lasd's own) now begins by saying so and naming the `lasd` it found.
+#[test]
+fn las_serve_help_names_the_lasd_it_runs_and_how_it_was_found() {
+    let out = Command::new(las_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let o = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first = o.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("next to the `las` executable, else the first `lasd` on PATH")
+            && first.contains(&lasd_bin().display().to_string()),
+        "{first}"
+    );
+    assert!(o.contains("--listen"), "lasd's own help follows: {o}");
+    let top = stdout(
+        &Command::new(las_bin())
+            .args(["help", "serve"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        top.contains("next to the `las` executable, then on PATH"),
+        "{top}"
+    );
+}
+
+/// The limit options of `lasd` and `las verifier serve`: one definition
+/// (`las_server::LimitArgs`), so the same flags with the same syntax and defaults, except
+/// the environment variables (`LAS_VERIFIER_...`) and the service's larger body cap.
+#[test]
+fn lasd_and_the_verification_service_take_the_same_limit_flags() {
+    let help = |args: &[&str]| {
+        let out = Command::new(las_bin()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let lasd = help(&["serve", "--help"]);
+    let service = help(&["verifier", "serve", "--help"]);
+    // An option's help: from its line to the next option (env line dropped).
+    let block = |text: &str, flag: &str| -> String {
+        let start = text
+            .find(&format!("      {flag} <"))
+            .unwrap_or_else(|| panic!("{flag} missing:\n{text}"));
+        let mut lines = text[start..].lines();
+        let first = lines.next().unwrap_or_default();
+        // Words only: `las` wraps its help at 100 columns, lasd does not wrap.
+        std::iter::once(first)
+            .chain(lines.take_while(|l| !l.trim_start().starts_with('-')))
+            .filter(|l| !l.contains("[env: "))
+            .flat_map(str::split_whitespace)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for flag in [
+        "--header-timeout",
+        "--write-timeout",
+        "--max-connections",
+        "--drain-timeout",
+    ] {
+        assert_eq!(block(&lasd, flag), block(&service, flag), "{flag}");
+    }
+    let (a, b) = (
+        block(&lasd, "--max-body-bytes"),
+        block(&service, "--max-body-bytes"),
+    );
+    assert!(
+        a.contains("[default: 16384]") && b.contains("[default: 65536]"),
+        "{a}\n{b}"
+    );
+    assert_eq!(a.replace("16384", "65536"), b);
+    for (text, env) in [
+        (&lasd, "LAS_HEADER_TIMEOUT_SECS"),
+        (&service, "LAS_VERIFIER_HEADER_TIMEOUT_SECS"),
+    ] {
+        assert!(text.contains(&format!("[env: {env}=]")), "{text}");
+    }
+    assert!(
+        !lasd.contains("-secs") && !service.contains("-secs"),
+        "the deprecated --*-secs forms are hidden"
+    );
 }

@@ -136,10 +136,17 @@ fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
     stdout(&o).trim().to_string()
 }
 
-fn attest_body(nonce: &str, quote: &str, las: SocketAddr) -> serde_json::Value {
+/// The body `las attest` posts: the quote and the LAS's identity evidence for the same
+/// nonce (`nonce_bytes`, decoded), fetched here from `las` as the enclave's side does.
+fn attest_body(nonce: &str, nonce_bytes: &[u8], quote: &str, las: SocketAddr) -> serde_json::Value {
+    let ev = get(
+        las,
+        &format!("/v1/identity?nonce={}", hex::encode(nonce_bytes)),
+    );
+    assert_eq!(ev.status, 200);
     serde_json::json!({
-        "service": "app", "nonce": nonce, "quote": quote,
-        "report_data": APP_DATA, "las": las.to_string(),
+        "service": "app", "nonce": nonce, "quote": quote, "report_data": APP_DATA,
+        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
     })
 }
 
@@ -311,20 +318,28 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     // Replay: the same nonce and quote a second time are refused.
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"], "warning");
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "replayed-nonce");
     // A nonce of our own making (not MACed by the service) is refused.
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 56]);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&forged, &q, a.las.addr));
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &attest_body(&forged, &[7u8; 56], &q, a.las.addr),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "bad-nonce");
     // A quote bound to another nonce: contraindicated (report data mismatch).
-    let (n2, _) = nonce(v1.addr);
-    let r = post_json(v1.addr, "/v1/attest", &attest_body(&n2, &q, a.las.addr));
+    let (n2, nb2) = nonce(v1.addr);
+    let r = post_json(
+        v1.addr,
+        "/v1/attest",
+        &attest_body(&n2, &nb2, &q, a.las.addr),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "contraindicated");
 
@@ -341,7 +356,7 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     );
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v2.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v2.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"], "warning");
     // A replica with its own (different) nonce key refuses them.
@@ -349,13 +364,13 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
     let v3 = Verifier::start(&cm.path(), state3.path());
     let (n, nb) = nonce(v1.addr);
     let q = bound_quote(&a, &nb);
-    let r = post_json(v3.addr, "/v1/attest", &attest_body(&n, &q, a.las.addr));
+    let r = post_json(v3.addr, "/v1/attest", &attest_body(&n, &nb, &q, a.las.addr));
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "bad-nonce");
 
-    // Metrics count results and refusals. A's evidence was fetched once and then reused
-    // from the cache for three more attestations; B's LAS, outside the service's
-    // platforms, was never contacted.
+    // Metrics count results and refusals. A's evidence (posted with the quote) was
+    // verified and cached once, then the cache answered for three more attestations; B's
+    // evidence, outside the service's platforms, was not even looked at.
     let m = support_scrape(v1.addr);
     assert!(
         m.contains("las_verifier_attestations_total{kind=\"warning\"} 2"),
@@ -370,7 +385,7 @@ fn attests_listed_and_unlisted_platforms_refuses_replays_and_shares_nonces_acros
         "{m}"
     );
     assert!(
-        m.contains("las_verifier_evidence_fetches_total{kind=\"ok\"} 1"),
+        m.contains("las_verifier_evidence_total{kind=\"cached\"} 1"),
         "{m}"
     );
 
@@ -447,7 +462,7 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
     std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
     let o = verifier_serve(&policy, other.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
 }
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -485,7 +500,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
     let r = post_json(
         v.addr,
         "/v1/attest",
-        &attest_body(&n, &bound_quote(&a, &nb), a.las.addr),
+        &attest_body(&n, &nb, &bound_quote(&a, &nb), a.las.addr),
     );
     assert_eq!(r.json()["status"], "warning");
 
@@ -507,7 +522,7 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
                     q[at] ^= 1;
                 }
                 let q = base64::engine::general_purpose::STANDARD.encode(&q);
-                (attest_body(&n, &q, a.las.addr), good)
+                (attest_body(&n, &nb, &q, a.las.addr), good)
             })
             .collect();
         let go = std::sync::Arc::new(std::sync::Barrier::new(N));
@@ -565,9 +580,145 @@ fn concurrent_good_and_bad_quotes_each_get_their_own_answer() {
         ),
         (sent / N * third) as u64
     );
-    // Evidence was fetched once, before the rounds.
+    // Evidence was verified and cached once, before the rounds.
     assert_eq!(
-        metric(&last, "las_verifier_evidence_fetches_total{kind=\"ok\"}"),
+        metric(&last, "las_verifier_evidence_total{kind=\"cached\"}"),
         1
     );
+}
+
+/// `ear.status` of one attestation of `p` through the raw API (nonce, bound quote, attest).
+fn probe(v: &Verifier, p: &SimPlatform) -> String {
+    let (n, nb) = nonce(v.addr);
+    let q = bound_quote(p, &nb);
+    let r = post_json(v.addr, "/v1/attest", &attest_body(&n, &nb, &q, p.las.addr));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["status"].as_str().unwrap().to_owned()
+}
+
+/// Issue 23.5: a policy rewritten in place, with a pause mid-file, is never loaded half
+/// written. Before, the part before the last line `platforms: [A]` (a valid policy that
+/// lists every platform) was swapped in during the pause, and platform B, listed by
+/// neither the old nor the new policy, got `warning` (accepted). Now an in-place rewrite
+/// is taken only after its bytes stayed the same for --policy-settle; probing with quotes
+/// throughout (3 s pause, default settle 5 s), B is refused every time and A accepted
+/// every time. A policy with no
+/// services is refused on reload (and at start), the old one kept.
+#[test]
+fn a_policy_rewritten_in_place_is_never_loaded_half_written() {
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
+    let cfg = tempfile::tempdir().unwrap();
+    let policy = cfg.path().join("policy.yaml");
+    let old = policy_text(&[&a.id]);
+    std::fs::write(&policy, &old).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // The default --policy-settle (5s): longer than the writer's pause.
+    let v = Verifier {
+        d: Daemon::start_command(verifier_serve(&policy, state.path())),
+        addr: "0.0.0.0:0".parse().unwrap(),
+    };
+    let v = Verifier {
+        addr: v.d.addr,
+        ..v
+    };
+    let id_of = |text: &str| {
+        use sha2::Digest;
+        format!(
+            "policy:sha256:{}",
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        )
+    };
+    let in_force = || {
+        get(v.addr, "/readyz").json()["policy"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(in_force(), id_of(&old));
+    assert_eq!(probe(&v, &b), "contraindicated");
+
+    // The new policy: the same platforms, another name. Written in place (same inode):
+    // everything up to its last line, a 3 s pause, then the last line.
+    let new = old.replace("name: demo", "name: demo-2");
+    let cut = new.rfind("    platforms:").unwrap();
+    let (head, tail) = (new[..cut].to_owned(), new[cut..].to_owned());
+    assert!(tail.starts_with("    platforms: [") && tail.ends_with("]\n"));
+    let writer = {
+        let policy = policy.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&policy)
+                .unwrap();
+            f.write_all(head.as_bytes()).unwrap();
+            f.sync_all().unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            f.write_all(tail.as_bytes()).unwrap();
+            f.sync_all().unwrap();
+        })
+    };
+    let start = Instant::now();
+    let (mut probes, mut seen_new) = (0, None);
+    while start.elapsed() < Duration::from_secs(20) {
+        let id = in_force();
+        assert!(
+            id == id_of(&old) || id == id_of(&new),
+            "a policy that is neither the old nor the new one is in force: {id}\n{}",
+            v.d.log()
+        );
+        assert_eq!(
+            probe(&v, &b),
+            "contraindicated",
+            "B accepted after {:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            probe(&v, &a),
+            "warning",
+            "A refused after {:?}",
+            start.elapsed()
+        );
+        probes += 1;
+        if id == id_of(&new) {
+            seen_new = Some(start.elapsed());
+            break;
+        }
+    }
+    writer.join().unwrap();
+    let seen_new = seen_new.expect("the new policy was never taken");
+    // Written at ~4 s, stable for 3 s, seen at the next poll and probe.
+    assert!(
+        seen_new >= Duration::from_secs(6),
+        "taken after {seen_new:?}: before it settled"
+    );
+    assert!(probes >= 5, "only {probes} probes during the rewrite");
+    assert!(v.d.log().contains("reloaded"), "{}", v.d.log());
+
+    // A policy with no services, renamed into place (a new file: taken at once, if it
+    // were usable): refused, the old policy kept, /readyz still ready and says why.
+    let tmp = cfg.path().join("policy.yaml.new");
+    std::fs::write(&tmp, "version: \"0.3\"\n").unwrap();
+    std::fs::rename(&tmp, &policy).unwrap();
+    wait_for("the refusal", || {
+        get(v.addr, "/readyz").json()["policy"]["reload_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no services"))
+    });
+    let r = get(v.addr, "/readyz");
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("ready"))
+    );
+    assert_eq!(in_force(), id_of(&new));
+    assert_eq!(probe(&v, &b), "contraindicated");
+    assert_eq!(probe(&v, &a), "warning");
+
+    // At start too.
+    let other = tempfile::tempdir().unwrap();
+    let o = verifier_serve(&policy, other.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no services"), "{}", stderr(&o));
 }

@@ -3,7 +3,6 @@
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -143,32 +142,10 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub platform: PlatformArgs,
-    /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, env = "LAS_MAX_BODY_BYTES", default_value_t = 16 * 1024,
-          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
-    pub max_body_bytes: u32,
-    /// Time a client has to send its request headers, and again its request body
-    /// (`10s`, `500ms`, `1m`; a bare number is seconds; at most 1h). The old
-    /// `--header-timeout-secs` and its variable name still work.
-    #[arg(long, alias = "header-timeout-secs", env = "LAS_HEADER_TIMEOUT_SECS",
-          value_name = "DURATION", default_value = "10s", value_parser = header_timeout)]
-    pub header_timeout: Duration,
-    /// Time a response may stay blocked because the client does not read it; then the
-    /// connection is closed, so a client that pipelines requests and never reads loses its
-    /// slot (`10s`, `500ms`; a bare number is seconds; at most 1h). The old
-    /// `--write-timeout-secs` and its variable name still work.
-    #[arg(long, alias = "write-timeout-secs", env = "LAS_WRITE_TIMEOUT_SECS",
-          value_name = "DURATION", default_value = "10s", value_parser = header_timeout)]
-    pub write_timeout: Duration,
-    /// Open connections at most; further ones are closed at once.
-    #[arg(long, env = "LAS_MAX_CONNECTIONS", default_value_t = 4096,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
-    /// Time in-flight requests may take to finish after SIGTERM/SIGINT (`10s`, `0s`; a
-    /// bare number is seconds; at most 1h). The old `--drain-timeout-secs` still works.
-    #[arg(long, alias = "drain-timeout-secs", env = "LAS_DRAIN_TIMEOUT_SECS",
-          value_name = "DURATION", default_value = "10s", value_parser = drain_timeout)]
-    pub drain_timeout: Duration,
+    /// Body cap, request deadline, write deadline, connection cap, drain time: the same
+    /// options as `las verifier serve` (las_server::LimitArgs).
+    #[command(flatten)]
+    pub limits: las_server::LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -180,51 +157,9 @@ pub struct IdArgs {
     pub json: bool,
 }
 
-const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// A duration: `30s`, `1m30s`, `500ms` (humantime), or a bare number of seconds (the old
-/// `--*-secs` flags).
-fn duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{e} (expected e.g. `30s`, `500ms`, `1m`, or seconds)"))
-}
-
-fn header_timeout(s: &str) -> Result<Duration, String> {
-    let d = duration(s)?;
-    if d.is_zero() || d > MAX_TIMEOUT {
-        return Err("must be more than 0 and at most 1h".into());
-    }
-    Ok(d)
-}
-
-fn drain_timeout(s: &str) -> Result<Duration, String> {
-    let d = duration(s)?;
-    if d > MAX_TIMEOUT {
-        return Err("must be at most 1h".into());
-    }
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_accept_units_and_bare_seconds() {
-        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(duration("7"), Ok(Duration::from_secs(7)));
-        assert!(duration("ten").is_err());
-        assert!(duration("-1").is_err());
-        assert!(header_timeout("0s").is_err());
-        assert!(header_timeout("2h").is_err());
-        assert_eq!(drain_timeout("0"), Ok(Duration::ZERO));
-    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -2,7 +2,7 @@
 //!
 //! This executable is what the platform ID is bound to: its SHA-256 is the simulated
 //! MRENCLAVE, and under Gramine it is the measured program. It is built from `las-core`,
-//! `las-platform` and `las-server` only (tests/tree.rs), so that a change to operator
+//! `las-state`, `las-http`, `las-platform` and `las-server` only (tests/tree.rs), so that a change to operator
 //! tooling (`las`, the verifier, discovery) never rotates a platform ID, and reproducibly
 //! (scripts/build-lasd, docs/hardware.md). `las serve` and `las id` execute it.
 //!
@@ -47,11 +47,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         listen: a.listen.unwrap_or(cli::DEFAULT_LISTEN),
         // Only the default may fall back to IPv4: an address given explicitly is bound as given.
         listen_v4_fallback: a.listen.is_none(),
-        body_limit: a.max_body_bytes as usize,
-        header_timeout: a.header_timeout,
-        write_timeout: a.write_timeout,
-        max_connections: a.max_connections as usize,
-        drain_timeout: a.drain_timeout,
+        limits: a.limits.limits().map_err(anyhow::Error::msg)?,
         ..ServerConfig::default()
     };
     tracing::info!(target: "las", "state folder {}", platform.state_dir.display());

@@ -129,3 +129,18 @@ fn the_forbidden_list_catches_what_las_pulls_in() {
         );
     }
 }
+
+/// Issue 24.2: the serve loop and everything both servers share is in las-http, so the
+/// verification service links neither the daemon (las-server) nor the platform code.
+#[test]
+fn the_verification_service_links_no_daemon_or_platform_code() {
+    let tree = cargo_tree("las-verifier-service", &["-e", "normal"]);
+    let names: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.contains("las-http"), "{tree}");
+    for not in ["las-server", "las-platform"] {
+        assert!(!names.contains(not), "{not} in the service's tree:\n{tree}");
+    }
+}

@@ -19,10 +19,20 @@ fn load_json(l: &LoadResult) -> Value {
     })
 }
 
+/// A crate count of the run, or null when it could not be counted.
+fn crates(s: &Startup, package: &str) -> Value {
+    s.crates
+        .iter()
+        .find(|(p, _)| *p == package)
+        .and_then(|(_, n)| n.as_ref().ok())
+        .map_or(Value::Null, |n| json!(n))
+}
+
 /// Every figure of the run as one JSON object: the in-process rates at the top level
 /// (`quote_issue_per_s`, `quote_verify_per_s`, `ed25519_verify_per_s`,
 /// `dcap_verify_per_s`, ...), one object per load phase (`wrk`, `oha`, `own_closed_loop`,
-/// `own_open_loop`, `own_busy_poll`), `startup`, `ratios` (key → value) and `targets`.
+/// `own_open_loop`, `own_busy_poll`, `floor`), `floor_per_s` and `http_limit_per_s`,
+/// `startup`, `ratios` (key → value) and `targets`.
 pub(crate) fn json(run: &Run<'_>) -> Value {
     let &Run {
         machine,
@@ -76,6 +86,7 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
             json!({
                 "wrk": {"path": t.wrk.path.display().to_string(), "version": t.wrk.version},
                 "oha": {"path": t.oha.path.display().to_string(), "version": t.oha.version},
+                "nginx": {"path": t.nginx.path.display().to_string(), "version": t.nginx.version},
             }),
         );
     }
@@ -114,6 +125,32 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
                 "daemon_cpu_us_per_quote": w.daemon_us_per_quote(),
             }),
         );
+    }
+    if let (None, Some(i)) = (&r.micro, &r.issue_only) {
+        put("quote_issue_per_s", json!(i.per_sec()));
+    }
+    if let Some(f) = &r.floor {
+        let x = &f.run;
+        put(
+            "floor",
+            json!({
+                "command": x.command,
+                "nginx_command": f.nginx,
+                "body_bytes": f.body_bytes,
+                "requests_per_s": x.quotes_per_s(),
+                "requests": x.requests,
+                "seconds": x.seconds,
+                "p50_ms": x.ms(50.0),
+                "p99_ms": x.ms(99.0),
+                "max_ms": x.max_ms,
+                "errors": x.errors(),
+                "nginx_cpu_us_per_request": f.nginx_us_per_request(),
+            }),
+        );
+    }
+    if let Some(l) = r.http_limit() {
+        put("floor_per_s", json!(l.floor_per_s));
+        put("http_limit_per_s", json!(l.http_limit_per_s));
     }
     if let Some(h) = &r.oha {
         let x = &h.run;
@@ -160,6 +197,8 @@ pub(crate) fn json(run: &Run<'_>) -> Value {
                 "idle_rss_mib": mib(s.idle_rss_kib),
                 "connections": s.conns,
                 "connections_rss_mib": mib(s.conns_rss_kib),
+                "lasd_crates": crates(s, "lasd"),
+                "las_crates": crates(s, "las"),
             }),
         );
     }

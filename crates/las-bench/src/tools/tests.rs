@@ -107,3 +107,39 @@ fn request_files_are_private() {
     let mode = std::fs::metadata(dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
+
+#[test]
+fn every_missing_tool_is_named_with_its_install_command() {
+    let e = StandardTools::from_found(None, None, None)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "wrk 4.1.0 (install: apt-get update && apt-get install -y wrk)",
+        "oha 1.16.0 (install: cargo install",
+        "nginx, the HTTP floor (install: apt-get update && apt-get install -y nginx-light)",
+        "scripts/bench-tools",
+    ] {
+        assert!(e.contains(needle), "no `{needle}` in {e}");
+    }
+    let only_nginx = StandardTools::from_found(
+        Some(PathBuf::from("/bin/true")),
+        Some(PathBuf::from("/bin/true")),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(only_nginx.contains("nginx-light"), "{only_nginx}");
+    assert!(!only_nginx.contains("wrk 4.1.0"), "{only_nginx}");
+}
+
+#[test]
+fn tools_are_found_only_where_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let exe = d.path().join("nginx");
+    std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+    assert_eq!(find_in("nginx", [d.path().to_path_buf()]), None);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(find_in("nginx", [d.path().to_path_buf()]), Some(exe));
+    assert_eq!(find_in("nginx", Vec::<PathBuf>::new()), None);
+}

@@ -4,7 +4,7 @@ use crate::crypto::Key128;
 /// The inputs of the committed vectors tests/vectors/quote-v{1,2}.cose (see the README
 /// there): the REPORT body is the committed `quote-v1.report-body.bin`, read, not
 /// written out again here.
-fn sample() -> (PlatformIdentity, QuoteClaims) {
+pub(super) fn sample() -> (PlatformIdentity, QuoteClaims) {
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([1; 16]));
     let body = include_bytes!("../../../../tests/vectors/quote-v1.report-body.bin");
     let claims = QuoteClaims {
@@ -37,6 +37,19 @@ fn edited(
 }
 
 /// Why the quote signed by `id` over `tree` is refused.
+/// `TokenError` carries the COSE and CBOR libraries' errors, so it has no `PartialEq`:
+/// compare by pattern.
+macro_rules! assert_is {
+    ($e:expr, $p:pat $(if $g:expr)?) => {{
+        let e = &$e;
+        assert!(matches!(e, $p $(if $g)?), "{e:?}");
+    }};
+    ($e:expr, $p:pat $(if $g:expr)?, $($msg:tt)+) => {{
+        let e = &$e;
+        assert!(matches!(e, $p $(if $g)?), "{e:?}: {}", format_args!($($msg)+));
+    }};
+}
+
 fn refused(id: &PlatformIdentity, tree: &ciborium::Value) -> TokenError {
     decode_and_verify_quote(&signed(id, tree)).unwrap_err()
 }
@@ -92,10 +105,10 @@ fn format_1_is_still_read_and_its_decoded_copy_checked() {
     let tree = edited(&claims, QuoteFormat::V1, |m| {
         set(m, "enclave", v1_enclave_tree(&lie.report_body));
     });
-    assert_eq!(refused(&id, &tree), TokenError::Inconsistent("mrenclave"));
+    assert_is!(refused(&id, &tree), TokenError::Inconsistent("mrenclave"));
     // Format 1 without its `enclave`: a missing field, not read as format 2.
     let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", 1u64.into()));
-    assert_eq!(refused(&id, &tree), TokenError::Payload("enclave"));
+    assert_is!(refused(&id, &tree), TokenError::Payload("enclave"));
 }
 
 /// Only versions 1 and 2 are read; every other `v`, a missing `v`, and a format-2
@@ -107,7 +120,7 @@ fn other_versions_and_mixed_formats_are_refused() {
         for format in QuoteFormat::READ {
             let tree = edited(&claims, format, |m| set(m, "v", v.into()));
             let e = refused(&id, &tree);
-            assert_eq!(e, TokenError::UnsupportedQuoteFormat(v), "v {v}");
+            assert_is!(e, TokenError::UnsupportedQuoteFormat(got) if *got == v, "v {v}");
             let msg = e.to_string();
             assert!(
                 msg.contains(&format!("unsupported quote format {v}")),
@@ -117,16 +130,16 @@ fn other_versions_and_mixed_formats_are_refused() {
     }
     for bad_v in [ciborium::Value::from(-1), "2".into(), ciborium::Value::Null] {
         let tree = edited(&claims, QuoteFormat::V2, |m| set(m, "v", bad_v.clone()));
-        assert_eq!(refused(&id, &tree), TokenError::Payload("v"), "{bad_v:?}");
+        assert_is!(refused(&id, &tree), TokenError::Payload("v"), "{bad_v:?}");
     }
     let tree = edited(&claims, QuoteFormat::V2, |m| {
         m.retain(|(k, _)| k.as_text() != Some("v"))
     });
-    assert_eq!(refused(&id, &tree), TokenError::Payload("v"));
+    assert_is!(refused(&id, &tree), TokenError::Payload("v"));
     // Format 2 with format 1's decoded copy, consistent and in format 1's place: an
     // unknown field (fail closed), not a format-1 quote with the wrong number.
     let tree = edited(&claims, QuoteFormat::V1, |m| set(m, "v", 2u64.into()));
-    assert_eq!(
+    assert_is!(
         refused(&id, &tree),
         TokenError::Payload("payload (unknown field)")
     );
@@ -401,5 +414,25 @@ fn a_key_swapped_in_kid_and_platform_id_fails_the_signature_check() {
     assert_eq!(
         decode_and_verify_quote(&forge(&other)).unwrap().claims,
         forged
+    );
+}
+
+/// Refusals before the signature carry what refused them: the size, or coset's own
+/// error as the typed source (not its text).
+#[test]
+fn oversized_and_non_cose_tokens_carry_their_cause() {
+    use std::error::Error as _;
+    let big = vec![0u8; crate::MAX_TOKEN_SIZE + 1];
+    let e = decode_and_verify_quote(&big).unwrap_err();
+    assert_is!(e, TokenError::TooLarge(n) if *n == crate::MAX_TOKEN_SIZE + 1);
+    assert!(e.to_string().contains("more than the 65536 allowed"), "{e}");
+    // Canonical CBOR (an empty map), but not a tagged COSE_Sign1.
+    let e = decode_and_verify_quote(&[0xa0]).unwrap_err();
+    assert_is!(e, TokenError::Cose(_));
+    let source = e.source().expect("coset's error is the source");
+    assert!(source.is::<coset::CoseError>(), "{source:?}");
+    assert!(
+        e.to_string().starts_with("not a tagged COSE_Sign1: "),
+        "{e}"
     );
 }

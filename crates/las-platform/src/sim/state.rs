@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use las_core::egetkey::{ROOT_SECRET_SIZE, RootSecret};
@@ -105,118 +105,65 @@ pub enum StateError {
     Random(String),
 }
 
-/// The effective user ID of this process: the only user that may own the state.
-pub fn current_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
+pub use las_state::current_uid;
+
+/// A refusal of the shared state checks (las-state) as this platform's error: the
+/// secret's refusals keep their platform-specific advice (a removed secret is a NEW
+/// platform ID), the folder's are `Dir`.
+fn secret_refused(e: las_state::Refusal) -> StateError {
+    use las_state::Refusal as R;
+    match e {
+        R::Symlink { path } => StateError::Symlink { path },
+        R::NotRegular { path } | R::NotAFolder { path } => StateError::NotAFile { path },
+        R::Owner { path, owner, uid } => StateError::Owner { path, owner, uid },
+        R::FileMode { path, mode } | R::FolderMode { path, mode } => {
+            StateError::Permissions { path, mode }
+        }
+        R::Io { path, source } => StateError::Read { path, source },
+        other => StateError::Read {
+            path: other.path().to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
 }
 
-fn dir_err(dir: &Path, reason: String) -> StateError {
-    StateError::Dir {
-        path: dir.to_path_buf(),
-        reason,
-    }
+fn dir_refused(e: las_state::Refusal) -> StateError {
+    let path = e.path().to_path_buf();
+    let reason = match &e {
+        las_state::Refusal::Symlink { .. } => format!(
+            "is a symbolic link: the LAS does not follow a link to its state folder; give the real folder as --state-dir (see `readlink -f {}`)",
+            path.display()
+        ),
+        las_state::Refusal::Io { source, .. } => source.to_string(),
+        las_state::Refusal::Create { source, .. } => format!("cannot create it: {source}"),
+        other => other.to_string(),
+    };
+    StateError::Dir { path, reason }
 }
 
 /// Creates the state folder (mode 0700, missing parents too) when there is none, then
 /// checks it with [`check_dir`].
 pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
-    match fs::symlink_metadata(dir) {
-        Ok(_) => {}
-        // mkdir does not follow a link planted at the last component (EEXIST); a folder a
-        // racing process created is fine and is checked below like any existing one.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| dir_err(dir, format!("cannot create it: {e}")))?,
-        Err(e) => return Err(dir_err(dir, e.to_string())),
-    }
-    check_dir(dir)
+    las_state::ensure_dir(dir).map_err(dir_refused)
 }
 
-/// Checks an existing state folder: a real folder (the last component is not followed
-/// when it is a symlink), owned by the user the LAS runs as, writable by nobody else (or
-/// another user could replace the secret in it).
+/// Checks an existing state folder (las-state's rules, on the opened folder): a real
+/// folder (the last component is not followed when it is a symlink), owned by the user
+/// the LAS runs as, writable by nobody else (or another user could replace the secret).
 pub fn check_dir(dir: &Path) -> Result<(), StateError> {
-    let meta = fs::symlink_metadata(dir).map_err(|e| dir_err(dir, e.to_string()))?;
-    let d = dir.display();
-    if meta.file_type().is_symlink() {
-        return Err(dir_err(
-            dir,
-            format!(
-                "is a symbolic link: the LAS does not follow a link to its state folder; give the real folder as --state-dir (see `readlink -f {d}`)"
-            ),
-        ));
-    }
-    if !meta.is_dir() {
-        return Err(dir_err(dir, "exists and is not a folder".into()));
-    }
-    let uid = current_uid();
-    if meta.uid() != uid {
-        return Err(dir_err(
-            dir,
-            format!(
-                "is owned by uid {}, not by uid {uid} that runs the LAS; fix it with `chown {uid} {d} && chmod 700 {d}`, or run the LAS as its owner",
-                meta.uid()
-            ),
-        ));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(dir_err(
-            dir,
-            format!(
-                "has mode {mode:04o}: group or others may replace the platform secret in it; fix it with `chmod 700 {d}`"
-            ),
-        ));
-    }
-    Ok(())
+    las_state::check_dir(dir).map_err(dir_refused)
 }
 
-/// Reads and checks an existing secret: a regular file reached without following a
-/// symlink, owned by the user the LAS runs as, owner-only, exactly 32 bytes. The checks
-/// run on the opened descriptor (fstat), so the file checked is the file read.
+/// Reads and checks an existing secret: las-state's rules (a regular file reached without
+/// following a symlink and without blocking, owned by the user the LAS runs as,
+/// owner-only, checked on the opened descriptor), and exactly 32 bytes.
 pub fn read_secret(path: &Path) -> Result<RootSecret, StateError> {
-    use rustix::fs::{Mode as FileMode, OFlags};
     let read_err = |source| StateError::Read {
         path: path.to_path_buf(),
         source,
     };
-    // O_NONBLOCK: a FIFO planted at the name must not hang the start (it is then refused
-    // as not a regular file); it has no effect on reading a regular file.
-    let flags =
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = match rustix::fs::open(path, flags, FileMode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::LOOP) => {
-            return Err(StateError::Symlink {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(read_err(e.into())),
-    };
-    let mut f = File::from(fd);
+    let mut f = las_state::open_secret(path).map_err(secret_refused)?;
     let meta = f.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(StateError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let uid = current_uid();
-    if meta.uid() != uid {
-        return Err(StateError::Owner {
-            path: path.to_path_buf(),
-            owner: meta.uid(),
-            uid,
-        });
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(StateError::Permissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
     if meta.len() != ROOT_SECRET_SIZE as u64 {
         return Err(StateError::Size {
             path: path.to_path_buf(),

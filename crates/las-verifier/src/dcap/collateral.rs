@@ -30,10 +30,21 @@ pub enum CollateralError {
     Empty,
 }
 
-/// A DCAP quote whose collateral cannot even be looked up.
+/// A DCAP quote whose collateral cannot even be looked up. The source is dcap-qvl's
+/// error (dcap-qvl reports `anyhow` errors; their cause chain says what is wrong).
 #[derive(Debug, thiserror::Error)]
-#[error("not a usable DCAP quote: {0}")]
-pub struct QuoteError(pub String);
+#[non_exhaustive]
+pub enum QuoteError {
+    /// The bytes do not parse as a DCAP quote.
+    #[error("not a usable DCAP quote: it does not parse")]
+    Parse(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No FMSPC in the PCK certificate of the quote's certification data.
+    #[error("not a usable DCAP quote: no FMSPC in its PCK certificate")]
+    Fmspc(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The PCK certificate names no known issuing CA (`processor` or `platform`).
+    #[error("not a usable DCAP quote: no PCK CA in its PCK certificate")]
+    Ca(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// What collateral a quote needs: Intel serves it per FMSPC (platform model and
 /// configuration) and per PCK CA (`processor` or `platform`).
@@ -48,9 +59,9 @@ pub struct CollateralKey {
 /// Reads the FMSPC and PCK CA from the PCK certificate inside a quote (certification data
 /// type 5, what a DCAP quoting enclave with a PCCS produces).
 pub fn collateral_key(quote: &[u8]) -> Result<CollateralKey, QuoteError> {
-    let q = Quote::parse(quote).map_err(|e| QuoteError(format!("{e:#}")))?;
-    let fmspc = dcap_qvl::intel::quote_fmspc(&q).map_err(|e| QuoteError(format!("{e:#}")))?;
-    let ca = dcap_qvl::intel::quote_ca(&q).map_err(|e| QuoteError(format!("{e:#}")))?;
+    let q = Quote::parse(quote).map_err(|e| QuoteError::Parse(e.into()))?;
+    let fmspc = dcap_qvl::intel::quote_fmspc(&q).map_err(|e| QuoteError::Fmspc(e.into()))?;
+    let ca = dcap_qvl::intel::quote_ca(&q).map_err(|e| QuoteError::Ca(e.into()))?;
     Ok(CollateralKey {
         fmspc: hex::encode_upper(fmspc),
         ca: ca.as_id_str(),

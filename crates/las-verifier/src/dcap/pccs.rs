@@ -17,6 +17,9 @@
 //! and a PCCS with a self-signed TLS certificate is reached with [`PccsClient::extra_ca_file`].
 //! A cache file is a valid `--collateral FILE`: copy it to an air-gapped verifier.
 
+// It decodes headers and bodies a PCCS sends: no arithmetic that can overflow (dcap-qvl).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,16 +137,16 @@ struct QeIdentityResponse<'a> {
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
+    let mut rest = b;
+    while let Some((&c, tail)) = rest.split_first() {
         if c == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
+            let (hex, after) = tail.split_at_checked(2)?;
             let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
             out.push(v);
-            i += 3;
+            rest = after;
         } else {
             out.push(c);
-            i += 1;
+            rest = tail;
         }
     }
     String::from_utf8(out).ok()

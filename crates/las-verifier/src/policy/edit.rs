@@ -9,6 +9,9 @@
 //! Supported: `services:` as a block sequence at the top level (the form of session files);
 //! a flow-style `services: [...]` or `- {name: ...}` is refused with a message.
 
+// It reads untrusted policy text: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use serde_norway::Value;
 
 use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, PlatformEntry, Policy, flow_work};
@@ -37,7 +40,8 @@ fn err(m: impl Into<String>) -> PolicyEditError {
 }
 
 fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    line.len()
+        .saturating_sub(line.trim_start_matches(' ').len())
 }
 
 fn body(line: &str) -> &str {
@@ -54,10 +58,10 @@ fn key_value(s: &str) -> Option<(String, &str)> {
     let s = s.trim_start_matches(' ');
     let (key, rest) = if let Some(q) = s.strip_prefix('"') {
         let end = q.find('"')?;
-        (q.get(..end)?.to_owned(), q.get(end + 1..)?)
+        (q.get(..end)?.to_owned(), q.get(end.saturating_add(1)..)?)
     } else if let Some(q) = s.strip_prefix('\'') {
         let end = q.find('\'')?;
-        (q.get(..end)?.to_owned(), q.get(end + 1..)?)
+        (q.get(..end)?.to_owned(), q.get(end.saturating_add(1)..)?)
     } else {
         let end = s.find(':')?;
         (s.get(..end)?.trim_end().to_owned(), s.get(end..)?)
@@ -155,13 +159,13 @@ pub fn set_platforms(
         ));
     }
     let mut block_end = lines.len();
-    for (i, l) in lines.iter().enumerate().skip(svc_line + 1) {
+    for (i, l) in lines.iter().enumerate().skip(svc_line.saturating_add(1)) {
         if !blank_or_comment(l) && indent(l) == 0 && !l.starts_with('-') {
             block_end = i;
             break;
         }
     }
-    let first = (svc_line + 1..block_end)
+    let first = (svc_line.saturating_add(1)..block_end)
         .find(|&i| lines.get(i).is_some_and(|l| !blank_or_comment(l)))
         .ok_or_else(|| err("`services:` is empty"))?;
     let seq_indent = lines.get(first).map(|l| indent(l)).unwrap_or(0);
@@ -181,7 +185,10 @@ pub fn set_platforms(
     let mut names = Vec::new();
     let mut chosen = None;
     for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(block_end);
+        let end = starts
+            .get(n.saturating_add(1))
+            .copied()
+            .unwrap_or(block_end);
         let keys = item_keys(&lines, start, end, seq_indent)?;
         let name = keys.iter().find(|k| k.key == "name").and_then(|k| {
             let l = lines.get(k.line)?;
@@ -202,7 +209,10 @@ pub fn set_platforms(
             names.join(", ")
         ))
     })?;
-    let content_col = keys.first().map(|k| k.col).unwrap_or(seq_indent + 2);
+    let content_col = keys
+        .first()
+        .map(|k| k.col)
+        .unwrap_or(seq_indent.saturating_add(2));
 
     match keys.iter().find(|k| k.key == "platforms") {
         Some(k) => {
@@ -218,17 +228,17 @@ pub fn set_platforms(
             if value.starts_with('[') {
                 let mut depth = brackets(value);
                 while depth > 0 {
-                    last += 1;
+                    last = last.saturating_add(1);
                     let l = lines
                         .get(last)
                         .filter(|_| last < end)
                         .ok_or_else(|| err("the `platforms: [` list is not closed"))?;
                     if !blank_or_comment(l) {
-                        depth += brackets(l);
+                        depth = depth.saturating_add(brackets(l));
                     }
                 }
             }
-            for i in last + 1..end {
+            for i in last.saturating_add(1)..end {
                 if value.starts_with('[') {
                     break;
                 }
@@ -251,11 +261,13 @@ pub fn set_platforms(
                 new_line.push(' ');
                 new_line.push_str(&c);
             }
-            new_line.push_str(if line.ends_with('\n') || last + 1 < lines.len() {
-                eol
-            } else {
-                ""
-            });
+            new_line.push_str(
+                if line.ends_with('\n') || last.saturating_add(1) < lines.len() {
+                    eol
+                } else {
+                    ""
+                },
+            );
             lines.splice(k.line..=last, [new_line]);
         }
         None => {
@@ -273,7 +285,7 @@ pub fn set_platforms(
                 " ".repeat(content_col),
                 flow_list(ids)
             );
-            lines.insert(last_content + 1, new_line);
+            lines.insert(last_content.saturating_add(1), new_line);
         }
     }
     let new_text = lines.concat();
@@ -287,7 +299,7 @@ pub fn set_platforms(
 /// Open minus closed brackets of a flow list line (IDs contain no brackets).
 fn brackets(line: &str) -> i64 {
     let code = line.split(" #").next().unwrap_or(line);
-    code.matches('[').count() as i64 - code.matches(']').count() as i64
+    (code.matches('[').count() as i64).saturating_sub(code.matches(']').count() as i64)
 }
 
 /// The comment after a one-line value (`[A, B] # prod`), kept in the new line.
@@ -297,7 +309,7 @@ fn trailing_comment(value: &str) -> Option<String> {
     }
     if value.starts_with('[') {
         let close = value.find(']')?;
-        let after = value.get(close + 1..)?.trim();
+        let after = value.get(close.saturating_add(1)..)?.trim();
         if after.starts_with('#') {
             return Some(after.to_owned());
         }
@@ -313,7 +325,7 @@ fn item_keys(
     seq_indent: usize,
 ) -> Result<Vec<KeyLine>, PolicyEditError> {
     let dash_line = lines.get(start).map(|l| body(l)).unwrap_or("");
-    let after_dash = dash_line.get(seq_indent + 1..).unwrap_or("");
+    let after_dash = dash_line.get(seq_indent.saturating_add(1)..).unwrap_or("");
     let rest = after_dash.trim_start_matches(' ');
     if rest.starts_with('{') {
         return Err(err(
@@ -323,7 +335,7 @@ fn item_keys(
     let mut out = Vec::new();
     let mut col = None;
     if !rest.is_empty() && !rest.starts_with('#') {
-        let c = dash_line.len() - rest.len();
+        let c = dash_line.len().saturating_sub(rest.len());
         col = Some(c);
         if let Some((key, _)) = key_value(rest) {
             out.push(KeyLine {
@@ -333,7 +345,7 @@ fn item_keys(
             });
         }
     }
-    for i in start + 1..end {
+    for i in start.saturating_add(1)..end {
         let Some(l) = lines.get(i) else { break };
         if blank_or_comment(l) {
             continue;

@@ -3,6 +3,9 @@
 //! order) are found again by a forward scan of the text. Best effort: a key the scan
 //! does not find (an unusual flow style) gets no line; nothing here affects a verdict.
 
+// It reads untrusted policy text: no arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::{keys, parse};
 
 /// Every key visited, in document order: (path, key, reason when ignored).
@@ -50,15 +53,22 @@ pub(super) fn key_walk(raw: &parse::RawTop) -> Vec<(String, String, Option<&'sta
 }
 
 fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    line.len()
+        .saturating_sub(line.trim_start_matches(' ').len())
 }
 
 /// The column of `key` used as a mapping key in `line`, if it is.
 fn key_column(line: &str, key: &str) -> Option<usize> {
     let mut from = 0;
-    while let Some(pos) = line.get(from..).and_then(|s| s.find(key)).map(|p| p + from) {
+    while let Some(pos) = line
+        .get(from..)
+        .and_then(|s| s.find(key))
+        .map(|p| p.saturating_add(from))
+    {
         let before = line.get(..pos).unwrap_or_default();
-        let after = line.get(pos + key.len()..).unwrap_or_default();
+        let after = line
+            .get(pos.saturating_add(key.len())..)
+            .unwrap_or_default();
         let before_ok = before
             .trim_end_matches(['"', '\''])
             .trim_end()
@@ -72,7 +82,7 @@ fn key_column(line: &str, key: &str) -> Option<usize> {
         if before_ok && after_ok {
             return Some(pos);
         }
-        from = pos + key.len();
+        from = pos.saturating_add(key.len());
     }
     None
 }
@@ -97,8 +107,8 @@ pub(super) fn locate(
             out.push(None);
             continue;
         };
-        out.push(Some(i + 1));
-        cur = i + 1;
+        out.push(Some(i.saturating_add(1)));
+        cur = i.saturating_add(1);
         if reason.is_some() && !lines.get(i).is_some_and(|l| l.contains('{')) {
             while let Some(l) = lines.get(cur) {
                 let t = l.trim_start();
@@ -108,7 +118,7 @@ pub(super) fn locate(
                     || ind > col
                     || (ind == col && t.starts_with("- "))
                 {
-                    cur += 1;
+                    cur = cur.saturating_add(1);
                 } else {
                     break;
                 }

@@ -54,9 +54,13 @@ pub fn flow_work(text: &[u8]) -> u64 {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// YAML syntax, a wrong type or a malformed value; the message names field and line.
-    #[error("{0}")]
-    Yaml(String),
+    /// YAML syntax, a wrong type or a malformed value: the parser's error, whose message
+    /// names field and line (and its [`location`](serde_norway::Error::location)). The
+    /// message is shown shortened to about 600 characters, since it can quote a huge
+    /// value; for that reason the parser's error is kept here whole but is not returned
+    /// by `source()`, where a cause-chain printer would print it unshortened.
+    #[error("{}", clip_message(&.0.to_string()))]
+    Yaml(serde_norway::Error),
     /// A value is well-typed but not allowed.
     #[error("{path}: {message}")]
     Invalid {
@@ -65,9 +69,32 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
-    /// The file is too large or not UTF-8.
-    #[error("{0}")]
-    Input(String),
+    /// The file is larger than [`MAX_POLICY_SIZE`] (its size).
+    #[error("policy is {0} bytes, more than the {MAX_POLICY_SIZE} allowed")]
+    TooLarge(usize),
+    /// The file is not UTF-8.
+    #[error("policy is not UTF-8 (byte {})", .0.valid_up_to())]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// The file's flow collections exceed [`MAX_FLOW_WORK`]: the parser could not read it
+    /// in bounded time.
+    #[error(
+        "policy has {openers} flow collections (`[` or `{{`) in {size} bytes: more nesting or repetition than it can be parsed with in bounded time; write large lists and maps in block style (`- item`, `key: value`)"
+    )]
+    FlowWork {
+        /// Number of `[` and `{` in the file.
+        openers: usize,
+        /// The file's size in bytes.
+        size: usize,
+    },
+    /// The policy file could not be read ([`Policy::from_file`]).
+    #[error("cannot read policy {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// No service of the policy answers a request ([`Policy::service`]).
@@ -94,14 +121,6 @@ pub enum ServiceError {
         /// The services the policy defines.
         known: Vec<String>,
     },
-}
-
-/// Its message, for callers that carry messages as text (the verifier service's API
-/// errors).
-impl From<ServiceError> for String {
-    fn from(e: ServiceError) -> String {
-        e.to_string()
-    }
 }
 
 /// Weaknesses a policy may tolerate (`security.attestation.tolerate`).
@@ -138,32 +157,50 @@ pub enum Tolerance {
 impl Tolerance {
     /// Every tolerance with its policy spelling.
     pub const ALL: [(Tolerance, &'static str); 11] = [
-        (Tolerance::DebugMode, "debug-mode"),
-        (Tolerance::OutdatedTcb, "outdated-tcb"),
+        (Tolerance::DebugMode, Tolerance::DebugMode.as_str()),
+        (Tolerance::OutdatedTcb, Tolerance::OutdatedTcb.as_str()),
         (
             Tolerance::SoftwareHardeningNeeded,
-            "software-hardening-needed",
+            Tolerance::SoftwareHardeningNeeded.as_str(),
         ),
-        (Tolerance::Hyperthreading, "hyperthreading"),
-        (Tolerance::InsecureIgpu, "insecure-igpu"),
-        (Tolerance::AepicLeak, "aepic-leak"),
-        (Tolerance::InsecureConfiguration, "insecure-configuration"),
-        (Tolerance::Simulation, "simulation"),
-        (Tolerance::DynamicPlatform, "dynamic-platform"),
-        (Tolerance::CachedKeys, "cached-keys"),
+        (
+            Tolerance::Hyperthreading,
+            Tolerance::Hyperthreading.as_str(),
+        ),
+        (Tolerance::InsecureIgpu, Tolerance::InsecureIgpu.as_str()),
+        (Tolerance::AepicLeak, Tolerance::AepicLeak.as_str()),
+        (
+            Tolerance::InsecureConfiguration,
+            Tolerance::InsecureConfiguration.as_str(),
+        ),
+        (Tolerance::Simulation, Tolerance::Simulation.as_str()),
+        (
+            Tolerance::DynamicPlatform,
+            Tolerance::DynamicPlatform.as_str(),
+        ),
+        (Tolerance::CachedKeys, Tolerance::CachedKeys.as_str()),
         (
             Tolerance::ScalableSgxWithoutIntegrity,
-            "scalable-sgx-without-integrity",
+            Tolerance::ScalableSgxWithoutIntegrity.as_str(),
         ),
     ];
 
-    /// The policy spelling.
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(t, _)| *t == self)
-            .map(|(_, s)| *s)
-            .unwrap_or("?")
+    /// The policy spelling: an exhaustive `match`, so a new tolerance cannot lack one
+    /// (a table lookup fell back to "?" before).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tolerance::DebugMode => "debug-mode",
+            Tolerance::OutdatedTcb => "outdated-tcb",
+            Tolerance::SoftwareHardeningNeeded => "software-hardening-needed",
+            Tolerance::Hyperthreading => "hyperthreading",
+            Tolerance::InsecureIgpu => "insecure-igpu",
+            Tolerance::AepicLeak => "aepic-leak",
+            Tolerance::InsecureConfiguration => "insecure-configuration",
+            Tolerance::Simulation => "simulation",
+            Tolerance::DynamicPlatform => "dynamic-platform",
+            Tolerance::CachedKeys => "cached-keys",
+            Tolerance::ScalableSgxWithoutIntegrity => "scalable-sgx-without-integrity",
+        }
     }
 }
 
@@ -395,15 +432,27 @@ impl Policy {
     /// sessions it imports (`S.yaml` beside the file). Returns the policy and every
     /// imported session file read, with its bytes (a reload watches them too).
     pub fn from_file(path: &std::path::Path) -> Result<(Self, Vec<ImportedFile>), PolicyError> {
-        let bytes = import::read_limited(path).map_err(|e| {
-            PolicyError::Input(format!("cannot read policy {}: {e}", path.display()))
+        let bytes = import::read_limited(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
+        Self::from_yaml_with_imports(&bytes, dir)
+    }
+
+    /// [`Policy::from_file`] for policy bytes already read (the verification service reads
+    /// its file once, with the file's identity): `$$SCONE::NAME$$` entries are resolved
+    /// through the sessions in `dir`, the policy file's folder. Returns the policy and
+    /// every imported session file read, with its bytes.
+    pub fn from_yaml_with_imports(
+        bytes: &[u8],
+        dir: &std::path::Path,
+    ) -> Result<(Self, Vec<ImportedFile>), PolicyError> {
         let mut files = Vec::new();
-        let p = Self::parse(&bytes, Some((dir, &mut files)))?;
+        let p = Self::parse(bytes, Some((dir, &mut files)))?;
         Ok((p, files))
     }
 
@@ -418,23 +467,17 @@ impl Policy {
         imports: Option<(&std::path::Path, &mut Vec<ImportedFile>)>,
     ) -> Result<Self, PolicyError> {
         if bytes.len() > MAX_POLICY_SIZE {
-            return Err(PolicyError::Input(format!(
-                "policy is {} bytes, more than the {MAX_POLICY_SIZE} allowed",
-                bytes.len()
-            )));
+            return Err(PolicyError::TooLarge(bytes.len()));
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            PolicyError::Input(format!("policy is not UTF-8 (byte {})", e.valid_up_to()))
-        })?;
+        let text = std::str::from_utf8(bytes).map_err(PolicyError::NotUtf8)?;
         if flow_work(bytes) > MAX_FLOW_WORK {
             let openers = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
-            return Err(PolicyError::Input(format!(
-                "policy has {openers} flow collections (`[` or `{{`) in {} bytes: more nesting or repetition than it can be parsed with in bounded time; write large lists and maps in block style (`- item`, `key: value`)",
-                bytes.len()
-            )));
+            return Err(PolicyError::FlowWork {
+                openers,
+                size: bytes.len(),
+            });
         }
-        let raw: parse::RawTop = serde_norway::from_str(text)
-            .map_err(|e| PolicyError::Yaml(clip_message(&e.to_string())))?;
+        let raw: parse::RawTop = serde_norway::from_str(text).map_err(PolicyError::Yaml)?;
         let walk = locate::key_walk(&raw);
         let lines = locate::locate(text, &walk);
         let ignored = walk

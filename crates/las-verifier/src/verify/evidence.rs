@@ -79,36 +79,14 @@ pub(super) fn las_trust(
 }
 
 /// Verifies identity evidence on its own (what `las platform-ids --verify` does for each
-/// LAS): signature, binding to key and nonce, freshness, simulation policy, and the LAS
-/// measurement against `trusted_las`. Returns the verified claims. Without DCAP
-/// collateral (see [`verify_las_evidence_with`]) `sgx-dcap` evidence is rejected with
-/// `dcap-collateral-missing`. Several failed checks are reported as the first one's
-/// reason with every detail.
-pub fn verify_las_evidence(
-    policy: &Policy,
-    ev: &LasEvidence<'_>,
-    now: u64,
-    notes: &mut Vec<String>,
-) -> Result<EvidenceClaims, Rejection> {
-    verify_las_evidence_with(policy, ev, &VerifyOptions::default(), now, notes).map_err(|rs| {
-        let detail = rs
-            .iter()
-            .map(|r| format!("{}: {}", r.reason, r.detail))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Rejection {
-            reason: rs.first().map_or(Reason::UntrustedLas, |r| r.reason),
-            detail,
-        }
-    })
-}
-
-/// [`verify_las_evidence`] with the extra inputs in `opts` (DCAP collateral for
-/// `sgx-dcap` evidence), returning every failed check. For `sgx-dcap` evidence the DCAP
-/// quote is verified and appraised (`dcap::appraise`: chain to Intel's root, TCB status and
+/// LAS), returning the verified claims or every failed check: signature, binding to key
+/// and nonce, freshness, simulation policy, and the LAS measurement against
+/// `trusted_las`. For `sgx-dcap` evidence the DCAP quote is verified and appraised against
+/// the collateral in `opts` (`dcap::appraise`: chain to Intel's root, TCB status and
 /// advisories against `tolerate`/`ignore_advisories`, DEBUG, REPORTDATA = binding of key
-/// and nonce), the evidence's LAS claims must equal the quote's, and the quote's
-/// MRENCLAVE/MRSIGNER must be in `trusted_las`.
+/// and nonce; without collateral it is rejected with `dcap-collateral-missing`), the
+/// evidence's LAS claims must equal the quote's, and the quote's MRENCLAVE/MRSIGNER must
+/// be in `trusted_las`.
 pub fn verify_las_evidence_with(
     policy: &Policy,
     ev: &LasEvidence<'_>,

@@ -11,13 +11,12 @@ mod evidence;
 mod quote;
 mod reason;
 
-use las_core::PlatformId;
 use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
 
-pub use evidence::{verify_las_evidence, verify_las_evidence_platform, verify_las_evidence_with};
-pub use quote::{verify_quote, verify_quote_with, verify_verified_quote_with};
+pub use evidence::{verify_las_evidence_platform, verify_las_evidence_with};
+pub use quote::{PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote_with};
 pub use reason::{Reason, Rejection};
 
 /// The verifier's knowledge about the LAS behind a platform key.
@@ -30,11 +29,10 @@ pub struct LasEvidence<'a> {
     pub expected_nonce: Option<&'a [u8]>,
 }
 
-/// Everything a verification needs besides the policy. The clock is a parameter.
+/// Everything a verification needs besides the policy and the quote. The clock is a
+/// parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyRequest<'a> {
-    /// The quote (tagged COSE_Sign1).
-    pub quote: &'a [u8],
     /// The service to check against (`None`: the policy's only service).
     pub service: Option<&'a str>,
     /// REPORTDATA the enclave must have bound (e.g. hash of its TLS key and a nonce).
@@ -45,8 +43,7 @@ pub struct VerifyRequest<'a> {
     pub now: u64,
 }
 
-/// Inputs that only some verifications need. `Default` gives none of them; the functions
-/// without `_with` use the default.
+/// Inputs that only some verifications need. `Default` gives none of them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions<'a> {
     /// DCAP collateral for `sgx-dcap` identity evidence (from `--collateral FILE` or a
@@ -127,18 +124,13 @@ impl Verdict {
 #[non_exhaustive]
 pub enum VerifyError {
     /// No such service, or several and none chosen.
-    #[error("{0}")]
+    #[error(transparent)]
     Service(crate::policy::ServiceError),
     /// The policy asks for no attestation.
     #[error(
         "the policy's security.attestation.mode is `none`: it asks for no attestation, so there is nothing to verify a quote against"
     )]
     AttestationModeNone,
-}
-
-/// Parses a platform ID as a policy would (either case).
-pub fn parse_platform_id(s: &str) -> Option<PlatformId> {
-    PlatformId::parse(s).ok()
 }
 
 #[cfg(test)]
@@ -224,15 +216,16 @@ mod tests {
     const ALT: &str = "    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n      signer: {mrsigner: \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\", isvprodid: 7, isvsvn_min: 2}\n";
 
     fn run(p: &Policy, q: &[u8], ev: Option<LasEvidence<'_>>) -> Verdict {
-        verify_quote(
+        verify_quote_with(
             p,
+            q,
             &VerifyRequest {
-                quote: q,
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: ev,
                 now: NOW,
             },
+            &VerifyOptions::default(),
         )
         .unwrap()
     }
@@ -256,32 +249,42 @@ mod tests {
     }
 
     /// The service's path (signature checked in a batch): the same verdict as the
-    /// one-at-a-time path, accepted or not, and the quote bytes are not read again.
+    /// one-at-a-time path, accepted or not, and the quote bytes are not read again; a
+    /// quote whose signature does not verify comes back refused, never verified.
     #[test]
-    fn a_quote_verified_elsewhere_gets_the_same_verdict() {
+    fn a_batch_verified_quote_gets_the_same_verdict() {
         let id = las(1);
         let p = policy("    tolerate: [simulation]\n", ALT);
         let nonce = [9u8; 16];
         let ev = evidence(&id, &nonce, NOW, [5; 32]);
-        for q in [
+        let good = [
             quote(&id, Mode::Sim, false, 2),
             quote(&id, Mode::Sim, true, 1),
-        ] {
+        ];
+        let mut bad = good[0].clone();
+        let n = bad.len();
+        bad[n - 32] ^= 1;
+        let unchecked = [&good[0], &good[1], &bad]
+            .iter()
+            .map(|q| las_core::quote::decode_quote(q).unwrap())
+            .collect();
+        let (mut out, _) = las_core::quote::batch::verify_quotes(unchecked);
+        assert!(out.pop().unwrap().is_err(), "a bad signature is refused");
+        for (q, verified) in good.iter().zip(out) {
             let lev = Some(LasEvidence {
                 token: &ev,
                 expected_nonce: Some(&nonce),
             });
-            let want = run(&p, &q, lev);
-            let verified = las_core::quote::decode_quote(&q).unwrap().verify().unwrap();
+            let want = run(&p, q, lev);
             let req = VerifyRequest {
-                quote: b"not read",
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: lev,
                 now: NOW,
             };
             let got =
-                verify_verified_quote_with(&p, verified, &req, &VerifyOptions::default()).unwrap();
+                verify_batch_verified_with(&p, verified.unwrap(), &req, &VerifyOptions::default())
+                    .unwrap();
             assert_eq!(format!("{got:?}"), format!("{want:?}"));
         }
     }
@@ -300,8 +303,8 @@ mod tests {
         let at = |now: u64, max_age: Option<u64>| {
             verify_quote_with(
                 &p,
+                &q,
                 &VerifyRequest {
-                    quote: &q,
                     service: None,
                     expected_report_data: None,
                     las_evidence: None,
@@ -362,15 +365,16 @@ mod tests {
         let tol = pinned.replace("[simulation]", "[simulation, debug-mode]");
         assert!(run(&policy(&tol, ALT), &dbg, None).accepted());
         // Report data.
-        let v = verify_quote(
+        let v = verify_quote_with(
             &policy(&pinned, ALT),
+            &q,
             &VerifyRequest {
-                quote: &q,
                 service: Some("app"),
                 expected_report_data: Some(&[0x12; 64]),
                 las_evidence: None,
                 now: NOW,
             },
+            &VerifyOptions::default(),
         )
         .unwrap();
         assert!(v.has(Reason::ReportDataMismatch));
@@ -491,15 +495,17 @@ mod tests {
         );
         let rs = verify_las_evidence_with(&tolerant, &lev, &opts, now, &mut vec![]).unwrap_err();
         assert_eq!(names(&rs), ["report-data-mismatch"]);
-        // The compatible entry point reports the same first reason.
-        let r = verify_las_evidence(&tolerant, &lev, now, &mut vec![]).unwrap_err();
-        assert_eq!(r.reason, Reason::DcapCollateralMissing);
+        // Without collateral: the first reason says so.
+        let rs =
+            verify_las_evidence_with(&tolerant, &lev, &VerifyOptions::default(), now, &mut vec![])
+                .unwrap_err();
+        assert_eq!(rs[0].reason, Reason::DcapCollateralMissing);
         // Through a quote of that LAS: the verdict carries the reason, never acceptance.
         let q = quote_hw(&id);
         let v = verify_quote_with(
             &tolerant,
+            &q,
             &VerifyRequest {
-                quote: &q,
                 service: None,
                 expected_report_data: Some(&[0x11; 64]),
                 las_evidence: Some(lev),
@@ -625,6 +631,27 @@ mod tests {
         // Simulation not tolerated: refused, the QE ID does not help.
         let strict = policy("    tolerate: []\n", &svc);
         assert!(!with(&las(1), [7; 16], &strict).accepted());
+    }
+
+    #[test]
+    fn a_pinned_key_does_not_make_a_hw_claim_verified() {
+        let id = las(1);
+        let pinned = format!("    trusted_scone_qe_pubkeys: [\"{}\"]\n", id.platform_id());
+        let mut c = las_core::quote::decode_and_verify_quote(&quote(&id, Mode::Sim, false, 2))
+            .unwrap()
+            .claims;
+        c.mode = Mode::Hw;
+        let hw = encode_quote(&id, &c).unwrap();
+        let v = run(&policy(&pinned, ALT), &hw, None);
+        assert!(v.accepted(), "{:?}", v.rejections);
+        assert_eq!(v.las_trust, Some(LasTrust::Pinned));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.starts_with(PINNED_HARDWARE_UNVERIFIED)),
+            "{:?}",
+            v.notes
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The quote itself against the service: signature, LAS trust, simulation, platforms,
 //! attestation alternatives, DEBUG, report data, issue time.
 
+use las_core::quote::batch::BatchVerified;
 use las_core::quote::{QuoteClaims, VerifiedQuote, decode_and_verify_quote};
 use las_core::{Mode, TokenError};
 
@@ -10,31 +11,36 @@ use super::{
 };
 use crate::policy::{Alternative, Policy, Tolerance};
 
-/// Verifies a quote against `policy` (no DCAP collateral: see [`verify_quote_with`]).
-pub fn verify_quote(policy: &Policy, req: &VerifyRequest<'_>) -> Result<Verdict, VerifyError> {
-    verify_quote_with(policy, req, &VerifyOptions::default())
-}
+/// The note (and its stable prefix) of a `hw` quote whose LAS is trusted only through a
+/// pinned key: accepted, but its hardware is unverified (at most `warning` in an EAR).
+pub const PINNED_HARDWARE_UNVERIFIED: &str = "pinned-key-hardware-unverified";
 
-/// Verifies a quote against `policy`, with the extra inputs in `opts` (DCAP collateral
-/// for `sgx-dcap` identity evidence of the LAS).
+/// Verifies `quote` (a tagged COSE_Sign1 from a LAS) against `policy`: the one way to
+/// verify a quote. It decodes the quote and checks its signature, then checks the LAS
+/// behind the key and every rule of the service `req` names; `opts` carries the inputs
+/// only some verifications need (`VerifyOptions::default()` for none). A rejected quote
+/// is an `Ok` verdict with its rejections; `Err` means the request cannot be evaluated.
 pub fn verify_quote_with(
     policy: &Policy,
+    quote: &[u8],
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
-    appraise(policy, req, opts, || decode_and_verify_quote(req.quote))
+    appraise(policy, req, opts, || decode_and_verify_quote(quote))
 }
 
-/// [`verify_quote_with`] for a quote the caller has already decoded and whose signature it
-/// has verified (the verification service checks many signatures in one batch):
-/// `req.quote` is not read again; every other check is the same.
-pub fn verify_verified_quote_with(
+/// The batch path: [`verify_quote_with`] for a quote whose signature las-core's batch
+/// verifier checked (`las_core::quote::batch::verify_quotes`, which the verification
+/// service runs over the quotes of waiting requests); every other check is the same. A
+/// [`BatchVerified`] comes only from that verifier, so no caller can skip the signature
+/// check through here.
+pub fn verify_batch_verified_with(
     policy: &Policy,
-    quote: VerifiedQuote,
+    quote: BatchVerified,
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
 ) -> Result<Verdict, VerifyError> {
-    appraise(policy, req, opts, || Ok(quote))
+    appraise(policy, req, opts, || Ok(quote.into_verified()))
 }
 
 fn appraise(
@@ -86,6 +92,14 @@ fn appraise(
             (None, None)
         }
     };
+
+    // A pinned key proves who signed, not what the platform is: the quote's own `mode`
+    // claim is all there is, so hardware is never taken as verified on it (issue 23).
+    if las_trust == Some(super::LasTrust::Pinned) && claims.mode == Mode::Hw {
+        notes.push(format!(
+            "{PINNED_HARDWARE_UNVERIFIED}: the LAS key is trusted only because it is pinned in trusted_scone_qe_pubkeys; that the platform is hardware SGX is the quote's own claim, not verified evidence (give the LAS's identity evidence instead of pinning for an affirming result)"
+        ));
+    }
 
     if claims.mode == Mode::Sim {
         if simulation_ok {

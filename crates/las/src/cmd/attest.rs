@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use las_client::attest;
+use las_core::api::verifier::EarStatus;
 use las_verifier_service::client::VerifierClient;
 
-use crate::cli::QuoteArgs;
+use super::quote::QuoteArgs;
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
@@ -37,22 +37,11 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer = rt.block_on(async {
-        let n = verifier
-            .nonce()
-            .await
-            .context("cannot get a nonce from the verifier")?;
-        let rd = las_verifier_service::bound_report_data(&n.bytes, &app_data);
-        let q = attest(&las, &enclave, &rd)
-            .await
-            .context("cannot get a quote from the LAS")?;
-        // The verifier reaches the LAS at the address the enclave used.
-        let las_addr = las.addr().to_string();
-        verifier
-            .attest(&a.service, &n.nonce, &q.bytes, &app_data, Some(&las_addr))
-            .await
-            .context("the verifier did not appraise the quote")
-    })?;
+    // The enclave's side fetches its LAS's identity evidence for the service's nonce and
+    // posts it with the quote: the service itself connects to no LAS.
+    let answer = rt
+        .block_on(verifier.attest_enclave(&a.service, &las, &enclave, &app_data))
+        .context("the verifier did not appraise the quote")?;
     match &a.quote.output {
         Some(path) => {
             super::write_output(path, format!("{}\n", answer.ear).as_bytes())?;
@@ -60,9 +49,8 @@ pub fn run(a: AttestArgs) -> anyhow::Result<ExitCode> {
         None => outln!("{}", answer.ear)?,
     }
     note!("ear.status: {}", answer.status);
-    Ok(match answer.status.as_str() {
-        "affirming" | "warning" => ExitCode::SUCCESS,
-        "contraindicated" => ExitCode::from(1),
-        other => anyhow::bail!("the verifier answered an unknown status {other:?}"),
+    Ok(match answer.status {
+        EarStatus::Affirming | EarStatus::Warning => ExitCode::SUCCESS,
+        EarStatus::Contraindicated => ExitCode::from(1),
     })
 }

@@ -32,18 +32,19 @@ pub fn run(ear: &str, jwks: &str, now: Option<u64>, timeout: Duration) -> anyhow
     } else {
         read_small(Path::new(ear), "EAR")?
     };
-    let jwks: serde_json::Value = if jwks.starts_with("http://") || jwks.starts_with("https://") {
-        let base = jwks.strip_suffix("/.well-known/jwks.json").unwrap_or(jwks);
-        let client = VerifierClient::new(base, timeout)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(client.jwks())
-            .with_context(|| format!("cannot fetch the JWKS from {jwks}"))?
-    } else {
-        serde_json::from_str(&read_small(Path::new(jwks), "JWKS")?)
-            .with_context(|| format!("JWKS file {jwks} is not JSON"))?
-    };
+    let jwks: las_core::api::verifier::Jwks =
+        if jwks.starts_with("http://") || jwks.starts_with("https://") {
+            let base = jwks.strip_suffix("/.well-known/jwks.json").unwrap_or(jwks);
+            let client = VerifierClient::new(base, timeout)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(client.jwks())
+                .with_context(|| format!("cannot fetch the JWKS from {jwks}"))?
+        } else {
+            serde_json::from_str(&read_small(Path::new(jwks), "JWKS")?)
+                .with_context(|| format!("JWKS file {jwks} is not a JWKS (RFC 7517)"))?
+        };
     let now = now.unwrap_or_else(las_platform::unix_now);
     match las_verifier_service::verify_ear(&token, &jwks, now) {
         Ok(claims) => {

@@ -12,11 +12,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+/// Where `las serve` and `las id` look for `lasd`, as `--help` and the README say it.
+pub const LOOKUP: &str = "`las serve` and `las id` run the `lasd` next to the `las` executable, else the first `lasd` on PATH";
+
 /// The `lasd` that `las` runs: the one next to the `las` executable (a release archive,
 /// the image, or cargo's `target/<profile>` folder), else the first on PATH.
 pub fn find() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the `las` executable's folder")?;
     let beside = exe.parent().map(|d| d.join("lasd"));
+    #[cfg(debug_assertions)]
     if let Some(b) = &beside {
         build_under_cargo_run(&exe, b)?;
     }
@@ -38,10 +42,14 @@ pub fn find() -> anyhow::Result<PathBuf> {
     })
 }
 
-/// `cargo run` (the README's first command) builds only the `las` binary. When `las` was
+/// DEBUG BUILDS ONLY (`cargo run -- serve` in a checkout): a release `las` never runs
+/// `$CARGO` (issue 23: with `CARGO`/`CARGO_TARGET_DIR` set, `las id` ran `$CARGO build`).
+///
+/// `cargo run` builds only the `las` binary. When `las` was
 /// started by cargo from this workspace's target folder and the `lasd` beside it is missing
 /// or older than `las`, build it there first (same profile and features), so that
-/// `cargo run --release -- serve` starts the current daemon on a fresh checkout.
+/// `cargo run -- serve` starts the current daemon on a fresh checkout.
+#[cfg(debug_assertions)]
 fn build_under_cargo_run(las: &Path, lasd: &Path) -> anyhow::Result<()> {
     let Some(cargo) = std::env::var_os("CARGO") else {
         return Ok(());
@@ -71,7 +79,7 @@ fn build_under_cargo_run(las: &Path, lasd: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "lasd", "--manifest-path"])
+    cmd.args(["build", "--locked", "-p", "lasd", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(target_dir);
@@ -107,6 +115,10 @@ fn is_executable(p: &Path) -> bool {
 /// Replaces this process with `lasd` `args`; returns only if that fails.
 pub fn exec(global: &[OsString], args: &[OsString]) -> anyhow::Result<ExitCode> {
     let lasd = find()?;
+    // `las serve --help` is lasd's help: say first which lasd that is and why.
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        outln!("{LOOKUP}; this one is {}.\n", lasd.display())?;
+    }
     let err = std::process::Command::new(&lasd)
         .args(global)
         .args(args)

@@ -1,58 +1,26 @@
-//! One module per subcommand.
+//! One module per subcommand, each with its own arguments where they are its alone.
+//! Nothing here reads `crate::cli`: the CLI definition uses these modules, and `main`
+//! dispatches, so the arrows run one way (main -> cli -> cmd).
 
 pub mod attest;
 mod ear;
 pub mod lasd;
 pub mod platform_ids;
 pub mod policy;
-mod quote;
+pub mod quote;
 pub mod tcb_state;
 pub mod verifier;
-mod verify;
+pub mod verify;
 pub mod wait_ready;
 
 use std::process::ExitCode;
 
-use crate::cli::Command;
-
-/// Runs `cmd`; `global` are the global options to hand on to `lasd`.
-pub fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> {
-    match cmd {
-        Command::Serve(a) => lasd::exec(global, &a.args),
-        Command::Id(a) => {
-            // After `id`: lasd's serve options (and options before `id`) conflict with it.
-            let mut args = vec![std::ffi::OsString::from("id")];
-            args.extend(global.iter().cloned());
-            args.extend(a.args);
-            lasd::exec(&[], &args)
-        }
-        Command::Quote(a) => quote::run(a),
-        Command::Verify(a) => verify::run(a),
-        Command::PlatformIds(a) => platform_ids::run(a),
-        Command::Policy(c) => policy::run(c),
-        Command::TcbState(a) => tcb_state::run(a),
-        Command::Completion { shell } => {
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "las", &mut buf);
-            out!("{}", String::from_utf8_lossy(&buf))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Man { dir } => man(&dir),
-        Command::WaitReady(a) => wait_ready::run(a),
-        Command::Verifier(c) => verifier::run(c),
-        Command::Attest(a) => attest::run(a),
-    }
-}
-
 /// One man page per command and subcommand (`las.1`, `las-platform-ids.1`, ...). Each file
 /// is written to a temporary file in DIR and renamed into place, so a symlink planted at a
 /// page's name is replaced, never followed.
-fn man(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub fn man(mut cmd: clap::Command, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
     cmd.build();
     let mut pages = Vec::new();
     collect_pages(&cmd, "las", &mut pages);

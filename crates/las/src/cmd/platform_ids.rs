@@ -149,7 +149,7 @@ pub struct PlatformIdsArgs {
     /// How long to wait for each request (API server, LAS, pod log), e.g. 10s, 1m, 500ms
     /// (bare seconds work too).
     #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
-          default_value = "10s", value_parser = crate::duration::parse_timeout)]
+          default_value = "10s", value_parser = las_server::duration::timeout)]
     pub timeout: Duration,
 }
 

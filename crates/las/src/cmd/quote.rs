@@ -1,15 +1,64 @@
 //! `las quote`: the enclave side of local attestation on the simulated platform.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
+use clap::Args;
 use las_client::{LasAddr, LasClient, SimEnclave, attest};
 use las_core::egetkey::EnclaveIdentity;
 use las_core::hexfmt::decode_fixed;
 use las_core::sgx::{Attributes, flags};
 
-use crate::cli::QuoteArgs;
+/// `las quote`: the simulated application enclave and its LAS (also flattened into
+/// `las attest`).
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub las: String,
+    /// Report data the enclave binds into its REPORT: up to 64 bytes as hex (shorter values
+    /// are padded with zero bytes), e.g. the SHA-256 of its TLS public key.
+    #[arg(long, value_name = "HEX")]
+    pub report_data: String,
+    /// MRENCLAVE of the simulated application enclave (64 hex). Default: SHA-256 of the
+    /// `las` executable itself.
+    #[arg(long, value_name = "HEX64")]
+    pub mrenclave: Option<String>,
+    /// MRSIGNER of the simulated application enclave (64 hex). Default: all zero.
+    #[arg(long, value_name = "HEX64")]
+    pub mrsigner: Option<String>,
+    /// ISVPRODID of the simulated application enclave.
+    #[arg(long, default_value_t = 0)]
+    pub isvprodid: u16,
+    /// ISVSVN of the simulated application enclave.
+    #[arg(long, default_value_t = 0)]
+    pub isvsvn: u16,
+    /// Make the simulated application enclave a DEBUG enclave.
+    #[arg(long)]
+    pub debug: bool,
+    /// State folder of the LAS on this platform (simulation: its platform secret makes the
+    /// REPORT). Default: as for `las serve`.
+    #[arg(long, env = "LAS_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Simulation only: the platform's CPUSVN override, as given to `las serve`.
+    #[arg(long, env = "LAS_SIM_CPUSVN", value_name = "HEX32")]
+    pub sim_cpusvn: Option<String>,
+    /// Write the quote (raw COSE_Sign1 bytes) to FILE instead of base64 to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How long to wait for the LAS, e.g. 10s, 1m, 500ms (bare seconds work too).
+    #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
+          default_value = "10s", value_parser = las_server::duration::timeout)]
+    pub timeout: Duration,
+}
 
 /// Parses up to 64 bytes of hex, zero-padded to 64.
 pub fn report_data(what: &str, s: &str) -> anyhow::Result<[u8; 64]> {
@@ -83,7 +132,7 @@ pub fn sim_enclave(a: &QuoteArgs) -> anyhow::Result<(LasClient, SimEnclave)> {
     let state_dir = a
         .state_dir
         .clone()
-        .unwrap_or_else(las_platform::default_state_dir);
+        .unwrap_or_else(las_platform::default_state_dir_to_read);
     let enclave = SimEnclave::open(&state_dir, cpusvn, identity)?;
     let las = LasClient::new(las_addr, a.timeout);
     Ok((las, enclave))

@@ -53,7 +53,7 @@ pub struct TcbStateArgs {
     pub now: Option<u64>,
     /// How long to wait for the LAS and the PCCS.
     #[arg(long, value_name = "DURATION", default_value = "10s",
-          value_parser = crate::duration::parse_timeout)]
+          value_parser = las_server::duration::timeout)]
     pub timeout: Duration,
 }
 

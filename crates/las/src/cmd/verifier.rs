@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use las_server::duration;
 use las_verifier::dcap::CollateralSet;
-use las_verifier_service::ServiceConfig;
+use las_verifier_service::{
+    DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME,
+    DEFAULT_POLICY_SETTLE, MAX_EVIDENCE_CACHE, ServiceConfig,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum VerifierCommand {
@@ -21,9 +25,22 @@ pub enum VerifierCommand {
     Serve(VerifierServeArgs),
 }
 
+/// The options of `las verifier serve`. The limit options are lasd's (one definition,
+/// `las_server::LimitArgs`), reading `LAS_VERIFIER_...` variables, with the service's
+/// body cap as default.
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("max_body_bytes", |a| a.env("LAS_VERIFIER_MAX_BODY_BYTES").default_value(SERVICE_BODY_LIMIT_TEXT)),
+    mut_arg("header_timeout", |a| a.env("LAS_VERIFIER_HEADER_TIMEOUT_SECS")),
+    mut_arg("write_timeout", |a| a.env("LAS_VERIFIER_WRITE_TIMEOUT_SECS")),
+    mut_arg("max_connections", |a| a.env("LAS_VERIFIER_MAX_CONNECTIONS")),
+    mut_arg("drain_timeout", |a| a.env("LAS_VERIFIER_DRAIN_TIMEOUT_SECS")),
+)]
 pub struct VerifierServeArgs {
-    /// Policy file (session language v0.3); may define several services.
+    /// Policy file (session language v0.3); may define several services. Replace it
+    /// atomically (write a new file, then rename it over the old one, as editors and
+    /// Kubernetes ConfigMaps do): that is taken at once. A file rewritten in place is taken
+    /// only after its bytes stayed the same for --policy-settle.
     #[arg(long, env = "LAS_VERIFIER_POLICY", value_name = "FILE")]
     pub policy: PathBuf,
     /// Address to listen on.
@@ -32,49 +49,68 @@ pub struct VerifierServeArgs {
     /// State folder: `ear-signing-key.pem` and `nonce-key` (created when absent).
     #[arg(long, env = "LAS_VERIFIER_STATE_DIR", value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Seconds a nonce stays valid.
-    #[arg(long, env = "LAS_VERIFIER_NONCE_LIFETIME_SECS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub nonce_lifetime_secs: u64,
-    /// Seconds verified LAS identity evidence is reused per platform ID (at most 570: the
-    /// verifier refuses evidence older than 600 s).
-    #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(0..=570))]
-    pub evidence_cache_secs: u64,
-    /// Seconds an EAR is valid (`exp` - `iat`).
-    #[arg(long, env = "LAS_VERIFIER_EAR_LIFETIME_SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..=86400))]
-    pub ear_lifetime_secs: u64,
-    /// Seconds to wait for a LAS.
-    #[arg(long, env = "LAS_VERIFIER_LAS_TIMEOUT_SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub las_timeout_secs: u64,
-    /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, env = "LAS_VERIFIER_MAX_BODY_BYTES", default_value_t = 64 * 1024,
-          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
-    pub max_body_bytes: u32,
-    /// Seconds a client has to send its request headers.
-    #[arg(long, env = "LAS_VERIFIER_HEADER_TIMEOUT_SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub header_timeout_secs: u64,
-    /// Seconds a blocked answer write may take: a client that does not read its answers
-    /// loses its connection after this long.
-    #[arg(long, env = "LAS_VERIFIER_WRITE_TIMEOUT_SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub write_timeout_secs: u64,
+    /// How long a nonce stays valid (`2m`, `90s`; a bare number is seconds; at most 1h).
+    #[arg(long, env = "LAS_VERIFIER_NONCE_LIFETIME_SECS", value_name = "DURATION",
+          default_value_t = DEFAULT_NONCE_LIFETIME.into(), value_parser = timeout)]
+    pub nonce_lifetime: duration::Shown,
+    /// Deprecated: --nonce-lifetime SECONDS.
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub nonce_lifetime_secs: Option<String>,
+    /// How long verified LAS identity evidence is reused per platform ID (`5m`, `0s`; at
+    /// most 9m30s: the verifier refuses evidence older than 10 minutes).
+    #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_SECS", value_name = "DURATION",
+          default_value_t = DEFAULT_EVIDENCE_CACHE.into(), value_parser = evidence_cache)]
+    pub evidence_cache: duration::Shown,
+    /// Deprecated: --evidence-cache SECONDS.
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub evidence_cache_secs: Option<String>,
+    /// Memory the evidence cache may hold, in bytes. Only evidence that matched the key
+    /// of the quote it came with is cached; a full cache takes no new entries (it never
+    /// evicts live ones).
+    #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_BYTES",
+          default_value_t = las_verifier_service::DEFAULT_EVIDENCE_CACHE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 34))]
+    pub evidence_cache_bytes: u64,
+    /// Networks (CIDR, comma-separated, e.g. 10.0.0.0/8,fd00::/8) a LAS named in an
+    /// attestation request (`las`) may resolve into for the service to fetch its identity
+    /// evidence itself. Without it (the default) the service makes no outbound
+    /// connection: clients post the evidence (`las attest` does), and a request naming a
+    /// LAS is refused with `evidence-fetch-disabled`. A fetched answer is never passed to
+    /// the client.
+    #[arg(
+        long,
+        env = "LAS_VERIFIER_FETCH_EVIDENCE_FROM",
+        value_name = "CIDR,...",
+        value_delimiter = ','
+    )]
+    pub fetch_evidence_from: Vec<las_verifier_service::IpNet>,
+    /// How long an EAR is valid, `exp` - `iat` (`5m`; at most 24h).
+    #[arg(long, env = "LAS_VERIFIER_EAR_LIFETIME_SECS", value_name = "DURATION",
+          default_value_t = DEFAULT_EAR_LIFETIME.into(), value_parser = ear_lifetime)]
+    pub ear_lifetime: duration::Shown,
+    /// Deprecated: --ear-lifetime SECONDS.
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub ear_lifetime_secs: Option<String>,
+    /// How long to wait for a LAS (`5s`; at most 5m).
+    #[arg(long, env = "LAS_VERIFIER_LAS_TIMEOUT_SECS", value_name = "DURATION",
+          default_value_t = DEFAULT_LAS_TIMEOUT.into(), value_parser = las_timeout)]
+    pub las_timeout: duration::Shown,
+    /// Deprecated: --las-timeout SECONDS.
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub las_timeout_secs: Option<String>,
+    /// How long a policy file rewritten in place must keep the same bytes before it is
+    /// taken (`5s`; at most 1h): a writer that pauses mid-file never gets half a policy
+    /// loaded. A new file renamed over the old one is taken at once.
+    #[arg(long, env = "LAS_VERIFIER_POLICY_SETTLE", value_name = "DURATION",
+          default_value_t = DEFAULT_POLICY_SETTLE.into(), value_parser = timeout)]
+    pub policy_settle: duration::Shown,
+    #[command(flatten)]
+    pub limits: las_server::LimitArgs,
     /// Quote signatures of waiting requests verified together at most (1: each alone).
     /// A lone request is checked at once; batches form only when requests wait.
     #[arg(long, env = "LAS_VERIFIER_VERIFY_BATCH_MAX", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=32))]
     pub verify_batch_max: u16,
-    /// Open connections at most; further ones are closed at once.
-    #[arg(long, env = "LAS_VERIFIER_MAX_CONNECTIONS", default_value_t = 4096,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
-    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
-    #[arg(long, env = "LAS_VERIFIER_DRAIN_TIMEOUT_SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub drain_timeout_secs: u64,
     /// Copy `ear-signing-key.pem` and `nonce-key` from DIR (e.g. a mounted Kubernetes
     /// Secret: symlinks and group read allowed there) into the state folder before
     /// starting; a different key already in the state folder is an error.
@@ -85,21 +121,79 @@ pub struct VerifierServeArgs {
     pub collateral: Vec<PathBuf>,
 }
 
+/// [`las_verifier_service::SERVICE_BODY_LIMIT`] as clap's default text (checked by a test).
+const SERVICE_BODY_LIMIT_TEXT: &str = "65536";
+
+fn within(s: &str, min: Duration, max: Duration) -> Result<duration::Shown, String> {
+    duration::within(s, min, max).map(Into::into)
+}
+
+fn timeout(s: &str) -> Result<duration::Shown, String> {
+    duration::timeout(s).map(Into::into)
+}
+
+fn evidence_cache(s: &str) -> Result<duration::Shown, String> {
+    within(s, Duration::ZERO, MAX_EVIDENCE_CACHE)
+}
+
+fn ear_lifetime(s: &str) -> Result<duration::Shown, String> {
+    within(s, Duration::from_secs(1), Duration::from_secs(86400))
+}
+
+fn las_timeout(s: &str) -> Result<duration::Shown, String> {
+    within(s, Duration::from_secs(1), Duration::from_secs(300))
+}
+
+/// A duration option or its deprecated `--*-secs` form.
+fn deprecated(
+    old: &str,
+    new: &str,
+    secs: Option<&str>,
+    value: duration::Shown,
+    check: fn(&str) -> Result<duration::Shown, String>,
+) -> anyhow::Result<Duration> {
+    duration::or_deprecated_secs(old, new, secs, value, |s| check(s).map(Into::into))
+        .map_err(anyhow::Error::msg)
+}
+
 pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     let VerifierCommand::Serve(a) = c;
     let mut config = ServiceConfig::new(a.policy, a.state_dir);
     config.listen = a.listen;
     config.import_keys_from = a.import_keys_from;
-    config.nonce_lifetime = a.nonce_lifetime_secs;
-    config.evidence_cache = a.evidence_cache_secs;
-    config.ear_lifetime = a.ear_lifetime_secs;
-    config.las_timeout = Duration::from_secs(a.las_timeout_secs);
-    config.body_limit = a.max_body_bytes as usize;
-    config.connections.header_timeout = Duration::from_secs(a.header_timeout_secs);
-    config.connections.write_timeout = Duration::from_secs(a.write_timeout_secs);
+    config.nonce_lifetime = deprecated(
+        "nonce-lifetime-secs",
+        "nonce-lifetime",
+        a.nonce_lifetime_secs.as_deref(),
+        a.nonce_lifetime,
+        timeout,
+    )?;
+    config.evidence_cache = deprecated(
+        "evidence-cache-secs",
+        "evidence-cache",
+        a.evidence_cache_secs.as_deref(),
+        a.evidence_cache,
+        evidence_cache,
+    )?;
+    config.ear_lifetime = deprecated(
+        "ear-lifetime-secs",
+        "ear-lifetime",
+        a.ear_lifetime_secs.as_deref(),
+        a.ear_lifetime,
+        ear_lifetime,
+    )?;
+    config.evidence_cache_bytes = usize::try_from(a.evidence_cache_bytes).unwrap_or(usize::MAX);
+    config.fetch_evidence_from = a.fetch_evidence_from.iter().map(|n| n.trunc()).collect();
+    config.las_timeout = deprecated(
+        "las-timeout-secs",
+        "las-timeout",
+        a.las_timeout_secs.as_deref(),
+        a.las_timeout,
+        las_timeout,
+    )?;
+    config.policy_settle = *a.policy_settle;
+    config.limits = a.limits.limits().map_err(anyhow::Error::msg)?;
     config.verify_batch_max = usize::from(a.verify_batch_max);
-    config.connections.max_connections = a.max_connections as usize;
-    config.connections.drain_timeout = Duration::from_secs(a.drain_timeout_secs);
     for f in &a.collateral {
         let bytes = std::fs::read(f)
             .with_context(|| format!("cannot read collateral file {}", f.display()))?;
@@ -117,4 +211,15 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
         las_verifier_service::run(config, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use las_verifier_service::SERVICE_BODY_LIMIT;
+
+    #[test]
+    fn the_body_cap_default_text_is_the_service_constant() {
+        assert_eq!(SERVICE_BODY_LIMIT_TEXT, SERVICE_BODY_LIMIT.to_string());
+    }
 }

@@ -1,7 +1,8 @@
 //! `las verify`: check a quote against a policy. Exit 0 accepted, 1 rejected, 2 error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -12,10 +13,78 @@ use las_verifier::{
     LasEvidence, LasTrust, Policy, Verdict, VerifyOptions, VerifyRequest, verify_quote_with,
 };
 
-use crate::cli::VerifyArgs;
+use clap::Args;
 
 /// Largest token file read.
 const MAX_FILE: u64 = 1024 * 1024;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("las_trust").args(["las", "identity"])))]
+pub struct VerifyArgs {
+    /// Policy file (session language v0.3; only the attestation part is read).
+    #[arg(long, value_name = "FILE", required_unless_present = "ear")]
+    pub policy: Option<PathBuf>,
+    /// The quote: raw COSE_Sign1 bytes or base64 (what `las quote` writes).
+    #[arg(long, value_name = "FILE", required_unless_present = "ear")]
+    pub quote: Option<PathBuf>,
+    /// Instead of a quote: check an EAR from a verification service (the token, or a file
+    /// holding it) against --jwks, and print its claims.
+    #[arg(long, value_name = "TOKEN|FILE", requires = "jwks", conflicts_with_all = ["policy", "quote"])]
+    pub ear: Option<String>,
+    /// With --ear: the service's key set (a JWKS file, or its http:// URL).
+    #[arg(long, value_name = "FILE|URL", requires = "ear")]
+    pub jwks: Option<String>,
+    /// Service of the policy to check against (default: the only service).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Report data the enclave must have bound (hex, up to 64 bytes, zero-padded).
+    #[arg(long, value_name = "HEX")]
+    pub expect_report_data: Option<String>,
+    /// Ask this LAS for fresh identity evidence (a random nonce) to trust its key.
+    #[arg(long = "las", value_name = "ADDR")]
+    pub las: Option<String>,
+    /// Identity evidence of the LAS read from a file (from GET /v1/identity?nonce=...).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// With --identity: the nonce that evidence must answer (hex).
+    #[arg(long, value_name = "HEX", requires = "identity")]
+    pub identity_nonce: Option<String>,
+    /// Verify as of this time (seconds since the Unix epoch) instead of now.
+    #[arg(long, value_name = "UNIX_SECS")]
+    pub now: Option<u64>,
+    /// Reject a quote issued longer ago than this (`30s`, `5m`, `1h`, `1h 30m`), judged by
+    /// its issue time and the verifier's clock (or --now): `quote-too-old`. Without it and
+    /// without --expect-report-data, an accepted quote may be a replay (a note says so).
+    #[arg(long, value_name = "DURATION", env = "LAS_VERIFY_MAX_AGE", value_parser = las_server::duration::parse)]
+    pub max_age: Option<std::time::Duration>,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print how the policy was read: the service, its attestation alternatives,
+    /// platforms, tolerations, ignored advisories, and the keys not evaluated (with
+    /// their lines). With --json it is the verdict's `policy` field.
+    #[arg(long)]
+    pub explain: bool,
+    /// How long to wait for the LAS (with --las) and for the PCCS (with --pccs-url), e.g.
+    /// 10s, 1m, 500ms (bare seconds work too).
+    #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
+          default_value = "10s", value_parser = las_server::duration::timeout)]
+    pub timeout: Duration,
+    /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (JSON: one collateral object or
+    /// a list; a file of the --pccs-url cache works), for verifiers without a PCCS.
+    #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
+    pub collateral: Vec<PathBuf>,
+    /// PCCS (or Intel PCS) to fetch DCAP collateral from for `sgx-dcap` LAS evidence,
+    /// e.g. `https://pccs.example:8081`; cached on disk until it expires.
+    #[arg(long, value_name = "URL", env = "LAS_PCCS_URL")]
+    pub pccs_url: Option<String>,
+    /// Extra CA certificate(s) (PEM) trusted for an https PCCS with its own certificate.
+    #[arg(long, value_name = "FILE", env = "LAS_PCCS_CA", requires = "pccs_url")]
+    pub pccs_ca: Option<PathBuf>,
+    /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
+    #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
+    pub collateral_cache: Option<PathBuf>,
+}
 
 /// Reads a token file: raw CBOR (starts with the COSE_Sign1 tag 0xd2) or base64 text.
 pub fn read_token(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -88,7 +157,6 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         (None, None) => (None, None),
     };
     let req = VerifyRequest {
-        quote: &quote,
         service: a.service.as_deref(),
         expected_report_data: expected.as_ref(),
         las_evidence: evidence.as_deref().map(|token| LasEvidence {
@@ -122,7 +190,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let verdict = verify_quote_with(&policy, &req, &opts)?;
+    let verdict = verify_quote_with(&policy, &quote, &req, &opts)?;
     let code = if verdict.accepted() {
         ExitCode::SUCCESS
     } else {

@@ -6,10 +6,26 @@ use std::time::{Duration, Instant};
 
 use las_client::{LasAddr, LasClient};
 
-use crate::cli::WaitReadyArgs;
+use clap::Args;
 
 /// Pause between two attempts.
 const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Args)]
+pub struct WaitReadyArgs {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub las: String,
+    /// How long to wait: e.g. 500ms, 10s, 2m (a bare number is seconds).
+    #[arg(long, env = "LAS_WAIT_TIMEOUT", default_value = "10s", value_name = "DURATION",
+          value_parser = las_server::duration::timeout)]
+    pub timeout: std::time::Duration,
+}
 
 pub fn run(a: WaitReadyArgs) -> anyhow::Result<ExitCode> {
     let addr = LasAddr::parse(&a.las)?;

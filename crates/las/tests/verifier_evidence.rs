@@ -1,0 +1,514 @@
+//! Issue 23, "the service connects wherever a client says": the verification service's
+//! identity evidence comes from the client (posted with the quote), the service connects
+//! to no LAS unless `--fetch-evidence-from` allows the resolved address, a fetched answer
+//! is never echoed, and only evidence that matched the quote's key is cached, in a cache
+//! bounded by bytes. Real `las verifier serve` and `las serve` processes on loopback; the
+//! "fake LAS" is a loopback server minting a new platform key for every request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use base64::Engine;
+use las_core::crypto::Key128;
+use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
+use las_core::{Mode, PlatformIdentity};
+use las_testkit::fakes::{Answer, Server};
+use las_testkit::fixtures::app_quote_args;
+use las_testkit::*;
+
+const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const APP_DATA: &str = "0123456789abcdef";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Policy: service `app`, simulation tolerated, the enclave of `app_quote_args`, the
+/// given platforms.
+fn policy(dir: &Path, platforms: &[&str]) -> std::path::PathBuf {
+    let plats = platforms
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "version: \"0.3\"\nname: demo\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{MRENCLAVE}\"]\n    platforms: [{plats}]\n"
+    );
+    let p = dir.join("policy.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(policy)
+        .arg("--state-dir")
+        .arg(state)
+        .args(extra)
+        .env_remove("LAS_LOG_FORMAT");
+    Daemon::start_command(cmd)
+}
+
+fn post(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Resp {
+    http(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn nonce(v: SocketAddr) -> (String, Vec<u8>) {
+    let r = post(v, "/v1/nonce", &serde_json::json!({}));
+    assert_eq!(r.status, 200);
+    let n = r.json()["nonce"].as_str().unwrap().to_string();
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&n)
+        .unwrap();
+    (n, b)
+}
+
+/// A quote (base64) from platform `p` binding SHA-512(nonce ‖ APP_DATA).
+fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
+    let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
+    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["quote"];
+    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
+    let o = las(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+/// Valid simulated identity evidence for `nonce`, signed by a platform key never seen
+/// before (what a fake LAS minting a key per request answers).
+fn fresh_key_evidence(nonce: &[u8]) -> Vec<u8> {
+    static SEED: AtomicU8 = AtomicU8::new(1);
+    let mut seed = [0x5a; 16];
+    seed[0] = SEED.fetch_add(1, Ordering::SeqCst);
+    seed[1] = std::process::id() as u8;
+    let id = PlatformIdentity::from_seal_key(&Key128::from_bytes(seed));
+    encode_evidence(
+        &id,
+        &EvidenceClaims {
+            kind: EvidenceKind::Sim,
+            mode: Mode::Sim,
+            platform_id: id.platform_id(),
+            nonce: nonce.to_vec(),
+            las_version: "fake".into(),
+            las_mrenclave: [5; 32],
+            las_mrsigner: [6; 32],
+            las_isvprodid: 1,
+            las_isvsvn: 1,
+            cpusvn: [1; 16],
+            issued_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            binding: binding(&id.platform_id(), nonce),
+            qe_id: None,
+        },
+    )
+    .unwrap()
+}
+
+fn genuine_evidence(p: &SimPlatform, nonce: &[u8]) -> Vec<u8> {
+    let r = get(
+        p.las.addr,
+        &format!("/v1/identity?nonce={}", hex::encode(nonce)),
+    );
+    assert_eq!(r.status, 200);
+    r.body
+}
+
+fn body(n: &str, q: &str, evidence: Option<&[u8]>, las: Option<&str>) -> serde_json::Value {
+    let mut b =
+        serde_json::json!({"service": "app", "nonce": n, "quote": q, "report_data": APP_DATA});
+    if let Some(e) = evidence {
+        b["evidence"] = B64.encode(e).into();
+    }
+    if let Some(l) = las {
+        b["las"] = l.into();
+    }
+    b
+}
+
+fn metrics(v: SocketAddr) -> String {
+    String::from_utf8(get(v, "/metrics").body).unwrap()
+}
+
+/// The value of a metric line `name value`; a metric that is not exported fails the test.
+fn metric(v: SocketAddr, name: &str) -> u64 {
+    let text = metrics(v);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
+fn reasons(r: &Resp) -> Vec<String> {
+    let ear = r.json()["ear"].as_str().unwrap().to_string();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(ear.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    claims["submods"]["app"]["las.reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A loopback listener that records every request and answers 500.
+fn trap() -> Server {
+    Server::start(|_| Answer::json(500, serde_json::json!({"error": "trap"})))
+}
+
+#[test]
+fn by_default_the_service_connects_nowhere_and_caches_only_evidence_of_the_quotes_key() {
+    let a = SimPlatform::start(&[]);
+    let b = SimPlatform::start(&[]);
+    let cfg = tempfile::tempdir().unwrap();
+    let pol = policy(cfg.path(), &[&a.id, &b.id]);
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(&pol, state.path(), &[]);
+    let t = trap();
+    let port = t.addr.port();
+
+    // A LAS named in the request, in any spelling: refused with a named error, and the
+    // listener there sees no connection.
+    for las_addr in [
+        t.addr.to_string(),
+        format!("127.1:{port}"),
+        format!("2130706433:{port}"),
+        format!("localhost:{port}"),
+    ] {
+        let (n, nb) = nonce(v.addr);
+        let q = bound_quote(&a, &nb);
+        let r = post(
+            v.addr,
+            "/v1/attest",
+            &body(&n, &q, Some(&genuine_evidence(&a, &nb)), Some(&las_addr)),
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "{las_addr}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.json()["error"], "evidence-fetch-disabled");
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("--fetch-evidence-from")
+        );
+    }
+
+    // A client posting evidence minted by a new key for every request, with A's genuine
+    // quote: each is refused (the evidence is not for the quote's key) and none is cached.
+    const N: u64 = 12;
+    for _ in 0..N {
+        let (n, nb) = nonce(v.addr);
+        let q = bound_quote(&a, &nb);
+        let r = post(
+            v.addr,
+            "/v1/attest",
+            &body(&n, &q, Some(&fresh_key_evidence(&nb)), None),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["status"], "contraindicated");
+        assert_eq!(reasons(&r), ["untrusted-las"]);
+    }
+    assert_eq!(
+        metric(v.addr, "las_verifier_evidence_total{kind=\"rejected\"}"),
+        N
+    );
+    assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 0);
+    assert_eq!(metric(v.addr, "las_verifier_evidence_cache_bytes"), 0);
+
+    // `las attest` fetches its LAS's evidence itself and posts it: accepted, cached.
+    let url = format!("http://{}", v.addr);
+    let attest = |p: &SimPlatform| {
+        let las_addr = p.las.addr.to_string();
+        let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
+        let st = p.dir.path().to_str().unwrap();
+        args.extend(app_quote_args(&las_addr, st, APP_DATA, MRENCLAVE));
+        las(&args)
+    };
+    let o = attest(&a);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 1);
+    let one_entry = metric(v.addr, "las_verifier_evidence_cache_bytes");
+    assert!(one_entry > 0);
+    // No evidence posted: the cache answers for A.
+    let (n, nb) = nonce(v.addr);
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(&n, &bound_quote(&a, &nb), None, None),
+    );
+    assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    assert_eq!(
+        metric(v.addr, "las_verifier_evidence_total{kind=\"cache-hit\"}"),
+        1
+    );
+    // B without evidence, not cached: untrusted-las, naming the gap.
+    let (n, nb) = nonce(v.addr);
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(&n, &bound_quote(&b, &nb), None, None),
+    );
+    assert_eq!(r.json()["status"], "contraindicated");
+    assert_eq!(reasons(&r), ["untrusted-las"]);
+
+    // The cache is bounded by bytes: room for one entry. A is cached; B's genuine
+    // evidence verifies but does not fit, and does not push A out.
+    let state2 = tempfile::tempdir().unwrap();
+    let small = one_entry.to_string();
+    let v2 = verifier(&pol, state2.path(), &["--evidence-cache-bytes", &small]);
+    for p in [&a, &b, &a] {
+        let (n, nb) = nonce(v2.addr);
+        let r = post(
+            v2.addr,
+            "/v1/attest",
+            &body(
+                &n,
+                &bound_quote(p, &nb),
+                Some(&genuine_evidence(p, &nb)),
+                None,
+            ),
+        );
+        assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    }
+    assert_eq!(
+        metric(v2.addr, "las_verifier_evidence_total{kind=\"cached\"}"),
+        1
+    );
+    assert_eq!(
+        metric(v2.addr, "las_verifier_evidence_total{kind=\"not-cached\"}"),
+        1
+    );
+    assert_eq!(
+        metric(v2.addr, "las_verifier_evidence_total{kind=\"cache-hit\"}"),
+        1
+    );
+    assert_eq!(metric(v2.addr, "las_verifier_evidence_cache_entries"), 1);
+    assert_eq!(
+        metric(v2.addr, "las_verifier_evidence_cache_bytes"),
+        one_entry
+    );
+
+    assert!(t.seen().is_empty(), "the service connected: {:?}", t.seen());
+    assert!(!metrics(v.addr).contains("las_verifier_evidence_fetches_total{"));
+}
+
+#[test]
+fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answer() {
+    let a = SimPlatform::start(&[]);
+    let cfg = tempfile::tempdir().unwrap();
+    let pol = policy(cfg.path(), &[&a.id]);
+    let t = trap();
+    let port = t.addr.port();
+
+    // Allowed: 10.0.0.0/8 and 192.168.0.0/16 only. Every spelling of loopback is refused
+    // before any connection.
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(
+        &pol,
+        state.path(),
+        &["--fetch-evidence-from", "10.0.0.0/8,192.168.0.0/16"],
+    );
+    for las_addr in [
+        t.addr.to_string(),
+        format!("127.1:{port}"),
+        format!("2130706433:{port}"),
+        format!("0x7f000001:{port}"),
+        format!("localhost:{port}"),
+        format!("[::ffff:127.0.0.1]:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (n, nb) = nonce(v.addr);
+        let r = post(
+            v.addr,
+            "/v1/attest",
+            &body(&n, &bound_quote(&a, &nb), None, Some(&las_addr)),
+        );
+        assert_eq!(
+            r.status,
+            403,
+            "{las_addr}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.json()["error"], "las-not-allowed");
+    }
+    assert!(t.seen().is_empty(), "the service connected: {:?}", t.seen());
+    drop(v);
+
+    // Loopback allowed (127.0.0.0/8).
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(
+        &pol,
+        state.path(),
+        &["--fetch-evidence-from", "127.0.0.0/8"],
+    );
+    // A LAS answering an error body: the client learns the status only.
+    let canary = Server::start(|_| Answer {
+        status: 500,
+        content_type: "text/plain".into(),
+        body: b"SECRET-CANARY internal page".to_vec(),
+    });
+    let (n, nb) = nonce(v.addr);
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(
+            &n,
+            &bound_quote(&a, &nb),
+            None,
+            Some(&canary.addr.to_string()),
+        ),
+    );
+    assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"], "las-unreachable");
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(!text.contains("SECRET-CANARY"), "{text}");
+    assert!(text.contains("HTTP 500"), "{text}");
+    assert_eq!(canary.seen().len(), 1);
+
+    // A fake LAS minting a new key per request, named with A's genuine quotes: refused,
+    // nothing cached.
+    let fake = Server::start(|req| {
+        let nonce = hex::decode(req.query("nonce").unwrap()).unwrap();
+        Answer {
+            status: 200,
+            content_type: "application/cose".into(),
+            body: fresh_key_evidence(&nonce),
+        }
+    });
+    for _ in 0..8 {
+        let (n, nb) = nonce(v.addr);
+        let r = post(
+            v.addr,
+            "/v1/attest",
+            &body(
+                &n,
+                &bound_quote(&a, &nb),
+                None,
+                Some(&fake.addr.to_string()),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["status"], "contraindicated");
+        assert_eq!(reasons(&r), ["untrusted-las"]);
+    }
+    assert_eq!(fake.seen().len(), 8);
+    assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 0);
+    // The genuine LAS, named: fetched, accepted, cached under A's key.
+    let (n, nb) = nonce(v.addr);
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(
+            &n,
+            &bound_quote(&a, &nb),
+            None,
+            Some(&a.las.addr.to_string()),
+        ),
+    );
+    assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 1);
+    assert_eq!(
+        metric(v.addr, "las_verifier_evidence_fetches_total{kind=\"ok\"}"),
+        9
+    );
+}
+
+/// Issue 23, "a pinned key's quote decides its own mode": with the LAS key pinned and
+/// nothing tolerated, a quote claiming `mode: hw` was `affirming` with hardware tier 2.
+/// The pinned key proves who signed, not the hardware: `warning`, hardware 32, and the
+/// note names why.
+#[test]
+fn a_pinned_keys_hw_claim_is_at_most_warning() {
+    use las_core::quote::{QuoteClaims, encode_quote};
+    use las_core::sgx::{Attributes, ReportBody, flags};
+    let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([0x33; 16]));
+    let cfg = tempfile::tempdir().unwrap();
+    let pol = cfg.path().join("policy.yaml");
+    std::fs::write(
+        &pol,
+        format!(
+            "version: \"0.3\"\nname: demo\nsecurity:\n  attestation:\n    trusted_scone_qe_pubkeys: [\"{}\"]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"{MRENCLAVE}\"]\n",
+            id.platform_id()
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(&pol, state.path(), &[]);
+    let (n, nb) = nonce(v.addr);
+    let quote = encode_quote(
+        &id,
+        &QuoteClaims {
+            mode: Mode::Hw,
+            platform_id: id.platform_id(),
+            las_version: "t".into(),
+            las_mrenclave: [5; 32],
+            issued_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            report_body: ReportBody {
+                cpusvn: [1; 16],
+                miscselect: 0,
+                cet_attributes: 0,
+                isv_ext_prod_id: [0; 16],
+                attributes: Attributes {
+                    flags: flags::INIT | flags::MODE64BIT,
+                    xfrm: 3,
+                },
+                mrenclave: [0xaa; 32],
+                mrsigner: [0xbb; 32],
+                config_id: [0; 64],
+                isvprodid: 3,
+                isvsvn: 5,
+                config_svn: 0,
+                isv_family_id: [0; 16],
+                report_data: las_verifier_service::bound_report_data(
+                    &nb,
+                    &hex::decode(APP_DATA).unwrap(),
+                ),
+            },
+        },
+    )
+    .unwrap();
+    let r = post(
+        v.addr,
+        "/v1/attest",
+        &body(&n, &B64.encode(quote), None, None),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let ear = r.json()["ear"].as_str().unwrap().to_string();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(ear.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let s = &claims["submods"]["app"];
+    assert_eq!(s["ear.status"], "warning", "{s}");
+    assert_eq!(s["ear.trustworthiness-vector"]["hardware"], 32, "{s}");
+    assert_eq!(s["las.facts"]["las_trust"], "pinned");
+    assert!(
+        s["las.notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("pinned-key-hardware-unverified"),
+        "{s}"
+    );
+}
