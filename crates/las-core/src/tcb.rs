@@ -18,6 +18,10 @@
 //! ([`crate::egetkey::sim_qe_id`], [`crate::egetkey::sim_ppid`]) and the FMSPC is
 //! [`SIM_FMSPC`].
 
+// A parser of untrusted bytes (the DCAP quote header and the PCK certificate's DER): no
+// arithmetic that can overflow (as dcap-qvl's parsers).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use base64::Engine as _;
