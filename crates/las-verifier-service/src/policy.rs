@@ -245,6 +245,66 @@ mod tests {
         }
     }
 
+    /// An imported session (`$$SCONE::NAME$$`) is part of the policy: in its digest and
+    /// id, and held to the same rules as the policy file (rewritten in place: taken once
+    /// settled; replaced by a new file: at once).
+    #[test]
+    fn an_imported_session_is_held_to_the_same_rules() {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "las-settle-import-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        let policy = dir.join("app.yaml");
+        std::fs::write(
+            &policy,
+            "name: app_session\nsecrets:\n  - name: p\n    import: {session: plat, secret: x}\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n    platforms: [$$SCONE::p$$]\n",
+        )
+        .unwrap();
+        let exporting = |qe: &str| {
+            format!(
+                "name: plat\nsecrets:\n  - name: x\n    value: \"INTEL_QE_ID:{qe}\"\n    export: {{session: app_session}}\n"
+            )
+        };
+        let plat = dir.join("plat.yaml");
+        std::fs::write(&plat, exporting(&"11".repeat(16))).unwrap();
+        let entry = |p: &LoadedPolicy| format!("{:?}", p.policy.services[0].platforms);
+
+        let current = load_policy(&policy, 0).unwrap();
+        assert_eq!(current.imports, [plat.clone()]);
+        let alone: [u8; 32] = Sha256::digest(std::fs::read(&policy).unwrap()).into();
+        assert_ne!(current.digest, alone, "the import is in the digest");
+        let mut s = Settle::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        let read = || read_policy_file(&policy, &current.imports).unwrap();
+        assert_eq!(s.decide(&current, &read(), t0), Decision::Same);
+
+        // Rewritten in place (same inode): only once its bytes stayed for the settle time.
+        std::fs::write(&plat, exporting(&"22".repeat(16))).unwrap();
+        assert!(matches!(s.decide(&current, &read(), t0), Decision::Wait(_)));
+        let later = t0 + Duration::from_secs(6);
+        assert_eq!(s.decide(&current, &read(), later), Decision::Take);
+        let next = load(read(), 0).unwrap();
+        assert!(entry(&next).contains(&"22".repeat(16)), "{}", entry(&next));
+        assert_ne!(next.id, current.id);
+
+        // Replaced by a new file (an editor's or a ConfigMap's rename): at once.
+        let tmp = dir.join(".plat.tmp");
+        std::fs::write(&tmp, exporting(&"33".repeat(16))).unwrap();
+        std::fs::rename(&tmp, &plat).unwrap();
+        let f = read_policy_file(&policy, &next.imports).unwrap();
+        assert_eq!(s.decide(&next, &f, later), Decision::Take);
+        assert!(entry(&load(f, 0).unwrap()).contains(&"33".repeat(16)));
+
+        // An imported session that is gone: the read fails, naming it.
+        std::fs::remove_file(&plat).unwrap();
+        let e = read_policy_file(&policy, &next.imports).unwrap_err();
+        assert!(e.contains("plat.yaml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_policy_without_services_is_refused() {
         let e = load(file("version: \"0.3\"\n", 1), 0).unwrap_err();
