@@ -273,7 +273,7 @@ mod tests {
         let entry = |p: &LoadedPolicy| format!("{:?}", p.policy.services[0].platforms);
 
         let current = load_policy(&policy, 0).unwrap();
-        assert_eq!(current.imports, [plat.clone()]);
+        assert_eq!(current.imports, std::slice::from_ref(&plat));
         let alone: [u8; 32] = Sha256::digest(std::fs::read(&policy).unwrap()).into();
         assert_ne!(current.digest, alone, "the import is in the digest");
         let mut s = Settle::new(Duration::from_secs(5));
