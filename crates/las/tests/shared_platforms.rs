@@ -140,3 +140,48 @@ fn an_imported_platform_list_is_resolved_and_reloaded() {
     assert!(err.contains("authorized_platform"), "{err}");
     assert_eq!(attest(&url, &b).status.code(), Some(0));
 }
+
+/// A pinned LAS key with a QE-ID entry in the service's platforms: the service needs the
+/// LAS's identity evidence to know the machine, and takes it as `las attest` posts it (no
+/// outbound fetch: the service runs without --fetch-evidence-from). The pinned key alone
+/// names no machine, so a pinned LAS on another machine is refused.
+#[test]
+fn a_pinned_key_with_a_qe_id_entry_uses_the_posted_evidence() {
+    let (a, b) = (SimPlatform::start(&[]), SimPlatform::start(&[]));
+    let qa = qe_of(&a);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "security:\n  attestation:\n    tolerate: [simulation]\n    trusted_scone_qe_pubkeys: [{}, {}]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [{MRENCLAVE}]\n      signer: {{mrsigner: {APP_MRSIGNER}, isvprodid: 3, isvsvn_min: 5}}\n    platforms: [INTEL_QE_ID:{qa}]\n",
+            a.id, b.id
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(las_bin());
+    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&policy)
+        .arg("--state-dir")
+        .arg(state.path())
+        .env_remove("LAS_LOG_FORMAT");
+    let v = Daemon::start_command(cmd);
+    let url = format!("http://{}", v.addr);
+    let o = attest(&url, &a);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stderr(&o), v.log());
+    let o = attest(&url, &b);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stderr(&o), v.log());
+    let m = get(v.addr, "/metrics").text();
+    // A's posted evidence verified for its pinned key and named its machine: cached.
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("las_verifier_evidence_total{kind=\"cached\"}")),
+        "{m}"
+    );
+    assert!(
+        !m.lines()
+            .any(|l| l.starts_with("las_verifier_evidence_fetches_total") && !l.ends_with(" 0")),
+        "the service fetched evidence itself:\n{m}"
+    );
+}
