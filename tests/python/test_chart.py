@@ -815,6 +815,10 @@ def test_notes_tell_how_to_check_list_ids_and_connect(render):
         '"$(NODE_IP):18766"',
         "same node keeps its platform ID",
         "microcode",
+        "las platform-ids --namespace default --instance las --qe-id",
+        "platforms: [ INTEL_QE_ID:…, INTEL_QE_ID:…]",
+        "grep 'Intel QE ID' | tail -n 1 | awk '{print \"INTEL_QE_ID:\" $NF}'",
+        "las platform-ids --namespace default --instance las --check policy.yaml",
     ]:
         assert needle in notes, f"NOTES.txt lacks {needle!r}:\n{notes}"
 

@@ -253,8 +253,11 @@ def render(chart, values=None, name="las", namespace="default") -> Rendered:
     return Rendered(chart.render(copy.deepcopy(values or {}), name=name, namespace=namespace))
 
 
-def notes_platform_ids_command(notes: str) -> list[str]:
-    [line] = [l.strip() for l in notes.splitlines() if l.strip().startswith("las platform-ids")]
+def notes_platform_ids_command(notes: str, flag: str | None = None) -> list[str]:
+    """The `las platform-ids` line of NOTES: the plain one, or the one with `flag`
+    (`--qe-id`, `--check`)."""
+    lines = [l.strip() for l in notes.splitlines() if l.strip().startswith("las platform-ids")]
+    [line] = [l for l in lines if (flag in l.split() if flag else not any(x in l for x in ("--qe-id", "--check")))]
     return shlex.split(line)
 
 
@@ -307,6 +310,37 @@ def test_notes_platform_ids_command_finds_the_release(chart, start_las, las_bin,
         env2 = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(api.kubeconfig(tmp_path, "sgx")), "INSTANCE": release}
         out = subprocess.run([las_bin, "platform-ids"], capture_output=True, text=True, env=env2, timeout=60)
         assert out.stdout == f"platforms: [ {', '.join(ids)}]\n", out.stderr
+    finally:
+        api.close()
+
+
+def test_notes_qe_id_and_check_commands_work_against_the_release(chart, start_las, las_bin, tmp_path):
+    """The QE-ID line of NOTES prints both nodes' QE IDs (as /v1/platform serves them), and
+    the --check line exits 0 for a policy listing them and 1 for one that lists only one."""
+    rendered = render(chart, {}, name="las", namespace="sgx")
+    backends = [start_las(), start_las()]
+    api = FakeApiServer("sgx", rendered.one("DaemonSet"), backends)
+    try:
+        qes = []
+        for b in backends:
+            with urllib.request.urlopen(b.url("/v1/platform"), timeout=5) as r:
+                qes.append(json.load(r)["tcb_state"]["qe_id"])
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(api.kubeconfig(tmp_path))}
+        argv = notes_platform_ids_command(rendered.notes, "--qe-id")
+        out = subprocess.run([las_bin, *argv[1:]], capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        want = ", ".join(f"INTEL_QE_ID:{q}" for q in sorted(qes))
+        assert out.stdout == f"platforms: [ {want}]\n", out.stderr
+        argv = notes_platform_ids_command(rendered.notes, "--check")
+        assert argv[-1] == "policy.yaml"
+        for listed, code in ((qes, 0), (qes[:1], 1)):
+            entries = ", ".join(f"INTEL_QE_ID:{q}" for q in listed)
+            (tmp_path / "policy.yaml").write_text(
+                "security:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n"
+                f"    attestation: {{mrenclave: [{'aa' * 32}]}}\n    platforms: [{entries}]\n")
+            out = subprocess.run([las_bin, *argv[1:-1], str(tmp_path / "policy.yaml")],
+                                 capture_output=True, text=True, env=env, timeout=60)
+            assert out.returncode == code, out.stdout + out.stderr
     finally:
         api.close()
 

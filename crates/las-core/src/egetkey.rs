@@ -46,6 +46,30 @@ impl RootSecret {
     }
 }
 
+/// HKDF label of the simulated Intel QE ID. Changing it changes every simulated QE ID.
+pub const SIM_QE_ID_LABEL: &[u8] = b"las sim intel qe id v1";
+/// HKDF label of the simulated PPID.
+pub const SIM_PPID_LABEL: &[u8] = b"las sim ppid v1";
+
+fn from_root(root: &RootSecret, label: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    crate::crypto::hkdf_sha256(None, &root.0, label, &mut out);
+    out
+}
+
+/// The simulated platform's QE ID: `HKDF-SHA256(salt = none, ikm = root secret,
+/// info = SIM_QE_ID_LABEL)`, 16 bytes. A function of the root secret alone, so that it
+/// survives a new LAS build and a CPUSVN change, as a real QE ID survives a LAS or
+/// microcode update, and another platform (another secret) has another one.
+pub fn sim_qe_id(root: &RootSecret) -> crate::tcb::QeId {
+    crate::tcb::QeId(from_root(root, SIM_QE_ID_LABEL))
+}
+
+/// The simulated platform's PPID, derived like [`sim_qe_id`] with [`SIM_PPID_LABEL`].
+pub fn sim_ppid(root: &RootSecret) -> [u8; 16] {
+    from_root(root, SIM_PPID_LABEL)
+}
+
 impl std::fmt::Debug for RootSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RootSecret(<redacted>)")
@@ -252,6 +276,7 @@ pub fn ereport(
     let body = ReportBody {
         cpusvn: *cpusvn,
         miscselect: me.miscselect,
+        cet_attributes: 0,
         isv_ext_prod_id: me.isv_ext_prod_id,
         attributes: me.attributes,
         mrenclave: me.mrenclave,

@@ -15,6 +15,7 @@ use crate::cbor::{self, MapBuilder};
 use crate::error::TokenError;
 use crate::identity::{PlatformId, PlatformIdentity};
 use crate::quote::Mode;
+use crate::tcb::QeId;
 use crate::token;
 
 /// COSE content type of identity evidence.
@@ -79,6 +80,11 @@ pub struct EvidenceClaims {
     pub issued_at: u64,
     /// [`binding`] of the key and nonce.
     pub binding: [u8; 64],
+    /// `sim` evidence: the simulated platform's QE ID (derived from its secret), signed
+    /// with the platform key. `None` in `sgx-dcap` evidence, whose QE ID is the DCAP
+    /// quote's (read by the verifier from the verified quote), and in `sim` evidence of
+    /// older LASes.
+    pub qe_id: Option<QeId>,
 }
 
 /// `SHA-512(BINDING_LABEL || platform_id || nonce)`: the REPORTDATA that ties a hardware
@@ -122,6 +128,9 @@ fn payload_tree(c: &EvidenceClaims) -> ciborium::Value {
     if let EvidenceKind::SgxDcap { quote } = &c.kind {
         m = m.bytes("dcap_quote", quote);
     }
+    if let Some(q) = &c.qe_id {
+        m = m.bytes("qe_id", &q.0);
+    }
     m.build()
 }
 
@@ -154,6 +163,12 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
         },
         _ => return Err(TokenError::Payload("type")),
     };
+    let qe_id = match kind {
+        // Only the simulated platform vouches for its own QE ID; hardware evidence takes
+        // it from the DCAP quote.
+        EvidenceKind::Sim if m.has("qe_id") => Some(QeId(m.bytes("qe_id")?)),
+        _ => None,
+    };
     m.finish("payload (unknown field)")?;
     if platform_id != opened.kid {
         return Err(TokenError::Inconsistent("platform_id (kid)"));
@@ -177,6 +192,7 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
         cpusvn,
         issued_at,
         binding: binding_field,
+        qe_id,
     };
     // Every field is now known: the payload must be exactly what a LAS writes for them
     // (this is where map key order is checked).
@@ -211,6 +227,7 @@ mod tests {
             las_isvsvn: 0,
             cpusvn: [3; 16],
             issued_at: 1,
+            qe_id: (mode == Mode::Sim).then_some(QeId([4; 16])),
         };
         (id, c)
     }

@@ -19,6 +19,7 @@
 //! - [`identity`]: the platform key pair derived from the LAS seal key; its public key is
 //!   the platform ID.
 //! - [`quote`], [`evidence`]: the signed tokens a LAS issues.
+//! - [`tcb`]: the platform below the LAS: Intel's QE ID and the PCK certificate's facts.
 //!
 //! The platform ID from a seal key, and back from its text form (what operators paste into
 //! `platforms:`):
@@ -50,6 +51,7 @@ pub mod hexfmt;
 pub mod identity;
 pub mod quote;
 pub mod sgx;
+pub mod tcb;
 mod token;
 
 pub use error::{FormatError, KeyError, TokenError};

@@ -25,7 +25,9 @@ pub const REPORT_DATA_SIZE: usize = 64;
 pub mod report_offsets {
     pub const CPUSVN: usize = 0;
     pub const MISCSELECT: usize = 16;
-    pub const RESERVED1: usize = 20;
+    /// CET_ATTRIBUTES (current SDM layouts, sgx-isa 0.6): one byte; zero where CET is off.
+    pub const CET_ATTRIBUTES: usize = 20;
+    pub const RESERVED1: usize = 21;
     pub const ISV_EXT_PROD_ID: usize = 32;
     pub const ATTRIBUTES: usize = 48;
     pub const MRENCLAVE: usize = 64;
@@ -155,6 +157,9 @@ pub struct ReportBody {
     pub cpusvn: [u8; 16],
     /// SSA frame extended feature set.
     pub miscselect: u32,
+    /// CET attributes of the enclave (byte 20; CET-enabled enclaves set it, older SDM
+    /// layouts called it reserved).
+    pub cet_attributes: u8,
     /// ISV-assigned extended product ID (KSS).
     pub isv_ext_prod_id: [u8; 16],
     /// Enclave attributes (the DEBUG bit lives here).
@@ -186,13 +191,15 @@ impl ReportBody {
             actual: b.len(),
         })?;
         use report_offsets as o;
-        check_zero(b, o::RESERVED1, 12, "REPORTBODY.RESERVED1")?;
+        check_zero(b, o::RESERVED1, 11, "REPORTBODY.RESERVED1")?;
         check_zero(b, o::RESERVED2, 32, "REPORTBODY.RESERVED2")?;
         check_zero(b, o::RESERVED3, 32, "REPORTBODY.RESERVED3")?;
         check_zero(b, o::RESERVED4, 42, "REPORTBODY.RESERVED4")?;
+        let [cet_attributes] = get::<{ o::CET_ATTRIBUTES }, 1, _>(b);
         Ok(Self {
             cpusvn: get::<{ o::CPUSVN }, _, _>(b),
             miscselect: u32::from_le_bytes(get::<{ o::MISCSELECT }, _, _>(b)),
+            cet_attributes,
             isv_ext_prod_id: get::<{ o::ISV_EXT_PROD_ID }, _, _>(b),
             attributes: Attributes::read(&get::<{ o::ATTRIBUTES }, _, _>(b)),
             mrenclave: get::<{ o::MRENCLAVE }, _, _>(b),
@@ -212,6 +219,7 @@ impl ReportBody {
         let mut b = [0u8; REPORT_BODY_SIZE];
         put::<{ o::CPUSVN }, _, _>(&mut b, &self.cpusvn);
         put::<{ o::MISCSELECT }, _, _>(&mut b, &self.miscselect.to_le_bytes());
+        put::<{ o::CET_ATTRIBUTES }, _, _>(&mut b, &[self.cet_attributes]);
         put::<{ o::ISV_EXT_PROD_ID }, _, _>(&mut b, &self.isv_ext_prod_id);
         put::<{ o::ATTRIBUTES }, _, _>(&mut b, &self.attributes.to_bytes());
         put::<{ o::MRENCLAVE }, _, _>(&mut b, &self.mrenclave);
@@ -424,6 +432,7 @@ mod tests {
         ReportBody {
             cpusvn: [0x11; 16],
             miscselect: 0x2233_4455,
+            cet_attributes: 0,
             isv_ext_prod_id: [0x66; 16],
             attributes: Attributes {
                 flags: flags::INIT | flags::DEBUG | flags::MODE64BIT,
@@ -445,7 +454,8 @@ mod tests {
         let b = sample_body().to_bytes();
         assert_eq!(&b[0..16], &[0x11; 16]); // CPUSVN
         assert_eq!(&b[16..20], &0x2233_4455u32.to_le_bytes()); // MISCSELECT
-        assert_eq!(&b[20..32], &[0; 12]); // reserved
+        assert_eq!(b[20], 0); // CET_ATTRIBUTES
+        assert_eq!(&b[21..32], &[0; 11]); // reserved
         assert_eq!(&b[32..48], &[0x66; 16]); // ISVEXTPRODID
         assert_eq!(&b[48..56], &7u64.to_le_bytes()); // ATTRIBUTES.FLAGS
         assert_eq!(&b[56..64], &3u64.to_le_bytes()); // ATTRIBUTES.XFRM
@@ -482,6 +492,29 @@ mod tests {
                 Err(FormatError::Length { expected: 432, .. })
             ));
         }
+    }
+
+    /// A CET-enabled enclave's REPORT (sgx-isa 0.6 layout: byte 20 is CET_ATTRIBUTES) is
+    /// accepted with its value; bytes 21..32 stay reserved.
+    #[test]
+    fn cet_attributes_are_read_and_the_rest_stays_reserved() {
+        let mut b = sample_body().to_bytes();
+        b[20] = 0x03; // SH_STK_EN | WR_SHSTK_EN
+        let body = ReportBody::try_from_slice(&b).unwrap();
+        assert_eq!(body.cet_attributes, 0x03);
+        assert_eq!(body.to_bytes(), b);
+        for i in 21..32 {
+            let mut bad = b;
+            bad[i] = 1;
+            assert_eq!(
+                ReportBody::try_from_slice(&bad),
+                Err(FormatError::Reserved("REPORTBODY.RESERVED1")),
+                "byte {i}"
+            );
+        }
+        // The same offset in sgx-isa 0.6's layout.
+        let isa = sgx_isa::Report::try_copy_from(&[&b[..], &[0u8; 48][..]].concat()).unwrap();
+        assert_eq!(isa.cet_attributes, 0x03);
     }
 
     #[test]

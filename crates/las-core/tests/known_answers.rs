@@ -140,23 +140,24 @@ fn report_layout_is_sgx_isas() {
             (offset_of!(sgx_isa::Report, $f), size_of_val(&s.$f))
         };
     }
-    let (cet, cet_len) = f!(cet_attributes);
-    let (res1, res1_len) = f!(_reserved1);
-    // sgx-isa 0.6 names byte 20 CET_ATTRIBUTES (newer SDMs); we keep 20..32 as one reserved
-    // field. Together they are the same bytes.
-    assert_eq!((cet, cet_len + res1_len, res1), (20, 12, 21));
+    // sgx-isa 0.6 names byte 20 CET_ATTRIBUTES (newer SDMs), as we do; 21..32 reserved.
     let ours = |off: usize, next: usize| (off, next - off);
     let layout = [
         ("CPUSVN", ours(r::CPUSVN, r::MISCSELECT), f!(cpusvn)),
         (
             "MISCSELECT",
-            ours(r::MISCSELECT, r::RESERVED1),
+            ours(r::MISCSELECT, r::CET_ATTRIBUTES),
             f!(miscselect),
         ),
         (
-            "RESERVED1 (CET_ATTRIBUTES + reserved)",
+            "CET_ATTRIBUTES",
+            ours(r::CET_ATTRIBUTES, r::RESERVED1),
+            f!(cet_attributes),
+        ),
+        (
+            "RESERVED1",
             ours(r::RESERVED1, r::ISV_EXT_PROD_ID),
-            (cet, cet_len + res1_len),
+            f!(_reserved1),
         ),
         (
             "ISVEXTPRODID",

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use las_core::PlatformId;
+use las_core::tcb::QeId;
 use las_verifier::dcap::CollateralSet;
-use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, verify_las_evidence_with};
+use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, verify_las_evidence_platform};
 
 use crate::addr::LasAddr;
 use crate::fetch::{FetchError, Transport, fetch_identity, fetch_platform, http_client};
@@ -89,6 +90,29 @@ pub struct Found {
     pub source: Source,
     /// What the operator should know (e.g. fallback taken, simulation tolerated).
     pub notes: Vec<String>,
+    /// Its Intel QE ID, as the same source tells it (`None`: unknown, e.g. the LAS's
+    /// start-up quote failed, or an older LAS).
+    pub qe_id: Option<PlatformQe>,
+}
+
+/// A LAS's QE ID and whether it is simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformQe {
+    /// The QE ID.
+    pub qe_id: QeId,
+    /// Derived from a simulated platform's secret (matched only where simulation is
+    /// tolerated).
+    pub simulated: bool,
+}
+
+impl PlatformQe {
+    /// The QE ID of a `tcb_state` (`None` when unknown).
+    pub fn of(t: &las_core::api::TcbState) -> Option<Self> {
+        t.qe_id().map(|qe_id| PlatformQe {
+            qe_id,
+            simulated: t.state == las_core::api::TcbStateKind::Simulated,
+        })
+    }
 }
 
 /// Why a LAS is missing from the list.
@@ -156,6 +180,24 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// The QE IDs, sorted, each once (LAS whose QE ID is unknown are left out: see
+    /// [`Collection::without_qe_id`]).
+    pub fn qe_ids(&self) -> Vec<QeId> {
+        let mut ids: Vec<QeId> = self
+            .found
+            .iter()
+            .filter_map(|f| f.qe_id.map(|q| q.qe_id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The LAS that answered but whose QE ID is unknown.
+    pub fn without_qe_id(&self) -> impl Iterator<Item = &Found> {
+        self.found.iter().filter(|f| f.qe_id.is_none())
+    }
+
     /// The IDs, sorted, each once.
     pub fn ids(&self) -> Vec<PlatformId> {
         let mut ids: Vec<PlatformId> = self.found.iter().map(|f| f.platform_id).collect();
@@ -243,14 +285,14 @@ impl ProbeError {
     }
 }
 
-/// Plain mode: the ID the LAS claims at `GET /v1/platform`.
+/// Plain mode: the ID (and QE ID) the LAS claims at `GET /v1/platform`.
 pub(crate) async fn probe_claimed(
     t: &Transport,
     timeout: Duration,
-) -> Result<PlatformId, ProbeError> {
+) -> Result<(PlatformId, Option<PlatformQe>), ProbeError> {
     fetch_platform(t, timeout)
         .await
-        .map(|(id, _)| id)
+        .map(|(id, info)| (id, PlatformQe::of(&info.tcb_state)))
         .map_err(|e| ProbeError::fetch("GET /v1/platform", &e))
 }
 
@@ -260,7 +302,7 @@ pub(crate) async fn probe_verified(
     t: &Transport,
     v: &Verification,
     timeout: Duration,
-) -> Result<(PlatformId, Vec<String>), ProbeError> {
+) -> Result<(PlatformId, Option<PlatformQe>, Vec<String>), ProbeError> {
     let (claimed, _) = fetch_platform(t, timeout)
         .await
         .map_err(|e| ProbeError::fetch("GET /v1/platform", &e))?;
@@ -285,24 +327,28 @@ pub(crate) async fn probe_verified(
         dcap_collateral: v.dcap_collateral.as_ref(),
         ..VerifyOptions::default()
     };
-    let claims = verify_las_evidence_with(&v.policy, &ev, &vopts, (v.clock)(), &mut notes)
-        .map_err(|rs| {
-            // The first failed check is the kind; every check's detail is kept.
-            let detail = rs
-                .iter()
-                .enumerate()
-                .map(|(i, r)| match i {
-                    0 => r.detail.clone(),
-                    _ => format!("{}: {}", r.reason, r.detail),
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            ProbeError {
-                kind: FailureKind::Rejected(rs.first().map_or(Reason::UntrustedLas, |r| r.reason)),
-                platform_id: Some(claimed),
-                detail,
-            }
-        })?;
+    let (claims, platform) =
+        verify_las_evidence_platform(&v.policy, &ev, &vopts, (v.clock)(), &mut notes).map_err(
+            |rs| {
+                // The first failed check is the kind; every check's detail is kept.
+                let detail = rs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| match i {
+                        0 => r.detail.clone(),
+                        _ => format!("{}: {}", r.reason, r.detail),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                ProbeError {
+                    kind: FailureKind::Rejected(
+                        rs.first().map_or(Reason::UntrustedLas, |r| r.reason),
+                    ),
+                    platform_id: Some(claimed),
+                    detail,
+                }
+            },
+        )?;
     if claims.platform_id != claimed {
         return Err(ProbeError {
             kind: FailureKind::PlatformIdMismatch,
@@ -313,7 +359,12 @@ pub(crate) async fn probe_verified(
             ),
         });
     }
-    Ok((claims.platform_id, notes))
+    // The QE ID the verified evidence carries (the DCAP quote's, or the simulated one).
+    let qe = platform.map(|p| PlatformQe {
+        qe_id: p.qe_id,
+        simulated: p.simulated,
+    });
+    Ok((claims.platform_id, qe, notes))
 }
 
 /// Asks every LAS in `addrs` directly (verified when `opts.verify` is set).
@@ -332,11 +383,12 @@ pub async fn collect_direct(addrs: &[LasAddr], opts: &Options) -> Collection {
                 let target = Target::Las { addr };
                 probe_one(&t, opts)
                     .await
-                    .map(|(platform_id, source, notes)| Found {
+                    .map(|(platform_id, qe_id, source, notes)| Found {
                         target: target.clone(),
                         platform_id,
                         source,
                         notes,
+                        qe_id,
                     })
                     .map_err(|e| e.at(target))
             }
@@ -351,11 +403,11 @@ pub async fn collect_direct(addrs: &[LasAddr], opts: &Options) -> Collection {
 pub(crate) async fn probe_one(
     t: &Transport,
     opts: &Options,
-) -> Result<(PlatformId, Source, Vec<String>), ProbeError> {
+) -> Result<(PlatformId, Option<PlatformQe>, Source, Vec<String>), ProbeError> {
     match &opts.verify {
         Some(v) => probe_verified(t, v, opts.timeout)
             .await
-            .map(|(id, notes)| (id, Source::Verified, notes)),
+            .map(|(id, qe, notes)| (id, qe, Source::Verified, notes)),
         None => {
             let source = match t {
                 Transport::Direct { .. } => Source::Direct,
@@ -363,7 +415,7 @@ pub(crate) async fn probe_one(
             };
             probe_claimed(t, opts.timeout)
                 .await
-                .map(|id| (id, source, Vec::new()))
+                .map(|(id, qe)| (id, qe, source, Vec::new()))
         }
     }
 }

@@ -196,6 +196,20 @@ pub fn platform_id_from_log(log: &str) -> Option<PlatformId> {
         .find_map(id_in_line)
 }
 
+/// The QE ID in a LAS log: what follows `Intel QE ID: ` on the last such line (in text
+/// logs the last word, SCONE's `grep 'Intel QE ID' | tail -n 1 | awk '{print $NF}'`; in
+/// JSON logs inside the message), simulated when the LAS logged a simulated TCB state.
+pub fn qe_id_from_log(log: &str) -> Option<crate::collect::PlatformQe> {
+    let line = log.lines().rev().find(|l| l.contains("Intel QE ID: "))?;
+    let after = line.split("Intel QE ID: ").nth(1)?;
+    let word: String = after.chars().take_while(char::is_ascii_hexdigit).collect();
+    let qe_id = las_core::tcb::QeId::parse_hex(&word).ok()?;
+    Some(crate::collect::PlatformQe {
+        qe_id,
+        simulated: log.contains("TCB state (SIMULATED)"),
+    })
+}
+
 fn id_in_line(line: &str) -> Option<PlatformId> {
     let t = line.trim();
     if t.starts_with('{')
@@ -282,12 +296,13 @@ async fn probe_pod(
     };
     let proxied = probe_one(&t, opts).await;
     let err = match proxied {
-        Ok((platform_id, source, notes)) => {
+        Ok((platform_id, qe_id, source, notes)) => {
             return Ok(Found {
                 target,
                 platform_id,
                 source,
                 notes,
+                qe_id,
             });
         }
         Err(e) => e,
@@ -331,6 +346,7 @@ async fn probe_pod(
                 "{}; the ID was read from the pod's log instead",
                 err.detail
             )],
+            qe_id: qe_id_from_log(&log),
         }),
         None => Err(fail(
             FailureKind::NoKeyInLog,

@@ -50,7 +50,8 @@ pub mod k8s;
 
 pub use addr::{DEFAULT_PORT, LasAddr, resolve_all};
 pub use collect::{
-    Collection, Failure, FailureKind, Found, Options, Source, Target, Verification, collect_direct,
+    Collection, Failure, FailureKind, Found, Options, PlatformQe, Source, Target, Verification,
+    collect_direct,
 };
 pub use ids::{parse_ids, platforms_line};
 pub use k8s::{ClientSettings, PodSelection, collect_pods, instance_selector};

@@ -64,6 +64,10 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     /// Identity evidence for `nonce` (a signed token, see `las_core::evidence`).
     fn identity_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, PlatformError>;
 
+    /// The platform below the LAS (QE ID, PCK facts), read once at start. `unknown` when
+    /// it could not be read; the LAS serves quotes all the same.
+    fn tcb_state(&self) -> las_core::api::TcbState;
+
     /// Things the operator should read at start (e.g. "a new platform secret was created").
     fn startup_notes(&self) -> Vec<String> {
         Vec::new()

@@ -17,9 +17,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use las_core::api::{TcbState, TcbStateKind};
 use las_core::egetkey::{self, EnclaveIdentity, RootSecret};
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
 use las_core::sgx::{Attributes, Report, TargetInfo, flags};
+use las_core::tcb::QeId;
 use las_core::{Mode, PlatformIdentity};
 
 use crate::{Platform, PlatformConfig, PlatformError, ReportError, measure};
@@ -121,6 +123,8 @@ pub struct SimPlatform {
     cpu: SimCpu,
     las: EnclaveIdentity,
     identity: PlatformIdentity,
+    qe_id: QeId,
+    tcb_state: TcbState,
 }
 
 impl SimPlatform {
@@ -140,12 +144,36 @@ impl SimPlatform {
         let las = las_enclave(mrenclave);
         let seal = egetkey::mrenclave_seal_key(&cpu.root, &cpu.cpusvn, &las);
         let identity = PlatformIdentity::from_seal_key(&seal);
-        Ok(Self { cpu, las, identity })
+        let qe_id = egetkey::sim_qe_id(&cpu.root);
+        let tcb_state = sim_tcb_state(&cpu, qe_id);
+        Ok(Self {
+            cpu,
+            las,
+            identity,
+            qe_id,
+            tcb_state,
+        })
     }
 
     /// The simulated CPU.
     pub fn cpu(&self) -> &SimCpu {
         &self.cpu
+    }
+}
+
+/// The simulated TCB state: QE ID and PPID from the root secret alone (each with its own
+/// HKDF label), the fixed simulated FMSPC, the platform's CPUSVN, PCE ID and PCE SVN 0.
+fn sim_tcb_state(cpu: &SimCpu, qe_id: QeId) -> TcbState {
+    TcbState {
+        state: TcbStateKind::Simulated,
+        qe_id: Some(qe_id.to_string()),
+        ppid: Some(hex::encode(egetkey::sim_ppid(&cpu.root))),
+        fmspc: Some(hex::encode(las_core::tcb::SIM_FMSPC)),
+        pce_id: Some("0000".into()),
+        cpusvn: Some(hex::encode(cpu.cpusvn)),
+        pcesvn: Some(0),
+        platform_instance_id: None,
+        reason: None,
     }
 }
 
@@ -179,6 +207,10 @@ impl Platform for SimPlatform {
 
     fn cpusvn(&self) -> [u8; 16] {
         self.cpu.cpusvn
+    }
+
+    fn tcb_state(&self) -> TcbState {
+        self.tcb_state.clone()
     }
 
     fn startup_notes(&self) -> Vec<String> {
@@ -229,6 +261,7 @@ impl Platform for SimPlatform {
             cpusvn: self.cpu.cpusvn,
             issued_at: now,
             binding: binding(&id, nonce),
+            qe_id: Some(self.qe_id),
         };
         Ok(encode_evidence(&self.identity, &claims)?)
     }

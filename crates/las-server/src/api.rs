@@ -142,6 +142,7 @@ async fn platform(State(s): State<Arc<AppState>>) -> Json<api::PlatformInfo> {
         las_isvprodid: las.isvprodid,
         las_isvsvn: las.isvsvn,
         cpusvn: hex::encode(p.cpusvn()),
+        tcb_state: p.tcb_state(),
     })
 }
 

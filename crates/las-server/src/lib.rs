@@ -180,6 +180,25 @@ pub fn log_identity(platform: &dyn Platform) {
         hex::encode(platform.cpusvn()),
         VERSION
     );
+    log_tcb_state(&platform.tcb_state());
+}
+
+/// The platform below the LAS, as SCONE's LAS logs it: `Intel QE ID: <32 lowercase hex>`
+/// with the ID as the last field (`grep 'Intel QE ID' | tail -n 1 | awk '{print $NF}'`),
+/// then FMSPC, PPID, CPU SVN and PCE SVN. An unknown state is logged without that phrase,
+/// so that the extraction never yields a word that is not a QE ID.
+pub fn log_tcb_state(t: &las_core::api::TcbState) {
+    match t.qe_id() {
+        Some(q) => {
+            tracing::info!(target: "las", "Intel QE ID: {q}");
+            tracing::info!(target: "las", "{}", t.summary());
+        }
+        None => tracing::warn!(
+            target: "las",
+            "{} (no QE ID: policies that name this platform by INTEL_QE_ID do not match it)",
+            t.summary()
+        ),
+    }
 }
 
 /// The whole daemon: open the platform, bind, log, serve until SIGTERM/SIGINT.

@@ -60,6 +60,7 @@ pub fn report_body() -> ReportBody {
     ReportBody {
         cpusvn: [1; 16],
         miscselect: 0,
+        cet_attributes: 0,
         isv_ext_prod_id: [0; 16],
         attributes: Attributes {
             flags: flags::INIT | flags::MODE64BIT,

@@ -209,6 +209,7 @@ mod tests {
                 report_body: ReportBody {
                     cpusvn: [1; 16],
                     miscselect: 0,
+                    cet_attributes: 0,
                     isv_ext_prod_id: [0; 16],
                     attributes: Attributes { flags: 3, xfrm: 3 },
                     mrenclave: [0xaa; 32],

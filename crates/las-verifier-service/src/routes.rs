@@ -249,13 +249,21 @@ async fn attest(
     let expected = crate::bound_report_data(&nonce.bytes, &app_data);
 
     // The service's platforms (checked again by the verifier): a platform outside them is
-    // rejected anyway, so its evidence is neither checked nor fetched.
+    // rejected anyway, so its evidence is neither checked nor fetched. A QE-ID entry can
+    // only be matched through the LAS's identity evidence, so with one listed the evidence
+    // is looked at (cached, posted, or fetched where --fetch-evidence-from allows), also
+    // when the key is pinned.
+    let platforms = lp
+        .policy
+        .service(Some(&req.service))
+        .ok()
+        .and_then(|svc| svc.platforms.as_ref());
+    let qe_listed = platforms.is_some_and(|ps| {
+        ps.iter()
+            .any(|p| matches!(p, las_verifier::PlatformEntry::QeId(_)))
+    });
     let listed = |pid: &PlatformId| {
-        lp.policy
-            .service(Some(&req.service))
-            .ok()
-            .and_then(|svc| svc.platforms.as_ref())
-            .is_none_or(|ps| ps.iter().any(|p| p.0 == pid.0))
+        qe_listed || platforms.is_none_or(|ps| ps.iter().any(|p| p.matches(pid, None)))
     };
     // The signature is checked with those of the other waiting requests (batch.rs); a
     // quote that does not decode, or whose signature does not verify, takes the
@@ -271,10 +279,11 @@ async fn attest(
     let evidence: Option<CachedEvidence> = match &verified {
         Some(q)
             if listed(&q.claims().platform_id)
-                && !lp
-                    .policy
-                    .pinned_las_keys()
-                    .any(|k| k == q.claims().platform_id) =>
+                && (qe_listed
+                    || !lp
+                        .policy
+                        .pinned_las_keys()
+                        .any(|k| k == q.claims().platform_id)) =>
         {
             let hit = s.evidence.lock().unwrap_or_else(|p| p.into_inner()).get(
                 &q.claims().platform_id.0,
@@ -298,8 +307,8 @@ async fn attest(
                 })
             }
         }
-        // Pinned key, unlisted platform, or a quote that does not verify: no evidence
-        // is looked at (the verifier names the reason).
+        // Pinned key (and no QE-ID entry), unlisted platform, or a quote that does not
+        // verify: no evidence is looked at (the verifier names the reason).
         _ => None,
     };
     let vreq = VerifyRequest {
@@ -325,9 +334,15 @@ async fn attest(
         && !from_cache
     {
         // Cached only once the verifier found it to be the quote's own key's evidence
-        // (LasTrust::Evidence), under that key.
-        let outcome = match (&verdict.las_trust, &verdict.claims) {
-            (Some(LasTrust::Evidence { .. }), Some(c)) => {
+        // (LasTrust::Evidence; for a pinned key: evidence that verified for that key and
+        // gave its QE ID), under that key.
+        let matched = match &verdict.las_trust {
+            Some(LasTrust::Evidence { .. }) => true,
+            Some(LasTrust::Pinned) => verdict.las_platform.is_some(),
+            _ => false,
+        };
+        let outcome = match (matched, &verdict.claims) {
+            (true, Some(c)) => {
                 let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
                 let stored = cache.insert(c.platform_id.0, e, now, ttl);
                 s.metrics

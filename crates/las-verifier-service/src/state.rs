@@ -318,14 +318,16 @@ impl AppState {
     /// it is complete and it loads (parses, has services); keeps the old policy (and
     /// records the error) when it does not load. Returns whether it swapped.
     pub fn reload_policy(&self) -> bool {
-        let file = match crate::policy::read_policy_file(&self.config.policy) {
+        // The policy file and every session it imported last time: a change of either is
+        // a change of the policy.
+        let current = self.current_policy();
+        let file = match crate::policy::read_policy_file(&self.config.policy, &current.imports) {
             Ok(f) => f,
             Err(e) => {
                 self.reload_failed(e);
                 return false;
             }
         };
-        let current = self.current_policy();
         let decision = self
             .settle
             .lock()

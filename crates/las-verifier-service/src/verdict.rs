@@ -148,6 +148,7 @@ pub(crate) fn ear_claims(
             "isvprodid": b.isvprodid,
             "isvsvn": b.isvsvn,
             "debug": b.attributes.debug(),
+            "cet_attributes": b.cet_attributes,
             "report_data": hex::encode(b.report_data),
             "app_report_data": hex::encode(app_data),
             "tcb_status": tcb,
@@ -160,6 +161,12 @@ pub(crate) fn ear_claims(
                 None => Value::Null,
             },
             "quote_issued_at": c.issued_at,
+            "las_platform": v.las_platform.as_ref().map(|p| json!({
+                "qe_id": p.qe_id.to_string(),
+                "simulated": p.simulated,
+                "ppid": p.ppid,
+                "fmspc": p.fmspc,
+            })),
         })
     });
     let reasons: Vec<Value> = v

@@ -40,9 +40,9 @@ pub mod dcap;
 pub mod policy;
 pub mod verify;
 
-pub use policy::{Policy, PolicyError, ServiceError, Tolerance};
+pub use policy::{PlatformEntry, Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
-    LasEvidence, LasTrust, PINNED_HARDWARE_UNVERIFIED, Reason, Rejection, Verdict, VerifyError,
-    VerifyOptions, VerifyRequest, verify_batch_verified_with, verify_las_evidence_with,
-    verify_quote_with,
+    LasEvidence, LasPlatform, LasTrust, PINNED_HARDWARE_UNVERIFIED, Reason, Rejection, Verdict,
+    VerifyError, VerifyOptions, VerifyRequest, verify_batch_verified_with,
+    verify_las_evidence_platform, verify_las_evidence_with, verify_quote_with,
 };

@@ -30,6 +30,7 @@ fn body() -> impl Strategy<Value = ReportBody> {
             |(cpusvn, miscselect, flags, mrenclave, mrsigner, (prod, svn, csvn), rd)| ReportBody {
                 cpusvn,
                 miscselect,
+                cet_attributes: 0,
                 isv_ext_prod_id: cpusvn,
                 attributes: Attributes { flags, xfrm: 3 },
                 mrenclave,
@@ -102,6 +103,7 @@ fn evidence() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
                 mode: Mode::Sim,
                 platform_id: id.platform_id(),
                 binding: binding(&id.platform_id(), &nonce),
+                qe_id: None,
                 nonce: nonce.clone(),
                 las_version: "0.1.0".into(),
                 las_mrenclave: m,

@@ -280,6 +280,7 @@ fn make_quote(q: &Q) -> Vec<u8> {
             report_body: ReportBody {
                 cpusvn: [1; 16],
                 miscselect: 0,
+                cet_attributes: 0,
                 isv_ext_prod_id: [0; 16],
                 attributes: Attributes { flags: f, xfrm: 3 },
                 mrenclave: MRENCLAVES[q.mrenclave],
@@ -315,6 +316,7 @@ fn make_evidence(platform_index: usize) -> Vec<u8> {
             cpusvn: [1; 16],
             issued_at: NOW - 5,
             binding: binding(&id.platform_id(), &NONCE),
+            qe_id: None,
         },
     )
     .unwrap()

@@ -71,6 +71,7 @@ fn quotes() -> &'static [Q] {
                     cpusvn: [1; 16],
                     issued_at: NOW - 5,
                     binding: binding(&id.platform_id(), &NONCE),
+                    qe_id: None,
                 },
             )
             .unwrap();
@@ -94,6 +95,7 @@ fn quotes() -> &'static [Q] {
                                 report_body: ReportBody {
                                     cpusvn: [1; 16],
                                     miscselect: 0,
+                                    cet_attributes: 0,
                                     isv_ext_prod_id: [0; 16],
                                     attributes: Attributes { flags: f, xfrm: 3 },
                                     mrenclave: m,

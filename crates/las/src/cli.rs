@@ -70,6 +70,11 @@ pub enum Command {
     /// Collect the platform IDs of every LAS (Kubernetes or direct, optionally verified).
     #[command(long_about = crate::cmd::platform_ids::ABOUT)]
     PlatformIds(crate::cmd::platform_ids::PlatformIdsArgs),
+    /// Show a platform's TCB state as `scone las show-tcb-state` does: FMSPC, PPID, Intel
+    /// QE ID, CPU SVN, PCE SVN, of a LAS (`--las ADDR`) or a DCAP quote file
+    /// (`--dcap-quote FILE`); with --collateral or --pccs-url also Intel's TCB status and
+    /// advisories. Exit code 0: shown, 2: error.
+    TcbState(crate::cmd::tcb_state::TcbStateArgs),
     /// Edit policy files (`set-platforms`: write collected IDs into a service's platforms).
     #[command(subcommand)]
     Policy(crate::cmd::policy::PolicyCommand),

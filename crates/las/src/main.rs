@@ -16,7 +16,7 @@ mod cmd;
 use std::process::ExitCode;
 
 use cli::Command;
-use cmd::{attest, lasd, platform_ids, policy, quote, verifier, verify, wait_ready};
+use cmd::{attest, lasd, platform_ids, policy, quote, tcb_state, verifier, verify, wait_ready};
 
 use clap::Parser;
 use las_server::logging::{self, LogFormat};
@@ -74,6 +74,7 @@ fn run(cmd: Command, global: &[std::ffi::OsString]) -> anyhow::Result<ExitCode> 
         Command::Verify(a) => verify::run(a),
         Command::PlatformIds(a) => platform_ids::run(a),
         Command::Policy(c) => policy::run(c),
+        Command::TcbState(a) => tcb_state::run(a),
         Command::Completion { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).

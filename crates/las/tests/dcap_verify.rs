@@ -60,6 +60,7 @@ fn setup() -> Case {
             cpusvn: body[0..16].try_into().unwrap(),
             issued_at: NOW,
             binding: binding(&id.platform_id(), &nonce),
+            qe_id: None,
         },
     )
     .unwrap();

@@ -109,6 +109,7 @@ fn fresh_key_evidence(nonce: &[u8]) -> Vec<u8> {
                 .unwrap()
                 .as_secs(),
             binding: binding(&id.platform_id(), nonce),
+            qe_id: None,
         },
     )
     .unwrap()
@@ -465,6 +466,7 @@ fn a_pinned_keys_hw_claim_is_at_most_warning() {
             report_body: ReportBody {
                 cpusvn: [1; 16],
                 miscselect: 0,
+                cet_attributes: 0,
                 isv_ext_prod_id: [0; 16],
                 attributes: Attributes {
                     flags: flags::INIT | flags::MODE64BIT,

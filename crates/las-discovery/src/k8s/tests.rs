@@ -90,6 +90,7 @@ fn platform_json(id: &PlatformIdentity) -> Vec<u8> {
         las_isvprodid: 0,
         las_isvsvn: 0,
         cpusvn: "00".repeat(16),
+        tcb_state: las_core::api::TcbState::default(),
     })
     .unwrap()
 }
@@ -294,6 +295,7 @@ fn evidence_for(id: &PlatformIdentity, nonce: &[u8], now: u64) -> Vec<u8> {
             cpusvn: [1; 16],
             issued_at: now,
             binding: binding(&id.platform_id(), nonce),
+            qe_id: None,
         },
     )
     .unwrap()

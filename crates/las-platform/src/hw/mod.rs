@@ -26,6 +26,7 @@ pub mod gramine;
 
 use std::sync::Arc;
 
+use las_core::api::TcbState;
 use las_core::crypto::Key128;
 use las_core::egetkey::EnclaveIdentity;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
@@ -107,6 +108,9 @@ pub struct GraminePlatform {
     target_info: TargetInfo,
     cpusvn: [u8; 16],
     identity: PlatformIdentity,
+    /// Set by [`GraminePlatform::read_tcb_state`] (from a thread that may outlive a slow
+    /// AESM); `None` until then.
+    tcb_state: Arc<std::sync::Mutex<Option<TcbState>>>,
 }
 
 fn hw(msg: impl std::fmt::Display) -> PlatformError {
@@ -120,7 +124,47 @@ impl GraminePlatform {
         if cfg!(not(target_arch = "x86_64")) {
             return Err(hw("SGX needs an x86_64 build"));
         }
-        Self::open_with(AttestationFs::default(), Arc::new(Egetkey))
+        let p = Self::open_with(AttestationFs::default(), Arc::new(Egetkey))?;
+        p.read_tcb_state(STARTUP_QUOTE_DEADLINE);
+        Ok(p)
+    }
+
+    /// Makes the start-up DCAP quote of the LAS (in a thread) and waits for it at most
+    /// `deadline`: the TCB state is then its facts, or `unknown` with the reason. A quote
+    /// that comes later still sets the state; a hung AESM never stops the LAS from starting
+    /// or serving quotes.
+    pub fn read_tcb_state(&self, deadline: std::time::Duration) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fs = self.fs.clone();
+        let slot = self.tcb_state.clone();
+        let spawned = std::thread::Builder::new()
+            .name("las-tcb-state".into())
+            .spawn(move || {
+                let t = startup_tcb_state(&fs);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                let _ = tx.send(());
+            });
+        let waited = match spawned {
+            Ok(_) => rx.recv_timeout(deadline).is_ok(),
+            Err(e) => {
+                self.set_tcb_state(TcbState::unknown(format!(
+                    "cannot start the start-up quote: {e}"
+                )));
+                return;
+            }
+        };
+        if !waited {
+            let mut g = self.tcb_state.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(TcbState::unknown(format!(
+                    "no start-up DCAP quote within {deadline:?} (the host's AESM does not answer)"
+                )));
+            }
+        }
+    }
+
+    fn set_tcb_state(&self, t: TcbState) {
+        *self.tcb_state.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
     }
 
     /// Opens the platform on the attestation files under `fs` with REPORT keys from `keys`.
@@ -178,11 +222,45 @@ impl GraminePlatform {
             las,
             target_info,
             identity,
+            tcb_state: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 }
 
+/// REPORTDATA of the start-up quote: a label, so that this quote can never pass for
+/// identity evidence (whose REPORTDATA is a SHA-512 binding).
+pub fn tcb_state_report_data() -> [u8; 64] {
+    let mut d = [0u8; 64];
+    for (o, i) in d.iter_mut().zip(b"las tcb-state start-up quote v1") {
+        *o = *i;
+    }
+    d
+}
+
+/// One DCAP quote of the LAS at start, read for its QE ID and PCK facts. A failure makes
+/// the state `unknown` (with the reason); the LAS serves quotes all the same.
+fn startup_tcb_state(fs: &AttestationFs) -> TcbState {
+    match fs.quote(&tcb_state_report_data()) {
+        Ok(q) => match las_core::tcb::dcap_facts(&q) {
+            Ok(f) => TcbState::from_dcap(&f),
+            Err(e) => TcbState::unknown(format!("the start-up DCAP quote does not read: {e}")),
+        },
+        Err(e) => TcbState::unknown(format!("no start-up DCAP quote: {e}")),
+    }
+}
+
+/// How long the LAS waits at start for its start-up quote.
+pub const STARTUP_QUOTE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Platform for GraminePlatform {
+    fn tcb_state(&self) -> TcbState {
+        self.tcb_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| TcbState::unknown("the start-up DCAP quote has not been made"))
+    }
+
     fn mode(&self) -> Mode {
         Mode::Hw
     }
@@ -243,6 +321,7 @@ impl Platform for GraminePlatform {
             cpusvn: self.cpusvn,
             issued_at: now,
             binding: bound,
+            qe_id: None,
         };
         Ok(encode_evidence(&self.identity, &claims)?)
     }

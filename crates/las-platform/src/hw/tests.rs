@@ -331,3 +331,74 @@ mod under_emulated_enclu {
         }
     }
 }
+
+/// At start the LAS quotes itself once (REPORTDATA: a label, never an evidence binding) and
+/// reads its TCB state from that quote: here the real SGX sample quote stands in for
+/// Gramine's. A quote that does not read, or none at all, makes the state `unknown` and the
+/// LAS still opens; unknown has no QE ID.
+#[test]
+fn the_startup_quote_gives_the_tcb_state_and_a_failure_gives_unknown() {
+    use las_core::api::TcbStateKind;
+    let sample = include_bytes!("../../../../tests/vectors/dcap/sgx_quote");
+    let wait = std::time::Duration::from_secs(10);
+    let f = fake(1);
+    write(f.dir.path(), "quote", sample);
+    let p = f.open().unwrap();
+    assert_eq!(p.tcb_state().state, TcbStateKind::Unknown, "not read yet");
+    p.read_tcb_state(wait);
+    let t = p.tcb_state();
+    assert_eq!(t.state, TcbStateKind::Known);
+    let facts = las_core::tcb::dcap_facts(sample).unwrap();
+    assert_eq!(t.qe_id(), Some(facts.qe_id));
+    assert_eq!(t.fmspc.as_deref(), Some(hex::encode(facts.fmspc).as_str()));
+    assert_eq!(
+        std::fs::read(f.dir.path().join("user_report_data")).unwrap(),
+        tcb_state_report_data().to_vec()
+    );
+    // Not a DCAP quote: unknown, with the reason; the LAS opens all the same.
+    let f = fake(1);
+    let p = f.open().unwrap();
+    p.read_tcb_state(wait);
+    let t = p.tcb_state();
+    assert_eq!(t.state, TcbStateKind::Unknown);
+    assert!(t.reason.unwrap().contains("does not read"));
+    assert_eq!(p.tcb_state().qe_id(), None);
+    // No quote at all.
+    let f = fake(1);
+    write(f.dir.path(), "quote", b"");
+    let p = f.open().unwrap();
+    p.read_tcb_state(wait);
+    assert_eq!(p.tcb_state().state, TcbStateKind::Unknown);
+    assert!(
+        p.tcb_state()
+            .reason
+            .unwrap()
+            .contains("no start-up DCAP quote")
+    );
+    // A hung AESM (a FIFO nobody writes): the deadline passes, the state is unknown.
+    let f = fake(1);
+    let fifo = f.dir.path().join("quote");
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _hold = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let p = f.open().unwrap();
+    let t0 = std::time::Instant::now();
+    p.read_tcb_state(std::time::Duration::from_millis(300));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        p.tcb_state()
+            .reason
+            .unwrap()
+            .contains("no start-up DCAP quote within 300ms")
+    );
+}

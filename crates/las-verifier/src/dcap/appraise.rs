@@ -51,6 +51,9 @@ pub struct DcapReport {
     /// SGX type from the PCK certificate: 0 Standard, 1 Scalable, 2 Scalable with
     /// integrity.
     pub sgx_type: u8,
+    /// QE ID and PCK facts of the verified quote (`None` if they do not read, e.g. a
+    /// certification data type other than a PEM chain: then no QE ID matches).
+    pub facts: Option<las_core::tcb::DcapFacts>,
 }
 
 /// The platform facts the policy judges, from dcap-qvl's claims (see [`judge`]).
@@ -232,6 +235,9 @@ pub fn appraise(
         fmspc: key.fmspc.clone(),
         tcb_eval_data_number: claims.tcb.eval_data_number,
         sgx_type: claims.platform.pck.sgx_type,
+        // Read only now that dcap-qvl verified the quote: header and PCK certificate are
+        // covered by the signatures it checked.
+        facts: las_core::tcb::dcap_facts(quote).ok(),
     };
     let pck = &claims.platform.pck;
     let facts = Facts {

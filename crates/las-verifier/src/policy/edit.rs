@@ -12,10 +12,9 @@
 // It reads untrusted policy text: no arithmetic that can overflow (as dcap-qvl's parsers).
 #![deny(clippy::arithmetic_side_effects)]
 
-use las_core::PlatformId;
 use serde_norway::Value;
 
-use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, Policy, flow_work};
+use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, PlatformEntry, Policy, flow_work};
 
 /// The edit was refused; nothing should be written. The message says why.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +31,8 @@ pub enum PolicyEditError {
 pub struct PlatformsEdit {
     /// The new file text.
     pub text: String,
-    /// The service's IDs before (`None`: it had no `platforms:`).
-    pub before: Option<Vec<PlatformId>>,
+    /// The service's entries before (`None`: it had no `platforms:`).
+    pub before: Option<Vec<PlatformEntry>>,
 }
 
 fn err(m: impl Into<String>) -> PolicyEditError {
@@ -92,17 +91,18 @@ fn scalar(v: &str) -> String {
     }
 }
 
-/// How an ID is written into the list: plain, unless YAML could read it as a number.
-fn yaml_id(id: &PlatformId) -> String {
+/// How an entry is written into the list: plain, unless YAML could read it as a number;
+/// a QE-ID entry is quoted (a `:` inside a flow list is read differently by YAML readers).
+fn yaml_id(id: &PlatformEntry) -> String {
     let s = id.to_string();
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'E') {
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'E') || s.contains(':') {
         format!("\"{s}\"")
     } else {
         s
     }
 }
 
-fn flow_list(ids: &[PlatformId]) -> String {
+fn flow_list(ids: &[PlatformEntry]) -> String {
     let v: Vec<String> = ids.iter().map(yaml_id).collect();
     format!("[{}]", v.join(", "))
 }
@@ -115,11 +115,12 @@ struct KeyLine {
     key: String,
 }
 
-/// Sets `services[service].platforms` to `ids` (sorted, each once by the caller).
+/// Sets `services[service].platforms` to `ids` (LAS keys and QE IDs, sorted, each once by
+/// the caller).
 pub fn set_platforms(
     text: &str,
     service: &str,
-    ids: &[PlatformId],
+    ids: &[PlatformEntry],
 ) -> Result<PlatformsEdit, PolicyEditError> {
     // The same bounds as `Policy::from_yaml`: the text is parsed here before the policy
     // reader sees it, and libyaml's time on nested flow collections is superquadratic.
@@ -373,14 +374,14 @@ fn service_mut<'a>(doc: &'a mut Value, service: &str) -> Option<&'a mut serde_no
         .find(|m| m.get("name").and_then(Value::as_str) == Some(service))
 }
 
-fn current_platforms(doc: &Value, service: &str) -> Option<Vec<PlatformId>> {
+fn current_platforms(doc: &Value, service: &str) -> Option<Vec<PlatformEntry>> {
     let mut d = doc.clone();
     let list = service_mut(&mut d, service)?
         .get("platforms")?
         .as_sequence()?
         .clone();
     list.iter()
-        .map(|v| v.as_str().and_then(|s| PlatformId::parse(s).ok()))
+        .map(|v| v.as_str().and_then(|s| PlatformEntry::parse(s).ok()))
         .collect()
 }
 
@@ -390,7 +391,7 @@ fn check(
     old: &Value,
     new_text: &str,
     service: &str,
-    ids: &[PlatformId],
+    ids: &[PlatformEntry],
 ) -> Result<(), PolicyEditError> {
     let bug = |m: String| {
         err(format!(
@@ -401,9 +402,8 @@ fn check(
     let svc = policy
         .service(Some(service))
         .map_err(|e| bug(e.to_string()))?;
-    let got: Vec<[u8; 32]> = svc.platforms.iter().flatten().map(|h| h.0).collect();
-    let want: Vec<[u8; 32]> = ids.iter().map(|p| p.0).collect();
-    if got != want {
+    let got: Vec<PlatformEntry> = svc.platforms.iter().flatten().copied().collect();
+    if got != ids {
         return Err(bug(format!(
             "services[{service}].platforms reads back differently"
         )));
@@ -430,8 +430,8 @@ mod tests {
     const B: &str = "BCA7B05F55BCA38EA7A0BDEBDC402942BE77BEC7F0D3F37C72F6C1898047B312";
     const C: &str = "2C45C8294D491808AA9B2A6BCA01B8E185FFC69266C833546E5DCA1C676A6151";
 
-    fn ids(v: &[&str]) -> Vec<PlatformId> {
-        v.iter().map(|s| PlatformId::parse(s).unwrap()).collect()
+    fn ids(v: &[&str]) -> Vec<PlatformEntry> {
+        v.iter().map(|s| PlatformEntry::parse(s).unwrap()).collect()
     }
 
     fn set(text: &str, svc: &str, v: &[&str]) -> String {

@@ -10,6 +10,13 @@ fn hex(h: &super::Hex32) -> String {
     hex::encode(h.0)
 }
 
+fn entry(p: &super::PlatformEntry) -> String {
+    match p {
+        super::PlatformEntry::LasKey(k) => hex(k),
+        super::PlatformEntry::QeId(q) => q.entry(),
+    }
+}
+
 fn alternatives(s: &Service) -> Value {
     let Some(alts) = &s.attestation else {
         return Value::Null;
@@ -40,7 +47,7 @@ pub fn explain_json(policy: &Policy, service: &Service) -> Value {
         "mode": match a.mode { AttestationMode::Hardware => "hardware", AttestationMode::None => "none" },
         "service": service.name,
         "alternatives": alternatives(service),
-        "platforms": service.platforms.as_ref().map(|p| p.iter().map(hex).collect::<Vec<_>>()),
+        "platforms": service.platforms.as_ref().map(|p| p.iter().map(entry).collect::<Vec<_>>()),
         "tolerate": a.tolerate.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         "ignore_advisories": if a.ignore_all_advisories { json!("*") } else { json!(a.ignore_advisories) },
         "trusted_scone_qe_pubkeys": a.trusted_scone_qe_pubkeys.iter().map(hex).collect::<Vec<_>>(),
@@ -113,7 +120,7 @@ pub fn explain_text(policy: &Policy, service: &Service) -> String {
     match &service.platforms {
         None => line("  platforms: any (no `platforms` key)".into()),
         Some(p) => {
-            let p: Vec<String> = p.iter().map(hex).collect();
+            let p: Vec<String> = p.iter().map(entry).collect();
             line(format!("  platforms: {}", p.join(", ")));
         }
     }

@@ -12,11 +12,13 @@
 
 pub mod edit;
 pub mod explain;
+mod import;
 pub mod keys;
 mod locate;
 mod parse;
 
 use las_core::PlatformId;
+use las_core::tcb::QeId;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -83,6 +85,15 @@ pub enum PolicyError {
         openers: usize,
         /// The file's size in bytes.
         size: usize,
+    },
+    /// The policy file could not be read ([`Policy::from_file`]).
+    #[error("cannot read policy {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -204,7 +215,7 @@ pub enum AttestationMode {
 }
 
 /// 32 bytes written as 64 hex characters (either case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Hex32(pub [u8; 32]);
 
 impl<'de> Deserialize<'de> for Hex32 {
@@ -220,6 +231,73 @@ impl<'de> Deserialize<'de> for Hex32 {
             })
     }
 }
+
+/// One `services[].platforms` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlatformEntry {
+    /// A LAS public key (64 hex): one LAS build on one platform at one CPUSVN.
+    LasKey(Hex32),
+    /// `INTEL_QE_ID:<32 hex>` (SCONE 7): a machine, whatever LAS build runs on it. It
+    /// matches only the QE ID of verified identity evidence of the LAS that signed the
+    /// quote.
+    QeId(QeId),
+}
+
+impl PlatformEntry {
+    /// Parses an entry: 64 hex characters, or `INTEL_QE_ID:` and 32 hex digits (either
+    /// case). The error names what is wrong (length, non-hex, unknown prefix, no value).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let shown = || s.chars().take(80).collect::<String>();
+        if s.contains(SCONE_REF) {
+            return Err(format!(
+                "`{}` is not a platform entry: a SCONE secret reference is a whole entry `$$SCONE::NAME$$` in the policy, resolved through the session's imported secret NAME (docs/policy.md)",
+                shown()
+            ));
+        }
+        if let Some(rest) = s.strip_prefix(las_core::tcb::QE_ID_PREFIX) {
+            return QeId::parse_hex(rest)
+                .map(PlatformEntry::QeId)
+                .map_err(|e| format!("`{}`: {e}", shown()));
+        }
+        if let Some((prefix, _)) = s.split_once(':') {
+            return Err(format!(
+                "`{}` has the unknown prefix `{prefix}:`; a platform entry is a LAS key (64 hex characters) or `INTEL_QE_ID:` and 32 hex digits",
+                shown()
+            ));
+        }
+        las_core::hexfmt::decode_fixed::<32>("value", s)
+            .map(|b| PlatformEntry::LasKey(Hex32(b)))
+            .map_err(|_| {
+                format!(
+                    "expected 64 hex characters (a LAS key) or `INTEL_QE_ID:` and 32 hex digits, got `{}`",
+                    shown()
+                )
+            })
+    }
+
+    /// Whether this entry admits the LAS with key `las_key` whose verified identity
+    /// evidence carries `qe_id` (`None`: no verified QE ID, which no QE-ID entry matches).
+    pub fn matches(&self, las_key: &PlatformId, qe_id: Option<QeId>) -> bool {
+        match self {
+            PlatformEntry::LasKey(k) => k.0 == las_key.0,
+            PlatformEntry::QeId(q) => qe_id == Some(*q),
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformEntry {
+    /// As an operator writes it: a LAS key in upper-case hex, a QE ID as
+    /// `INTEL_QE_ID:<lower-case hex>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlatformEntry::LasKey(k) => f.write_str(&hex::encode_upper(k.0)),
+            PlatformEntry::QeId(q) => f.write_str(&q.entry()),
+        }
+    }
+}
+
+/// Marks a SCONE secret reference.
+pub(crate) const SCONE_REF: &str = "$$SCONE::";
 
 /// A trusted LAS build (`security.attestation.trusted_las`, an extension of v0.3). An
 /// entry matches only when every field it gives matches.
@@ -297,8 +375,9 @@ pub struct Service {
     /// Attestation alternatives (one must match), from `attestation` or the deprecated
     /// `mrenclaves`.
     pub attestation: Option<Alternatives>,
-    /// Allowed platform IDs; absent = any platform (null or empty is an error).
-    pub platforms: Option<Vec<Hex32>>,
+    /// Allowed platforms (LAS keys and QE IDs); absent = any platform (null or empty is
+    /// an error).
+    pub platforms: Option<Vec<PlatformEntry>>,
     /// `las_dns_names` (our extension): the DNS names the verification service puts into
     /// the service's workload certificates (docs/workload-certificates.md); absent = none.
     /// Each is a lowercase host name (checked when the policy is read).
@@ -330,6 +409,9 @@ pub struct Policy {
     pub ignored: Vec<IgnoredKey>,
 }
 
+/// An imported session file read while loading a policy: its path and bytes.
+pub type ImportedFile = (std::path::PathBuf, Vec<u8>);
+
 /// Longest parser message passed on (characters).
 const MAX_MESSAGE: usize = 600;
 
@@ -350,8 +432,44 @@ fn clip_message(m: &str) -> String {
 }
 
 impl Policy {
-    /// Parses a policy from YAML bytes (JSON is YAML too).
+    /// Reads a policy file, resolving `$$SCONE::NAME$$` platform entries through the
+    /// sessions it imports (`S.yaml` beside the file). Returns the policy and every
+    /// imported session file read, with its bytes (a reload watches them too).
+    pub fn from_file(path: &std::path::Path) -> Result<(Self, Vec<ImportedFile>), PolicyError> {
+        let bytes = import::read_limited(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        Self::from_yaml_with_imports(&bytes, dir)
+    }
+
+    /// [`Policy::from_file`] for policy bytes already read (the verification service reads
+    /// its file once, with the file's identity): `$$SCONE::NAME$$` entries are resolved
+    /// through the sessions in `dir`, the policy file's folder. Returns the policy and
+    /// every imported session file read, with its bytes.
+    pub fn from_yaml_with_imports(
+        bytes: &[u8],
+        dir: &std::path::Path,
+    ) -> Result<(Self, Vec<ImportedFile>), PolicyError> {
+        let mut files = Vec::new();
+        let p = Self::parse(bytes, Some((dir, &mut files)))?;
+        Ok((p, files))
+    }
+
+    /// Parses a policy from YAML bytes (JSON is YAML too). `$$SCONE::NAME$$` platform
+    /// entries need the policy's folder: use [`Policy::from_file`].
     pub fn from_yaml(bytes: &[u8]) -> Result<Self, PolicyError> {
+        Self::parse(bytes, None)
+    }
+
+    fn parse(
+        bytes: &[u8],
+        imports: Option<(&std::path::Path, &mut Vec<ImportedFile>)>,
+    ) -> Result<Self, PolicyError> {
         if bytes.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::TooLarge(bytes.len()));
         }
@@ -389,17 +507,44 @@ impl Policy {
                 min_tcb_eval_data_number: a.min_tcb_eval_data_number,
             },
         };
-        let services = raw
-            .services
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| Service {
+        let mut resolver = imports.map(|(dir, files)| import::Resolver::new(dir, text, files));
+        let mut services = Vec::new();
+        for (i, s) in raw.services.unwrap_or_default().into_iter().enumerate() {
+            let platforms = match s.platforms {
+                None => None,
+                Some(raw) => {
+                    let mut out = Vec::with_capacity(raw.len());
+                    for (j, p) in raw.into_iter().enumerate() {
+                        out.push(match p {
+                            parse::RawPlatform::Entry(e) => e,
+                            parse::RawPlatform::Ref(name) => {
+                                let path = format!("services[{i}].platforms[{j}]");
+                                match resolver.as_mut() {
+                                    Some(r) => r.resolve(&name).map_err(|message| {
+                                        PolicyError::Invalid { path, message }
+                                    })?,
+                                    None => {
+                                        return Err(PolicyError::Invalid {
+                                            path,
+                                            message: format!(
+                                                "`$$SCONE::{name}$$` is resolved through the session's imports, read beside the policy file: load the policy from its file"
+                                            ),
+                                        });
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            services.push(Service {
                 name: s.name,
                 attestation: s.attestation.map(Alternatives),
-                platforms: s.platforms,
+                platforms,
                 las_dns_names: s.las_dns_names.unwrap_or_default(),
-            })
-            .collect();
+            });
+        }
         let p = Policy {
             attestation,
             services,

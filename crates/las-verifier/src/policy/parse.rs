@@ -6,11 +6,12 @@
 //! key tables in [`super::keys`].
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::keys::{self, Level};
-use super::{Alternative, AttestationMode, Hex32, Signer, Tolerance, TrustedLas};
+use super::{Alternative, AttestationMode, Hex32, PlatformEntry, Signer, Tolerance, TrustedLas};
 
 fn custom<E: de::Error>(m: impl fmt::Display) -> E {
     E::custom(m)
@@ -126,7 +127,7 @@ fn required<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     m.next_value_seed(NonNull(name, std::marker::PhantomData))
 }
 
-const SCONE_REF: &str = "$$SCONE::";
+use super::SCONE_REF;
 
 fn hex32<E: de::Error>(what: &str, s: &str) -> Result<Hex32, E> {
     if s.contains(SCONE_REF) {
@@ -145,62 +146,108 @@ fn hex32<E: de::Error>(what: &str, s: &str) -> Result<Hex32, E> {
         })
 }
 
-/// One list entry, checked inside its own deserialization (so errors carry its line).
-struct HexStr {
-    key: &'static str,
-    index: Option<usize>,
+/// What a list entry parses into: a hex value, or a platform entry (LAS key or QE ID).
+trait ListItem: Sized {
+    /// Parses one entry; `what` names it (`` `platforms[2]` ``).
+    fn parse<E: de::Error>(what: &str, s: &str) -> Result<Self, E>;
 }
 
-impl<'de> de::DeserializeSeed<'de> for HexStr {
-    type Value = Hex32;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Hex32, D::Error> {
+impl ListItem for Hex32 {
+    fn parse<E: de::Error>(what: &str, s: &str) -> Result<Self, E> {
+        hex32(what, s)
+    }
+}
+
+/// A `platforms` entry as written: an entry, or a whole-value SCONE secret reference
+/// `$$SCONE::NAME$$`, resolved after parsing through the session's imports
+/// ([`super::import`]).
+#[derive(Debug, Clone)]
+pub(super) enum RawPlatform {
+    /// A LAS key or a QE ID.
+    Entry(PlatformEntry),
+    /// `$$SCONE::NAME$$`: the secret NAME.
+    Ref(String),
+}
+
+impl ListItem for RawPlatform {
+    fn parse<E: de::Error>(what: &str, s: &str) -> Result<Self, E> {
+        if let Some(name) = super::import::reference(s) {
+            return Ok(RawPlatform::Ref(name.to_owned()));
+        }
+        PlatformEntry::parse(s)
+            .map(RawPlatform::Entry)
+            .map_err(|m| custom(format!("{what}: {m}")))
+    }
+}
+
+/// One list entry, checked inside its own deserialization (so errors carry its line).
+struct HexStr<T> {
+    key: &'static str,
+    index: Option<usize>,
+    item: PhantomData<T>,
+}
+
+impl<T> HexStr<T> {
+    fn new(key: &'static str, index: Option<usize>) -> Self {
+        Self {
+            key,
+            index,
+            item: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: ListItem> de::DeserializeSeed<'de> for HexStr<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for HexStr {
-    type Value = Hex32;
+impl<'de, T: ListItem> Visitor<'de> for HexStr<T> {
+    type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "64 hex characters for `{}`", self.key)
+        if self.key == "platforms" {
+            write!(
+                f,
+                "a platform entry (64 hex characters, or INTEL_QE_ID: and 32 hex digits)"
+            )
+        } else {
+            write!(f, "64 hex characters for `{}`", self.key)
+        }
     }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Hex32, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
         let what = match self.index {
             Some(i) => format!("`{}[{i}]`", self.key),
             None => format!("`{}`", self.key),
         };
-        hex32(&what, s)
+        T::parse(&what, s)
     }
 }
 
 /// The non-null value of a hex list: one string (where allowed) or a sequence.
-struct HexItems(HexList);
+struct HexItems<T>(HexList<T>);
 
-impl<'de> Visitor<'de> for HexItems {
-    type Value = Vec<Hex32>;
+impl<'de, T: ListItem> Visitor<'de> for HexItems<T> {
+    type Value = Vec<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a list of 64-hex-character values for `{}`", self.0.key)
     }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<Hex32>, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<T>, E> {
         if !self.0.allow_one {
             return Err(custom(format!(
                 "`{}` must be a list (`[ID, ...]` or `- ID` lines), not one string",
                 self.0.key
             )));
         }
-        HexStr {
-            key: self.0.key,
-            index: None,
-        }
-        .visit_str(s)
-        .map(|h| vec![h])
+        HexStr::<T>::new(self.0.key, None)
+            .visit_str(s)
+            .map(|h| vec![h])
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Vec<Hex32>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Vec<T>, A::Error> {
         let key = self.0.key;
         let mut out = Vec::new();
-        while let Some(h) = s.next_element_seed(HexStr {
-            key,
-            index: Some(out.len()),
-        })? {
+        while let Some(h) = s.next_element_seed(HexStr::<T>::new(key, Some(out.len())))? {
             out.push(h);
         }
         if out.is_empty() && !self.0.allow_empty {
@@ -216,17 +263,18 @@ impl<'de> Visitor<'de> for HexItems {
     }
 }
 
-/// A list of hex values (`mrenclave`, `mrenclaves`, `trusted_scone_qe_pubkeys`, `platforms`):
-/// null and (unless allowed) empty are refused, each entry must be 64 hex characters. The
-/// checks run while the value is deserialized, so errors carry its path and line.
-#[derive(Clone, Copy)]
-struct HexList {
+/// A list of hex values (`mrenclave`, `mrenclaves`, `trusted_scone_qe_pubkeys`) or of
+/// platform entries (`platforms`): null and (unless allowed) empty are refused, each entry
+/// must parse. The checks run while the value is deserialized, so errors carry its path
+/// and line.
+struct HexList<T> {
     key: &'static str,
     allow_empty: bool,
     allow_one: bool,
+    item: PhantomData<T>,
 }
 
-impl HexList {
+impl<T> HexList<T> {
     fn null_message(&self) -> String {
         if self.key == "platforms" {
             "`platforms` has no value (null; a comment under the key is not a value). A missing list would allow every platform, so this is refused rather than guessed: list the allowed platform IDs (`las platform-ids` prints them); only if any platform may run this service, delete the `platforms` key".to_owned()
@@ -239,34 +287,38 @@ impl HexList {
     }
 }
 
-impl<'de> de::DeserializeSeed<'de> for HexList {
-    type Value = Vec<Hex32>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Hex32>, D::Error> {
+impl<'de, T: ListItem> de::DeserializeSeed<'de> for HexList<T> {
+    type Value = Vec<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
         d.deserialize_option(self)
     }
 }
 
-impl<'de> Visitor<'de> for HexList {
-    type Value = Vec<Hex32>;
+impl<'de, T: ListItem> Visitor<'de> for HexList<T> {
+    type Value = Vec<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a list of 64-hex-character values for `{}`", self.key)
     }
-    fn visit_none<E: de::Error>(self) -> Result<Vec<Hex32>, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
         Err(custom(self.null_message()))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Vec<Hex32>, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
         self.visit_none()
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Hex32>, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
         d.deserialize_any(HexItems(self))
     }
 }
 
-fn hex_list<'de, A: MapAccess<'de>>(m: &mut A, key: &'static str) -> Result<Vec<Hex32>, A::Error> {
+fn hex_list<'de, T: ListItem, A: MapAccess<'de>>(
+    m: &mut A,
+    key: &'static str,
+) -> Result<Vec<T>, A::Error> {
     m.next_value_seed(HexList {
         key,
         allow_empty: key == "trusted_scone_qe_pubkeys",
         allow_one: key != "platforms",
+        item: PhantomData,
     })
 }
 
@@ -285,14 +337,7 @@ struct HexValue(Hex32);
 
 impl<'de> Deserialize<'de> for HexValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        de::DeserializeSeed::deserialize(
-            HexStr {
-                key: "mrsigner",
-                index: None,
-            },
-            d,
-        )
-        .map(HexValue)
+        de::DeserializeSeed::deserialize(HexStr::<Hex32>::new("mrsigner", None), d).map(HexValue)
     }
 }
 
@@ -413,7 +458,7 @@ impl<'de> Deserialize<'de> for AltList {
 pub(super) struct RawService {
     pub name: String,
     pub attestation: Option<Vec<Alternative>>,
-    pub platforms: Option<Vec<Hex32>>,
+    pub platforms: Option<Vec<RawPlatform>>,
     pub las_dns_names: Option<Vec<String>>,
     pub order: Order,
 }

@@ -170,9 +170,10 @@ fn null_empty_misplaced_and_referenced_platforms_are_errors() {
         e.contains("belongs to each service") && e.contains("line 3"),
         "{e}"
     );
+    // A reference needs the session's imports (read beside the policy file).
     let e = err(&svc("    platforms: [\"$$SCONE::platform_2$$\"]\n"));
     assert!(
-        e.contains("SCONE secret reference") && e.contains("platforms[0]"),
+        e.contains("$$SCONE::platform_2$$") && e.contains("platforms[0]"),
         "{e}"
     );
     let e = err(&svc(&format!(
@@ -323,4 +324,195 @@ fn las_dns_names_are_host_names_and_fail_closed() {
     // A typo of the key is still an unknown key, with the right one suggested.
     let e = err(&svc("[a]").replace("las_dns_names", "las_dns_name"));
     assert!(e.contains("las_dns_names"), "{e}");
+}
+
+/// SCONE 7 platform entries: `INTEL_QE_ID:<32 hex>` in either case, unquoted as SCONE
+/// writes it, mixed with LAS keys; every malformed form is an error naming the entry.
+#[test]
+fn qe_id_entries_parse_mixed_and_fail_closed() {
+    use crate::policy::PlatformEntry;
+    let q = "INTEL_QE_ID:85FFC69266C833546E5DCA1C676A6151";
+    let p = Policy::from_yaml(svc(&format!("    platforms: [{q}, \"{P}\"]\n")).as_bytes()).unwrap();
+    let pl = p.services[0].platforms.as_ref().unwrap();
+    assert!(
+        matches!(pl[0], PlatformEntry::QeId(x) if x.to_string() == "85ffc69266c833546e5dca1c676a6151")
+    );
+    assert!(matches!(pl[1], PlatformEntry::LasKey(_)));
+    // Block style too.
+    let b = Policy::from_yaml(svc(&format!("    platforms:\n      - {q}\n")).as_bytes()).unwrap();
+    assert_eq!(b.services[0].platforms.as_ref().unwrap().len(), 1);
+    for (bad, want) in [
+        ("INTEL_QE_ID:", "no QE ID"),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a61",
+            "got 30 characters",
+        ),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a6151aa",
+            "got 34 characters",
+        ),
+        (
+            "INTEL_QE_ID:85ffc69266c833546e5dca1c676a615z",
+            "`z` is not a hex digit",
+        ),
+        (
+            "INTEL_PPID:85ffc69266c833546e5dca1c676a6151",
+            "unknown prefix `INTEL_PPID:`",
+        ),
+        (
+            "intel_qe_id:85ffc69266c833546e5dca1c676a6151",
+            "unknown prefix",
+        ),
+    ] {
+        let e = err(&svc(&format!("    platforms: [\"{P}\", \"{bad}\"]\n")));
+        assert!(
+            e.contains(want) && e.contains("platforms[1]") && e.contains("line"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+/// `$$SCONE::NAME$$` platform entries, SCONE's way: the session's secret NAME imported from
+/// session S, read from `S.yaml` beside the policy, which defines it with an explicit ASCII
+/// value and exports it to the importing session. Every failure names the chain.
+#[test]
+fn scone_references_resolve_through_imported_sessions_and_fail_closed() {
+    use crate::policy::PlatformEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let qe = "INTEL_QE_ID:85ffc69266c833546e5dca1c676a6151";
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let policy = |platforms: &str| {
+        format!(
+            "name: app_session\nsecrets:\n  - name: platform_2\n    import:\n      session: platform_policy\n      secret: authorized_platform\n  - name: local\n    kind: ascii\n    value: \"{P}\"\nservices:\n  - name: app\n    attestation: {{mrenclave: [\"{P}\"]}}\n    platforms: [{platforms}]\n"
+        )
+    };
+    let exporting = |value: &str, extra: &str| {
+        format!(
+            "name: platform_policy\nsecrets:\n  - name: authorized_platform\n    kind: ascii\n    value: \"{value}\"\n{extra}"
+        )
+    };
+    let export = "    export:\n      session: app_session\n";
+    write(
+        "policy.yaml",
+        &policy(&format!("$$SCONE::platform_2$$, \"{P}\"")),
+    );
+    write("platform_policy.yaml", &exporting(qe, export));
+    let load = || Policy::from_file(&dir.path().join("policy.yaml"));
+    let (p, files) = load().unwrap();
+    let pl = p.services[0].platforms.as_ref().unwrap();
+    assert_eq!(pl[0], PlatformEntry::parse(qe).unwrap());
+    assert!(matches!(pl[1], PlatformEntry::LasKey(_)));
+    assert_eq!(files.len(), 1);
+    assert!(files[0].0.ends_with("platform_policy.yaml"));
+    // Export as a list, or by namespace.
+    write(
+        "platform_policy.yaml",
+        &exporting(
+            qe,
+            "    export:\n      - session: other\n      - session: app_session\n",
+        ),
+    );
+    assert!(load().is_ok());
+    // Without the file: refused, naming the way.
+    let e = Policy::from_yaml(policy("$$SCONE::platform_2$$").as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("services[0].platforms[0]") && e.contains("from its file"),
+        "{e}"
+    );
+
+    let err = |policy_text: &str, exporting_text: Option<&str>| {
+        write("policy.yaml", policy_text);
+        match exporting_text {
+            Some(t) => write("platform_policy.yaml", t),
+            None => {
+                let _ = std::fs::remove_file(dir.path().join("platform_policy.yaml"));
+            }
+        }
+        load().unwrap_err().to_string()
+    };
+    let r = policy("$$SCONE::platform_2$$");
+    for (what, e, want) in [
+        ("missing file", err(&r, None), "cannot read"),
+        (
+            "missing secret",
+            err(&policy("$$SCONE::nope$$"), Some(&exporting(qe, export))),
+            "no secret `nope`",
+        ),
+        (
+            "not imported",
+            err(&policy("$$SCONE::local$$"), Some(&exporting(qe, export))),
+            "not imported",
+        ),
+        (
+            "missing exported secret",
+            err(
+                &r,
+                Some(&exporting(qe, export).replace("authorized_platform", "other")),
+            ),
+            "has no secret `authorized_platform`",
+        ),
+        (
+            "not a platform entry",
+            err(&r, Some(&exporting("hello", export))),
+            "not a platform entry",
+        ),
+        (
+            "malformed QE ID",
+            err(&r, Some(&exporting("INTEL_QE_ID:85ff", export))),
+            "got 4 characters",
+        ),
+        (
+            "not exported",
+            err(&r, Some(&exporting(qe, ""))),
+            "not exported",
+        ),
+        (
+            "binary kind",
+            err(
+                &r,
+                Some(&exporting(qe, export).replace("kind: ascii", "kind: binary")),
+            ),
+            "not `ascii`",
+        ),
+        (
+            "partial reference",
+            err(&policy("\"x$$SCONE::platform_2$$\""), None),
+            "not a platform entry",
+        ),
+    ] {
+        assert!(
+            e.contains(want) && e.contains("platforms[0]"),
+            "{what}: {e}"
+        );
+        if what != "partial reference" && what != "missing secret" && what != "not imported" {
+            assert!(
+                e.contains("platform_policy.yaml"),
+                "{what} names the chain: {e}"
+            );
+        }
+    }
+    // A cycle: the exporting session's value refers back through its own import.
+    let cyclic = "name: platform_policy\nsecrets:\n  - name: authorized_platform\n    value: \"$$SCONE::back$$\"\n    export:\n      session: app_session\n  - name: back\n    import:\n      session: platform_policy\n      secret: authorized_platform\n";
+    let e = err(&r, Some(cyclic));
+    assert!(e.contains("cycle"), "{e}");
+    // A chain that ends in an entry resolves.
+    write("policy.yaml", &r);
+    write(
+        "platform_policy.yaml",
+        "name: platform_policy\nsecrets:\n  - name: authorized_platform\n    value: \"$$SCONE::up$$\"\n    export:\n      session: app_session\n  - name: up\n    import:\n      session: shared\n      secret: machine\n",
+    );
+    write(
+        "shared.yaml",
+        &format!(
+            "name: shared\nsecrets:\n  - name: machine\n    kind: ascii\n    value: \"{qe}\"\n    export:\n      session: platform_policy\n"
+        ),
+    );
+    let (p, files) = load().unwrap();
+    assert_eq!(
+        p.services[0].platforms.as_ref().unwrap()[0],
+        PlatformEntry::parse(qe).unwrap()
+    );
+    assert_eq!(files.len(), 2);
 }

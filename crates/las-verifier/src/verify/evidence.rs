@@ -7,8 +7,8 @@ use las_core::evidence::{EvidenceClaims, EvidenceKind, decode_and_verify_evidenc
 use las_core::quote::QuoteClaims;
 
 use super::{
-    LasEvidence, LasTrust, MAX_CLOCK_SKEW, MAX_EVIDENCE_AGE, Reason, Rejection, VerifyOptions,
-    VerifyRequest,
+    LasEvidence, LasPlatform, LasTrust, MAX_CLOCK_SKEW, MAX_EVIDENCE_AGE, Reason, Rejection,
+    VerifyOptions, VerifyRequest,
 };
 use crate::dcap::{self, CollateralSet};
 use crate::policy::{Policy, Tolerance, TrustedLas};
@@ -26,9 +26,29 @@ pub(super) fn las_trust(
     req: &VerifyRequest<'_>,
     opts: &VerifyOptions<'_>,
     notes: &mut Vec<String>,
-) -> Result<LasTrust, Vec<Rejection>> {
+) -> Result<(LasTrust, Option<LasPlatform>), Vec<Rejection>> {
     if policy.pinned_las_keys().any(|k| k == claims.platform_id) {
-        return Ok(LasTrust::Pinned);
+        // A pinned key says nothing about the machine. Evidence given beside it may still
+        // name the machine (its QE ID); if it does not verify, the key stays trusted (as
+        // pinned) and the QE ID stays unknown, which no INTEL_QE_ID entry matches.
+        let platform = req.las_evidence.and_then(|ev| {
+            let mut ev_notes = Vec::new();
+            match verify_las_evidence_platform(policy, &ev, opts, req.now, &mut ev_notes) {
+                Ok((e, p)) if e.platform_id == claims.platform_id => p,
+                Ok(_) => {
+                    notes.push("the identity evidence given is for another LAS key: QE ID unknown".into());
+                    None
+                }
+                Err(rs) => {
+                    notes.push(format!(
+                        "the identity evidence given beside the pinned key does not verify ({}): QE ID unknown",
+                        rs.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                    None
+                }
+            }
+        });
+        return Ok((LasTrust::Pinned, platform));
     }
     let Some(ev) = req.las_evidence else {
         return Err(vec![untrusted(format!(
@@ -36,7 +56,7 @@ pub(super) fn las_trust(
             claims.platform_id
         ))]);
     };
-    let e = verify_las_evidence_with(policy, &ev, opts, req.now, notes)?;
+    let (e, platform) = verify_las_evidence_platform(policy, &ev, opts, req.now, notes)?;
     if e.platform_id != claims.platform_id {
         return Err(vec![untrusted(format!(
             "the identity evidence is for LAS key {}, the quote was signed by {}",
@@ -49,10 +69,13 @@ pub(super) fn las_trust(
             e.mode, claims.mode
         ))]);
     }
-    Ok(LasTrust::Evidence {
-        kind: e.kind.as_str(),
-        las_mrenclave: e.las_mrenclave,
-    })
+    Ok((
+        LasTrust::Evidence {
+            kind: e.kind.as_str(),
+            las_mrenclave: e.las_mrenclave,
+        },
+        platform,
+    ))
 }
 
 /// Verifies identity evidence on its own (what `las platform-ids --verify` does for each
@@ -71,6 +94,19 @@ pub fn verify_las_evidence_with(
     now: u64,
     notes: &mut Vec<String>,
 ) -> Result<EvidenceClaims, Vec<Rejection>> {
+    verify_las_evidence_platform(policy, ev, opts, now, notes).map(|(e, _)| e)
+}
+
+/// [`verify_las_evidence_with`], also returning the LAS's platform: the QE ID and PCK
+/// facts of the verified DCAP quote (`sgx-dcap`), or the simulated QE ID the LAS signed
+/// (`sim`, only where simulation is tolerated, which `sim` evidence needs anyway).
+pub fn verify_las_evidence_platform(
+    policy: &Policy,
+    ev: &LasEvidence<'_>,
+    opts: &VerifyOptions<'_>,
+    now: u64,
+    notes: &mut Vec<String>,
+) -> Result<(EvidenceClaims, Option<LasPlatform>), Vec<Rejection>> {
     let one = |r: Rejection| vec![r];
     let e = decode_and_verify_evidence(ev.token).map_err(|err| {
         one(untrusted(format!(
@@ -134,16 +170,33 @@ pub fn verify_las_evidence_with(
                 return Err(rs);
             }
             notes.extend(a.notes);
+            let platform = a
+                .report
+                .as_ref()
+                .and_then(|r| r.facts.as_ref())
+                .map(|f| LasPlatform {
+                    qe_id: f.qe_id,
+                    simulated: false,
+                    ppid: Some(hex::encode(&f.ppid)),
+                    fmspc: Some(hex::encode(f.fmspc)),
+                });
             notes.push(format!(
                 "LAS {} trusted on its DCAP quote (TCB status {})",
                 e.platform_id,
                 a.report.map(|r| r.tcb_status).unwrap_or_default()
             ));
-            return Ok(e);
+            return Ok((e, platform));
         }
     }
     check_las_measurement(policy, &e, notes).map_err(one)?;
-    Ok(e)
+    // Sim evidence reached here only with simulation tolerated.
+    let platform = e.qe_id.map(|qe_id| LasPlatform {
+        qe_id,
+        simulated: true,
+        ppid: None,
+        fmspc: None,
+    });
+    Ok((e, platform))
 }
 
 /// The evidence's self-reported LAS identity must be what the hardware quoted.
@@ -237,6 +290,7 @@ mod tests {
             las_isvsvn: isvsvn,
             cpusvn: [0; 16],
             binding: [0; 64],
+            qe_id: None,
             las_version: String::new(),
         }
     }

@@ -15,7 +15,7 @@ use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
 
-pub use evidence::verify_las_evidence_with;
+pub use evidence::{verify_las_evidence_platform, verify_las_evidence_with};
 pub use quote::{PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote_with};
 pub use reason::{Reason, Rejection};
 
@@ -75,6 +75,21 @@ pub enum LasTrust {
     },
 }
 
+/// The platform below a LAS, from its verified identity evidence: the QE ID of the DCAP
+/// quote (hardware) or the one the simulated LAS signed (simulation), and the PCK facts
+/// where known. A QE ID names a machine, not a LAS build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LasPlatform {
+    /// Intel's QE ID (simulated in simulation).
+    pub qe_id: las_core::tcb::QeId,
+    /// Whether it is a simulated QE ID (matched only where simulation is tolerated).
+    pub simulated: bool,
+    /// PPID (hex), from the verified DCAP quote's PCK certificate.
+    pub ppid: Option<String>,
+    /// FMSPC (hex), from the verified DCAP quote's PCK certificate.
+    pub fmspc: Option<String>,
+}
+
 /// The outcome of a verification.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -88,6 +103,8 @@ pub struct Verdict {
     pub service: String,
     /// How the LAS was trusted, when it was.
     pub las_trust: Option<LasTrust>,
+    /// The platform of the LAS, when its identity evidence verified and carried a QE ID.
+    pub las_platform: Option<LasPlatform>,
 }
 
 impl Verdict {
@@ -151,6 +168,7 @@ mod tests {
                 report_body: ReportBody {
                     cpusvn: [1; 16],
                     miscselect: 0,
+                    cet_attributes: 0,
                     isv_ext_prod_id: [0; 16],
                     attributes: Attributes { flags: f, xfrm: 3 },
                     mrenclave: [0xaa; 32],
@@ -183,6 +201,7 @@ mod tests {
                 cpusvn: [1; 16],
                 issued_at: iat,
                 binding: binding(&id.platform_id(), nonce),
+                qe_id: None,
             },
         )
         .unwrap()
@@ -428,6 +447,7 @@ mod tests {
                 cpusvn: body[0..16].try_into().unwrap(),
                 issued_at: crate::dcap::tests::SAMPLE_NOW,
                 binding: binding(&id.platform_id(), nonce),
+                qe_id: None,
             },
         )
         .unwrap()
@@ -536,6 +556,81 @@ mod tests {
         c.mode = Mode::Hw;
         c.issued_at = crate::dcap::tests::SAMPLE_NOW;
         encode_quote(id, &c).unwrap()
+    }
+
+    fn sim_evidence_with_qe(id: &PlatformIdentity, nonce: &[u8], qe: [u8; 16]) -> Vec<u8> {
+        let mut c =
+            las_core::evidence::decode_and_verify_evidence(&evidence(id, nonce, NOW, [5; 32]))
+                .unwrap();
+        c.qe_id = Some(las_core::tcb::QeId(qe));
+        encode_evidence(id, &c).unwrap()
+    }
+
+    /// A QE-ID entry matches the QE ID of the verified evidence of the LAS that signed the
+    /// quote, whatever its key; never without evidence (a pinned key alone names no
+    /// machine), never another machine's QE ID, and it does not replace the LAS checks.
+    #[test]
+    fn qe_id_entries_match_only_verified_evidence() {
+        let nonce = [9u8; 16];
+        let qe = "INTEL_QE_ID:07070707070707070707070707070707";
+        let svc = format!("{ALT}    platforms: [{qe}]\n");
+        let p = policy("    tolerate: [simulation]\n", &svc);
+        let with = |id: &PlatformIdentity, q: [u8; 16], p: &Policy| {
+            let ev = sim_evidence_with_qe(id, &nonce, q);
+            run(
+                p,
+                &quote(id, Mode::Sim, false, 2),
+                Some(LasEvidence {
+                    token: &ev,
+                    expected_nonce: Some(&nonce),
+                }),
+            )
+        };
+        // Two LAS builds (two keys) on one machine: both admitted.
+        for seed in [1, 3] {
+            let v = with(&las(seed), [7; 16], &p);
+            assert!(v.accepted(), "{:?}", v.rejections);
+            assert_eq!(v.las_platform.as_ref().unwrap().qe_id.0, [7; 16]);
+            assert!(v.las_platform.unwrap().simulated);
+        }
+        // Another machine.
+        let v = with(&las(1), [8; 16], &p);
+        assert!(v.has(Reason::PlatformNotAllowed), "{:?}", v.rejections);
+        // Evidence without a QE ID (an older LAS): unknown never matches.
+        let ev = evidence(&las(1), &nonce, NOW, [5; 32]);
+        let v = run(
+            &p,
+            &quote(&las(1), Mode::Sim, false, 2),
+            Some(LasEvidence {
+                token: &ev,
+                expected_nonce: Some(&nonce),
+            }),
+        );
+        assert!(v.has(Reason::PlatformNotAllowed));
+        // Pinned key, no evidence: the machine is unknown.
+        let pinned = policy(
+            &format!(
+                "    tolerate: [simulation]\n    trusted_scone_qe_pubkeys: [\"{}\"]\n",
+                las(1).platform_id()
+            ),
+            &svc,
+        );
+        let v = run(&pinned, &quote(&las(1), Mode::Sim, false, 2), None);
+        assert_eq!(
+            v.rejections.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            [Reason::PlatformNotAllowed]
+        );
+        // Pinned key with the machine's evidence: admitted.
+        assert!(with(&las(1), [7; 16], &pinned).accepted());
+        // The LAS checks still apply: an untrusted build on the right machine is refused.
+        let tl = policy(
+            "    tolerate: [simulation]\n    trusted_las:\n      - mrenclave: [\"0404040404040404040404040404040404040404040404040404040404040404\"]\n",
+            &svc,
+        );
+        assert!(with(&las(1), [7; 16], &tl).has(Reason::UntrustedLas));
+        // Simulation not tolerated: refused, the QE ID does not help.
+        let strict = policy("    tolerate: []\n", &svc);
+        assert!(!with(&las(1), [7; 16], &strict).accepted());
     }
 
     #[test]

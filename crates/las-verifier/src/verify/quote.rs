@@ -59,6 +59,7 @@ fn appraise(
         claims: None,
         service: service.name.clone(),
         las_trust: None,
+        las_platform: None,
     };
     let claims = match decode() {
         Ok(q) => q.claims,
@@ -82,13 +83,13 @@ fn appraise(
     let simulation_ok = policy.tolerates(Tolerance::Simulation);
     let mut notes = Vec::new();
     let trust = las_trust(policy, &claims, req, opts, &mut notes);
-    let las_trust = match trust {
-        Ok(t) => Some(t),
+    let (las_trust, las_platform) = match trust {
+        Ok((t, p)) => (Some(t), p),
         Err(rs) => {
             for r in rs {
                 reject(r.reason, r.detail);
             }
-            None
+            (None, None)
         }
     };
 
@@ -113,16 +114,33 @@ fn appraise(
         }
     }
 
-    if let Some(platforms) = &service.platforms
-        && !platforms.iter().any(|p| p.0 == claims.platform_id.0)
-    {
-        reject(
-            Reason::PlatformNotAllowed,
-            format!(
-                "platform {} is not in services[{}].platforms",
-                claims.platform_id, service.name
-            ),
-        );
+    if let Some(platforms) = &service.platforms {
+        // A QE ID counts only from verified evidence, and a simulated one only where
+        // simulation is tolerated. It names the machine; the LAS itself was judged above.
+        let qe_id = las_platform
+            .as_ref()
+            .filter(|p| !p.simulated || simulation_ok)
+            .map(|p| p.qe_id);
+        if !platforms
+            .iter()
+            .any(|p| p.matches(&claims.platform_id, qe_id))
+        {
+            let qe = match (&las_platform, qe_id) {
+                (_, Some(q)) => format!("INTEL_QE_ID:{q}"),
+                (Some(p), None) => format!(
+                    "INTEL_QE_ID:{} (simulated, and simulation is not tolerated)",
+                    p.qe_id
+                ),
+                (None, None) => "unknown (no verified identity evidence with a QE ID)".into(),
+            };
+            reject(
+                Reason::PlatformNotAllowed,
+                format!(
+                    "platform {} (QE ID {qe}) is not in services[{}].platforms",
+                    claims.platform_id, service.name
+                ),
+            );
+        }
     }
 
     match &service.attestation {
@@ -203,6 +221,7 @@ fn appraise(
 
     v.notes = notes;
     v.las_trust = las_trust;
+    v.las_platform = las_platform;
     v.claims = Some(claims);
     Ok(v)
 }

@@ -8,6 +8,7 @@ pub mod lasd;
 pub mod platform_ids;
 pub mod policy;
 pub mod quote;
+pub mod tcb_state;
 pub mod verifier;
 pub mod verify;
 pub mod wait_ready;

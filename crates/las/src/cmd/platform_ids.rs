@@ -10,9 +10,9 @@ use clap::{Args, ValueEnum};
 use las_discovery::{
     ClientSettings, Collection, LasAddr, Options, PodSelection, Target, Verification,
 };
-use las_verifier::Policy;
 use las_verifier::Tolerance;
 use las_verifier::policy::{Hex32, TrustedLas};
+use las_verifier::{PlatformEntry, Policy};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -130,6 +130,18 @@ pub struct PlatformIdsArgs {
     )]
     pub collateral: Vec<PathBuf>,
 
+    /// Print Intel QE IDs (`platforms: [ INTEL_QE_ID:…, INTEL_QE_ID:…]`, SCONE 7's platform
+    /// names, which survive LAS and microcode updates) instead of LAS keys. A LAS whose QE
+    /// ID is unknown is named on stderr and makes the list incomplete (exit 1).
+    #[arg(long)]
+    pub qe_id: bool,
+    /// Compare the running LAS with POLICY instead of printing IDs: per service with
+    /// `platforms`, the LAS that match no entry (their nodes would be refused) and the
+    /// entries that match no running LAS. Exit 1 when a LAS would be refused (or a LAS gave
+    /// no ID), 0 when every LAS is admitted. Run it before and after an upgrade.
+    #[arg(long, value_name = "POLICY")]
+    pub check: Option<PathBuf>,
+
     /// Output: `line` = platforms: [ ID1, ID2]; `wide` = a table with node, pod, ID and
     /// source; `json` or `yaml` for scripts (the same object).
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Line)]
@@ -214,7 +226,29 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
 
+    if let Some(p) = &a.check {
+        return check(&collection, p, a.output);
+    }
+    let mut complete = collection.complete();
+    if a.qe_id {
+        for f in collection.without_qe_id() {
+            note!(
+                "MISSING: {}: platform {} reports no Intel QE ID (TCB state unknown: its start-up DCAP quote failed, or an older LAS)",
+                f.target,
+                f.platform_id
+            );
+            complete = false;
+        }
+    }
     match a.output {
+        OutputFormat::Line if a.qe_id => {
+            let entries: Vec<PlatformEntry> = collection
+                .qe_ids()
+                .into_iter()
+                .map(PlatformEntry::QeId)
+                .collect();
+            outln!("{}", las_discovery::platforms_line(&entries))?
+        }
         OutputFormat::Line => outln!("{}", las_discovery::platforms_line(&collection.ids()))?,
         OutputFormat::Wide => out!("{}", table(&collection, direct))?,
         OutputFormat::Json => outln!("{}", to_json(&collection, verified))?,
@@ -225,10 +259,94 @@ pub fn run(a: PlatformIdsArgs) -> anyhow::Result<ExitCode> {
         )?,
     }
     report(&collection, verified);
-    Ok(if collection.complete() {
+    Ok(if complete {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// `--check POLICY`: which running LAS each service with `platforms` would refuse, and
+/// which entries match no running LAS. A QE ID counts as the same source tells it (verified
+/// with --verify); a simulated QE ID only where the policy tolerates simulation.
+fn check(c: &Collection, path: &std::path::Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
+    std::fs::metadata(path).with_context(|| format!("cannot read policy {}", path.display()))?;
+    let (policy, _) =
+        Policy::from_file(path).with_context(|| format!("malformed policy {}", path.display()))?;
+    let sim_ok = policy.tolerates(Tolerance::Simulation);
+    let qe_of =
+        |f: &las_discovery::Found| f.qe_id.filter(|q| !q.simulated || sim_ok).map(|q| q.qe_id);
+    let mut refused_any = !c.failures.is_empty() || c.found.is_empty();
+    let mut services = Vec::new();
+    let mut text = String::new();
+    for svc in &policy.services {
+        let Some(entries) = &svc.platforms else {
+            text.push_str(&format!(
+                "service {}: no `platforms`: every platform is admitted\n",
+                svc.name
+            ));
+            services.push(serde_json::json!({"service": svc.name, "restricted": false, "refused": [], "unused_entries": []}));
+            continue;
+        };
+        let refused: Vec<&las_discovery::Found> = c
+            .found
+            .iter()
+            .filter(|f| !entries.iter().any(|e| e.matches(&f.platform_id, qe_of(f))))
+            .collect();
+        let unused: Vec<String> = entries
+            .iter()
+            .filter(|e| !c.found.iter().any(|f| e.matches(&f.platform_id, qe_of(f))))
+            .map(ToString::to_string)
+            .collect();
+        refused_any |= !refused.is_empty();
+        text.push_str(&format!(
+            "service {}: {} of {} LAS admitted\n",
+            svc.name,
+            c.found.len() - refused.len(),
+            c.found.len()
+        ));
+        for f in &refused {
+            text.push_str(&format!(
+                "  REFUSED: {}: platform {} QE ID {}\n",
+                f.target,
+                f.platform_id,
+                f.qe_id.map_or_else(
+                    || "unknown".to_owned(),
+                    |q| format!(
+                        "INTEL_QE_ID:{}{}",
+                        q.qe_id,
+                        if q.simulated { " (simulated)" } else { "" }
+                    )
+                )
+            ));
+        }
+        for e in &unused {
+            text.push_str(&format!("  UNUSED ENTRY: {e} matches no running LAS\n"));
+        }
+        services.push(serde_json::json!({
+            "service": svc.name,
+            "restricted": true,
+            "refused": refused.iter().map(|f| {
+                let mut m = target_json(&f.target);
+                m.insert("platform_id".into(), f.platform_id.to_string().into());
+                m.insert("qe_id".into(), f.qe_id.map(|q| q.qe_id.to_string()).into());
+                serde_json::Value::Object(m)
+            }).collect::<Vec<_>>(),
+            "unused_entries": unused,
+        }));
+    }
+    match output {
+        OutputFormat::Json => outln!(
+            "{}",
+            serde_json::json!({"admitted": !refused_any, "services": services})
+        )?,
+        _ => out!("{text}")?,
+    }
+    report(c, false);
+    Ok(if refused_any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -260,10 +378,10 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
     }
     let mut policy = match &a.policy {
         Some(p) => {
-            let bytes =
-                std::fs::read(p).with_context(|| format!("cannot read policy {}", p.display()))?;
-            Policy::from_yaml(&bytes)
+            std::fs::metadata(p).with_context(|| format!("cannot read policy {}", p.display()))?;
+            Policy::from_file(p)
                 .with_context(|| format!("malformed policy {}", p.display()))?
+                .0
         }
         None => Policy::default(),
     };
@@ -374,6 +492,7 @@ fn to_json(c: &Collection, verified: bool) -> serde_json::Value {
         .map(|f| {
             let mut m = target_json(&f.target);
             m.insert("platform_id".into(), f.platform_id.to_string().into());
+            m.insert("qe_id".into(), f.qe_id.map(|q| q.qe_id.to_string()).into());
             m.insert("source".into(), f.source.as_str().into());
             m.insert("notes".into(), f.notes.clone().into());
             m.into()

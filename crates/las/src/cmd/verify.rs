@@ -118,9 +118,11 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (Some(policy_path), Some(quote_path)) = (&a.policy, &a.quote) else {
         anyhow::bail!("--policy and --quote are required (or --ear with --jwks)");
     };
-    let policy_bytes = std::fs::read(policy_path)
+    std::fs::metadata(policy_path)
         .with_context(|| format!("cannot read policy {}", policy_path.display()))?;
-    let policy = Policy::from_yaml(&policy_bytes)
+    // From its file: `$$SCONE::NAME$$` platform entries resolve through the sessions it
+    // imports, read beside it.
+    let (policy, _) = Policy::from_file(policy_path)
         .with_context(|| format!("malformed policy {}", policy_path.display()))?;
     let quote = read_token(quote_path, "quote")?;
     let expected = a
@@ -231,8 +233,38 @@ fn dcap_collateral(
     evidence: Option<&[u8]>,
     now: u64,
 ) -> anyhow::Result<CollateralSet> {
+    load_collateral(
+        &CollateralSource {
+            files: &a.collateral,
+            pccs_url: a.pccs_url.as_deref(),
+            pccs_ca: a.pccs_ca.as_deref(),
+            cache: a.collateral_cache.as_deref(),
+            timeout: a.timeout,
+        },
+        evidence.and_then(evidence_dcap_quote).as_deref(),
+        now,
+    )
+}
+
+/// Where DCAP collateral comes from (`--collateral`, `--pccs-url`, `--pccs-ca`,
+/// `--collateral-cache`, `--timeout` of `las verify` and `las tcb-state`).
+pub(crate) struct CollateralSource<'a> {
+    pub files: &'a [std::path::PathBuf],
+    pub pccs_url: Option<&'a str>,
+    pub pccs_ca: Option<&'a Path>,
+    pub cache: Option<&'a Path>,
+    pub timeout: std::time::Duration,
+}
+
+/// The collateral files, plus, with a PCCS, what it has for `quote`'s platform (unless a
+/// file covers it).
+pub(crate) fn load_collateral(
+    src: &CollateralSource<'_>,
+    quote: Option<&[u8]>,
+    now: u64,
+) -> anyhow::Result<CollateralSet> {
     let mut set = CollateralSet::new();
-    for f in &a.collateral {
+    for f in src.files {
         let bytes = std::fs::read(f)
             .with_context(|| format!("cannot read collateral file {}", f.display()))?;
         set.extend(
@@ -240,18 +272,18 @@ fn dcap_collateral(
                 .with_context(|| format!("malformed collateral file {}", f.display()))?,
         );
     }
-    let (Some(url), Some(quote)) = (&a.pccs_url, evidence.and_then(evidence_dcap_quote)) else {
+    let (Some(url), Some(quote)) = (src.pccs_url, quote) else {
         return Ok(set);
     };
-    let key = collateral_key(&quote).context("the LAS's DCAP quote names no platform")?;
+    let key = collateral_key(quote).context("the LAS's DCAP quote names no platform")?;
     if set.covers(&key, now) {
         return Ok(set);
     }
-    let mut client = PccsClient::new(url)?.timeout(a.timeout);
-    if let Some(ca) = &a.pccs_ca {
+    let mut client = PccsClient::new(url)?.timeout(src.timeout);
+    if let Some(ca) = src.pccs_ca {
         client = client.extra_ca_file(ca);
     }
-    if let Some(dir) = a.collateral_cache.clone().or_else(default_cache_dir) {
+    if let Some(dir) = src.cache.map(Path::to_path_buf).or_else(default_cache_dir) {
         client = client.cache_dir(dir);
     }
     set.push(client.collateral_blocking(&key, now).with_context(|| {
@@ -263,7 +295,7 @@ fn dcap_collateral(
     Ok(set)
 }
 
-fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
+pub(crate) fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
     let f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;
     use std::io::Read;
     (&f).read_exact(buf).context("cannot read /dev/urandom")
@@ -305,6 +337,25 @@ fn print_text(v: &Verdict) -> anyhow::Result<()> {
         )?,
         None => {}
     }
+    match &v.las_platform {
+        Some(p) => outln!(
+            "  LAS platform: Intel QE ID {}{}{}{}",
+            p.qe_id,
+            if p.simulated { " (SIMULATED)" } else { "" },
+            p.ppid
+                .as_ref()
+                .map(|x| format!(" PPID {x}"))
+                .unwrap_or_default(),
+            p.fmspc
+                .as_ref()
+                .map(|x| format!(" FMSPC {x}"))
+                .unwrap_or_default()
+        )?,
+        None if v.las_trust.is_some() => {
+            outln!("  LAS platform: QE ID unknown (no verified identity evidence carries one)")?
+        }
+        None => {}
+    }
     for n in &v.notes {
         outln!("  note: {n}")?;
     }
@@ -325,6 +376,7 @@ fn to_json(v: &Verdict) -> serde_json::Value {
             "isvprodid": b.isvprodid,
             "isvsvn": b.isvsvn,
             "debug": b.attributes.debug(),
+            "cet_attributes": b.cet_attributes,
             "report_data": hex::encode(b.report_data),
         })
     });
@@ -341,5 +393,19 @@ fn to_json(v: &Verdict) -> serde_json::Value {
             Some(LasTrust::Evidence { kind, .. }) => serde_json::json!(format!("evidence:{kind}")),
             None => serde_json::Value::Null,
         },
+        "las_platform": las_platform_json(v.las_platform.as_ref()),
     })
+}
+
+/// The platform of the LAS that issued the quote (QE ID, PPID, FMSPC), or null.
+pub(crate) fn las_platform_json(p: Option<&las_verifier::LasPlatform>) -> serde_json::Value {
+    match p {
+        Some(p) => serde_json::json!({
+            "qe_id": p.qe_id.to_string(),
+            "simulated": p.simulated,
+            "ppid": p.ppid,
+            "fmspc": p.fmspc,
+        }),
+        None => serde_json::Value::Null,
+    }
 }

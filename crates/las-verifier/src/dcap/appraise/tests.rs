@@ -203,6 +203,7 @@ fn judged_report(sgx_type: u8) -> DcapReport {
         fmspc: "00906ED50000".into(),
         tcb_eval_data_number: 17,
         sgx_type,
+        facts: None,
     }
 }
 
@@ -459,4 +460,31 @@ fn tcb_status_mapping_is_total() {
         Some(Tolerance::AepicLeak)
     );
     assert_eq!(advisory_tolerance("INTEL-SA-00289"), None);
+}
+
+/// The QE ID and PCK facts our reader (`las_core::tcb`, the one lasd runs) takes from the
+/// verified sample quote are what dcap-qvl's own parsers read: header user data and
+/// `parse_pck_extension` of the leaf of `extract_cert_chain`. (The independent Python
+/// check is tests/python/test_dcap_facts.py.)
+#[test]
+fn the_verified_quotes_facts_agree_with_dcap_qvl() {
+    let (quote, coll) = sample();
+    let set = CollateralSet::from_json(&coll).unwrap();
+    let p = policy(TOLERATES_THE_SAMPLE);
+    let a = appraise(&p, &quote, &[0; 64], &set, SAMPLE_NOW);
+    let facts = a
+        .report
+        .unwrap()
+        .facts
+        .expect("facts of the verified quote");
+    let q = dcap_qvl::quote::Quote::parse(&quote).unwrap();
+    assert_eq!(&facts.qe_id.0[..], &q.header.user_data[..16]);
+    let chain = dcap_qvl::intel::extract_cert_chain(&q).unwrap();
+    let pck = dcap_qvl::intel::parse_pck_extension(&chain[0]).unwrap();
+    assert_eq!(facts.ppid, pck.ppid);
+    assert_eq!(facts.fmspc, pck.fmspc);
+    assert_eq!(facts.pce_id, pck.pce_id);
+    assert_eq!(facts.cpusvn, pck.cpu_svn);
+    assert_eq!(facts.pcesvn, pck.pce_svn);
+    assert_eq!(facts.platform_instance_id, pck.platform_instance_id);
 }
