@@ -240,16 +240,28 @@ mod tests {
         let b = Arc::new(Batcher::new(BATCH_MAX, metrics()));
         assert!(b.verify(quote(1, 0, false)).await.is_some());
         assert_eq!(b.metrics.batches.get(), 0);
-        let tasks: Vec<_> = (1..=8u8)
-            .map(|i| {
-                let b = b.clone();
-                let q = quote(i, u16::from(i), false);
-                tokio::spawn(async move { b.verify(q).await.is_some() })
-            })
-            .collect();
-        for t in tasks {
-            assert!(t.await.unwrap());
-        }
+        // The quotes are signed first, and the 8 requests are spawned from a task on the
+        // runtime's one worker: none of them runs before all 8 are ready, as when 8
+        // requests were read in one pass. (Spawned from the test's own thread, while
+        // quotes were still being signed, the worker could finish the first request
+        // before the rest existed: that is two batches, and the test failed under load.)
+        let quotes: Vec<_> = (1..=8u8).map(|i| quote(i, u16::from(i), false)).collect();
+        let spawner = b.clone();
+        let all_verified = tokio::spawn(async move {
+            let tasks: Vec<_> = quotes
+                .into_iter()
+                .map(|q| {
+                    let b = spawner.clone();
+                    tokio::spawn(async move { b.verify(q).await.is_some() })
+                })
+                .collect();
+            let mut ok = true;
+            for t in tasks {
+                ok &= t.await.unwrap();
+            }
+            ok
+        });
+        assert!(all_verified.await.unwrap());
         assert_eq!(b.metrics.batches.get(), 1, "the 8 waiting were one batch");
         assert_eq!(b.metrics.signatures.get(), 9);
     }
