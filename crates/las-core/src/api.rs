@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Mode, PlatformId};
+
 /// `GET`: what the LAS says about itself ([`PlatformInfo`]).
 pub const PLATFORM: &str = "/v1/platform";
 /// `GET`: the LAS's TARGETINFO (binary) or [`TargetInfoAnswer`].
@@ -25,10 +27,11 @@ pub const COSE_MEDIA_TYPE: &str = "application/cose; cose-type=\"cose-sign1\"";
 /// `GET /v1/platform`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformInfo {
-    /// The platform ID: the LAS public key, 64 hex characters (upper case).
-    pub platform_id: String,
-    /// `sim` or `hw`.
-    pub mode: String,
+    /// The platform ID: the LAS public key, 64 hex characters (upper case; read in either
+    /// case).
+    pub platform_id: PlatformId,
+    /// `sim` or `hw` (any other value is an error when read).
+    pub mode: Mode,
     /// Whether the platform is hardware SGX (`mode == "hw"`).
     pub secure: bool,
     /// The LAS version.
@@ -174,10 +177,10 @@ pub struct QuoteRequest {
 pub struct QuoteAnswer {
     /// The quote (tagged COSE_Sign1), base64.
     pub quote: String,
-    /// The platform that signed it (64 hex).
-    pub platform_id: String,
+    /// The platform that signed it (64 hex, upper case).
+    pub platform_id: PlatformId,
     /// `sim` or `hw`.
-    pub mode: String,
+    pub mode: Mode,
 }
 
 /// `GET /v1/identity?nonce=HEX` with `Accept: application/json`.
@@ -185,10 +188,10 @@ pub struct QuoteAnswer {
 pub struct IdentityAnswer {
     /// The identity evidence (tagged COSE_Sign1), base64.
     pub evidence: String,
-    /// The platform ID (64 hex).
-    pub platform_id: String,
+    /// The platform ID (64 hex, upper case).
+    pub platform_id: PlatformId,
     /// `sim` or `hw`.
-    pub mode: String,
+    pub mode: Mode,
 }
 
 /// Every error kind either server answers (the `error` of [`ErrorAnswer`]), with its HTTP
@@ -508,17 +511,81 @@ mod tests {
     #[test]
     fn quote_request_is_strict_answers_are_lenient() {
         assert!(serde_json::from_str::<QuoteRequest>(r#"{"report":"AA==","x":1}"#).is_err());
-        let a: QuoteAnswer =
-            serde_json::from_str(r#"{"quote":"q","platform_id":"P","mode":"sim","new":true}"#)
-                .unwrap();
-        assert_eq!(a.mode, "sim");
+        let a: QuoteAnswer = serde_json::from_str(&format!(
+            r#"{{"quote":"q","platform_id":"{}","mode":"sim","new":true}}"#,
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(a.mode, Mode::Sim);
+        assert_eq!(a.platform_id, PlatformId([0xab; 32]));
+    }
+
+    /// Typed `mode` and `platform_id` keep the wire form of docs/api.md byte for byte:
+    /// `"sim"`/`"hw"` and 64 upper-case hex characters.
+    #[test]
+    fn typed_mode_and_platform_id_keep_the_wire_form() {
+        let a = IdentityAnswer {
+            evidence: "e".into(),
+            platform_id: PlatformId([0xab; 32]),
+            mode: Mode::Hw,
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"evidence":"e","platform_id":"{}","mode":"hw"}}"#,
+                "AB".repeat(32)
+            )
+        );
+        assert_eq!(serde_json::from_str::<IdentityAnswer>(&json).unwrap(), a);
+        let q = QuoteAnswer {
+            quote: "q".into(),
+            platform_id: PlatformId([1; 32]),
+            mode: Mode::Sim,
+        };
+        assert_eq!(
+            serde_json::to_value(&q).unwrap(),
+            serde_json::json!({"quote": "q", "platform_id": "01".repeat(32), "mode": "sim"})
+        );
+    }
+
+    /// An unknown mode or a platform ID that is not 64 hex characters is an error naming
+    /// the value, never a default.
+    #[test]
+    fn unknown_mode_and_bad_platform_id_are_clear_errors() {
+        let pid = "ab".repeat(32);
+        let e = serde_json::from_str::<QuoteAnswer>(&format!(
+            r#"{{"quote":"q","platform_id":"{pid}","mode":"SGX"}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("unknown mode `SGX`: expected `sim` or `hw`"),
+            "{e}"
+        );
+        for bad in ["P", "", &"ab".repeat(31), &"zz".repeat(32)] {
+            let e = serde_json::from_str::<QuoteAnswer>(&format!(
+                r#"{{"quote":"q","platform_id":"{bad}","mode":"sim"}}"#
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains(&format!("platform ID `{bad}` is not 64 hex characters")),
+                "{e}"
+            );
+        }
+        assert!(serde_json::from_str::<Mode>("\"Sim\"").is_err());
+        assert!(serde_json::from_str::<Mode>("1").is_err());
     }
 
     /// A LAS without `tcb_state` (older) reads as unknown, and unknown never has a QE ID.
     #[test]
     fn a_missing_tcb_state_is_unknown_and_unknown_has_no_qe_id() {
         let p: PlatformInfo = serde_json::from_str(
-            r#"{"platform_id":"P","mode":"hw","secure":true,"las_version":"1","las_mrenclave":"","las_mrsigner":"","las_isvprodid":0,"las_isvsvn":0,"cpusvn":""}"#,
+            &format!(
+                r#"{{"platform_id":"{}","mode":"hw","secure":true,"las_version":"1","las_mrenclave":"","las_mrsigner":"","las_isvprodid":0,"las_isvsvn":0,"cpusvn":""}}"#,
+                "ab".repeat(32)
+            ),
         )
         .unwrap();
         assert_eq!(p.tcb_state.state, TcbStateKind::Unknown);

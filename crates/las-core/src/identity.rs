@@ -85,6 +85,26 @@ impl std::fmt::Debug for PlatformId {
     }
 }
 
+/// On the wire (docs/api.md) a platform ID is 64 upper-case hex characters.
+impl serde::Serialize for PlatformId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Reads 64 hex characters (either case); anything else is an error that names the value.
+impl<'de> serde::Deserialize<'de> for PlatformId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "platform ID `{}` is not 64 hex characters",
+                s.chars().take(80).collect::<String>()
+            ))
+        })
+    }
+}
+
 impl std::str::FromStr for PlatformId {
     type Err = FormatError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -71,12 +71,33 @@ impl Mode {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// `sim` or `hw` (exactly: the wire form); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "sim" => Some(Mode::Sim),
             "hw" => Some(Mode::Hw),
             _ => None,
         }
+    }
+}
+
+/// On the wire (docs/api.md) a mode is the string `sim` or `hw`.
+impl serde::Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Reads `sim` or `hw`; anything else is an error that names the value.
+impl<'de> serde::Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Mode::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown mode `{}`: expected `sim` or `hw`",
+                s.chars().take(80).collect::<String>()
+            ))
+        })
     }
 }
 

@@ -133,8 +133,8 @@ async fn platform(State(s): State<Arc<AppState>>) -> Json<api::PlatformInfo> {
     let p = &s.platform;
     let las = p.las_enclave();
     Json(api::PlatformInfo {
-        platform_id: p.platform_id().to_string(),
-        mode: p.mode().as_str().into(),
+        platform_id: p.platform_id(),
+        mode: p.mode(),
         secure: p.mode() == las_core::Mode::Hw,
         las_version: crate::VERSION.into(),
         las_mrenclave: hex::encode(las.mrenclave),
@@ -245,8 +245,8 @@ async fn quote(
     if matches!(form, BodyForm::Json) || wants_json(&headers) {
         Ok(Json(api::QuoteAnswer {
             quote: B64.encode(&q),
-            platform_id: claims.platform_id.to_string(),
-            mode: claims.mode.as_str().into(),
+            platform_id: claims.platform_id,
+            mode: claims.mode,
         })
         .into_response())
     } else {
@@ -297,8 +297,8 @@ async fn identity(
     if wants_json(&headers) {
         Ok(Json(api::IdentityAnswer {
             evidence: B64.encode(&evidence),
-            platform_id: s.platform.platform_id().to_string(),
-            mode: s.platform.mode().as_str().into(),
+            platform_id: s.platform.platform_id(),
+            mode: s.platform.mode(),
         })
         .into_response())
     } else {

@@ -126,12 +126,12 @@ fn policy_dir(path: &Path) -> PathBuf {
 pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, String> {
     let (policy, imported) = Policy::from_yaml_with_imports(&file.bytes, &file.dir)
         .map_err(|e| format!("malformed: {e}"))?;
-    if policy.attestation.mode == las_verifier::policy::AttestationMode::None {
+    if policy.attestation().mode == las_verifier::policy::AttestationMode::None {
         return Err(
             "security.attestation.mode is `none`: there is nothing to verify quotes against".into(),
         );
     }
-    if policy.services.is_empty() {
+    if policy.services().is_empty() {
         return Err(
             "no services: every attestation would be refused as unknown-service; a policy needs at least one entry under `services`".into(),
         );
@@ -270,7 +270,7 @@ mod tests {
         };
         let plat = dir.join("plat.yaml");
         std::fs::write(&plat, exporting(&"11".repeat(16))).unwrap();
-        let entry = |p: &LoadedPolicy| format!("{:?}", p.policy.services[0].platforms);
+        let entry = |p: &LoadedPolicy| format!("{:?}", p.policy.services()[0].platforms);
 
         let current = load_policy(&policy, 0).unwrap();
         assert_eq!(current.imports, std::slice::from_ref(&plat));

@@ -385,7 +385,7 @@ impl AppState {
     /// Whether the policy in force can attest anything (a service to attest to). Loading
     /// refuses a policy without one, so this holds unless that rule is broken.
     pub(crate) fn policy_usable(&self) -> bool {
-        !self.current_policy().policy.services.is_empty()
+        !self.current_policy().policy.services().is_empty()
     }
 }
 

@@ -127,7 +127,7 @@ fn accepts(p: &Policy, q: &Q) -> bool {
         p,
         &q.quote,
         &VerifyRequest {
-            service: p.services.first().map(|s| s.name.as_str()),
+            service: p.services().first().map(|s| s.name.as_str()),
             expected_report_data: None,
             las_evidence: Some(LasEvidence {
                 token: &q.evidence,

@@ -454,7 +454,7 @@ proptest! {
             }
         }
         if let Ok(p) = Policy::from_yaml(&b) {
-            for s in &p.services {
+            for s in p.services() {
                 prop_assert!(!s.name.trim().is_empty());
                 if let Some(alts) = &s.attestation {
                     prop_assert!(!alts.0.is_empty());

@@ -81,8 +81,8 @@ fn list(items: Vec<serde_json::Value>) -> Vec<u8> {
 fn platform_json(id: &PlatformIdentity) -> Vec<u8> {
     // The whole answer of a LAS (las_core::api::PlatformInfo), as the server sends it.
     serde_json::to_vec(&las_core::api::PlatformInfo {
-        platform_id: id.platform_id().to_string(),
-        mode: "sim".into(),
+        platform_id: id.platform_id(),
+        mode: las_core::Mode::Sim,
         secure: false,
         las_version: "0.1.0".into(),
         las_mrenclave: "00".repeat(32),

@@ -116,9 +116,9 @@ fn tolerances_for(status: TcbStatus) -> Option<&'static [(Tolerance, Reason)]> {
 
 fn advisory_ignored(policy: &Policy, id: &str) -> bool {
     // `"*"` (only accepted with `debug-mode` tolerated, see policy validation).
-    policy.attestation.ignore_all_advisories
+    policy.attestation().ignore_all_advisories
         || policy
-            .attestation
+            .attestation()
             .ignore_advisories
             .iter()
             .any(|a| a.eq_ignore_ascii_case(id))
@@ -357,7 +357,7 @@ fn judge(
     }
 
     // TCB evaluation data number: how recent Intel's judgement of this platform is.
-    if let Some(min) = policy.attestation.min_tcb_eval_data_number
+    if let Some(min) = policy.attestation().min_tcb_eval_data_number
         && report.tcb_eval_data_number < min
     {
         a.reject(

@@ -12,7 +12,7 @@ fn hex(h: &super::Hex32) -> String {
 
 fn entry(p: &super::PlatformEntry) -> String {
     match p {
-        super::PlatformEntry::LasKey(k) => hex(k),
+        super::PlatformEntry::LasKey(k) => hex::encode(k.0),
         super::PlatformEntry::QeId(q) => q.entry(),
     }
 }
@@ -50,7 +50,7 @@ pub fn explain_json(policy: &Policy, service: &Service) -> Value {
         "platforms": service.platforms.as_ref().map(|p| p.iter().map(entry).collect::<Vec<_>>()),
         "tolerate": a.tolerate.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         "ignore_advisories": if a.ignore_all_advisories { json!("*") } else { json!(a.ignore_advisories) },
-        "trusted_scone_qe_pubkeys": a.trusted_scone_qe_pubkeys.iter().map(hex).collect::<Vec<_>>(),
+        "trusted_scone_qe_pubkeys": a.trusted_scone_qe_pubkeys.iter().map(|k| hex::encode(k.0)).collect::<Vec<_>>(),
         "trusted_las": a.trusted_las.iter().map(|t| json!({
             "mrenclave": t.mrenclave.iter().map(hex).collect::<Vec<_>>(),
             "mrsigner": t.mrsigner.as_ref().map(hex),

@@ -236,7 +236,7 @@ impl<'de> Deserialize<'de> for Hex32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PlatformEntry {
     /// A LAS public key (64 hex): one LAS build on one platform at one CPUSVN.
-    LasKey(Hex32),
+    LasKey(PlatformId),
     /// `INTEL_QE_ID:<32 hex>` (SCONE 7): a machine, whatever LAS build runs on it. It
     /// matches only the QE ID of verified identity evidence of the LAS that signed the
     /// quote.
@@ -266,7 +266,7 @@ impl PlatformEntry {
             ));
         }
         las_core::hexfmt::decode_fixed::<32>("value", s)
-            .map(|b| PlatformEntry::LasKey(Hex32(b)))
+            .map(|b| PlatformEntry::LasKey(PlatformId(b)))
             .map_err(|_| {
                 format!(
                     "expected 64 hex characters (a LAS key) or `INTEL_QE_ID:` and 32 hex digits, got `{}`",
@@ -279,7 +279,7 @@ impl PlatformEntry {
     /// evidence carries `qe_id` (`None`: no verified QE ID, which no QE-ID entry matches).
     pub fn matches(&self, las_key: &PlatformId, qe_id: Option<QeId>) -> bool {
         match self {
-            PlatformEntry::LasKey(k) => k.0 == las_key.0,
+            PlatformEntry::LasKey(k) => k == las_key,
             PlatformEntry::QeId(q) => qe_id == Some(*q),
         }
     }
@@ -290,7 +290,7 @@ impl std::fmt::Display for PlatformEntry {
     /// `INTEL_QE_ID:<lower-case hex>`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlatformEntry::LasKey(k) => f.write_str(&hex::encode_upper(k.0)),
+            PlatformEntry::LasKey(k) => write!(f, "{k}"),
             PlatformEntry::QeId(q) => f.write_str(&q.entry()),
         }
     }
@@ -326,7 +326,7 @@ pub struct Attestation {
     /// tolerated, as in SCONE).
     pub ignore_all_advisories: bool,
     /// Pinned LAS keys: trusted without identity evidence.
-    pub trusted_scone_qe_pubkeys: Vec<Hex32>,
+    pub trusted_scone_qe_pubkeys: Vec<PlatformId>,
     /// Trusted LAS builds, for identity evidence.
     pub trusted_las: Vec<TrustedLas>,
     /// Lowest accepted TCB evaluation data number of the DCAP collateral (the lower of TCB
@@ -397,16 +397,43 @@ pub struct IgnoredKey {
 }
 
 /// A parsed, validated policy.
+///
+/// Only validated policies exist: one is read from YAML ([`Policy::from_yaml`],
+/// [`Policy::from_file`]) or built with [`Policy::new`], and every way in runs the same
+/// checks (a service named twice, an empty name, `isvsvn_min` above `isvsvn_max`, the
+/// `ignore_advisories: "*"` wildcard without `debug-mode`). The fields are private, so a
+/// checked policy cannot be changed afterwards; [`Policy::with_attestation`] checks the
+/// changed policy again. [`Policy::default`] is the empty policy: no services, nothing
+/// tolerated.
+///
+/// Neither a struct literal nor a change of a field compiles outside this crate:
+///
+/// ```compile_fail,E0451
+/// let p = las_verifier::Policy {
+///     attestation: Default::default(),
+///     services: Vec::new(),
+///     version: None,
+///     ignored: Vec::new(),
+/// };
+/// ```
+///
+/// ```compile_fail,E0616
+/// let mut p = las_verifier::Policy::default();
+/// p.attestation.ignore_all_advisories = true; // a wildcard without debug-mode
+/// ```
+///
+/// ```
+/// use las_verifier::policy::{Attestation, Policy};
+/// let wildcard = Attestation { ignore_all_advisories: true, ..Attestation::default() };
+/// let err = Policy::new(wildcard, Vec::new()).unwrap_err();
+/// assert!(err.to_string().contains("ignore_advisories"));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// `security.attestation` (defaults when absent).
-    pub attestation: Attestation,
-    /// `services`.
-    pub services: Vec<Service>,
-    /// `version`, as written (`0.3` unquoted reads as "0.3").
-    pub version: Option<String>,
-    /// Keys read but deliberately not evaluated, in document order.
-    pub ignored: Vec<IgnoredKey>,
+    attestation: Attestation,
+    services: Vec<Service>,
+    version: Option<String>,
+    ignored: Vec<IgnoredKey>,
 }
 
 /// An imported session file read while loading a policy: its path and bytes.
@@ -432,6 +459,50 @@ fn clip_message(m: &str) -> String {
 }
 
 impl Policy {
+    /// A policy from its parts, checked like one read from YAML (no `version`, no ignored
+    /// keys): the error names the field path of the first check that fails.
+    pub fn new(attestation: Attestation, services: Vec<Service>) -> Result<Self, PolicyError> {
+        let p = Policy {
+            attestation,
+            services,
+            version: None,
+            ignored: Vec::new(),
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// This policy with `security.attestation` changed by `change` (e.g. a command-line
+    /// flag that adds a tolerance or a trusted LAS), checked again.
+    pub fn with_attestation(
+        mut self,
+        change: impl FnOnce(&mut Attestation),
+    ) -> Result<Self, PolicyError> {
+        change(&mut self.attestation);
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// `security.attestation` (defaults when absent).
+    pub fn attestation(&self) -> &Attestation {
+        &self.attestation
+    }
+
+    /// `services`.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// `version`, as written (`0.3` unquoted reads as "0.3").
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// Keys read but deliberately not evaluated, in document order.
+    pub fn ignored(&self) -> &[IgnoredKey] {
+        &self.ignored
+    }
+
     /// Reads a policy file, resolving `$$SCONE::NAME$$` platform entries through the
     /// sessions it imports (`S.yaml` beside the file). Returns the policy and every
     /// imported session file read, with its bytes (a reload watches them too).
@@ -502,7 +573,11 @@ impl Policy {
                 tolerate: a.tolerate,
                 ignore_advisories: a.ignore_advisories,
                 ignore_all_advisories: a.ignore_all_advisories,
-                trusted_scone_qe_pubkeys: a.trusted_scone_qe_pubkeys,
+                trusted_scone_qe_pubkeys: a
+                    .trusted_scone_qe_pubkeys
+                    .into_iter()
+                    .map(|h| PlatformId(h.0))
+                    .collect(),
                 trusted_las: a.trusted_las,
                 min_tcb_eval_data_number: a.min_tcb_eval_data_number,
             },
@@ -626,10 +701,7 @@ impl Policy {
 
     /// The pinned LAS keys.
     pub fn pinned_las_keys(&self) -> impl Iterator<Item = PlatformId> + '_ {
-        self.attestation
-            .trusted_scone_qe_pubkeys
-            .iter()
-            .map(|h| PlatformId(h.0))
+        self.attestation.trusted_scone_qe_pubkeys.iter().copied()
     }
 }
 

@@ -516,3 +516,100 @@ fn scone_references_resolve_through_imported_sessions_and_fail_closed() {
     );
     assert_eq!(files.len(), 2);
 }
+
+fn service(name: &str, signer: Option<Signer>) -> Service {
+    Service {
+        name: name.into(),
+        attestation: Some(Alternatives(vec![Alternative {
+            mrenclave: if signer.is_none() {
+                vec![Hex32([1; 32])]
+            } else {
+                Vec::new()
+            },
+            signer,
+            legacy_mrenclaves: false,
+        }])),
+        platforms: Some(vec![PlatformEntry::LasKey(PlatformId([2; 32]))]),
+        las_dns_names: Vec::new(),
+    }
+}
+
+/// `Policy::new` runs the checks `from_yaml` runs: each invalid policy is refused with the
+/// field path, a valid one is built, and `with_attestation` checks the changed policy.
+#[test]
+fn the_constructor_refuses_what_the_parser_refuses() {
+    let twice = Policy::new(
+        Attestation::default(),
+        vec![service("app", None), service("app", None)],
+    )
+    .unwrap_err();
+    assert_eq!(
+        twice.to_string(),
+        "services[1].name: service `app` is defined twice"
+    );
+    let empty = Policy::new(Attestation::default(), vec![service(" ", None)]).unwrap_err();
+    assert_eq!(empty.to_string(), "services[0].name: must not be empty");
+    let range = Signer {
+        mrsigner: Hex32([3; 32]),
+        isvprodid: None,
+        isvsvn: None,
+        isvsvn_min: Some(5),
+        isvsvn_max: Some(4),
+    };
+    let e = Policy::new(Attestation::default(), vec![service("app", Some(range))]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("services[0].attestation[0].signer: isvsvn_min is above isvsvn_max"),
+        "{e}"
+    );
+    let wildcard = Attestation {
+        ignore_all_advisories: true,
+        ..Attestation::default()
+    };
+    let e = Policy::new(wildcard.clone(), Vec::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("security.attestation.ignore_advisories:"),
+        "{e}"
+    );
+    // The same wildcard with debug-mode tolerated is what SCONE allows.
+    let debug = Attestation {
+        tolerate: vec![Tolerance::DebugMode],
+        ..wildcard
+    };
+    let p = Policy::new(debug, vec![service("app", None)]).unwrap();
+    assert_eq!(p.services().len(), 1);
+    assert!(p.version().is_none() && p.ignored().is_empty());
+    // A change that breaks a rule is refused; one that keeps them is taken.
+    let e = p
+        .clone()
+        .with_attestation(|a| a.tolerate.clear())
+        .unwrap_err();
+    assert!(e.to_string().contains("ignore_advisories"), "{e}");
+    let p = p
+        .with_attestation(|a| a.tolerate.push(Tolerance::Simulation))
+        .unwrap();
+    assert!(p.tolerates(Tolerance::Simulation));
+    // The empty policy is a valid one: no services, nothing tolerated.
+    let d = Policy::default();
+    assert!(d.services().is_empty() && !d.tolerates(Tolerance::Simulation));
+    assert!(Policy::new(d.attestation().clone(), Vec::new()).is_ok());
+}
+
+/// Platform keys are `PlatformId`s: an entry and a pinned key read from YAML compare equal
+/// to the platform's ID, and print as the platform ID prints.
+#[test]
+fn platform_keys_are_platform_ids() {
+    let y = format!(
+        "security:\n  attestation:\n    trusted_scone_qe_pubkeys: [\"{a}\"]\nservices:\n  - name: app\n    attestation: {{mrenclave: [\"{A}\"]}}\n    platforms: [\"{a}\"]\n",
+        a = A.to_lowercase()
+    );
+    let p = Policy::from_yaml(y.as_bytes()).unwrap();
+    let id = PlatformId::parse(A).unwrap();
+    assert_eq!(p.pinned_las_keys().collect::<Vec<_>>(), vec![id]);
+    assert_eq!(
+        p.services()[0].platforms.as_deref(),
+        Some(&[PlatformEntry::LasKey(id)][..])
+    );
+    assert_eq!(PlatformEntry::LasKey(id).to_string(), id.to_string());
+}

@@ -237,7 +237,7 @@ fn check_las_measurement(
     e: &EvidenceClaims,
     notes: &mut Vec<String>,
 ) -> Result<(), Rejection> {
-    let trusted = &policy.attestation.trusted_las;
+    let trusted = &policy.attestation().trusted_las;
     if trusted.is_empty() {
         if e.mode == Mode::Sim {
             notes.push("no trusted_las configured: any simulated LAS build is accepted".into());

@@ -49,7 +49,7 @@ fn appraise(
     opts: &VerifyOptions<'_>,
     decode: impl FnOnce() -> Result<VerifiedQuote, TokenError>,
 ) -> Result<Verdict, VerifyError> {
-    if policy.attestation.mode == crate::policy::AttestationMode::None {
+    if policy.attestation().mode == crate::policy::AttestationMode::None {
         return Err(VerifyError::AttestationModeNone);
     }
     let service = policy.service(req.service).map_err(VerifyError::Service)?;

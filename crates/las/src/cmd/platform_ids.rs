@@ -279,7 +279,7 @@ fn check(c: &Collection, path: &std::path::Path, output: OutputFormat) -> anyhow
     let mut refused_any = !c.failures.is_empty() || c.found.is_empty();
     let mut services = Vec::new();
     let mut text = String::new();
-    for svc in &policy.services {
+    for svc in policy.services() {
         let Some(entries) = &svc.platforms else {
             text.push_str(&format!(
                 "service {}: no `platforms`: every platform is admitted\n",
@@ -376,7 +376,7 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
     if !a.verify {
         return Ok(None);
     }
-    let mut policy = match &a.policy {
+    let policy = match &a.policy {
         Some(p) => {
             std::fs::metadata(p).with_context(|| format!("cannot read policy {}", p.display()))?;
             Policy::from_file(p)
@@ -385,19 +385,25 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
         }
         None => Policy::default(),
     };
+    let mut trusted = Vec::with_capacity(a.trusted_las_mrenclave.len());
     for h in &a.trusted_las_mrenclave {
         let m = las_core::hexfmt::decode_fixed::<32>("--trusted-las-mrenclave", h)
             .with_context(|| format!("--trusted-las-mrenclave `{h}` is not 64 hex characters"))?;
-        policy.attestation.trusted_las.push(TrustedLas {
+        trusted.push(TrustedLas {
             mrenclave: vec![Hex32(m)],
             mrsigner: None,
             isvprodid: None,
             isvsvn_min: None,
         });
     }
-    if a.allow_simulation && !policy.tolerates(Tolerance::Simulation) {
-        policy.attestation.tolerate.push(Tolerance::Simulation);
-    }
+    let policy = policy
+        .with_attestation(|att| {
+            att.trusted_las.extend(trusted);
+            if a.allow_simulation && !att.tolerate.contains(&Tolerance::Simulation) {
+                att.tolerate.push(Tolerance::Simulation);
+            }
+        })
+        .context("the policy with --trusted-las-mrenclave and --allow-simulation")?;
     let mut dcap_collateral = None;
     for f in &a.collateral {
         let bytes = std::fs::read(f)

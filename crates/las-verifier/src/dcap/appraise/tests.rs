@@ -388,7 +388,7 @@ fn min_tcb_eval_data_number_parses_strictly() {
         Policy::from_yaml(y.as_bytes())
     };
     assert_eq!(
-        parse("17").unwrap().attestation.min_tcb_eval_data_number,
+        parse("17").unwrap().attestation().min_tcb_eval_data_number,
         Some(17)
     );
     for bad in ["null", "~", "", "-1", "\"17\"", "4294967296", "1.5", "[17]"] {
@@ -397,7 +397,7 @@ fn min_tcb_eval_data_number_parses_strictly() {
     }
     assert_eq!(
         policy("    tolerate: []\n")
-            .attestation
+            .attestation()
             .min_tcb_eval_data_number,
         None
     );
