@@ -63,7 +63,20 @@ const MAX_CA_FILE: u64 = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CsrError {
-    /// Not a PKCS#10 request in PEM or DER (or larger than [`MAX_CSR`]).
+    /// Larger than [`MAX_CSR`] (its size).
+    #[error(
+        "the CSR is not a PKCS#10 certification request in PEM or DER: {0} bytes; at most {MAX_CSR}"
+    )]
+    TooLarge(usize),
+    /// Starts like PEM but is not PEM.
+    #[error("the CSR is not a PKCS#10 certification request in PEM or DER: PEM: {0}")]
+    Pem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    /// The DER is not a PKCS#10 request.
+    #[error("the CSR is not a PKCS#10 certification request in PEM or DER: {0}")]
+    Der(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// The one catch-all: a PKCS#10 request in a form we do not take, with no parser
+    /// error to carry (another PEM label, bytes after the request, neither PEM nor
+    /// base64), described for the client.
     #[error("the CSR is not a PKCS#10 certification request in PEM or DER: {0}")]
     Malformed(String),
     /// The request's self-signature does not verify with its own key.
@@ -71,17 +84,63 @@ pub enum CsrError {
     BadSignature,
     /// The key is not ECDSA on P-256 or P-384.
     #[error("the CSR's key is {0}; only ECDSA keys on P-256 or P-384 are certified")]
-    UnsupportedKeyType(String),
-    /// The quote does not bind the CSR's key.
+    UnsupportedKeyType(KeyType),
+    /// The quote does not bind the CSR's key: report_data starts with other bytes.
     #[error(
-        "the CSR's key is not bound by the quote: the first 32 bytes of report_data must be SHA-256 of the CSR's SubjectPublicKeyInfo ({0})"
+        "the CSR's key is not bound by the quote: the first 32 bytes of report_data must be SHA-256 of the CSR's SubjectPublicKeyInfo (expected {})",
+        hex::encode(.expected)
     )]
-    Unbound(String),
+    Unbound {
+        /// SHA-256 of the CSR's SubjectPublicKeyInfo.
+        expected: [u8; 32],
+    },
+    /// The quote cannot bind the CSR's key: report_data is shorter than 32 bytes.
+    #[error(
+        "the CSR's key is not bound by the quote: the first 32 bytes of report_data must be SHA-256 of the CSR's SubjectPublicKeyInfo (report_data is {len} bytes)"
+    )]
+    ReportDataTooShort {
+        /// The length of the application's report data.
+        len: usize,
+    },
     /// The service name cannot be a SPIFFE ID path segment.
     #[error(
-        "service name {0:?} cannot be a SPIFFE ID path segment (letters, digits, '.', '-', '_')"
+        "service name {name:?} cannot be a SPIFFE ID path segment (letters, digits, '.', '-', '_')"
     )]
-    ServiceName(String),
+    ServiceName {
+        /// The name refused.
+        name: String,
+    },
+    /// A new workload key or its CSR could not be made (`las attest --key-out`).
+    #[error("cannot make a workload key and CSR: {0}")]
+    Generate(#[source] rcgen::Error),
+}
+
+/// The key type of a refused CSR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// RSA.
+    Rsa,
+    /// Ed25519.
+    Ed25519,
+    /// ECDSA on a curve other than P-256 and P-384 (its OID).
+    EcdsaCurve(x509_parser::der_parser::oid::Oid<'static>),
+    /// ECDSA without a named curve.
+    EcdsaUnnamed,
+    /// Another algorithm (its OID).
+    Other(x509_parser::der_parser::oid::Oid<'static>),
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyType::Rsa => f.write_str("RSA"),
+            KeyType::Ed25519 => f.write_str("Ed25519"),
+            KeyType::EcdsaCurve(c) => write!(f, "ECDSA on curve {c}"),
+            KeyType::EcdsaUnnamed => f.write_str("ECDSA without a named curve"),
+            KeyType::Other(a) => write!(f, "algorithm {a}"),
+        }
+    }
 }
 
 impl CsrError {
@@ -89,11 +148,12 @@ impl CsrError {
     pub fn kind(&self) -> las_core::api::ErrorKind {
         use las_core::api::ErrorKind as K;
         match self {
-            Self::Malformed(_) => K::MalformedCsr,
+            Self::TooLarge(_) | Self::Pem(_) | Self::Der(_) | Self::Malformed(_) => K::MalformedCsr,
             Self::BadSignature => K::BadCsrSignature,
             Self::UnsupportedKeyType(_) => K::UnsupportedKeyType,
-            Self::Unbound(_) => K::UnboundKey,
-            Self::ServiceName(_) => K::UnsupportedServiceName,
+            Self::Unbound { .. } | Self::ReportDataTooShort { .. } => K::UnboundKey,
+            Self::ServiceName { .. } => K::UnsupportedServiceName,
+            Self::Generate(_) => K::IssueFailed,
         }
     }
 }
@@ -123,12 +183,32 @@ pub enum CaError {
     },
     /// The trust domain is not a SPIFFE trust domain name.
     #[error(
-        "trust domain {0:?}: lowercase letters, digits, '.', '-' and '_' only, at most 255 characters"
+        "trust domain {name:?}: lowercase letters, digits, '.', '-' and '_' only, at most 255 characters"
     )]
-    TrustDomain(String),
+    TrustDomain {
+        /// The name refused.
+        name: String,
+    },
     /// rcgen refused to build a certificate.
     #[error("cannot issue: {0}")]
-    Issue(String),
+    Issue(#[source] rcgen::Error),
+    /// A validity time is not representable (Unix seconds).
+    #[error("cannot issue: time {secs}: {source}")]
+    Time {
+        /// The time.
+        secs: u64,
+        /// The `time` crate's error.
+        source: time::error::ComponentRange,
+    },
+    /// No random bytes for a serial number.
+    #[error("cannot issue: no randomness: {0}")]
+    Random(#[source] getrandom::Error),
+    /// The EAR extension could not be encoded.
+    #[error("cannot issue: EAR extension: {0}")]
+    EarExtension(#[source] der::Error),
+    /// The service name cannot be a SPIFFE ID path segment.
+    #[error("cannot issue: {0}")]
+    Csr(#[source] CsrError),
 }
 
 /// A parsed CSR whose signature verified: its key, certified as is.
@@ -154,11 +234,10 @@ impl CsrKey {
         let want = self.spki_sha256();
         match app_data.get(..32) {
             Some(have) if bool::from(have.ct_eq(&want)) => Ok(()),
-            Some(_) => Err(CsrError::Unbound(format!("expected {}", hex::encode(want)))),
-            None => Err(CsrError::Unbound(format!(
-                "report_data is {} bytes",
-                app_data.len()
-            ))),
+            Some(_) => Err(CsrError::Unbound { expected: want }),
+            None => Err(CsrError::ReportDataTooShort {
+                len: app_data.len(),
+            }),
         }
     }
 }
@@ -166,11 +245,10 @@ impl CsrKey {
 /// A new P-256 workload key and a CSR for it (for `las attest --key-out`): the key as
 /// PKCS#8 PEM (zeroized on drop), the CSR as DER, and the CSR's key (what to bind).
 pub fn new_workload_key() -> Result<(Zeroizing<String>, Vec<u8>, CsrKey), CsrError> {
-    let kp = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| CsrError::Malformed(format!("cannot generate a key: {e}")))?;
+    let kp = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(CsrError::Generate)?;
     let csr = CertificateParams::default()
         .serialize_request(&kp)
-        .map_err(|e| CsrError::Malformed(format!("cannot make a CSR: {e}")))?
+        .map_err(CsrError::Generate)?
         .der()
         .to_vec();
     let key = parse_csr(&csr)?;
@@ -183,16 +261,13 @@ pub fn new_workload_key() -> Result<(Zeroizing<String>, Vec<u8>, CsrKey), CsrErr
 pub fn parse_csr(input: &[u8]) -> Result<CsrKey, CsrError> {
     use x509_parser::certification_request::X509CertificationRequest;
     if input.len() > MAX_CSR {
-        return Err(CsrError::Malformed(format!(
-            "{} bytes; at most {MAX_CSR}",
-            input.len()
-        )));
+        return Err(CsrError::TooLarge(input.len()));
     }
     let trimmed = input.trim_ascii_start();
     let pem;
     let der: &[u8] = if trimmed.starts_with(b"-----BEGIN") {
         pem = x509_parser::pem::parse_x509_pem(trimmed)
-            .map_err(|e| CsrError::Malformed(format!("PEM: {e}")))?
+            .map_err(CsrError::Pem)?
             .1;
         if pem.label != "CERTIFICATE REQUEST" && pem.label != "NEW CERTIFICATE REQUEST" {
             return Err(CsrError::Malformed(format!(
@@ -204,8 +279,7 @@ pub fn parse_csr(input: &[u8]) -> Result<CsrKey, CsrError> {
     } else {
         input
     };
-    let (rest, csr) =
-        X509CertificationRequest::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let (rest, csr) = X509CertificationRequest::from_der(der).map_err(CsrError::Der)?;
     if !rest.is_empty() {
         return Err(CsrError::Malformed(format!(
             "{} bytes after the request",
@@ -235,20 +309,20 @@ fn key_type(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<(), Cs
             .and_then(|p| p.as_oid().ok());
         return match curve {
             Some(c) if c == OID_EC_P256 || c == OID_NIST_EC_P384 => Ok(()),
-            Some(c) => Err(CsrError::UnsupportedKeyType(format!("ECDSA on curve {c}"))),
-            None => Err(CsrError::UnsupportedKeyType(
-                "ECDSA without a named curve".into(),
-            )),
+            Some(c) => Err(CsrError::UnsupportedKeyType(KeyType::EcdsaCurve(
+                c.to_owned(),
+            ))),
+            None => Err(CsrError::UnsupportedKeyType(KeyType::EcdsaUnnamed)),
         };
     }
-    let name = if *alg == OID_PKCS1_RSAENCRYPTION {
-        "RSA".to_owned()
+    let key = if *alg == OID_PKCS1_RSAENCRYPTION {
+        KeyType::Rsa
     } else if *alg == OID_SIG_ED25519 {
-        "Ed25519".to_owned()
+        KeyType::Ed25519
     } else {
-        format!("algorithm {alg}")
+        KeyType::Other(alg.to_owned())
     };
-    Err(CsrError::UnsupportedKeyType(name))
+    Err(CsrError::UnsupportedKeyType(key))
 }
 
 /// Checks a SPIFFE trust domain name (SPIFFE ID spec §2.1).
@@ -261,7 +335,9 @@ pub fn check_trust_domain(td: &str) -> Result<(), CaError> {
     if ok {
         Ok(())
     } else {
-        Err(CaError::TrustDomain(td.to_owned()))
+        Err(CaError::TrustDomain {
+            name: td.to_owned(),
+        })
     }
 }
 
@@ -276,7 +352,9 @@ pub fn spiffe_id(trust_domain: &str, service: &str) -> Result<String, CsrError> 
     if ok {
         Ok(format!("spiffe://{trust_domain}/{service}"))
     } else {
-        Err(CsrError::ServiceName(service.to_owned()))
+        Err(CsrError::ServiceName {
+            name: service.to_owned(),
+        })
     }
 }
 
@@ -325,7 +403,7 @@ impl std::fmt::Debug for Ca {
 
 fn unix(t: u64) -> Result<OffsetDateTime, CaError> {
     OffsetDateTime::from_unix_timestamp(i64::try_from(t).unwrap_or(i64::MAX))
-        .map_err(|e| CaError::Issue(format!("time {t}: {e}")))
+        .map_err(|source| CaError::Time { secs: t, source })
 }
 
 /// A P-256 key (PKCS#8 or SEC1 PEM) as rcgen's signing key.
@@ -352,11 +430,12 @@ fn signing_key(pem: &[u8], path: &Path) -> Result<(KeyPair, p256::PublicKey), Ca
 }
 
 fn new_ca_key() -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let kp =
-        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| KeyError::Malformed {
+    let kp = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+        KeyError::Generate {
             path: PathBuf::from(CA_KEY_FILE),
-            detail: format!("cannot generate a key: {e}"),
-        })?;
+            source,
+        }
+    })?;
     Ok(Zeroizing::new(kp.serialize_pem().into_bytes()))
 }
 
@@ -377,7 +456,7 @@ fn ca_params(now: u64) -> Result<CertificateParams, CaError> {
 /// 16 random bytes, top bit clear: a positive serial number (RFC 5280 §4.1.2.2).
 fn random_serial() -> Result<SerialNumber, CaError> {
     let mut b = [0u8; 16];
-    getrandom::getrandom(&mut b).map_err(|e| CaError::Issue(format!("no randomness: {e}")))?;
+    getrandom::getrandom(&mut b).map_err(CaError::Random)?;
     b[0] = (b[0] & 0x7f) | 0x01;
     Ok(SerialNumber::from(b.to_vec()))
 }
@@ -441,10 +520,7 @@ impl Ca {
                 let mut made = None;
                 let cert_pem = crate::keys::load_or_create(&cert_path, || {
                     let pem = ca_params(now)
-                        .and_then(|p| {
-                            p.self_signed(&kp)
-                                .map_err(|e| CaError::Issue(e.to_string()))
-                        })
+                        .and_then(|p| p.self_signed(&kp).map_err(CaError::Issue))
                         .map(|c| c.pem());
                     match pem {
                         Ok(p) => Ok(Zeroizing::new(p.into_bytes())),
@@ -529,8 +605,7 @@ impl Ca {
 
     /// Issues a certificate for `key`; the chain (leaf, then the issuing CA) as PEM.
     pub fn issue(&self, key: &CsrKey, s: &Subject<'_>) -> Result<String, CaError> {
-        let spiffe =
-            spiffe_id(&self.trust_domain, s.service).map_err(|e| CaError::Issue(e.to_string()))?;
+        let spiffe = spiffe_id(&self.trust_domain, s.service).map_err(CaError::Csr)?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "las");
@@ -542,7 +617,7 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        let issue = |e: rcgen::Error| CaError::Issue(e.to_string());
+        let issue = CaError::Issue;
         p.subject_alt_names = vec![SanType::URI(spiffe.try_into().map_err(issue)?)];
         for d in s.dns_names {
             p.subject_alt_names
@@ -572,7 +647,7 @@ fn ear_extension(ear: &str, profile: &str) -> Result<CustomExtension, CaError> {
     .to_string();
     let value = der::asn1::Utf8StringRef::new(&record)
         .and_then(|s| s.to_der())
-        .map_err(|e| CaError::Issue(format!("EAR extension: {e}")))?;
+        .map_err(CaError::EarExtension)?;
     let mut ext = CustomExtension::from_oid_content(ID_PE_CMW, value);
     ext.set_criticality(false);
     Ok(ext)
@@ -734,6 +809,59 @@ mod tests {
             "unsupported-service-name"
         );
         assert!(check_trust_domain("Upper.Case").is_err());
+    }
+
+    /// Each refusal is its own variant, and a parser's error is kept as the `source`
+    /// rather than flattened into text.
+    #[test]
+    fn csr_refusals_are_typed_and_keep_their_sources() {
+        use std::error::Error as _;
+        let kp = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key = parse_csr(&csr_for(&kp)).unwrap();
+        let e = parse_csr(b"nonsense").unwrap_err();
+        assert!(
+            matches!(e, CsrError::Der(_)) && e.source().is_some(),
+            "{e:?}"
+        );
+        let e = parse_csr(b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n").unwrap_err();
+        assert!(
+            matches!(e, CsrError::Pem(_)) && e.source().is_some(),
+            "{e:?}"
+        );
+        let e = parse_csr(&vec![0u8; MAX_CSR + 1]).unwrap_err();
+        assert!(
+            matches!(e, CsrError::TooLarge(n) if n == MAX_CSR + 1),
+            "{e:?}"
+        );
+        let e = key.check_binding(&[0u8; 32]).unwrap_err();
+        assert!(
+            matches!(e, CsrError::Unbound { expected } if expected == key.spki_sha256()),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&hex::encode(key.spki_sha256())));
+        let e = key.check_binding(b"short").unwrap_err();
+        assert!(
+            matches!(e, CsrError::ReportDataTooShort { len: 5 }),
+            "{e:?}"
+        );
+        let ed = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let e = parse_csr(&csr_for(&ed)).unwrap_err();
+        assert!(
+            matches!(e, CsrError::UnsupportedKeyType(KeyType::Ed25519)),
+            "{e:?}"
+        );
+        let e = spiffe_id("td", "a/b").unwrap_err();
+        assert!(
+            matches!(&e, CsrError::ServiceName { name } if name == "a/b"),
+            "{e:?}"
+        );
+        let e = check_trust_domain("Upper.Case").unwrap_err();
+        assert!(
+            matches!(&e, CaError::TrustDomain { name } if name == "Upper.Case"),
+            "{e:?}"
+        );
+        let e = unix(u64::MAX).unwrap_err();
+        assert!(matches!(e, CaError::Time { secs: u64::MAX, .. }) && e.source().is_some());
     }
 
     #[test]

@@ -118,13 +118,14 @@ pub const DEFAULT_PORT: u16 = 18767;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The policy file cannot be read or does not parse.
-    #[error("policy {path}: {detail}")]
+    /// The policy file cannot be read, or its policy is not usable.
+    #[error("policy {}: {source}", path.display())]
     Policy {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        detail: String,
+        #[source]
+        source: crate::policy::PolicyLoadError,
     },
     /// A key file of the state folder is unusable.
     #[error(transparent)]

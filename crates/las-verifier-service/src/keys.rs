@@ -56,7 +56,61 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
-    /// The key file's contents are not a key of the expected kind.
+    /// The file is larger than a key file can be.
+    #[error("{path}: larger than {MAX_KEY_FILE} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not text.
+    #[error("{path}: not PEM text")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a P-256 private key in PKCS#8 or SEC1 PEM (the PKCS#8 reader's
+    /// error is the source).
+    #[error("{path}: not a P-256 private key in PKCS#8 or SEC1 PEM ({source})")]
+    NotP256 {
+        /// The file.
+        path: PathBuf,
+        /// Why the PKCS#8 reader refused it.
+        source: p256::pkcs8::Error,
+    },
+    /// The nonce key file is not 64 hex characters.
+    #[error("{path}: not 64 hex characters (32 bytes)")]
+    NotHexKey {
+        /// The file.
+        path: PathBuf,
+        /// The hex decoder's error.
+        source: hex::FromHexError,
+    },
+    /// A new key could not be encoded as PEM.
+    #[error("{path}: cannot encode the new key: {source}")]
+    Encode {
+        /// The file it was meant for.
+        path: PathBuf,
+        /// The encoder's error.
+        source: p256::pkcs8::Error,
+    },
+    /// A new key could not be generated (rcgen).
+    #[error("{path}: cannot generate a key: {source}")]
+    Generate {
+        /// The file it was meant for.
+        path: PathBuf,
+        /// rcgen's error.
+        source: rcgen::Error,
+    },
+    /// The key already in the state folder differs from the one to import.
+    #[error("{path}: differs from {}; remove it to import the new key", from.display())]
+    Differs {
+        /// The key file in the state folder.
+        path: PathBuf,
+        /// The file to import.
+        from: PathBuf,
+    },
+    /// The one catch-all: a file that could not be created, for a reason the caller
+    /// returns itself (the CA certificate, whose [`CaError`](crate::ca::CaError) is kept).
     #[error("{path}: {detail}")]
     Malformed {
         /// The file.
@@ -93,19 +147,18 @@ impl StateKeys {
             loop {
                 getrandom::getrandom(seed.as_mut_slice()).map_err(KeyError::Random)?;
                 if let Ok(k) = p256::SecretKey::from_slice(seed.as_slice()) {
-                    let pem = k
-                        .to_pkcs8_pem(LineEnding::LF)
-                        .map_err(|e| KeyError::Malformed {
-                            path: sk_path.clone(),
-                            detail: format!("cannot encode the new key: {e}"),
-                        })?;
+                    let pem =
+                        k.to_pkcs8_pem(LineEnding::LF)
+                            .map_err(|source| KeyError::Encode {
+                                path: sk_path.clone(),
+                                source,
+                            })?;
                     return Ok(Zeroizing::new(pem.as_bytes().to_vec()));
                 }
             }
         })?;
-        let text = std::str::from_utf8(&pem).map_err(|_| KeyError::Malformed {
+        let text = std::str::from_utf8(&pem).map_err(|_| KeyError::NotText {
             path: sk_path.clone(),
-            detail: "not PEM text".into(),
         })?;
         // PKCS#8 (what we write), or SEC1 `EC PRIVATE KEY` (what `openssl ecparam -genkey`
         // and Helm's `genPrivateKey "ecdsa"` write).
@@ -113,9 +166,9 @@ impl StateKeys {
             Ok(k) => k,
             Err(e) => p256::SecretKey::from_sec1_pem(text)
                 .map(SigningKey::from)
-                .map_err(|_| KeyError::Malformed {
+                .map_err(|_| KeyError::NotP256 {
                     path: sk_path.clone(),
-                    detail: format!("not a P-256 private key in PKCS#8 or SEC1 PEM ({e})"),
+                    source: e,
                 })?,
         };
 
@@ -129,10 +182,10 @@ impl StateKeys {
         })?;
         let mut nonce_key = Zeroizing::new([0u8; 32]);
         let trimmed = std::str::from_utf8(&hexkey).map(str::trim).unwrap_or("");
-        hex::decode_to_slice(trimmed, nonce_key.as_mut_slice()).map_err(|_| {
-            KeyError::Malformed {
+        hex::decode_to_slice(trimmed, nonce_key.as_mut_slice()).map_err(|source| {
+            KeyError::NotHexKey {
                 path: nk_path.clone(),
-                detail: "not 64 hex characters (32 bytes)".into(),
+                source,
             }
         })?;
         Ok(Self { signing, nonce_key })
@@ -169,21 +222,15 @@ pub fn import(from: &Path, dir: &Path) -> Result<(), KeyError> {
             return Err(KeyError::Permissions { path: src, mode });
         }
         if meta.len() > MAX_KEY_FILE {
-            return Err(KeyError::Malformed {
-                path: src,
-                detail: format!("larger than {MAX_KEY_FILE} bytes"),
-            });
+            return Err(KeyError::TooLarge { path: src });
         }
         let contents = Zeroizing::new(std::fs::read(&src).map_err(io)?);
         let dest = dir.join(name);
         let have = load_or_create(&dest, || Ok(contents.clone()))?;
         if !subtle_eq(&have, &contents) {
-            return Err(KeyError::Malformed {
+            return Err(KeyError::Differs {
                 path: dest,
-                detail: format!(
-                    "differs from {}; remove it to import the new key",
-                    src.display()
-                ),
+                from: src,
             });
         }
     }
@@ -210,9 +257,8 @@ pub(crate) fn read_operator_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, Ke
         });
     }
     if meta.len() > MAX_KEY_FILE {
-        return Err(KeyError::Malformed {
+        return Err(KeyError::TooLarge {
             path: path.to_path_buf(),
-            detail: format!("larger than {MAX_KEY_FILE} bytes"),
         });
     }
     Ok(Zeroizing::new(std::fs::read(path).map_err(io)?))
@@ -271,9 +317,8 @@ fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
             source,
         })?;
     if out.len() as u64 > MAX_KEY_FILE {
-        return Err(KeyError::Malformed {
+        return Err(KeyError::TooLarge {
             path: path.to_path_buf(),
-            detail: format!("larger than {MAX_KEY_FILE} bytes"),
         });
     }
     Ok(out)

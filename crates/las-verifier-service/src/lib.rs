@@ -57,6 +57,7 @@ pub use ear::{
 };
 /// A network of `ServiceConfig::fetch_evidence_from` (CIDR).
 pub use ipnet::IpNet;
+pub use policy::PolicyLoadError;
 pub use routes::app;
 pub use serve::{run, serve};
 pub use state::AppState;

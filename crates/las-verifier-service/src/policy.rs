@@ -31,6 +31,44 @@ use sha2::{Digest, Sha256};
 /// Largest policy file read (las-verifier refuses larger ones anyway).
 const MAX_POLICY_FILE: u64 = 8 * 1024 * 1024;
 
+/// The policy file could not be read, or the policy in it is not usable: at start
+/// ([`StartError::Policy`](crate::StartError::Policy)) and on a reload (then logged, and
+/// the policy in force is kept).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyLoadError {
+    /// The file cannot be opened or read.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// The path is not a regular file (a folder, a device).
+    #[error("cannot read: not a regular file")]
+    NotAFile,
+    /// The file is larger than the service reads (its size so far).
+    #[error("larger than {MAX_POLICY_FILE} bytes")]
+    TooLarge(u64),
+    /// A session the policy imports could not be read.
+    #[error("imported session {}: {source}", path.display())]
+    Imported {
+        /// The session file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<PolicyLoadError>,
+    },
+    /// The policy does not parse or is not valid (las-verifier's error names field and
+    /// line).
+    #[error("malformed: {0}")]
+    Malformed(#[source] las_verifier::policy::PolicyError),
+    /// `security.attestation.mode: none`.
+    #[error("security.attestation.mode is `none`: there is nothing to verify quotes against")]
+    ModeNone,
+    /// No `services`.
+    #[error(
+        "no services: every attestation would be refused as unknown-service; a policy needs at least one entry under `services`"
+    )]
+    NoServices,
+}
+
 /// The policy in force.
 #[derive(Debug)]
 pub(crate) struct LoadedPolicy {
@@ -78,30 +116,36 @@ pub(crate) struct PolicyFile {
 
 /// Reads one file once: its bytes and the identity of the file they were read from come
 /// from the same open file.
-fn read_one(path: &Path) -> Result<(Vec<u8>, (u64, u64)), String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("cannot read: {e}"))?;
+fn read_one(path: &Path) -> Result<(Vec<u8>, (u64, u64)), PolicyLoadError> {
+    let f = std::fs::File::open(path).map_err(PolicyLoadError::Read)?;
+    let meta = f.metadata().map_err(PolicyLoadError::Read)?;
     if !meta.is_file() {
-        return Err("cannot read: not a regular file".into());
+        return Err(PolicyLoadError::NotAFile);
     }
     let mut bytes = Vec::new();
     f.take(MAX_POLICY_FILE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(PolicyLoadError::Read)?;
     if bytes.len() as u64 > MAX_POLICY_FILE {
-        return Err(format!("larger than {MAX_POLICY_FILE} bytes"));
+        return Err(PolicyLoadError::TooLarge(bytes.len() as u64));
     }
     Ok((bytes, (meta.dev(), meta.ino())))
 }
 
 /// Reads `path` once, and each session in `imports` (those the policy in force imports):
 /// a change of an imported session is a change of the policy.
-pub(crate) fn read_policy_file(path: &Path, imports: &[PathBuf]) -> Result<PolicyFile, String> {
+pub(crate) fn read_policy_file(
+    path: &Path,
+    imports: &[PathBuf],
+) -> Result<PolicyFile, PolicyLoadError> {
     let (bytes, id) = read_one(path)?;
     let mut file = vec![id];
     let mut read = Vec::with_capacity(imports.len());
     for p in imports {
-        let (b, id) = read_one(p).map_err(|e| format!("imported session {}: {e}", p.display()))?;
+        let (b, id) = read_one(p).map_err(|e| PolicyLoadError::Imported {
+            path: p.clone(),
+            source: Box::new(e),
+        })?;
         file.push(id);
         read.push((p.clone(), b));
     }
@@ -123,18 +167,14 @@ fn policy_dir(path: &Path) -> PathBuf {
 
 /// Parses and checks a policy file: it must parse, its imports resolve, and be usable
 /// (something to verify against: not `mode: none`, at least one service).
-pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, String> {
+pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, PolicyLoadError> {
     let (policy, imported) = Policy::from_yaml_with_imports(&file.bytes, &file.dir)
-        .map_err(|e| format!("malformed: {e}"))?;
+        .map_err(PolicyLoadError::Malformed)?;
     if policy.attestation().mode == las_verifier::policy::AttestationMode::None {
-        return Err(
-            "security.attestation.mode is `none`: there is nothing to verify quotes against".into(),
-        );
+        return Err(PolicyLoadError::ModeNone);
     }
     if policy.services().is_empty() {
-        return Err(
-            "no services: every attestation would be refused as unknown-service; a policy needs at least one entry under `services`".into(),
-        );
+        return Err(PolicyLoadError::NoServices);
     }
     // The digest and identities of what was parsed: the imports were read while parsing
     // (the next poll reads them again; a change after this read is a change then).
@@ -142,8 +182,10 @@ pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, String> {
     let mut ids = file.file;
     ids.truncate(1);
     for (p, _) in &imported {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| format!("imported session {}: cannot read: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|e| PolicyLoadError::Imported {
+            path: p.clone(),
+            source: Box::new(PolicyLoadError::Read(e)),
+        })?;
         ids.push((meta.dev(), meta.ino()));
     }
     Ok(LoadedPolicy {
@@ -157,7 +199,7 @@ pub(crate) fn load(file: PolicyFile, now: u64) -> Result<LoadedPolicy, String> {
 }
 
 /// [`read_policy_file`] then [`load`] (at start: no imports known yet).
-pub(crate) fn load_policy(path: &Path, now: u64) -> Result<LoadedPolicy, String> {
+pub(crate) fn load_policy(path: &Path, now: u64) -> Result<LoadedPolicy, PolicyLoadError> {
     load(read_policy_file(path, &[])?, now)
 }
 
@@ -301,14 +343,31 @@ mod tests {
         // An imported session that is gone: the read fails, naming it.
         std::fs::remove_file(&plat).unwrap();
         let e = read_policy_file(&policy, &next.imports).unwrap_err();
-        assert!(e.contains("plat.yaml"), "{e}");
+        assert!(
+            matches!(&e, PolicyLoadError::Imported { path, source }
+                if path.ends_with("plat.yaml") && matches!(**source, PolicyLoadError::Read(_))),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("plat.yaml"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_policy_without_services_is_refused() {
         let e = load(file("version: \"0.3\"\n", 1), 0).unwrap_err();
-        assert!(e.contains("no services"), "{e}");
+        assert!(matches!(e, PolicyLoadError::NoServices), "{e:?}");
+        assert!(e.to_string().contains("no services"), "{e}");
+        let e = load(file("services: [\n", 1), 0).unwrap_err();
+        assert!(matches!(e, PolicyLoadError::Malformed(_)), "{e:?}");
+        let e = load(
+            file(
+                "security:\n  attestation:\n    mode: none\nservices:\n  - name: a\n    attestation: {mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}\n",
+                1,
+            ),
+            0,
+        )
+        .unwrap_err();
+        assert!(matches!(e, PolicyLoadError::ModeNone), "{e:?}");
         load(file(GOOD, 1), 0).unwrap();
     }
 

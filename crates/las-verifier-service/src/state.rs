@@ -250,10 +250,10 @@ impl AppState {
     /// Loads the policy and the keys (creating the keys on first start).
     pub fn new(config: ServiceConfig) -> Result<Arc<Self>, StartError> {
         let now = unix_now();
-        let policy = crate::policy::load_policy(&config.policy, now).map_err(|detail| {
+        let policy = crate::policy::load_policy(&config.policy, now).map_err(|source| {
             StartError::Policy {
                 path: config.policy.clone(),
-                detail,
+                source,
             }
         })?;
         if let Some(from) = &config.import_keys_from {
@@ -324,7 +324,7 @@ impl AppState {
         let file = match crate::policy::read_policy_file(&self.config.policy, &current.imports) {
             Ok(f) => f,
             Err(e) => {
-                self.reload_failed(e);
+                self.reload_failed(e.to_string());
                 return false;
             }
         };
@@ -356,8 +356,8 @@ impl AppState {
                     self.metrics.policy_reload_failing.set(0);
                     true
                 }
-                Err(detail) => {
-                    self.reload_failed(detail);
+                Err(e) => {
+                    self.reload_failed(e.to_string());
                     false
                 }
             },
