@@ -19,10 +19,16 @@ pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExchangeError {
-    /// Connecting, sending or reading failed (the whole cause chain), or the answer was
-    /// larger than allowed.
+    /// Connecting or sending failed, or no answer head came. The message is hyper's whole
+    /// cause chain on one line (the OS error is the last part), so the error is kept whole
+    /// here and not returned by `source()`, where a chain printer would repeat it.
+    #[error("{}", error_chain(.0))]
+    Request(hyper_util::client::legacy::Error),
+    /// Reading the answer's body failed, or it was larger than allowed (the body
+    /// reader's error, e.g. `http_body_util::LengthLimitError`; shown in the message, so
+    /// not returned by `source()` either).
     #[error("{0}")]
-    Transport(String),
+    Body(Box<dyn std::error::Error + Send + Sync>),
     /// No complete answer within the timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -45,15 +51,12 @@ pub async fn exchange(
     max_answer: usize,
 ) -> Result<(StatusCode, Bytes), ExchangeError> {
     let fut = async {
-        let resp = http
-            .request(req)
-            .await
-            .map_err(|e| ExchangeError::Transport(error_chain(&e)))?;
+        let resp = http.request(req).await.map_err(ExchangeError::Request)?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), max_answer)
             .collect()
             .await
-            .map_err(|e| ExchangeError::Transport(e.to_string()))?
+            .map_err(ExchangeError::Body)?
             .to_bytes();
         Ok::<_, ExchangeError>((status, body))
     };

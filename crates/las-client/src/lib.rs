@@ -48,17 +48,16 @@ pub use las_core::addr::{AddrError, DEFAULT_PORT, LasAddr};
 #[non_exhaustive]
 pub enum ClientError {
     /// The address does not parse.
-    #[error(
-        "invalid LAS address `{0}`: expected host or host:port (e.g. 10.0.0.5, las:18766, [::1]:18766)"
-    )]
-    Address(String),
+    #[error(transparent)]
+    Address(#[from] AddrError),
     /// Could not connect or the connection broke.
-    #[error("cannot reach the LAS at {addr}: {detail}")]
+    #[error("cannot reach the LAS at {addr}: {source}")]
     Transport {
         /// The LAS.
         addr: String,
-        /// What happened.
-        detail: String,
+        /// What happened (its message carries the whole cause chain).
+        #[source]
+        source: http::ExchangeError,
     },
     /// No answer in time.
     #[error("the LAS at {0} did not answer within {1:?}")]
@@ -136,11 +135,11 @@ impl LasClient {
         let (status, body) = http::exchange(&self.http, req, self.timeout, MAX_ANSWER)
             .await
             .map_err(|e| match e {
-                http::ExchangeError::Transport(detail) => ClientError::Transport {
-                    addr: addr.clone(),
-                    detail,
-                },
                 http::ExchangeError::Timeout(t) => ClientError::Timeout(addr.clone(), t),
+                source => ClientError::Transport {
+                    addr: addr.clone(),
+                    source,
+                },
             })?;
         if !status.is_success() {
             let (kind, message) = match serde_json::from_slice::<api::ErrorAnswer>(&body) {
@@ -277,4 +276,42 @@ pub async fn attest(
         platform_id: q.claims.platform_id,
         bytes,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A LAS that is not there: the error is the typed transport error with hyper's
+    /// error inside, and its message still ends in the OS's reason.
+    #[test]
+    fn an_unreachable_las_is_a_typed_transport_error() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A port that was just free: nothing listens on it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = LasAddr::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let c = LasClient::new(addr, Duration::from_secs(5));
+        let e = rt.block_on(c.platform()).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ClientError::Transport {
+                    source: http::ExchangeError::Request(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("refused"), "{e}");
+        let e: ClientError = LasAddr::parse("a b").unwrap_err().into();
+        assert!(matches!(e, ClientError::Address(AddrError(_))), "{e:?}");
+    }
 }

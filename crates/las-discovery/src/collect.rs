@@ -150,9 +150,10 @@ impl FailureKind {
     }
 
     fn of_fetch(e: &FetchError) -> Self {
-        match e {
-            FetchError::BadAnswer(_) => FailureKind::BadAnswer,
-            _ => FailureKind::Unreachable,
+        if e.is_bad_answer() {
+            FailureKind::BadAnswer
+        } else {
+            FailureKind::Unreachable
         }
     }
 }

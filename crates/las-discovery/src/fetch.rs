@@ -20,9 +20,17 @@ pub const MAX_ANSWER: usize = 256 * 1024;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// No connection, a reset, or an error of the API server's proxy.
-    #[error("{0}")]
-    Unreachable(String),
+    /// No connection or a reset (hyper's error; the message is its whole cause chain on
+    /// one line, so it is not also returned by `source()`). Shared: failures are cloned
+    /// into reports.
+    #[error("{}", error_chain(.0.as_ref()))]
+    Unreachable(std::sync::Arc<hyper_util::client::legacy::Error>),
+    /// The Kubernetes API server (pod proxy) could not be asked.
+    #[error("API server: {0}")]
+    ApiServer(#[source] std::sync::Arc<kube::Error>),
+    /// The answer broke off while being read.
+    #[error("reading the answer: {0}")]
+    Read(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// No complete answer within the deadline.
     #[error("no answer within {0} s")]
     Timeout(u64),
@@ -34,9 +42,36 @@ pub enum FetchError {
         /// The start of the body (for the operator).
         body: String,
     },
-    /// The answer is not what a LAS sends.
-    #[error("{0}")]
-    BadAnswer(String),
+    /// The request could not be built (a host that is no URI authority).
+    #[error("bad request: {0}")]
+    Request(#[source] std::sync::Arc<http::Error>),
+    /// The answer is larger than [`MAX_ANSWER`].
+    #[error("answer larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+    /// The answer is not the JSON a LAS sends (`what`: the request).
+    #[error("{what}: not the JSON of a LAS: {source}")]
+    NotJson {
+        /// The request, e.g. `GET /v1/platform`.
+        what: &'static str,
+        /// The JSON error (it names the field: an unknown mode, a malformed platform ID).
+        source: std::sync::Arc<serde_json::Error>,
+    },
+    /// Identity evidence larger than a token can be (its size).
+    #[error("identity evidence of {0} bytes is larger than {max}", max = las_core::MAX_TOKEN_SIZE)]
+    EvidenceTooLarge(usize),
+}
+
+impl FetchError {
+    /// Whether the LAS answered, but not as a LAS answers (as opposed to not answering).
+    pub fn is_bad_answer(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Request(_)
+                | FetchError::TooLarge
+                | FetchError::NotJson { .. }
+                | FetchError::EvidenceTooLarge(_)
+        )
+    }
 }
 
 /// How to reach one LAS.
@@ -106,18 +141,18 @@ impl Transport {
             Transport::Direct { client, addr } => {
                 let uri: http::Uri = format!("http://{}{path_and_query}", addr.authority())
                     .parse()
-                    .map_err(|e| FetchError::BadAnswer(format!("bad request URI: {e}")))?;
+                    .map_err(|e| FetchError::Request(std::sync::Arc::new(http::Error::from(e))))?;
                 let req = http::Request::get(uri)
                     .header(
                         http::header::USER_AGENT,
                         concat!("las/", env!("CARGO_PKG_VERSION")),
                     )
                     .body(Empty::new())
-                    .map_err(|e| FetchError::BadAnswer(e.to_string()))?;
+                    .map_err(|e| FetchError::Request(std::sync::Arc::new(e)))?;
                 let resp = client
                     .request(req)
                     .await
-                    .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
+                    .map_err(|e| FetchError::Unreachable(std::sync::Arc::new(e)))?;
                 read_answer(resp).await
             }
             Transport::PodProxy {
@@ -128,11 +163,11 @@ impl Transport {
             } => {
                 let req = http::Request::get(pod_proxy_path(namespace, pod, *port, path_and_query))
                     .body(kube::client::Body::empty())
-                    .map_err(|e| FetchError::BadAnswer(e.to_string()))?;
+                    .map_err(|e| FetchError::Request(std::sync::Arc::new(e)))?;
                 let resp = client
                     .send(req)
                     .await
-                    .map_err(|e| FetchError::Unreachable(format!("API server: {e}")))?;
+                    .map_err(|e| FetchError::ApiServer(std::sync::Arc::new(e)))?;
                 read_answer(resp).await
             }
         }
@@ -150,9 +185,9 @@ where
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                FetchError::BadAnswer(format!("answer larger than {MAX_ANSWER} bytes"))
+                FetchError::TooLarge
             } else {
-                FetchError::Unreachable(format!("reading the answer: {e}"))
+                FetchError::Read(std::sync::Arc::from(e))
             }
         })?
         .to_bytes();
@@ -190,8 +225,9 @@ pub async fn fetch_platform(
     timeout: Duration,
 ) -> Result<(PlatformId, PlatformInfo), FetchError> {
     let body = t.get(las_core::api::PLATFORM, timeout).await?;
-    let info: PlatformInfo = serde_json::from_slice(&body).map_err(|e| {
-        FetchError::BadAnswer(format!("GET /v1/platform: not the JSON of a LAS: {e}"))
+    let info: PlatformInfo = serde_json::from_slice(&body).map_err(|e| FetchError::NotJson {
+        what: "GET /v1/platform",
+        source: std::sync::Arc::new(e),
     })?;
     let id = info.platform_id;
     Ok((id, info))
@@ -206,11 +242,7 @@ pub async fn fetch_identity(
     let path = format!("{}?nonce={}", las_core::api::IDENTITY, hex::encode(nonce));
     let body = t.get(&path, timeout).await?;
     if body.len() > las_core::MAX_TOKEN_SIZE {
-        return Err(FetchError::BadAnswer(format!(
-            "identity evidence of {} bytes is larger than {}",
-            body.len(),
-            las_core::MAX_TOKEN_SIZE
-        )));
+        return Err(FetchError::EvidenceTooLarge(body.len()));
     }
     Ok(body.to_vec())
 }

@@ -23,8 +23,7 @@ pub fn parse_ids(text: &str) -> Result<Vec<PlatformEntry>, DiscoveryError> {
     let t = text.trim();
     let mut ids = Vec::new();
     if t.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(t)
-            .map_err(|e| DiscoveryError::Ids(format!("not the JSON of `las platform-ids`: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(t).map_err(DiscoveryError::IdsJson)?;
         let list = v
             .get("platforms")
             .and_then(|p| p.as_array())
@@ -120,5 +119,38 @@ mod tests {
             let e = parse_ids(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod typed_error_tests {
+    use super::*;
+    use crate::fetch::FetchError;
+
+    /// Broken JSON keeps serde's error as the source; the other refusals stay the one
+    /// documented catch-all; fetch errors classify by variant, not by text.
+    #[test]
+    fn errors_are_typed() {
+        use std::error::Error as _;
+        let e = parse_ids("{not json").unwrap_err();
+        assert!(
+            matches!(e, DiscoveryError::IdsJson(_)) && e.source().is_some(),
+            "{e:?}"
+        );
+        let e = parse_ids("nothex").unwrap_err();
+        assert!(matches!(e, DiscoveryError::Ids(_)), "{e:?}");
+        assert!(FetchError::TooLarge.is_bad_answer());
+        assert!(FetchError::EvidenceTooLarge(1).is_bad_answer());
+        let bad_mode = serde_json::from_str::<las_core::api::QuoteAnswer>(
+            r#"{"quote":"","platform_id":"","mode":"x"}"#,
+        )
+        .unwrap_err();
+        let e = FetchError::NotJson {
+            what: "GET /v1/platform",
+            source: std::sync::Arc::new(bad_mode),
+        };
+        assert!(e.is_bad_answer() && e.source().is_some());
+        assert!(!FetchError::Timeout(1).is_bad_answer());
     }
 }

@@ -69,22 +69,29 @@ pub async fn client(s: &ClientSettings<'_>) -> Result<kube::Client, DiscoveryErr
         context: s.context.map(str::to_owned),
         ..KubeConfigOptions::default()
     };
-    let kc = |e: String| DiscoveryError::KubeConfig(e);
     let config = match (s.kubeconfig, s.context) {
         (Some(path), _) => {
+            let in_file = |source| DiscoveryError::KubeConfigFile {
+                path: path.to_path_buf(),
+                source,
+            };
             // Read the file ourselves: kube's read error repeats the path in odd quotes.
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| kc(format!("cannot read {}: {e}", path.display())))?;
-            let file =
-                Kubeconfig::from_yaml(&text).map_err(|e| kc(format!("{}: {e}", path.display())))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| DiscoveryError::KubeConfigRead {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let file = Kubeconfig::from_yaml(&text).map_err(in_file)?;
             kube::Config::from_custom_kubeconfig(file, &opts)
                 .await
-                .map_err(|e| kc(format!("{}: {e}", path.display())))?
+                .map_err(in_file)?
         }
         (None, Some(_)) => kube::Config::from_kubeconfig(&opts)
             .await
-            .map_err(|e| kc(e.to_string()))?,
-        (None, None) => kube::Config::infer().await.map_err(|e| kc(e.to_string()))?,
+            .map_err(DiscoveryError::KubeConfig)?,
+        (None, None) => kube::Config::infer()
+            .await
+            .map_err(DiscoveryError::KubeInfer)?,
     };
     build_client(config, s.timeout)
 }
@@ -98,7 +105,7 @@ fn build_client(config: kube::Config, timeout: Duration) -> Result<kube::Client,
     use kube::client::ConfigExt;
     use tower::ServiceBuilder;
 
-    let kc = |e: kube::Error| DiscoveryError::KubeConfig(format!("cannot build the client: {e}"));
+    let kc = DiscoveryError::KubeClient;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(timeout));

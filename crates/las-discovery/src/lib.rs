@@ -74,9 +74,31 @@ pub enum DiscoveryError {
         /// The resolver's message.
         message: String,
     },
-    /// No usable Kubernetes configuration.
+    /// The kubeconfig file named cannot be read.
+    #[error("Kubernetes configuration: cannot read {}: {source}", path.display())]
+    KubeConfigRead {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The kubeconfig file named is not usable.
+    #[error("Kubernetes configuration: {}: {source}", path.display())]
+    KubeConfigFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// kube's error.
+        source: kube::config::KubeconfigError,
+    },
+    /// The default kubeconfig (with `--context`) is not usable.
     #[error("Kubernetes configuration: {0}")]
-    KubeConfig(String),
+    KubeConfig(#[source] kube::config::KubeconfigError),
+    /// Neither a kubeconfig nor the in-cluster service account is usable.
+    #[error("Kubernetes configuration: {0}")]
+    KubeInfer(#[source] kube::config::InferConfigError),
+    /// The client could not be built from the configuration (TLS, proxy).
+    #[error("Kubernetes configuration: cannot build the client: {0}")]
+    KubeClient(#[source] kube::Error),
     /// The API server did not list the pods.
     #[error(
         "cannot list the pods in namespace `{namespace}` with selector `{selector}`: {message}"
@@ -89,7 +111,11 @@ pub enum DiscoveryError {
         /// The API server's (or the transport's) message.
         message: String,
     },
-    /// Input that should hold platform IDs does not.
+    /// `las platform-ids --output json` input that is not JSON.
+    #[error("not the JSON of `las platform-ids`: {0}")]
+    IdsJson(#[source] serde_json::Error),
+    /// The one catch-all: input that should hold platform IDs does not (what is wrong,
+    /// naming the first word that is not an entry).
     #[error("{0}")]
     Ids(String),
 }

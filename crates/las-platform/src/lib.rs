@@ -156,9 +156,19 @@ pub struct PlatformConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlatformError {
-    /// `--mode hw` in a build or on a machine without hardware support.
+    /// `--mode hw` in a build or on a machine without hardware support. The one
+    /// catch-all: why, as a description for the operator (no source error: a missing
+    /// build feature, another architecture, not inside Gramine-SGX, a failed self-test).
     #[error("hardware mode is not available in this build: {0}")]
     HwUnavailable(String),
+    /// `--mode hw`: a Gramine attestation file could not be used at start.
+    #[cfg(feature = "sgx")]
+    #[error("hardware mode is not available in this build: {0}")]
+    HwAttestation(#[source] hw::GramineError),
+    /// `--mode hw`: EGETKEY gave no REPORT key at start.
+    #[cfg(feature = "sgx")]
+    #[error("hardware mode is not available in this build: {0}")]
+    HwReportKey(#[source] hw::ReportKeyError),
     /// The state folder or the secret in it is unusable.
     #[error(transparent)]
     State(#[from] sim::StateError),
@@ -170,9 +180,10 @@ pub enum PlatformError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The SGX hardware failed to answer (e.g. no DCAP quote from the host's AESM).
-    #[error("hardware SGX: {0}")]
-    Hardware(String),
+    /// The SGX hardware failed to answer: no DCAP quote from the host's AESM.
+    #[cfg(feature = "sgx")]
+    #[error("hardware SGX: cannot get a DCAP quote: {0}")]
+    Quote(#[source] hw::GramineError),
     /// `--mode auto` where an SGX device is visible but the LAS runs outside an enclave.
     #[error(
         "--mode auto refuses to simulate SGX on this machine: {} shows SGX hardware, but this LAS does not run inside an SGX enclave (no /dev/attestation). Either run the hardware image (the LAS under Gramine-SGX; chart value mode=hw; see docs/hardware.md), or choose simulation explicitly with --mode sim (NOT SECURE)",

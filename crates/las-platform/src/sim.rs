@@ -105,7 +105,7 @@ impl SimCpu {
         report_data: &[u8; 64],
     ) -> Result<Report, StateError> {
         let mut key_id = [0u8; 32];
-        getrandom::getrandom(&mut key_id).map_err(|e| StateError::Random(e.to_string()))?;
+        getrandom::getrandom(&mut key_id).map_err(StateError::Random)?;
         Ok(egetkey::ereport(
             &self.root,
             &self.cpusvn,

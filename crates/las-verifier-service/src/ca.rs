@@ -200,9 +200,10 @@ pub enum CaError {
         /// The `time` crate's error.
         source: time::error::ComponentRange,
     },
-    /// No random bytes for a serial number.
+    /// No random bytes for a serial number (getrandom's error code; not a `source`, since
+    /// getrandom implements `std::error::Error` only with its `std` feature).
     #[error("cannot issue: no randomness: {0}")]
-    Random(#[source] getrandom::Error),
+    Random(getrandom::Error),
     /// The EAR extension could not be encoded.
     #[error("cannot issue: EAR extension: {0}")]
     EarExtension(#[source] der::Error),

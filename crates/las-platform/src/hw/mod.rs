@@ -187,9 +187,13 @@ impl GraminePlatform {
                 )));
             }
         }
-        let target_info = fs.my_target_info().map_err(hw)?;
-        let own = fs.report(&target_info, &[0; 64]).map_err(hw)?;
-        let key = keys.report_key(&own.key_id).map_err(hw)?;
+        let target_info = fs.my_target_info().map_err(PlatformError::HwAttestation)?;
+        let own = fs
+            .report(&target_info, &[0; 64])
+            .map_err(PlatformError::HwAttestation)?;
+        let key = keys
+            .report_key(&own.key_id)
+            .map_err(PlatformError::HwReportKey)?;
         if !key.verify_cmac(&own.body.to_bytes(), &own.mac) {
             return Err(hw(
                 "EGETKEY self-test failed: the REPORT key does not verify this enclave's own REPORT",
@@ -304,10 +308,7 @@ impl Platform for GraminePlatform {
         crate::check_nonce(nonce)?;
         let id = self.identity.platform_id();
         let bound = binding(&id, nonce);
-        let quote = self
-            .fs
-            .quote(&bound)
-            .map_err(|e| PlatformError::Hardware(format!("cannot get a DCAP quote: {e}")))?;
+        let quote = self.fs.quote(&bound).map_err(PlatformError::Quote)?;
         let claims = EvidenceClaims {
             kind: EvidenceKind::SgxDcap { quote },
             mode: Mode::Hw,

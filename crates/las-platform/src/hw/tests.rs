@@ -176,7 +176,7 @@ fn evidence_writes_the_binding_and_carries_gramines_quote() {
     std::fs::write(f.dir.path().join("quote"), b"").unwrap();
     assert!(matches!(
         p.identity_evidence(&nonce, 0),
-        Err(PlatformError::Hardware(_))
+        Err(PlatformError::Quote(_))
     ));
 }
 

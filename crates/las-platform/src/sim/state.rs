@@ -100,9 +100,10 @@ pub enum StateError {
         /// Its folder.
         dir: PathBuf,
     },
-    /// No randomness.
+    /// No randomness (getrandom's error code; not a `source`, since getrandom implements
+    /// `std::error::Error` only with its `std` feature).
     #[error("no randomness from the OS: {0}")]
-    Random(String),
+    Random(getrandom::Error),
 }
 
 pub use las_state::current_uid;
@@ -210,7 +211,7 @@ pub fn load_or_create_secret(dir: &Path) -> Result<(RootSecret, bool), StateErro
             Err(source) => return Err(StateError::Read { path, source }),
         }
         let mut secret = Zeroizing::new([0u8; ROOT_SECRET_SIZE]);
-        getrandom::getrandom(secret.as_mut()).map_err(|e| StateError::Random(e.to_string()))?;
+        getrandom::getrandom(secret.as_mut()).map_err(StateError::Random)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .permissions(fs::Permissions::from_mode(0o600))
