@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -61,8 +62,8 @@ impl NonceError {
 /// Issues and consumes nonces.
 pub struct NonceBook {
     mac: Hmac<Sha256>,
-    /// Lifetime of a new nonce (seconds).
-    pub lifetime: u64,
+    /// Lifetime of a new nonce, in whole seconds (expiry is Unix seconds on the wire).
+    lifetime: u64,
     used: Mutex<HashMap<[u8; RANDOM_LEN], u64>>,
     max_used: usize,
 }
@@ -70,7 +71,7 @@ pub struct NonceBook {
 impl std::fmt::Debug for NonceBook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NonceBook")
-            .field("lifetime", &self.lifetime)
+            .field("lifetime", &self.lifetime())
             .finish_non_exhaustive()
     }
 }
@@ -92,20 +93,26 @@ impl Issued {
 }
 
 impl NonceBook {
-    /// A book keyed with `key`; nonces live `lifetime` seconds; at most `max_used`
+    /// A book keyed with `key`; nonces live `lifetime` (whole seconds: an expiry is Unix
+    /// seconds on the wire, so a fraction of a second is dropped); at most `max_used`
     /// consumed, unexpired nonces are remembered (further ones are refused as busy).
-    pub fn new(key: &[u8; 32], lifetime: u64, max_used: usize) -> Self {
+    pub fn new(key: &[u8; 32], lifetime: Duration, max_used: usize) -> Self {
         #[allow(clippy::expect_used)] // HMAC takes keys of any length.
         let mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
         Self {
             mac,
-            lifetime,
+            lifetime: lifetime.as_secs(),
             used: Mutex::new(HashMap::new()),
             max_used,
         }
     }
 
-    /// A new nonce valid until `now + lifetime`.
+    /// How long a new nonce lives.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.lifetime)
+    }
+
+    /// A new nonce valid until `now + lifetime` (`now`: Unix seconds, the injected clock).
     pub fn issue(&self, now: u64) -> Result<Issued, getrandom::Error> {
         let mut bytes = [0u8; NONCE_LEN];
         let (head, tag) = bytes.split_at_mut(RANDOM_LEN + 8);
@@ -167,7 +174,7 @@ mod tests {
 
     #[test]
     fn issue_check_consume_replay_expire() {
-        let b = NonceBook::new(&[7; 32], 60, 2);
+        let b = NonceBook::new(&[7; 32], Duration::from_secs(60), 2);
         let n = b.issue(1000).unwrap();
         assert_eq!(n.expires, 1060);
         let s = n.encoded();
@@ -176,7 +183,7 @@ mod tests {
         b.consume(&s, 1001).unwrap();
         assert_eq!(b.consume(&s, 1002).unwrap_err(), NonceError::Replayed);
         // Another key: bad MAC. A flipped byte: bad MAC.
-        let other = NonceBook::new(&[8; 32], 60, 2);
+        let other = NonceBook::new(&[8; 32], Duration::from_secs(60), 2);
         assert_eq!(other.check(&s, 1001).unwrap_err(), NonceError::BadMac);
         let mut raw = n.bytes;
         raw[20] ^= 1;
@@ -186,13 +193,13 @@ mod tests {
         );
         assert_eq!(b.check("abc", 1001).unwrap_err(), NonceError::Malformed);
         // Same key (another replica) accepts it.
-        let replica = NonceBook::new(&[7; 32], 60, 2);
+        let replica = NonceBook::new(&[7; 32], Duration::from_secs(60), 2);
         replica.consume(&s, 1001).unwrap();
     }
 
     #[test]
     fn bounded_replay_set() {
-        let b = NonceBook::new(&[1; 32], 10, 2);
+        let b = NonceBook::new(&[1; 32], Duration::from_secs(10), 2);
         let a = b.issue(0).unwrap().encoded();
         let c = b.issue(0).unwrap().encoded();
         let d = b.issue(0).unwrap().encoded();

@@ -267,11 +267,7 @@ impl AppState {
             &config.trust_domain,
             now,
         )?;
-        let nonces = NonceBook::new(
-            &keys.nonce_key,
-            config.nonce_lifetime.as_secs(),
-            MAX_USED_NONCES,
-        );
+        let nonces = NonceBook::new(&keys.nonce_key, config.nonce_lifetime, MAX_USED_NONCES);
         let metrics = Metrics::new();
         let batcher = Batcher::new(config.verify_batch_max, metrics.batch.clone());
         let evidence = Mutex::new(EvidenceCache::new(config.evidence_cache_bytes));
