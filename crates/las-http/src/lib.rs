@@ -18,6 +18,45 @@
 //!     ─► body read (cap, deadline shared with the headers; 413/408 JSON, connection closed)
 //!     ─► the server's axum Router
 //! ```
+//!
+//! A server on loopback with the default limits: a route answers, a body over the cap
+//! gets 413 `body-too-large` before it is read, and the loop drains on shutdown.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::sync::atomic::AtomicBool;
+//! use las_http::{ConnectionMetrics, Limits};
+//!
+//! let rt = tokio::runtime::Runtime::new()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+//! let addr = listener.local_addr()?;
+//! let router = axum::Router::new().route("/hello", axum::routing::get(|| async { "hi" }));
+//! let metrics = ConnectionMetrics::register(&mut prometheus_client::registry::Registry::default());
+//! let server = rt.spawn(async move {
+//!     static STOPPING: AtomicBool = AtomicBool::new(false);
+//!     let shutdown = async { stopped.await.ok(); };
+//!     las_http::serve_router(listener, router, &Limits::default(), metrics, &STOPPING, shutdown).await
+//! });
+//! let ask = |request: &str| -> std::io::Result<String> {
+//!     let mut c = std::net::TcpStream::connect(addr)?;
+//!     c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+//!     c.write_all(request.as_bytes())?;
+//!     let mut answer = String::new();
+//!     c.read_to_string(&mut answer)?;
+//!     Ok(answer)
+//! };
+//! let ok = ask("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("hi"), "{ok}");
+//! let too_big = Limits::default().body_limit + 1;
+//! let refused = ask(&format!(
+//!     "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: {too_big}\r\nConnection: close\r\n\r\n"
+//! ))?;
+//! assert!(refused.starts_with("HTTP/1.1 413") && refused.contains("body-too-large"), "{refused}");
+//! stop.send(()).ok();
+//! rt.block_on(server)??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -13,6 +13,44 @@
 //!                                                                 ├─ /v1/identity ─► slot ─► blocking pool ─► Platform::identity_evidence
 //!                                                                 └─ /healthz /readyz /metrics
 //! ```
+//!
+//! A daemon on the simulated platform, on loopback, answering `GET /v1/platform` with
+//! the contract's type:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use las_platform::{ModeRequest, PlatformConfig};
+//! use las_server::{AppState, ServerConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let platform = las_platform::open(&PlatformConfig {
+//!     mode: ModeRequest::Sim,
+//!     state_dir: dir.path().join("state"),
+//!     sim_cpusvn: Some([1; 16]),
+//!     sim_las_mrenclave: Some([2; 32]), // instead of measuring this test binary
+//!     create_secret: true,
+//! })?;
+//! let id = platform.platform_id();
+//! let state = AppState::new(platform, ServerConfig::default());
+//! let rt = tokio::runtime::Runtime::new()?;
+//! let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+//! let addr = listener.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = rt.spawn(las_server::serve(listener, state, async { stopped.await.ok(); }));
+//!
+//! let mut c = std::net::TcpStream::connect(addr)?;
+//! c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+//! c.write_all(b"GET /v1/platform HTTP/1.1\r\nHost: las\r\nConnection: close\r\n\r\n")?;
+//! let mut answer = String::new();
+//! c.read_to_string(&mut answer)?;
+//! let (head, body) = answer.split_once("\r\n\r\n").ok_or("no body")?;
+//! assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+//! let info: las_core::api::PlatformInfo = serde_json::from_str(body)?;
+//! assert_eq!((info.platform_id, info.mode, info.secure), (id, las_core::Mode::Sim, false));
+//! stop.send(()).ok();
+//! rt.block_on(server)??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -18,6 +18,27 @@
 //! ```
 //!
 //! Each refusal is a [`Refusal`] whose message says what to do about it.
+//!
+//! ```
+//! use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+//! use las_state::{Refusal, ensure_dir, open_secret};
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let dir = tmp.path().join("state");
+//! ensure_dir(&dir)?; // created 0700
+//! assert_eq!(std::fs::metadata(&dir)?.permissions().mode() & 0o777, 0o700);
+//! let secret = dir.join("secret");
+//! std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&secret)?;
+//! open_secret(&secret)?; // a 0600 regular file of ours: read
+//! // Readable by the group: refused, with what to do about it.
+//! std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640))?;
+//! assert!(matches!(open_secret(&secret), Err(Refusal::FileMode { .. })));
+//! // A symlink planted at the name: refused, never followed.
+//! let link = dir.join("link");
+//! std::os::unix::fs::symlink(&secret, &link)?;
+//! assert!(matches!(open_secret(&link), Err(Refusal::Symlink { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -33,6 +33,22 @@
 //!   `NOT TESTED` line, and a failure when `CI` is set.
 //!
 //! Everything here panics with a message naming what failed: it is test code.
+//!
+//! A fake server on loopback and the one HTTP client, as a test uses them (starting the
+//! real daemon, [`daemon::Daemon::start`], needs the built `las` binary):
+//!
+//! ```
+//! use las_testkit::fakes::{Answer, Server};
+//!
+//! let fake = Server::start(|req| match req.path() {
+//!     "/v1/platform" => Answer::json(200, serde_json::json!({"mode": "sim"})),
+//!     _ => Answer::json(404, serde_json::json!({"error": "not-found", "message": "no"})),
+//! });
+//! let r = las_testkit::get(fake.addr, "/v1/platform");
+//! assert_eq!((r.status, r.json()["mode"].as_str()), (200, Some("sim")));
+//! assert_eq!(las_testkit::get(fake.addr, "/nowhere").status, 404);
+//! assert_eq!(fake.seen().len(), 2); // every request line, in order
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod daemon;

@@ -21,6 +21,30 @@
 //!
 //! Replicas share nothing but the two key files of the state folder ([`keys`]).
 //!
+//! The first two steps, in process: a nonce is issued, the application binds it into its
+//! REPORTDATA, and the service takes it exactly once (a replica with the same nonce key
+//! takes it too; the clock is a parameter).
+//!
+//! ```
+//! use std::time::Duration;
+//! use las_verifier_service::bound_report_data;
+//! use las_verifier_service::nonce::{NonceBook, NonceError};
+//!
+//! let book = NonceBook::new(&[7; 32], Duration::from_secs(60), 1000);
+//! let now = 1_700_000_000;
+//! let nonce = book.issue(now)?;
+//! assert_eq!(nonce.expires, now + 60);
+//! // The application: REPORTDATA = SHA-512(nonce bytes ‖ its own data).
+//! let report_data = bound_report_data(&nonce.bytes, b"my TLS key hash");
+//! assert_ne!(report_data, bound_report_data(&nonce.bytes, b"another key"));
+//! // The service: once, then never again; expired after its lifetime.
+//! assert!(book.consume(&nonce.encoded(), now + 1).is_ok());
+//! assert_eq!(book.consume(&nonce.encoded(), now + 2).unwrap_err(), NonceError::Replayed);
+//! let late = book.issue(now)?;
+//! assert_eq!(book.consume(&late.encoded(), now + 61).unwrap_err(), NonceError::Expired);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Modules: `config` (settings, start-up errors), `state` (what requests share, metrics,
 //! the policy reload), `policy` (what a usable policy is, and when a changed file may be
 //! taken), `routes` (the HTTP handlers), `batch`
