@@ -58,3 +58,13 @@ pub use error::{FormatError, KeyError, TokenError};
 pub use identity::{PlatformId, PlatformIdentity};
 pub use quote::Mode;
 pub use token::MAX_TOKEN_SIZE;
+
+/// Seconds since the Unix epoch (0 if the clock is before it): the one reading of the
+/// wall clock that the daemon and the verification service pass, as `now`, to code that
+/// takes the clock as a parameter (token `iat`, evidence freshness, nonce expiry).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

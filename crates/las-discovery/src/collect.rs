@@ -8,7 +8,7 @@ use futures::StreamExt;
 use las_core::PlatformId;
 use las_core::tcb::QeId;
 use las_verifier::dcap::CollateralSet;
-use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, verify_las_evidence_platform};
+use las_verifier::{LasEvidence, Policy, Reason, VerifyOptions, verify_las_evidence_with};
 
 use crate::addr::LasAddr;
 use crate::fetch::{FetchError, Transport, fetch_identity, fetch_platform, http_client};
@@ -329,7 +329,7 @@ pub(crate) async fn probe_verified(
         ..VerifyOptions::default()
     };
     let (claims, platform) =
-        verify_las_evidence_platform(&v.policy, &ev, &vopts, (v.clock)(), &mut notes).map_err(
+        verify_las_evidence_with(&v.policy, &ev, &vopts, (v.clock)(), &mut notes).map_err(
             |rs| {
                 // The first failed check is the kind; every check's detail is kept.
                 let detail = rs

@@ -311,13 +311,9 @@ pub(crate) fn check_report_mac(
     }
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Seconds since the Unix epoch: las-core's one clock reading, re-exported for the
+/// platform's callers.
+pub use las_core::unix_now;
 
 /// The system-wide state folder.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/las";

@@ -21,8 +21,9 @@ use las_verifier::{
 };
 use serde_json::json;
 
-use crate::state::{AppState, CachedEvidence, label, unix_now};
+use crate::state::{AppState, CachedEvidence, label};
 use crate::verdict::{ear_claims, status_of};
+use las_core::unix_now;
 
 /// The router over `state`.
 pub fn app(state: Arc<AppState>) -> Router {

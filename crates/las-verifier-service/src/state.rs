@@ -239,17 +239,10 @@ pub struct AppState {
     pub(crate) ca: crate::ca::Ca,
 }
 
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl AppState {
     /// Loads the policy and the keys (creating the keys on first start).
     pub fn new(config: ServiceConfig) -> Result<Arc<Self>, StartError> {
-        let now = unix_now();
+        let now = las_core::unix_now();
         let policy = crate::policy::load_policy(&config.policy, now).map_err(|source| {
             StartError::Policy {
                 path: config.policy.clone(),
@@ -340,7 +333,7 @@ impl AppState {
                 );
                 false
             }
-            Decision::Take => match crate::policy::load(file, unix_now()) {
+            Decision::Take => match crate::policy::load(file, las_core::unix_now()) {
                 Ok(p) => {
                     tracing::info!(target: "las", "policy {} reloaded: {}", self.config.policy.display(), p.id);
                     *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);

@@ -44,5 +44,5 @@ pub use policy::{PlatformEntry, Policy, PolicyError, ServiceError, Tolerance};
 pub use verify::{
     LasEvidence, LasPlatform, LasTrust, PINNED_HARDWARE_UNVERIFIED, Reason, Rejection, Verdict,
     VerifyError, VerifyOptions, VerifyRequest, verify_batch_verified_with,
-    verify_las_evidence_platform, verify_las_evidence_with, verify_quote_with,
+    verify_las_evidence_with, verify_quote_with,
 };

@@ -33,7 +33,7 @@ pub(super) fn las_trust(
         // pinned) and the QE ID stays unknown, which no INTEL_QE_ID entry matches.
         let platform = req.las_evidence.and_then(|ev| {
             let mut ev_notes = Vec::new();
-            match verify_las_evidence_platform(policy, &ev, opts, req.now, &mut ev_notes) {
+            match verify_las_evidence_with(policy, &ev, opts, req.now, &mut ev_notes) {
                 Ok((e, p)) if e.platform_id == claims.platform_id => p,
                 Ok(_) => {
                     notes.push("the identity evidence given is for another LAS key: QE ID unknown".into());
@@ -56,7 +56,7 @@ pub(super) fn las_trust(
             claims.platform_id
         ))]);
     };
-    let (e, platform) = verify_las_evidence_platform(policy, &ev, opts, req.now, notes)?;
+    let (e, platform) = verify_las_evidence_with(policy, &ev, opts, req.now, notes)?;
     if e.platform_id != claims.platform_id {
         return Err(vec![untrusted(format!(
             "the identity evidence is for LAS key {}, the quote was signed by {}",
@@ -87,20 +87,12 @@ pub(super) fn las_trust(
 /// and nonce; without collateral it is rejected with `dcap-collateral-missing`), the
 /// evidence's LAS claims must equal the quote's, and the quote's MRENCLAVE/MRSIGNER must
 /// be in `trusted_las`.
+///
+/// The one entry point for evidence: with the claims it returns the LAS's platform, the
+/// QE ID and PCK facts of the verified DCAP quote (`sgx-dcap`), or the simulated QE ID the
+/// LAS signed (`sim`, only where simulation is tolerated, which `sim` evidence needs
+/// anyway); a caller that needs only the claims takes `.0`.
 pub fn verify_las_evidence_with(
-    policy: &Policy,
-    ev: &LasEvidence<'_>,
-    opts: &VerifyOptions<'_>,
-    now: u64,
-    notes: &mut Vec<String>,
-) -> Result<EvidenceClaims, Vec<Rejection>> {
-    verify_las_evidence_platform(policy, ev, opts, now, notes).map(|(e, _)| e)
-}
-
-/// [`verify_las_evidence_with`], also returning the LAS's platform: the QE ID and PCK
-/// facts of the verified DCAP quote (`sgx-dcap`), or the simulated QE ID the LAS signed
-/// (`sim`, only where simulation is tolerated, which `sim` evidence needs anyway).
-pub fn verify_las_evidence_platform(
     policy: &Policy,
     ev: &LasEvidence<'_>,
     opts: &VerifyOptions<'_>,

@@ -15,7 +15,7 @@ use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
 
-pub use evidence::{verify_las_evidence_platform, verify_las_evidence_with};
+pub use evidence::verify_las_evidence_with;
 pub use quote::{PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote_with};
 pub use reason::{Reason, Rejection};
 
