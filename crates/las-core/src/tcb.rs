@@ -91,9 +91,7 @@ pub fn quote_qe_id(quote: &[u8]) -> Result<QeId, DcapFactsError> {
     let mut c = Cursor::new(quote);
     let version = c.u16("header.version")?;
     if !(3..=4).contains(&version) {
-        return Err(DcapFactsError::Unsupported(format!(
-            "quote version {version} (3 and 4 are read)"
-        )));
+        return Err(DcapFactsError::Version(version));
     }
     c.take(26, "header")?;
     Ok(QeId(c.array("header.user_data")?))
@@ -125,10 +123,24 @@ pub enum DcapFactsError {
     /// The bytes end before a field.
     #[error("the DCAP quote ends inside {0}")]
     Truncated(&'static str),
-    /// A form this reader does not handle.
-    #[error("unsupported DCAP quote: {0}")]
-    Unsupported(String),
-    /// The PCK certificate or its SGX extension is malformed or lacks a field.
+    /// A quote version other than 3 and 4.
+    #[error("unsupported DCAP quote: quote version {0} (3 and 4 are read)")]
+    Version(u16),
+    /// A TEE other than SGX (0).
+    #[error("unsupported DCAP quote: TEE type {0:#x} (0 = SGX is read)")]
+    TeeType(u32),
+    /// A certification data type this reader does not handle.
+    #[error("unsupported DCAP quote: {what} {found} ({expected_note})")]
+    CertDataType {
+        /// Which certification data (`v4 certification data type`, `certification data type`).
+        what: &'static str,
+        /// The type found.
+        found: u16,
+        /// The type read, and what it is.
+        expected_note: &'static str,
+    },
+    /// The one catch-all: the PCK certificate or its SGX extension is malformed or lacks
+    /// a field (what, as this hand-written DER reader found it; there is no source error).
     #[error("PCK certificate: {0}")]
     Pck(String),
 }
@@ -143,9 +155,7 @@ pub fn dcap_facts(quote: &[u8]) -> Result<DcapFacts, DcapFactsError> {
     c.take(2, "header.attestation_key_type")?;
     let tee = c.u32("header.tee_type")?;
     if tee != 0 {
-        return Err(DcapFactsError::Unsupported(format!(
-            "TEE type {tee:#x} (0 = SGX is read)"
-        )));
+        return Err(DcapFactsError::TeeType(tee));
     }
     c.take(48 - 8, "header")?;
     c.take(crate::sgx::REPORT_BODY_SIZE, "report body")?;
@@ -160,9 +170,11 @@ pub fn dcap_facts(quote: &[u8]) -> Result<DcapFacts, DcapFactsError> {
     } else {
         let (kind, inner) = cert_data(&mut s)?;
         if kind != 6 {
-            return Err(DcapFactsError::Unsupported(format!(
-                "v4 certification data type {kind} (6 is read)"
-            )));
+            return Err(DcapFactsError::CertDataType {
+                what: "v4 certification data type",
+                found: kind,
+                expected_note: "6 is read",
+            });
         }
         let mut i = Cursor::new(inner);
         i.take(crate::sgx::REPORT_BODY_SIZE + 64, "QE report")?;
@@ -172,9 +184,11 @@ pub fn dcap_facts(quote: &[u8]) -> Result<DcapFacts, DcapFactsError> {
     };
     let (kind, pem) = cert_data(&mut cert)?;
     if kind != 5 {
-        return Err(DcapFactsError::Unsupported(format!(
-            "certification data type {kind} (5, a PEM PCK chain, is read)"
-        )));
+        return Err(DcapFactsError::CertDataType {
+            what: "certification data type",
+            found: kind,
+            expected_note: "5, a PEM PCK chain, is read",
+        });
     }
     let der = first_pem_cert(pem)?;
     let sgx = sgx_extension(&der)?;
@@ -428,6 +442,23 @@ impl<'a> Der<'a> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    /// Forms this reader does not handle are typed: the caller can tell a newer quote
+    /// version from another TEE without reading the message.
+    #[test]
+    fn unsupported_forms_are_typed() {
+        let mut q = vec![0u8; 64];
+        q[0] = 5;
+        assert_eq!(dcap_facts(&q).unwrap_err(), DcapFactsError::Version(5));
+        q[0] = 3;
+        q[4] = 0x81;
+        let e = dcap_facts(&q).unwrap_err();
+        assert_eq!(e, DcapFactsError::TeeType(0x81));
+        assert_eq!(
+            e.to_string(),
+            "unsupported DCAP quote: TEE type 0x81 (0 = SGX is read)"
+        );
+    }
 
     #[test]
     fn qe_id_entries_parse_in_either_case_and_fail_by_name() {

@@ -16,7 +16,7 @@ pub enum CollateralError {
     TooLarge(usize),
     /// Not dcap-qvl's collateral JSON (an object, or a list of them).
     #[error("collateral is not valid collateral JSON: {0}")]
-    Json(String),
+    Json(#[source] serde_json::Error),
     /// A field decodes but its content does not.
     #[error("collateral field `{field}`: {message}")]
     Field {
@@ -174,7 +174,7 @@ impl Collateral {
             return Err(CollateralError::TooLarge(bytes.len()));
         }
         let raw: QuoteCollateralV3 =
-            serde_json::from_slice(bytes).map_err(|e| CollateralError::Json(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(CollateralError::Json)?;
         Self::new(raw)
     }
 
@@ -228,8 +228,7 @@ impl CollateralSet {
         if bytes.len() > MAX_COLLATERAL_SIZE {
             return Err(CollateralError::TooLarge(bytes.len()));
         }
-        let v: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| CollateralError::Json(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(CollateralError::Json)?;
         let objects = match v {
             serde_json::Value::Array(a) => a,
             other => vec![other],
@@ -241,7 +240,7 @@ impl CollateralSet {
             .into_iter()
             .map(|o| {
                 serde_json::from_value::<QuoteCollateralV3>(o)
-                    .map_err(|e| CollateralError::Json(e.to_string()))
+                    .map_err(CollateralError::Json)
                     .and_then(Collateral::new)
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -48,11 +48,30 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub enum PccsError {
     /// The URL is not `http://` or `https://`.
-    #[error("PCCS URL `{0}` must start with http:// or https://")]
-    Url(String),
-    /// The TLS setup failed (no roots, unreadable CA file).
+    #[error("PCCS URL `{url}` must start with http:// or https://")]
+    Url {
+        /// The URL refused.
+        url: String,
+    },
+    /// The extra CA file (`--pccs-ca`) cannot be read or holds a bad certificate.
+    #[error("TLS setup for the PCCS: {}: {source}", path.display())]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The PEM reader's error.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate of the extra CA file is not a usable trust anchor.
+    #[error("TLS setup for the PCCS: {}: {source}", path.display())]
+    CaCert {
+        /// The file.
+        path: std::path::PathBuf,
+        /// rustls's error.
+        source: rustls::Error,
+    },
+    /// The TLS configuration could not be built.
     #[error("TLS setup for the PCCS: {0}")]
-    Tls(String),
+    Tls(#[source] rustls::Error),
     /// A request failed or timed out.
     #[error("GET {url}: {message}")]
     Http {
@@ -180,7 +199,9 @@ impl PccsClient {
     /// `/sgx/certification/v4` is accepted).
     pub fn new(base: &str) -> Result<Self, PccsError> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(PccsError::Url(base.to_owned()));
+            return Err(PccsError::Url {
+                url: base.to_owned(),
+            });
         }
         let base = base
             .trim_end_matches('/')
@@ -277,20 +298,24 @@ impl PccsClient {
         }
         if let Some(path) = &self.extra_ca {
             use rustls::pki_types::pem::PemObject as _;
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| PccsError::Tls(format!("{}: {e}", path.display())))?;
+            let ca_file = |source| PccsError::CaFile {
+                path: path.clone(),
+                source,
+            };
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(ca_file)?;
             for c in certs {
-                let c = c.map_err(|e| PccsError::Tls(format!("{}: {e}", path.display())))?;
-                roots
-                    .add(c)
-                    .map_err(|e| PccsError::Tls(format!("{}: {e}", path.display())))?;
+                let c = c.map_err(ca_file)?;
+                roots.add(c).map_err(|source| PccsError::CaCert {
+                    path: path.clone(),
+                    source,
+                })?;
             }
         }
         rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| PccsError::Tls(e.to_string()))
+        .map_err(PccsError::Tls)
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
     }
 

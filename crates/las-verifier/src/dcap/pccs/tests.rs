@@ -247,7 +247,7 @@ async fn each_failure_names_the_url_and_what_is_missing() {
 
     assert!(matches!(
         PccsClient::new("pccs:8081"),
-        Err(PccsError::Url(_))
+        Err(PccsError::Url { url }) if url == "pccs:8081"
     ));
     let e = PccsClient::new("https://127.0.0.1:1")
         .unwrap()
@@ -255,7 +255,11 @@ async fn each_failure_names_the_url_and_what_is_missing() {
         .fetch(&key)
         .await
         .unwrap_err();
-    assert!(matches!(e, PccsError::Tls(_)), "{e}");
+    assert!(
+        matches!(&e, PccsError::CaFile { path, .. } if path.ends_with("ca.pem")),
+        "{e}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
 }
 
 #[test]
