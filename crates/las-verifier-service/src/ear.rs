@@ -125,8 +125,11 @@ pub enum EarError {
         expected: &'static str,
     },
     /// The header names another algorithm than ES256.
-    #[error("the token's algorithm is {0:?}; only ES256 is accepted")]
-    Algorithm(String),
+    #[error("the token's algorithm is {alg:?}; only ES256 is accepted")]
+    Algorithm {
+        /// The header's `alg`, as sent.
+        alg: String,
+    },
     /// The JWKS has no P-256 key (with the token's `kid`, when it names one).
     #[error(
         "JWKS: no P-256 key{}",
@@ -157,8 +160,11 @@ pub enum EarError {
         kid: Option<String>,
     },
     /// `eat_profile` is neither [`EAR_PROFILE`] nor [`EAR_PROFILE_VERAISON`].
-    #[error("eat_profile is {0:?}, expected {EAR_PROFILE:?} or {EAR_PROFILE_VERAISON:?}")]
-    Profile(String),
+    #[error("eat_profile is {profile:?}, expected {EAR_PROFILE:?} or {EAR_PROFILE_VERAISON:?}")]
+    Profile {
+        /// The token's `eat_profile`, as sent.
+        profile: String,
+    },
     /// The header lists extensions that must be understood (`crit`, as in the header);
     /// none is.
     #[error("the token's header lists critical extensions {0}; none is understood")]
@@ -450,7 +456,9 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
     let header = json_part("header", h)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     if alg != ALG {
-        return Err(EarError::Algorithm(alg.to_owned()));
+        return Err(EarError::Algorithm {
+            alg: alg.to_owned(),
+        });
     }
     if let Some(crit) = header.get("crit") {
         return Err(EarError::Critical(crit.clone()));
@@ -496,7 +504,9 @@ pub fn verify_ear(token: &str, jwks: &Jwks, now: u64) -> Result<EarClaims, EarEr
         .and_then(Value::as_str)
         .unwrap_or("");
     let Some(form) = EarProfile::from_tag(profile) else {
-        return Err(EarError::Profile(profile.to_owned()));
+        return Err(EarError::Profile {
+            profile: profile.to_owned(),
+        });
     };
     let exp = claims
         .get("exp")
@@ -604,7 +614,7 @@ mod tests {
         let none = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#));
         assert!(matches!(
             verify_ear(&none, &s.jwks(), 150),
-            Err(EarError::Algorithm(_))
+            Err(EarError::Algorithm { .. })
         ));
     }
 
@@ -641,7 +651,7 @@ mod tests {
             json!({"eat_profile": "tag:example.com,2020:x", "iat": 1, "exp": 100, "submods": {}});
         assert!(matches!(
             verify_ear(&s.sign(&other), &s.jwks(), 2),
-            Err(EarError::Profile(_))
+            Err(EarError::Profile { .. })
         ));
     }
 

@@ -21,7 +21,8 @@ use super::{MAX_FLOW_WORK, MAX_POLICY_SIZE, PlatformEntry, Policy, flow_work};
 #[non_exhaustive]
 pub enum PolicyEditError {
     /// The policy text cannot be edited this way, or the edit would not read back as
-    /// intended.
+    /// intended. The enum's one catch-all: a description for the operator (the editor
+    /// works on text and has no source error to carry).
     #[error("{0}")]
     Refused(String),
 }
