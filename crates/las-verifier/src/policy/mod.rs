@@ -61,7 +61,8 @@ pub enum PolicyError {
     /// by `source()`, where a cause-chain printer would print it unshortened.
     #[error("{}", clip_message(&.0.to_string()))]
     Yaml(serde_norway::Error),
-    /// A value is well-typed but not allowed.
+    /// A value is well-typed but not allowed. The enum's one catch-all: what is wrong,
+    /// described for the operator at the field path (the checks are ours; no source error).
     #[error("{path}: {message}")]
     Invalid {
         /// Field path, e.g. `services[0].attestation[1]`.
