@@ -233,6 +233,47 @@ impl<'de> Deserialize<'de> for Hex32 {
     }
 }
 
+/// A `platforms` entry that does not parse ([`PlatformEntry::parse`]); `entry` is the
+/// text given, shortened to 80 characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlatformEntryError {
+    /// A SCONE secret reference inside a longer entry.
+    #[error(
+        "`{entry}` is not a platform entry: a SCONE secret reference is a whole entry `$$SCONE::NAME$$` in the policy, resolved through the session's imported secret NAME (docs/policy.md)"
+    )]
+    SconeRef {
+        /// The entry.
+        entry: String,
+    },
+    /// `INTEL_QE_ID:` followed by something that is not 32 hex digits.
+    #[error("`{entry}`: {source}")]
+    QeId {
+        /// The entry.
+        entry: String,
+        /// What is wrong with the QE ID.
+        source: las_core::tcb::QeIdError,
+    },
+    /// A prefix other than `INTEL_QE_ID:`.
+    #[error(
+        "`{entry}` has the unknown prefix `{prefix}:`; a platform entry is a LAS key (64 hex characters) or `INTEL_QE_ID:` and 32 hex digits"
+    )]
+    UnknownPrefix {
+        /// The entry.
+        entry: String,
+        /// The prefix before `:`.
+        prefix: String,
+    },
+    /// Neither a LAS key nor a QE ID entry.
+    #[error(
+        "expected 64 hex characters (a LAS key) or `INTEL_QE_ID:` and 32 hex digits, got `{entry}`"
+    )]
+    NotAnEntry {
+        /// The entry.
+        entry: String,
+    },
+}
+
 /// One `services[].platforms` entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PlatformEntry {
@@ -247,33 +288,28 @@ pub enum PlatformEntry {
 impl PlatformEntry {
     /// Parses an entry: 64 hex characters, or `INTEL_QE_ID:` and 32 hex digits (either
     /// case). The error names what is wrong (length, non-hex, unknown prefix, no value).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, PlatformEntryError> {
         let shown = || s.chars().take(80).collect::<String>();
         if s.contains(SCONE_REF) {
-            return Err(format!(
-                "`{}` is not a platform entry: a SCONE secret reference is a whole entry `$$SCONE::NAME$$` in the policy, resolved through the session's imported secret NAME (docs/policy.md)",
-                shown()
-            ));
+            return Err(PlatformEntryError::SconeRef { entry: shown() });
         }
         if let Some(rest) = s.strip_prefix(las_core::tcb::QE_ID_PREFIX) {
             return QeId::parse_hex(rest)
                 .map(PlatformEntry::QeId)
-                .map_err(|e| format!("`{}`: {e}", shown()));
+                .map_err(|source| PlatformEntryError::QeId {
+                    entry: shown(),
+                    source,
+                });
         }
         if let Some((prefix, _)) = s.split_once(':') {
-            return Err(format!(
-                "`{}` has the unknown prefix `{prefix}:`; a platform entry is a LAS key (64 hex characters) or `INTEL_QE_ID:` and 32 hex digits",
-                shown()
-            ));
+            return Err(PlatformEntryError::UnknownPrefix {
+                entry: shown(),
+                prefix: prefix.chars().take(80).collect(),
+            });
         }
         las_core::hexfmt::decode_fixed::<32>("value", s)
             .map(|b| PlatformEntry::LasKey(PlatformId(b)))
-            .map_err(|_| {
-                format!(
-                    "expected 64 hex characters (a LAS key) or `INTEL_QE_ID:` and 32 hex digits, got `{}`",
-                    shown()
-                )
-            })
+            .map_err(|_| PlatformEntryError::NotAnEntry { entry: shown() })
     }
 
     /// Whether this entry admits the LAS with key `las_key` whose verified identity

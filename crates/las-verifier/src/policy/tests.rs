@@ -613,3 +613,24 @@ fn platform_keys_are_platform_ids() {
     );
     assert_eq!(PlatformEntry::LasKey(id).to_string(), id.to_string());
 }
+
+/// A bad platform entry is a typed error: the case, the text given, and for a QE ID the
+/// QE ID's own error as source.
+#[test]
+fn platform_entry_errors_are_typed() {
+    use std::error::Error as _;
+    assert!(matches!(
+        PlatformEntry::parse("xyz").unwrap_err(),
+        PlatformEntryError::NotAnEntry { entry } if entry == "xyz"
+    ));
+    assert!(matches!(
+        PlatformEntry::parse("FOO:1").unwrap_err(),
+        PlatformEntryError::UnknownPrefix { prefix, .. } if prefix == "FOO"
+    ));
+    let e = PlatformEntry::parse("INTEL_QE_ID:12").unwrap_err();
+    assert!(matches!(e, PlatformEntryError::QeId { .. }) && e.source().is_some());
+    assert!(matches!(
+        PlatformEntry::parse("a$$SCONE::x$$").unwrap_err(),
+        PlatformEntryError::SconeRef { .. }
+    ));
+}
