@@ -44,7 +44,7 @@ pub const DCAP: &str = "dcap";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportKeyError {
-    /// ENCLU[EGETKEY] answered an SGX error code (RAX).
+    /// ENCLU\[EGETKEY\] answered an SGX error code (RAX).
     #[error("EGETKEY(REPORT) failed with SGX error code {0}")]
     Sgx(u32),
     /// This build has no EGETKEY (it exists on x86_64 only).
