@@ -16,6 +16,24 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// An error and its causes on one line, joined by `: ` (what both binaries print before
+/// they exit). A cause whose text the line already holds is left out: many errors show
+/// their source in their own message and also return it from `source()`, and anyhow's
+/// `{:#}` would print it twice (`cannot read: No such file…: No such file…`).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !line.contains(&m) {
+            line.push_str(": ");
+            line.push_str(&m);
+        }
+        cause = c.source();
+    }
+    line
+}
+
 /// Log format on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -108,6 +126,21 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), BadFilter> {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    /// An error that shows its source and returns it: the line holds each text once; a
+    /// cause not shown yet is appended.
+    #[test]
+    fn error_chain_prints_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("policy p: cannot read: {0}")]
+        struct Shows(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot listen")]
+        struct Hides(#[source] std::io::Error);
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        assert_eq!(error_chain(&Shows(io())), "policy p: cannot read: gone");
+        assert_eq!(error_chain(&Hides(io())), "cannot listen: gone");
+    }
 
     #[test]
     fn no_color_set_and_non_empty_turns_colour_off() {

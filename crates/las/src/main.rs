@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if out::is_stdout_closed(&e) => closed_stdout(),
         Err(e) => {
-            note!("error: {e:#}");
+            note!("error: {}", logging::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }

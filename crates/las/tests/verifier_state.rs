@@ -132,3 +132,37 @@ fn keys_or_a_state_folder_of_another_user_are_refused() {
     std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
     made_state(dir.path());
 }
+
+/// A policy the service cannot read: exit 2 at once, the typed error's path and the OS's
+/// reason on one line, each cause once (the error shows its source and returns it too;
+/// the CLI's chain printer leaves out what the line already holds).
+#[test]
+fn an_unreadable_policy_is_one_clear_line_with_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let out = las(&[
+        "verifier",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy",
+        missing.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(
+        line.contains(&format!("policy {}: cannot read: ", missing.display())),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}

@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            note(&format!("error: {e:#}"));
+            note(&format!(
+                "error: {}",
+                las_server::logging::error_chain(e.as_ref())
+            ));
             ExitCode::from(2)
         }
     }
