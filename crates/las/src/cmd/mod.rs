@@ -3,6 +3,7 @@
 //! dispatches, so the arrows run one way (main -> cli -> cmd).
 
 pub mod attest;
+mod collateral;
 mod ear;
 pub mod lasd;
 pub mod platform_ids;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use las_server::duration;
-use las_verifier::dcap::CollateralSet;
 use las_verifier_service::{
     DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME,
     DEFAULT_POLICY_SETTLE, MAX_EVIDENCE_CACHE, ServiceConfig,
@@ -253,14 +252,9 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
         EarProfileArg::Ietf => las_verifier_service::EarProfile::Ietf,
         EarProfileArg::Veraison => las_verifier_service::EarProfile::Veraison,
     };
-    for f in &a.collateral {
-        let bytes = std::fs::read(f)
-            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
-        config.collateral.extend(
-            CollateralSet::from_json(&bytes)
-                .with_context(|| format!("malformed collateral file {}", f.display()))?,
-        );
-    }
+    config
+        .collateral
+        .extend(super::collateral::read_files(&a.collateral)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
