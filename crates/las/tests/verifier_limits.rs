@@ -267,3 +267,84 @@ fn every_refusal_of_the_service_is_the_json_error() {
     );
     assert!(v.terminate().success());
 }
+
+/// The hidden `--*-secs` spellings of the service's own durations (declared once each with
+/// their new form) still work, say they are deprecated with the value in the new syntax,
+/// and are checked like the new form, naming the old flag.
+#[test]
+fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = verifier(
+        dir.path(),
+        &[
+            "--nonce-lifetime-secs",
+            "90",
+            "--evidence-cache-secs",
+            "60",
+            "--ear-lifetime-secs",
+            "120",
+            "--las-timeout-secs",
+            "3",
+        ],
+    );
+    let (status, log) = d.terminate_with_log();
+    assert!(status.success(), "{log}");
+    for (old, new) in [
+        ("--nonce-lifetime-secs", "--nonce-lifetime 1m 30s"),
+        ("--evidence-cache-secs", "--evidence-cache 1m"),
+        ("--ear-lifetime-secs", "--ear-lifetime 2m"),
+        ("--las-timeout-secs", "--las-timeout 3s"),
+    ] {
+        assert!(
+            log.contains(&format!(
+                "{old} is deprecated and will be removed: use {new}"
+            )),
+            "{old}: {log}"
+        );
+    }
+    let policy = dir.path().join("policy.yaml");
+    let policy = policy.to_str().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    for (flag, bad, says) in [
+        (
+            "--nonce-lifetime-secs",
+            "0",
+            "--nonce-lifetime-secs: `0`: must be more than 0",
+        ),
+        (
+            "--evidence-cache-secs",
+            "600",
+            "--evidence-cache-secs: `600`: must be at most 9m 30s",
+        ),
+        (
+            "--ear-lifetime-secs",
+            "0",
+            "--ear-lifetime-secs: `0`: must be at least 1s",
+        ),
+        (
+            "--las-timeout-secs",
+            "ten",
+            "--las-timeout-secs: `ten` is not a duration",
+        ),
+    ] {
+        let out = las(&[
+            "verifier",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy,
+            "--state-dir",
+            state,
+            flag,
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(says),
+            "{flag} {bad}: {}",
+            stderr(&out)
+        );
+    }
+}
