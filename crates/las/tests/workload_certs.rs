@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::{
+    self, app_quote, attest_body, identity_evidence, post_json, verifier_command,
+};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -58,15 +61,9 @@ fn policy(platform: &str) -> String {
 }
 
 fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--trust-domain", TRUST_DOMAIN])
-        .args(extra)
-        .env_remove("LAS_LOG_FORMAT");
-    Daemon::start_command(cmd)
+    let mut args = vec!["--trust-domain", TRUST_DOMAIN];
+    args.extend(extra);
+    Daemon::start_command(verifier_command(policy, state, &args))
 }
 
 /// `las attest ... EXTRA` for the enclave on `p`.
@@ -161,45 +158,16 @@ fn pem_blocks(chain: &str) -> Vec<String> {
         .collect()
 }
 
+/// `POST /v1/attest` with `csr` for a quote of `p` binding SHA-512(nonce ‖ `app_data`).
 fn post_attest(v: &Daemon, p: &SimPlatform, app_data: &[u8], csr: &str) -> Resp {
-    let n = http::http(
-        v.addr,
-        "POST",
-        "/v1/nonce",
-        &[("content-type", "application/json")],
-        b"{}",
-    )
-    .json();
-    let nonce = n["nonce"].as_str().unwrap().to_owned();
-    let nb = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&nonce)
-        .unwrap();
-    let rd = las_verifier_service::bound_report_data(&nb, app_data);
-    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
-    let state = p.dir.path().to_str().unwrap();
-    let mut args = vec!["quote"];
-    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
-    let o = las(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (nonce, nb) = verifier::nonce(v.addr);
+    let quote = app_quote(p, &las_verifier_service::bound_report_data(&nb, app_data));
     // The LAS's identity evidence for the same nonce, posted as `las attest` does (the
     // service fetches none).
-    let ev = get(
-        p.las.addr,
-        &format!("/v1/identity?nonce={}", hex::encode(&nb)),
-    );
-    assert_eq!(ev.status, 200);
-    let body = serde_json::json!({
-        "service": "app", "nonce": nonce, "quote": stdout(&o).trim(),
-        "report_data": hex::encode(app_data), "csr": csr,
-        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
-    });
-    http::http(
-        v.addr,
-        "POST",
-        "/v1/attest",
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
+    let ev = identity_evidence(p.las.addr, &nb);
+    let mut body = attest_body(&nonce, &quote, &hex::encode(app_data), Some(&ev));
+    body["csr"] = csr.into();
+    post_json(v.addr, "/v1/attest", &body)
 }
 
 /// An openssl-made CSR (PEM) of a new key `-newkey SPEC`, and its SPKI's SHA-256.
@@ -601,13 +569,17 @@ fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_
 
     // A key that is not the certificate's: the service does not start, naming it.
     let wrong = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy_file)
-        .arg("--state-dir")
-        .arg(wrong.path())
-        .args(["--ca-cert", ca_cert.to_str().unwrap(), "--ca-key"])
-        .arg(first.path().join("ca-key.pem"));
+    let wrong_key = first.path().join("ca-key.pem");
+    let mut cmd = verifier_command(
+        &policy_file,
+        wrong.path(),
+        &[
+            "--ca-cert",
+            ca_cert.to_str().unwrap(),
+            "--ca-key",
+            wrong_key.to_str().unwrap(),
+        ],
+    );
     let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not for the CA key"), "{}", stderr(&o));
