@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::path::Path;
-use std::process::Command;
 
 use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::verifier_command;
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -25,16 +25,11 @@ fn policy(platform: &str) -> String {
 
 /// A live `las verifier serve --ear-profile PROFILE` (None: the default).
 fn verifier(policy: &Path, state: &Path, profile: Option<&str>) -> Daemon {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("LAS_LOG_FORMAT")
-        .env_remove("LAS_VERIFIER_EAR_PROFILE");
-    if let Some(p) = profile {
-        cmd.args(["--ear-profile", p]);
-    }
+    let extra = match profile {
+        Some(p) => vec!["--ear-profile", p],
+        None => vec![],
+    };
+    let cmd = verifier_command(policy, state, &extra);
     Daemon::start_command(cmd)
 }
 

@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use las_testkit::fixtures::{APP_MRSIGNER, app_quote_args};
+use las_testkit::verifier::verifier_command;
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -96,12 +96,7 @@ fn an_imported_platform_list_is_resolved_and_reloaded() {
 
     // The verification service: the same, and it follows a change of the imported session.
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(state.path())
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, state.path(), &[]);
     let v = Daemon::start_command(cmd);
     let url = format!("http://{}", v.addr);
     let o = attest(&url, &a);
@@ -160,12 +155,7 @@ fn a_pinned_key_with_a_qe_id_entry_uses_the_posted_evidence() {
     )
     .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(state.path())
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, state.path(), &[]);
     let v = Daemon::start_command(cmd);
     let url = format!("http://{}", v.addr);
     let o = attest(&url, &a);

@@ -17,11 +17,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use las_testkit::raw::parse_response;
+use las_testkit::verifier::verifier_command;
 use las_testkit::*;
 
 const POLICY: &str = "version: \"0.3\"\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n    platforms: [\"126C8098408FEB2002F5EB8B9E6C2AE26197E3617875633C5BD4EB4454278C34\"]\n";
@@ -32,13 +32,7 @@ fn verifier(dir: &Path, extra: &[&str]) -> Daemon {
     if !policy.exists() {
         std::fs::write(&policy, POLICY).unwrap();
     }
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .args(extra)
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, &dir.join("state"), extra);
     Daemon::start_command(cmd)
 }
 
@@ -302,10 +296,7 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
             "{old}: {log}"
         );
     }
-    let policy = dir.path().join("policy.yaml");
-    let policy = policy.to_str().unwrap();
-    let state = dir.path().join("state");
-    let state = state.to_str().unwrap();
+    let (policy, state) = (dir.path().join("policy.yaml"), dir.path().join("state"));
     for (flag, bad, says) in [
         (
             "--nonce-lifetime-secs",
@@ -328,18 +319,9 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
             "--las-timeout-secs: `ten` is not a duration",
         ),
     ] {
-        let out = las(&[
-            "verifier",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--policy",
-            policy,
-            "--state-dir",
-            state,
-            flag,
-            bad,
-        ]);
+        let out = verifier_command(&policy, &state, &[flag, bad])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(says),
