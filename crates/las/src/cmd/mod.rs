@@ -14,6 +14,29 @@ pub mod verifier;
 pub mod verify;
 pub mod wait_ready;
 
+/// `--las ADDR`: the LAS as SCONE applications find it (`SCONE_LAS_ADDR`), declared once
+/// for every command that talks to the local LAS (`las quote`, `las attest`,
+/// `las wait-ready`).
+#[derive(Debug, clap::Args)]
+pub struct LocalLas {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        id = "las",
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub addr: String,
+}
+
+impl LocalLas {
+    /// The address, parsed.
+    pub fn parse(&self) -> anyhow::Result<las_client::LasAddr> {
+        Ok(las_client::LasAddr::parse(&self.addr)?)
+    }
+}
+
 use std::process::ExitCode;
 
 /// One man page per command and subcommand (`las.1`, `las-platform-ids.1`, ...). Each file
