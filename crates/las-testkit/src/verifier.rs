@@ -1,12 +1,12 @@
 //! The verification service (`las verifier serve`) as the suites drive it: its command line,
-//! and the requests of a client speaking raw HTTP (a nonce, a quote of the application
+//! `las attest` against it, and the requests of a client speaking raw HTTP (a nonce, a quote of the application
 //! enclave bound to it, the LAS's identity evidence, the `POST /v1/attest` body that
 //! `las attest` sends).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use base64::Engine;
 
@@ -31,6 +31,17 @@ pub fn verifier_command(policy: &Path, state_dir: &Path, extra: &[&str]) -> Comm
         }
     }
     cmd
+}
+
+/// `las attest --verifier URL --service app EXTRA` for the application enclave
+/// ([`app_quote_args`]) on platform `p`, binding `app_data` (hex): what an enclave runs.
+pub fn las_attest(verifier: &str, p: &SimPlatform, app_data: &str, extra: &[&str]) -> Output {
+    let las_addr = p.las.addr.to_string();
+    let state = p.dir.path().to_str().unwrap();
+    let mut args = vec!["attest", "--verifier", verifier, "--service", "app"];
+    args.extend(app_quote_args(&las_addr, state, app_data, APP_MRENCLAVE));
+    args.extend(extra);
+    las(&args)
 }
 
 /// `POST path` with a JSON body.

@@ -9,8 +9,7 @@
 
 use std::path::Path;
 
-use las_testkit::fixtures::app_quote_args;
-use las_testkit::verifier::verifier_command;
+use las_testkit::verifier::{las_attest, verifier_command};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -35,11 +34,7 @@ fn verifier(policy: &Path, state: &Path, profile: Option<&str>) -> Daemon {
 
 /// `las attest` against `v` for the enclave on `p`: the token and the exit code.
 fn attest(v: &Daemon, p: &SimPlatform) -> (String, Option<i32>) {
-    let (las_addr, url) = (p.las.addr.to_string(), format!("http://{}", v.addr));
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, APP_DATA, MRENCLAVE));
-    let o = las(&args);
+    let o = las_attest(&format!("http://{}", v.addr), p, APP_DATA, &[]);
     (stdout(&o).trim().to_string(), o.status.code())
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use las_testkit::fixtures::{APP_MRSIGNER, app_quote_args};
-use las_testkit::verifier::verifier_command;
+use las_testkit::verifier::{las_attest, verifier_command};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -54,16 +54,7 @@ fn verify(p: &SimPlatform, policy: &Path, work: &Path) -> std::process::Output {
 }
 
 fn attest(verifier: &str, p: &SimPlatform) -> std::process::Output {
-    let las_addr = p.las.addr.to_string();
-    let mut args = vec!["attest", "--verifier", verifier, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(
-        &las_addr,
-        state,
-        "0123456789abcdef",
-        MRENCLAVE,
-    ));
-    las(&args)
+    las_attest(verifier, p, "0123456789abcdef", &[])
 }
 
 #[test]

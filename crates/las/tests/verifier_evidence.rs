@@ -16,9 +16,8 @@ use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
 use las_core::{Mode, PlatformIdentity};
 use las_testkit::fakes::{Answer, Server};
-use las_testkit::fixtures::app_quote_args;
 use las_testkit::verifier::{
-    app_quote, attest_body, identity_evidence, nonce, post_json, verifier_command,
+    app_quote, attest_body, identity_evidence, las_attest, nonce, post_json, verifier_command,
 };
 use las_testkit::*;
 
@@ -205,12 +204,7 @@ fn by_default_the_service_connects_nowhere_and_caches_only_evidence_of_the_quote
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_bytes"), 0);
 
     // `las attest` fetches its LAS's evidence itself and posts it: accepted, cached.
-    let url = format!("http://{}", v.addr);
-    let las_addr = a.las.addr.to_string();
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let st = a.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, st, APP_DATA, MRENCLAVE));
-    let o = las(&args);
+    let o = las_attest(&format!("http://{}", v.addr), &a, APP_DATA, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 1);
     let one_entry = metric(v.addr, "las_verifier_evidence_cache_bytes");

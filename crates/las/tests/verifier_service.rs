@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use las_testkit::fixtures::app_quote_args;
 use las_testkit::verifier::{
-    self, app_quote, identity_evidence, nonce, post_json, verifier_command,
+    self, app_quote, identity_evidence, las_attest, nonce, post_json, verifier_command,
 };
 use las_testkit::*;
 
@@ -80,12 +79,7 @@ impl ConfigMapDir {
 }
 
 fn attest(v: &Verifier, p: &SimPlatform) -> std::process::Output {
-    let las_addr = p.las.addr.to_string();
-    let url = v.url();
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, APP_DATA, MRENCLAVE));
-    las(&args)
+    las_attest(&v.url(), p, APP_DATA, &[])
 }
 
 /// `las verify --ear` against the service's JWKS URL; the claims.

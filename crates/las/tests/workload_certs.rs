@@ -16,9 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use las_testkit::fixtures::app_quote_args;
 use las_testkit::verifier::{
-    self, app_quote, attest_body, identity_evidence, post_json, verifier_command,
+    self, app_quote, attest_body, identity_evidence, las_attest, post_json, verifier_command,
 };
 use las_testkit::*;
 
@@ -81,12 +80,7 @@ fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
 
 /// `las attest ... EXTRA` for the enclave on `p`.
 fn attest(v: &Daemon, p: &SimPlatform, report_data: &str, extra: &[&str]) -> std::process::Output {
-    let (las_addr, url) = (p.las.addr.to_string(), format!("http://{}", v.addr));
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, report_data, MRENCLAVE));
-    args.extend(extra);
-    las(&args)
+    las_attest(&format!("http://{}", v.addr), p, report_data, extra)
 }
 
 /// `las attest --key-out KEY --cert-out CERT` for the enclave on `p`.
