@@ -1,8 +1,8 @@
 //! The verification service (`las verifier serve`) as the suites drive it: its command line,
-//! `las attest` against it, and the requests of a client speaking raw HTTP (a nonce, a quote of the application
-//! enclave bound to it, the LAS's identity evidence, the `POST /v1/attest` body that
-//! `las attest` sends).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `las attest` against it, and the requests of a client speaking raw HTTP (a nonce, a
+//! quote of the application enclave bound to it, the LAS's identity evidence, the
+//! `POST /v1/attest` body that `las attest` sends).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: panics name what failed
 
 use std::net::SocketAddr;
 use std::path::Path;
