@@ -262,9 +262,9 @@ fn every_refusal_of_the_service_is_the_json_error() {
     assert!(v.terminate().success());
 }
 
-/// The hidden `--*-secs` spellings of the service's own durations (declared once each with
-/// their new form) still work, say they are deprecated with the value in the new syntax,
-/// and are checked like the new form, naming the old flag.
+/// The hidden `--*-secs` spellings of the service's durations and limits (each declared
+/// once with its new form; the limits' are lasd's) still work, say they are deprecated with
+/// the value in the new syntax, and are checked like the new form, naming the old flag.
 #[test]
 fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,6 +279,12 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
             "120",
             "--las-timeout-secs",
             "3",
+            "--header-timeout-secs",
+            "4",
+            "--write-timeout-secs",
+            "6",
+            "--drain-timeout-secs",
+            "1",
         ],
     );
     let (status, log) = d.terminate_with_log();
@@ -288,6 +294,9 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
         ("--evidence-cache-secs", "--evidence-cache 1m"),
         ("--ear-lifetime-secs", "--ear-lifetime 2m"),
         ("--las-timeout-secs", "--las-timeout 3s"),
+        ("--header-timeout-secs", "--header-timeout 4s"),
+        ("--write-timeout-secs", "--write-timeout 6s"),
+        ("--drain-timeout-secs", "--drain-timeout 1s"),
     ] {
         assert!(
             log.contains(&format!(
@@ -317,6 +326,11 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
             "--las-timeout-secs",
             "ten",
             "--las-timeout-secs: `ten` is not a duration",
+        ),
+        (
+            "--write-timeout-secs",
+            "2h",
+            "--write-timeout-secs: `2h`: must be at most 1h",
         ),
     ] {
         let out = verifier_command(&policy, &state, &[flag, bad])

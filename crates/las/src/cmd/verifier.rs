@@ -30,10 +30,10 @@ pub enum VerifierCommand {
 #[derive(Debug, Args)]
 #[command(
     mut_arg("max_body_bytes", |a| a.env("LAS_VERIFIER_MAX_BODY_BYTES").default_value(SERVICE_BODY_LIMIT_TEXT)),
-    mut_arg("header_timeout", |a| a.env("LAS_VERIFIER_HEADER_TIMEOUT_SECS")),
-    mut_arg("write_timeout", |a| a.env("LAS_VERIFIER_WRITE_TIMEOUT_SECS")),
+    mut_arg("header-timeout", |a| a.env("LAS_VERIFIER_HEADER_TIMEOUT_SECS")),
+    mut_arg("write-timeout", |a| a.env("LAS_VERIFIER_WRITE_TIMEOUT_SECS")),
     mut_arg("max_connections", |a| a.env("LAS_VERIFIER_MAX_CONNECTIONS")),
-    mut_arg("drain_timeout", |a| a.env("LAS_VERIFIER_DRAIN_TIMEOUT_SECS")),
+    mut_arg("drain-timeout", |a| a.env("LAS_VERIFIER_DRAIN_TIMEOUT_SECS")),
 )]
 pub struct VerifierServeArgs {
     /// Policy file (session language v0.3); may define several services. Replace it
@@ -162,60 +162,26 @@ fn las_timeout(s: &str) -> Result<duration::Shown, String> {
     within(s, Duration::from_secs(1), Duration::from_secs(300))
 }
 
-/// A duration option of `las verifier serve` that had a `--NAME-secs` form (seconds): both
-/// flags declared once, as a struct flattened into [`VerifierServeArgs`]. The old form is
-/// hidden and still accepted; given, it wins over the new one's environment variable and
-/// logs that it is deprecated ([`duration::or_deprecated_secs`]).
-macro_rules! duration_option_with_secs {
-    ($(#[doc = $doc:tt])* $name:ident: $long:tt, env $env:tt, default $default:expr, check $check:ident) => {
-        $(#[doc = $doc])*
-        #[derive(Debug, Args)]
-        pub struct $name {
-            $(#[doc = $doc])*
-            #[arg(id = $long, long = $long, env = $env, value_name = "DURATION",
-                  default_value_t = $default.into(), value_parser = $check)]
-            value: duration::Shown,
-            #[arg(id = concat!($long, "-secs"), long = concat!($long, "-secs"), hide = true,
-                  value_name = "SECS")]
-            secs: Option<String>,
-        }
-
-        impl $name {
-            /// The value: the deprecated form's when it was given, else the new one's.
-            fn get(&self) -> anyhow::Result<Duration> {
-                duration::or_deprecated_secs(
-                    concat!($long, "-secs"),
-                    $long,
-                    self.secs.as_deref(),
-                    self.value,
-                    |s| $check(s).map(Into::into),
-                )
-                .map_err(anyhow::Error::msg)
-            }
-        }
-    };
-}
-
-duration_option_with_secs! {
+las_server::duration_option_with_secs! {
     /// How long a nonce stays valid (`2m`, `90s`; a bare number is seconds; at most 1h).
     NonceLifetime: "nonce-lifetime", env "LAS_VERIFIER_NONCE_LIFETIME_SECS",
     default DEFAULT_NONCE_LIFETIME, check timeout
 }
 
-duration_option_with_secs! {
+las_server::duration_option_with_secs! {
     /// How long verified LAS identity evidence is reused per platform ID (`5m`, `0s`; at
     /// most 9m30s: the verifier refuses evidence older than 10 minutes).
     EvidenceCache: "evidence-cache", env "LAS_VERIFIER_EVIDENCE_CACHE_SECS",
     default DEFAULT_EVIDENCE_CACHE, check evidence_cache
 }
 
-duration_option_with_secs! {
+las_server::duration_option_with_secs! {
     /// How long an EAR is valid, `exp` - `iat` (`5m`; at most 24h).
     EarLifetime: "ear-lifetime", env "LAS_VERIFIER_EAR_LIFETIME_SECS",
     default DEFAULT_EAR_LIFETIME, check ear_lifetime
 }
 
-duration_option_with_secs! {
+las_server::duration_option_with_secs! {
     /// How long to wait for a LAS (`5s`; at most 5m).
     LasTimeout: "las-timeout", env "LAS_VERIFIER_LAS_TIMEOUT_SECS",
     default DEFAULT_LAS_TIMEOUT, check las_timeout
@@ -235,12 +201,12 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     let mut config = ServiceConfig::new(a.policy, a.state_dir);
     config.listen = a.listen;
     config.import_keys_from = a.import_keys_from;
-    config.nonce_lifetime = a.nonce_lifetime.get()?;
-    config.evidence_cache = a.evidence_cache.get()?;
-    config.ear_lifetime = a.ear_lifetime.get()?;
+    config.nonce_lifetime = a.nonce_lifetime.get().map_err(anyhow::Error::msg)?;
+    config.evidence_cache = a.evidence_cache.get().map_err(anyhow::Error::msg)?;
+    config.ear_lifetime = a.ear_lifetime.get().map_err(anyhow::Error::msg)?;
     config.evidence_cache_bytes = usize::try_from(a.evidence_cache_bytes).unwrap_or(usize::MAX);
     config.fetch_evidence_from = a.fetch_evidence_from.iter().map(|n| n.trunc()).collect();
-    config.las_timeout = a.las_timeout.get()?;
+    config.las_timeout = a.las_timeout.get().map_err(anyhow::Error::msg)?;
     config.policy_settle = *a.policy_settle;
     config.limits = a.limits.limits().map_err(anyhow::Error::msg)?;
     config.verify_batch_max = usize::from(a.verify_batch_max);
