@@ -48,7 +48,8 @@ pub mod vectors;
 pub mod verifier;
 
 pub use daemon::{
-    Daemon, Process, SimPlatform, las, las_bin, las_id, las_outside_cluster, las_verify,
-    las_with_stdin, quote_to_file, serve_on_busy_port, sh_pipeline, stderr, stdout,
+    Daemon, Process, SimPlatform, assert_deprecated_said, las, las_bin, las_id,
+    las_outside_cluster, las_verify, las_with_stdin, quote_to_file, serve_on_busy_port,
+    sh_pipeline, stderr, stdout,
 };
 pub use http::{Client, Resp, get, http};

@@ -289,22 +289,18 @@ fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
     );
     let (status, log) = d.terminate_with_log();
     assert!(status.success(), "{log}");
-    for (old, new) in [
-        ("--nonce-lifetime-secs", "--nonce-lifetime 1m 30s"),
-        ("--evidence-cache-secs", "--evidence-cache 1m"),
-        ("--ear-lifetime-secs", "--ear-lifetime 2m"),
-        ("--las-timeout-secs", "--las-timeout 3s"),
-        ("--header-timeout-secs", "--header-timeout 4s"),
-        ("--write-timeout-secs", "--write-timeout 6s"),
-        ("--drain-timeout-secs", "--drain-timeout 1s"),
-    ] {
-        assert!(
-            log.contains(&format!(
-                "{old} is deprecated and will be removed: use {new}"
-            )),
-            "{old}: {log}"
-        );
-    }
+    assert_deprecated_said(
+        &log,
+        &[
+            ("--nonce-lifetime-secs", "--nonce-lifetime 1m 30s"),
+            ("--evidence-cache-secs", "--evidence-cache 1m"),
+            ("--ear-lifetime-secs", "--ear-lifetime 2m"),
+            ("--las-timeout-secs", "--las-timeout 3s"),
+            ("--header-timeout-secs", "--header-timeout 4s"),
+            ("--write-timeout-secs", "--write-timeout 6s"),
+            ("--drain-timeout-secs", "--drain-timeout 1s"),
+        ],
+    );
     let (policy, state) = (dir.path().join("policy.yaml"), dir.path().join("state"));
     for (flag, bad, says) in [
         (
