@@ -130,6 +130,51 @@ pub mod duration {
     }
 }
 
+/// Declares a duration option that had a `--NAME-secs` form (seconds) as one struct holding
+/// both flags, to flatten into a binary's options: `NAME DURATION` (env `ENV`, default
+/// `DEFAULT`, checked by `CHECK`), and the hidden, deprecated `--NAME-secs`, checked by
+/// the same `CHECK`; given, the old form wins over the new one's environment variable and
+/// logs that it is deprecated ([`duration::or_deprecated_secs`]). The struct's `get()`
+/// gives the value. Used by [`LimitArgs`] and `las verifier serve`.
+///
+/// ```text
+/// las_http::duration_option_with_secs! {
+///     /// How long to wait for a LAS (`5s`; at most 5m).
+///     LasTimeout: "las-timeout", env "LAS_VERIFIER_LAS_TIMEOUT_SECS",
+///     default DEFAULT_LAS_TIMEOUT, check las_timeout
+/// }
+/// ```
+#[cfg(feature = "clap")]
+#[macro_export]
+macro_rules! duration_option_with_secs {
+    ($(#[doc = $doc:tt])* $name:ident: $long:tt, env $env:tt, default $default:expr, check $check:ident) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, clap::Args)]
+        pub struct $name {
+            $(#[doc = $doc])*
+            #[arg(id = $long, long = $long, env = $env, value_name = "DURATION",
+                  default_value_t = $default.into(), value_parser = $check)]
+            value: $crate::duration::Shown,
+            #[arg(id = concat!($long, "-secs"), long = concat!($long, "-secs"), hide = true,
+                  value_name = "SECS")]
+            secs: Option<String>,
+        }
+
+        impl $name {
+            /// The value: the deprecated form's when it was given, else the new one's.
+            pub fn get(&self) -> Result<::std::time::Duration, String> {
+                $crate::duration::or_deprecated_secs(
+                    concat!($long, "-secs"),
+                    $long,
+                    self.secs.as_deref(),
+                    self.value,
+                    |s| $check(s).map(Into::into),
+                )
+            }
+        }
+    };
+}
+
 /// The limit options of every server binary (`lasd`, `las verifier serve`): flattened
 /// into each, so both take the same flags with the same syntax and defaults
 /// ([`Limits::DEFAULT`]). The environment variables are `lasd`'s (`LAS_...`); the
@@ -145,40 +190,43 @@ pub struct LimitArgs {
           value_parser = clap::value_parser!(u32)
               .range(Limits::MIN_BODY_LIMIT as i64..=Limits::MAX_BODY_LIMIT as i64))]
     pub max_body_bytes: u32,
-    /// Time a client has to send a whole request, headers and body (`10s`, `500ms`, `1m`;
-    /// a bare number is seconds; at most 1h). Late headers: the connection is closed; a
-    /// late body: 408 `body-timeout`, then the connection is closed. Also how long an idle
-    /// keep-alive connection stays open.
-    #[arg(long, env = "LAS_HEADER_TIMEOUT_SECS", value_name = "DURATION",
-          default_value_t = Limits::DEFAULT.header_timeout.into(),
-          value_parser = humantime_timeout)]
-    pub header_timeout: humantime::Duration,
-    /// Deprecated: --header-timeout SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub header_timeout_secs: Option<String>,
-    /// Time an answer may stay blocked because the client does not read it; then the
-    /// connection is closed (`10s`, `500ms`; a bare number is seconds; at most 1h).
-    #[arg(long, env = "LAS_WRITE_TIMEOUT_SECS", value_name = "DURATION",
-          default_value_t = Limits::DEFAULT.write_timeout.into(),
-          value_parser = humantime_timeout)]
-    pub write_timeout: humantime::Duration,
-    /// Deprecated: --write-timeout SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub write_timeout_secs: Option<String>,
+    #[command(flatten)]
+    pub header_timeout: HeaderTimeout,
+    #[command(flatten)]
+    pub write_timeout: WriteTimeout,
     /// Open connections at most; further ones are closed at once.
     #[arg(long, env = "LAS_MAX_CONNECTIONS", value_name = "N",
           default_value_t = Limits::DEFAULT.max_connections as u32,
           value_parser = clap::value_parser!(u32).range(1..=Limits::MAX_CONNECTIONS as i64))]
     pub max_connections: u32,
+    #[command(flatten)]
+    pub drain_timeout: DrainTimeout,
+}
+
+#[cfg(feature = "clap")]
+duration_option_with_secs! {
+    /// Time a client has to send a whole request, headers and body (`10s`, `500ms`, `1m`;
+    /// a bare number is seconds; at most 1h). Late headers: the connection is closed; a
+    /// late body: 408 `body-timeout`, then the connection is closed. Also how long an idle
+    /// keep-alive connection stays open.
+    HeaderTimeout: "header-timeout", env "LAS_HEADER_TIMEOUT_SECS",
+    default Limits::DEFAULT.header_timeout, check humantime_timeout
+}
+
+#[cfg(feature = "clap")]
+duration_option_with_secs! {
+    /// Time an answer may stay blocked because the client does not read it; then the
+    /// connection is closed (`10s`, `500ms`; a bare number is seconds; at most 1h).
+    WriteTimeout: "write-timeout", env "LAS_WRITE_TIMEOUT_SECS",
+    default Limits::DEFAULT.write_timeout, check humantime_timeout
+}
+
+#[cfg(feature = "clap")]
+duration_option_with_secs! {
     /// Time in-flight requests may take to finish after SIGTERM/SIGINT (`10s`, `0s`; a
     /// bare number is seconds; at most 1h).
-    #[arg(long, env = "LAS_DRAIN_TIMEOUT_SECS", value_name = "DURATION",
-          default_value_t = Limits::DEFAULT.drain_timeout.into(),
-          value_parser = humantime_grace)]
-    pub drain_timeout: humantime::Duration,
-    /// Deprecated: --drain-timeout SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub drain_timeout_secs: Option<String>,
+    DrainTimeout: "drain-timeout", env "LAS_DRAIN_TIMEOUT_SECS",
+    default Limits::DEFAULT.drain_timeout, check humantime_grace
 }
 
 #[cfg(feature = "clap")]
@@ -196,31 +244,12 @@ impl LimitArgs {
     /// The limits these options set; a deprecated `--*-secs` option, when given, wins
     /// over its environment variable and says that it is deprecated.
     pub fn limits(&self) -> Result<Limits, String> {
-        use duration::or_deprecated_secs as or;
         Ok(Limits {
             body_limit: self.max_body_bytes as usize,
-            header_timeout: or(
-                "header-timeout-secs",
-                "header-timeout",
-                self.header_timeout_secs.as_deref(),
-                self.header_timeout,
-                duration::timeout,
-            )?,
-            write_timeout: or(
-                "write-timeout-secs",
-                "write-timeout",
-                self.write_timeout_secs.as_deref(),
-                self.write_timeout,
-                duration::timeout,
-            )?,
+            header_timeout: self.header_timeout.get()?,
+            write_timeout: self.write_timeout.get()?,
             max_connections: self.max_connections as usize,
-            drain_timeout: or(
-                "drain-timeout-secs",
-                "drain-timeout",
-                self.drain_timeout_secs.as_deref(),
-                self.drain_timeout,
-                duration::grace,
-            )?,
+            drain_timeout: self.drain_timeout.get()?,
         })
     }
 }

@@ -69,12 +69,12 @@ use tokio::sync::Semaphore;
 
 pub use api::{COSE_MEDIA_TYPE, app};
 // What lasd takes from las-http through this crate (one dependency for the daemon).
-#[cfg(feature = "clap")]
-pub use las_http::LimitArgs;
 pub use las_http::{
     ApiError, BindError, ConnectionMetrics, ErrorKind, Limits, MAX_CONNECTION_BUFFER, bind,
     bind_with_fallback, duration, logging, serve_router, shutdown_signal,
 };
+#[cfg(feature = "clap")]
+pub use las_http::{LimitArgs, duration_option_with_secs};
 pub use metrics::Metrics;
 
 /// The LAS version (the `las` package version).

@@ -489,6 +489,15 @@ fn feed(mut cmd: Command, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// For each `(old, new)` pair (`"--x-secs"`, `"--x 3s"`), `log` holds the warning a
+/// deprecated `--*-secs` option logs (`las_http::duration::or_deprecated_secs`).
+pub fn assert_deprecated_said(log: &str, pairs: &[(&str, &str)]) {
+    for (old, new) in pairs {
+        let want = format!("{old} is deprecated and will be removed: use {new}");
+        assert!(log.contains(&want), "`{want}` missing: {log}");
+    }
+}
+
 /// Its stdout, trimmed.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()

@@ -28,6 +28,8 @@
 //! - [`fixtures`]: the application enclave, valid REPORTs from the simulated platform, the
 //!   standard quote claims, `/metrics` readers, a small PRNG.
 //! - [`fakes`]: a fake Kubernetes API server and a tampering proxy on loopback.
+//! - [`mod@verifier`]: the verification service's command line and a raw client's requests
+//!   (nonce, bound quote, identity evidence, the `POST /v1/attest` body).
 //! - [`vectors`]: the committed test vectors (`tests/vectors/`), compiled in.
 //! - [`gate`]: [`gate::not_tested`] for a test this machine cannot run: a visible
 //!   `NOT TESTED` line, and a failure when `CI` is set.
@@ -59,9 +61,11 @@ pub mod http;
 pub mod procfs;
 pub mod raw;
 pub mod vectors;
+pub mod verifier;
 
 pub use daemon::{
-    Daemon, Process, SimPlatform, las, las_bin, las_id, las_outside_cluster, las_verify,
-    las_with_stdin, quote_to_file, serve_on_busy_port, sh_pipeline, stderr, stdout,
+    Daemon, Process, SimPlatform, assert_deprecated_said, las, las_bin, las_id,
+    las_outside_cluster, las_verify, las_with_stdin, quote_to_file, serve_on_busy_port,
+    sh_pipeline, stderr, stdout,
 };
 pub use http::{Client, Resp, get, http};

@@ -8,9 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::path::Path;
-use std::process::Command;
 
-use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::{las_attest, verifier_command};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -25,26 +24,17 @@ fn policy(platform: &str) -> String {
 
 /// A live `las verifier serve --ear-profile PROFILE` (None: the default).
 fn verifier(policy: &Path, state: &Path, profile: Option<&str>) -> Daemon {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("LAS_LOG_FORMAT")
-        .env_remove("LAS_VERIFIER_EAR_PROFILE");
-    if let Some(p) = profile {
-        cmd.args(["--ear-profile", p]);
-    }
+    let extra = match profile {
+        Some(p) => vec!["--ear-profile", p],
+        None => vec![],
+    };
+    let cmd = verifier_command(policy, state, &extra);
     Daemon::start_command(cmd)
 }
 
 /// `las attest` against `v` for the enclave on `p`: the token and the exit code.
 fn attest(v: &Daemon, p: &SimPlatform) -> (String, Option<i32>) {
-    let (las_addr, url) = (p.las.addr.to_string(), format!("http://{}", v.addr));
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, APP_DATA, MRENCLAVE));
-    let o = las(&args);
+    let o = las_attest(&format!("http://{}", v.addr), p, APP_DATA, &[]);
     (stdout(&o).trim().to_string(), o.status.code())
 }
 

@@ -133,17 +133,13 @@ fn durations_and_the_old_secs_flags() {
     );
     let (status, log) = d.terminate_with_log();
     assert!(status.success());
-    for (old, new) in [
-        ("--header-timeout-secs", "--header-timeout 3s"),
-        ("--drain-timeout-secs", "--drain-timeout 1s"),
-    ] {
-        assert!(
-            log.contains(&format!(
-                "{old} is deprecated and will be removed: use {new}"
-            )),
-            "{log}"
-        );
-    }
+    assert_deprecated_said(
+        &log,
+        &[
+            ("--header-timeout-secs", "--header-timeout 3s"),
+            ("--drain-timeout-secs", "--drain-timeout 1s"),
+        ],
+    );
     for (flag, bad, says) in [
         ("--header-timeout", "ten", "--header-timeout"),
         ("--header-timeout", "0s", "more than 0"),

@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use las_testkit::fixtures::{APP_MRSIGNER, app_quote_args};
+use las_testkit::verifier::{las_attest, verifier_command};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -54,16 +54,7 @@ fn verify(p: &SimPlatform, policy: &Path, work: &Path) -> std::process::Output {
 }
 
 fn attest(verifier: &str, p: &SimPlatform) -> std::process::Output {
-    let las_addr = p.las.addr.to_string();
-    let mut args = vec!["attest", "--verifier", verifier, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(
-        &las_addr,
-        state,
-        "0123456789abcdef",
-        MRENCLAVE,
-    ));
-    las(&args)
+    las_attest(verifier, p, "0123456789abcdef", &[])
 }
 
 #[test]
@@ -96,12 +87,7 @@ fn an_imported_platform_list_is_resolved_and_reloaded() {
 
     // The verification service: the same, and it follows a change of the imported session.
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(state.path())
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, state.path(), &[]);
     let v = Daemon::start_command(cmd);
     let url = format!("http://{}", v.addr);
     let o = attest(&url, &a);
@@ -160,12 +146,7 @@ fn a_pinned_key_with_a_qe_id_entry_uses_the_posted_evidence() {
     )
     .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(state.path())
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, state.path(), &[]);
     let v = Daemon::start_command(cmd);
     let url = format!("http://{}", v.addr);
     let o = attest(&url, &a);

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use base64::Engine;
@@ -17,7 +16,9 @@ use las_core::crypto::Key128;
 use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
 use las_core::{Mode, PlatformIdentity};
 use las_testkit::fakes::{Answer, Server};
-use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::{
+    app_quote, attest_body, identity_evidence, las_attest, nonce, post_json, verifier_command,
+};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -41,46 +42,15 @@ fn policy(dir: &Path, platforms: &[&str]) -> std::path::PathBuf {
 }
 
 fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .args(extra)
-        .env_remove("LAS_LOG_FORMAT");
-    Daemon::start_command(cmd)
-}
-
-fn post(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Resp {
-    http(
-        addr,
-        "POST",
-        path,
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
-fn nonce(v: SocketAddr) -> (String, Vec<u8>) {
-    let r = post(v, "/v1/nonce", &serde_json::json!({}));
-    assert_eq!(r.status, 200);
-    let n = r.json()["nonce"].as_str().unwrap().to_string();
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&n)
-        .unwrap();
-    (n, b)
+    Daemon::start_command(verifier_command(policy, state, extra))
 }
 
 /// A quote (base64) from platform `p` binding SHA-512(nonce ‖ APP_DATA).
 fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
-    let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
-    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
-    let state = p.dir.path().to_str().unwrap();
-    let mut args = vec!["quote"];
-    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
-    let o = las(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().to_string()
+    app_quote(
+        p,
+        &las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap()),
+    )
 }
 
 /// Valid simulated identity evidence for `nonce`, signed by a platform key never seen
@@ -115,25 +85,37 @@ fn fresh_key_evidence(nonce: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-fn genuine_evidence(p: &SimPlatform, nonce: &[u8]) -> Vec<u8> {
-    let r = get(
-        p.las.addr,
-        &format!("/v1/identity?nonce={}", hex::encode(nonce)),
-    );
-    assert_eq!(r.status, 200);
-    r.body
+/// The identity evidence a request carries, made for the request's nonce.
+#[derive(Clone, Copy, Debug)]
+enum Evidence {
+    /// None: the service must know the LAS from its cache, or fetch it.
+    Absent,
+    /// The platform's own LAS's (what `las attest` posts).
+    Genuine,
+    /// Valid evidence signed by a key never seen before ([`fresh_key_evidence`]).
+    FreshKey,
 }
 
-fn body(n: &str, q: &str, evidence: Option<&[u8]>, las: Option<&str>) -> serde_json::Value {
-    let mut b =
-        serde_json::json!({"service": "app", "nonce": n, "quote": q, "report_data": APP_DATA});
-    if let Some(e) = evidence {
-        b["evidence"] = B64.encode(e).into();
-    }
+/// `POST /v1/attest` to the service at `v`: a fresh nonce, a quote of `p` bound to it,
+/// `evidence` for that nonce, and `las` named when given.
+fn attest_raw(v: SocketAddr, p: &SimPlatform, evidence: Evidence, las: Option<&str>) -> Resp {
+    let (n, nb) = nonce(v);
+    let q = bound_quote(p, &nb);
+    let ev = match evidence {
+        Evidence::Absent => None,
+        Evidence::Genuine => Some(identity_evidence(p.las.addr, &nb)),
+        Evidence::FreshKey => Some(fresh_key_evidence(&nb)),
+    };
+    let mut body = attest_body(&n, &q, APP_DATA, ev.as_deref());
     if let Some(l) = las {
-        b["las"] = l.into();
+        body["las"] = l.into();
     }
-    b
+    post_json(v, "/v1/attest", &body)
+}
+
+/// The answer's text, for assertion messages.
+fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
 }
 
 fn metrics(v: SocketAddr) -> String {
@@ -148,15 +130,19 @@ fn metric(v: SocketAddr, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
 
-fn reasons(r: &Resp) -> Vec<String> {
+/// The claims of the EAR in an attestation answer (its signature is checked elsewhere).
+fn ear_claims(r: &Resp) -> serde_json::Value {
     let ear = r.json()["ear"].as_str().unwrap().to_string();
-    let claims: serde_json::Value = serde_json::from_slice(
+    serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(ear.split('.').nth(1).unwrap())
             .unwrap(),
     )
-    .unwrap();
-    claims["submods"]["app"]["las.reasons"]
+    .unwrap()
+}
+
+fn reasons(r: &Resp) -> Vec<String> {
+    ear_claims(r)["submods"]["app"]["las.reasons"]
         .as_array()
         .unwrap()
         .iter()
@@ -188,42 +174,27 @@ fn by_default_the_service_connects_nowhere_and_caches_only_evidence_of_the_quote
         format!("2130706433:{port}"),
         format!("localhost:{port}"),
     ] {
-        let (n, nb) = nonce(v.addr);
-        let q = bound_quote(&a, &nb);
-        let r = post(
-            v.addr,
-            "/v1/attest",
-            &body(&n, &q, Some(&genuine_evidence(&a, &nb)), Some(&las_addr)),
-        );
-        assert_eq!(
-            r.status,
-            400,
-            "{las_addr}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        assert_eq!(r.json()["error"], "evidence-fetch-disabled");
+        let r = attest_raw(v.addr, &a, Evidence::Genuine, Some(&las_addr));
+        assert_eq!(r.status, 400, "{las_addr}: {}", text(&r));
+        assert_eq!(r.json()["error"], "evidence-fetch-disabled", "{las_addr}");
         assert!(
             r.json()["message"]
                 .as_str()
                 .unwrap()
-                .contains("--fetch-evidence-from")
+                .contains("--fetch-evidence-from"),
+            "{las_addr}: {}",
+            text(&r)
         );
     }
 
     // A client posting evidence minted by a new key for every request, with A's genuine
     // quote: each is refused (the evidence is not for the quote's key) and none is cached.
     const N: u64 = 12;
-    for _ in 0..N {
-        let (n, nb) = nonce(v.addr);
-        let q = bound_quote(&a, &nb);
-        let r = post(
-            v.addr,
-            "/v1/attest",
-            &body(&n, &q, Some(&fresh_key_evidence(&nb)), None),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.json()["status"], "contraindicated");
-        assert_eq!(reasons(&r), ["untrusted-las"]);
+    for i in 0..N {
+        let r = attest_raw(v.addr, &a, Evidence::FreshKey, None);
+        assert_eq!(r.status, 200, "request {i}: {}", text(&r));
+        assert_eq!(r.json()["status"], "contraindicated", "request {i}");
+        assert_eq!(reasons(&r), ["untrusted-las"], "request {i}");
     }
     assert_eq!(
         metric(v.addr, "las_verifier_evidence_total{kind=\"rejected\"}"),
@@ -233,77 +204,48 @@ fn by_default_the_service_connects_nowhere_and_caches_only_evidence_of_the_quote
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_bytes"), 0);
 
     // `las attest` fetches its LAS's evidence itself and posts it: accepted, cached.
-    let url = format!("http://{}", v.addr);
-    let attest = |p: &SimPlatform| {
-        let las_addr = p.las.addr.to_string();
-        let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-        let st = p.dir.path().to_str().unwrap();
-        args.extend(app_quote_args(&las_addr, st, APP_DATA, MRENCLAVE));
-        las(&args)
-    };
-    let o = attest(&a);
+    let o = las_attest(&format!("http://{}", v.addr), &a, APP_DATA, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 1);
     let one_entry = metric(v.addr, "las_verifier_evidence_cache_bytes");
     assert!(one_entry > 0);
-    // No evidence posted: the cache answers for A.
-    let (n, nb) = nonce(v.addr);
-    let r = post(
-        v.addr,
-        "/v1/attest",
-        &body(&n, &bound_quote(&a, &nb), None, None),
-    );
-    assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    // No evidence posted: the cache answers for A; B, not cached, is untrusted-las.
+    for (name, p, status, why) in [
+        ("A, cached", &a, "warning", &[][..]),
+        (
+            "B, not cached",
+            &b,
+            "contraindicated",
+            &["untrusted-las"][..],
+        ),
+    ] {
+        let r = attest_raw(v.addr, p, Evidence::Absent, None);
+        assert_eq!(r.json()["status"], status, "{name}: {}", text(&r));
+        assert_eq!(reasons(&r), why, "{name}");
+    }
     assert_eq!(
         metric(v.addr, "las_verifier_evidence_total{kind=\"cache-hit\"}"),
         1
     );
-    // B without evidence, not cached: untrusted-las, naming the gap.
-    let (n, nb) = nonce(v.addr);
-    let r = post(
-        v.addr,
-        "/v1/attest",
-        &body(&n, &bound_quote(&b, &nb), None, None),
-    );
-    assert_eq!(r.json()["status"], "contraindicated");
-    assert_eq!(reasons(&r), ["untrusted-las"]);
 
     // The cache is bounded by bytes: room for one entry. A is cached; B's genuine
     // evidence verifies but does not fit, and does not push A out.
     let state2 = tempfile::tempdir().unwrap();
     let small = one_entry.to_string();
     let v2 = verifier(&pol, state2.path(), &["--evidence-cache-bytes", &small]);
-    for p in [&a, &b, &a] {
-        let (n, nb) = nonce(v2.addr);
-        let r = post(
-            v2.addr,
-            "/v1/attest",
-            &body(
-                &n,
-                &bound_quote(p, &nb),
-                Some(&genuine_evidence(p, &nb)),
-                None,
-            ),
-        );
-        assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    for (name, p) in [("A", &a), ("B", &b), ("A again", &a)] {
+        let r = attest_raw(v2.addr, p, Evidence::Genuine, None);
+        assert_eq!(r.json()["status"], "warning", "{name}: {}", text(&r));
     }
-    assert_eq!(
-        metric(v2.addr, "las_verifier_evidence_total{kind=\"cached\"}"),
-        1
-    );
-    assert_eq!(
-        metric(v2.addr, "las_verifier_evidence_total{kind=\"not-cached\"}"),
-        1
-    );
-    assert_eq!(
-        metric(v2.addr, "las_verifier_evidence_total{kind=\"cache-hit\"}"),
-        1
-    );
-    assert_eq!(metric(v2.addr, "las_verifier_evidence_cache_entries"), 1);
-    assert_eq!(
-        metric(v2.addr, "las_verifier_evidence_cache_bytes"),
-        one_entry
-    );
+    for (name, want) in [
+        ("las_verifier_evidence_total{kind=\"cached\"}", 1),
+        ("las_verifier_evidence_total{kind=\"not-cached\"}", 1),
+        ("las_verifier_evidence_total{kind=\"cache-hit\"}", 1),
+        ("las_verifier_evidence_cache_entries", 1),
+        ("las_verifier_evidence_cache_bytes", one_entry),
+    ] {
+        assert_eq!(metric(v2.addr, name), want, "{name}");
+    }
 
     assert!(t.seen().is_empty(), "the service connected: {:?}", t.seen());
     assert!(!metrics(v.addr).contains("las_verifier_evidence_fetches_total{"));
@@ -334,19 +276,9 @@ fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answe
         format!("[::ffff:127.0.0.1]:{port}"),
         format!("[::1]:{port}"),
     ] {
-        let (n, nb) = nonce(v.addr);
-        let r = post(
-            v.addr,
-            "/v1/attest",
-            &body(&n, &bound_quote(&a, &nb), None, Some(&las_addr)),
-        );
-        assert_eq!(
-            r.status,
-            403,
-            "{las_addr}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        assert_eq!(r.json()["error"], "las-not-allowed");
+        let r = attest_raw(v.addr, &a, Evidence::Absent, Some(&las_addr));
+        assert_eq!(r.status, 403, "{las_addr}: {}", text(&r));
+        assert_eq!(r.json()["error"], "las-not-allowed", "{las_addr}");
     }
     assert!(t.seen().is_empty(), "the service connected: {:?}", t.seen());
     drop(v);
@@ -364,22 +296,11 @@ fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answe
         content_type: "text/plain".into(),
         body: b"SECRET-CANARY internal page".to_vec(),
     });
-    let (n, nb) = nonce(v.addr);
-    let r = post(
-        v.addr,
-        "/v1/attest",
-        &body(
-            &n,
-            &bound_quote(&a, &nb),
-            None,
-            Some(&canary.addr.to_string()),
-        ),
-    );
+    let r = attest_raw(v.addr, &a, Evidence::Absent, Some(&canary.addr.to_string()));
     assert_eq!(r.status, 502);
     assert_eq!(r.json()["error"], "las-unreachable");
-    let text = String::from_utf8_lossy(&r.body).to_string();
-    assert!(!text.contains("SECRET-CANARY"), "{text}");
-    assert!(text.contains("HTTP 500"), "{text}");
+    assert!(!text(&r).contains("SECRET-CANARY"), "{}", text(&r));
+    assert!(text(&r).contains("HTTP 500"), "{}", text(&r));
     assert_eq!(canary.seen().len(), 1);
 
     // A fake LAS minting a new key per request, named with A's genuine quotes: refused,
@@ -392,37 +313,17 @@ fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answe
             body: fresh_key_evidence(&nonce),
         }
     });
-    for _ in 0..8 {
-        let (n, nb) = nonce(v.addr);
-        let r = post(
-            v.addr,
-            "/v1/attest",
-            &body(
-                &n,
-                &bound_quote(&a, &nb),
-                None,
-                Some(&fake.addr.to_string()),
-            ),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.json()["status"], "contraindicated");
-        assert_eq!(reasons(&r), ["untrusted-las"]);
+    for i in 0..8 {
+        let r = attest_raw(v.addr, &a, Evidence::Absent, Some(&fake.addr.to_string()));
+        assert_eq!(r.status, 200, "request {i}: {}", text(&r));
+        assert_eq!(r.json()["status"], "contraindicated", "request {i}");
+        assert_eq!(reasons(&r), ["untrusted-las"], "request {i}");
     }
     assert_eq!(fake.seen().len(), 8);
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 0);
     // The genuine LAS, named: fetched, accepted, cached under A's key.
-    let (n, nb) = nonce(v.addr);
-    let r = post(
-        v.addr,
-        "/v1/attest",
-        &body(
-            &n,
-            &bound_quote(&a, &nb),
-            None,
-            Some(&a.las.addr.to_string()),
-        ),
-    );
-    assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    let r = attest_raw(v.addr, &a, Evidence::Absent, Some(&a.las.addr.to_string()));
+    assert_eq!(r.json()["status"], "warning", "{}", text(&r));
     assert_eq!(metric(v.addr, "las_verifier_evidence_cache_entries"), 1);
     assert_eq!(
         metric(v.addr, "las_verifier_evidence_fetches_total{kind=\"ok\"}"),
@@ -437,7 +338,7 @@ fn fetching_from_a_named_las_needs_an_allowed_network_and_never_echoes_its_answe
 #[test]
 fn a_pinned_keys_hw_claim_is_at_most_warning() {
     use las_core::quote::{QuoteClaims, encode_quote};
-    use las_core::sgx::{Attributes, ReportBody, flags};
+    use las_core::sgx::ReportBody;
     let id = PlatformIdentity::from_seal_key(&Key128::from_bytes([0x33; 16]));
     let cfg = tempfile::tempdir().unwrap();
     let pol = cfg.path().join("policy.yaml");
@@ -464,42 +365,24 @@ fn a_pinned_keys_hw_claim_is_at_most_warning() {
                 .unwrap()
                 .as_secs(),
             report_body: ReportBody {
-                cpusvn: [1; 16],
-                miscselect: 0,
-                cet_attributes: 0,
-                isv_ext_prod_id: [0; 16],
-                attributes: Attributes {
-                    flags: flags::INIT | flags::MODE64BIT,
-                    xfrm: 3,
-                },
-                mrenclave: [0xaa; 32],
-                mrsigner: [0xbb; 32],
-                config_id: [0; 64],
                 isvprodid: 3,
                 isvsvn: 5,
-                config_svn: 0,
-                isv_family_id: [0; 16],
                 report_data: las_verifier_service::bound_report_data(
                     &nb,
                     &hex::decode(APP_DATA).unwrap(),
                 ),
+                ..fixtures::report_body()
             },
         },
     )
     .unwrap();
-    let r = post(
+    let r = post_json(
         v.addr,
         "/v1/attest",
-        &body(&n, &B64.encode(quote), None, None),
+        &attest_body(&n, &B64.encode(quote), APP_DATA, None),
     );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let ear = r.json()["ear"].as_str().unwrap().to_string();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(ear.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let claims = ear_claims(&r);
     let s = &claims["submods"]["app"];
     assert_eq!(s["ear_status"], "warning", "{s}");
     assert_eq!(s["ear_trustworthiness_vector"]["hardware"], 32, "{s}");

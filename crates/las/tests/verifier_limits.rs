@@ -17,11 +17,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use las_testkit::raw::parse_response;
+use las_testkit::verifier::verifier_command;
 use las_testkit::*;
 
 const POLICY: &str = "version: \"0.3\"\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n    platforms: [\"126C8098408FEB2002F5EB8B9E6C2AE26197E3617875633C5BD4EB4454278C34\"]\n";
@@ -32,13 +32,7 @@ fn verifier(dir: &Path, extra: &[&str]) -> Daemon {
     if !policy.exists() {
         std::fs::write(&policy, POLICY).unwrap();
     }
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .args(extra)
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, &dir.join("state"), extra);
     Daemon::start_command(cmd)
 }
 
@@ -266,4 +260,83 @@ fn every_refusal_of_the_service_is_the_json_error() {
         r.text()
     );
     assert!(v.terminate().success());
+}
+
+/// The hidden `--*-secs` spellings of the service's durations and limits (each declared
+/// once with its new form; the limits' are lasd's) still work, say they are deprecated with
+/// the value in the new syntax, and are checked like the new form, naming the old flag.
+#[test]
+fn the_old_secs_flags_still_work_and_say_they_are_deprecated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = verifier(
+        dir.path(),
+        &[
+            "--nonce-lifetime-secs",
+            "90",
+            "--evidence-cache-secs",
+            "60",
+            "--ear-lifetime-secs",
+            "120",
+            "--las-timeout-secs",
+            "3",
+            "--header-timeout-secs",
+            "4",
+            "--write-timeout-secs",
+            "6",
+            "--drain-timeout-secs",
+            "1",
+        ],
+    );
+    let (status, log) = d.terminate_with_log();
+    assert!(status.success(), "{log}");
+    assert_deprecated_said(
+        &log,
+        &[
+            ("--nonce-lifetime-secs", "--nonce-lifetime 1m 30s"),
+            ("--evidence-cache-secs", "--evidence-cache 1m"),
+            ("--ear-lifetime-secs", "--ear-lifetime 2m"),
+            ("--las-timeout-secs", "--las-timeout 3s"),
+            ("--header-timeout-secs", "--header-timeout 4s"),
+            ("--write-timeout-secs", "--write-timeout 6s"),
+            ("--drain-timeout-secs", "--drain-timeout 1s"),
+        ],
+    );
+    let (policy, state) = (dir.path().join("policy.yaml"), dir.path().join("state"));
+    for (flag, bad, says) in [
+        (
+            "--nonce-lifetime-secs",
+            "0",
+            "--nonce-lifetime-secs: `0`: must be more than 0",
+        ),
+        (
+            "--evidence-cache-secs",
+            "600",
+            "--evidence-cache-secs: `600`: must be at most 9m 30s",
+        ),
+        (
+            "--ear-lifetime-secs",
+            "0",
+            "--ear-lifetime-secs: `0`: must be at least 1s",
+        ),
+        (
+            "--las-timeout-secs",
+            "ten",
+            "--las-timeout-secs: `ten` is not a duration",
+        ),
+        (
+            "--write-timeout-secs",
+            "2h",
+            "--write-timeout-secs: `2h`: must be at most 1h",
+        ),
+    ] {
+        let out = verifier_command(&policy, &state, &[flag, bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(says),
+            "{flag} {bad}: {}",
+            stderr(&out)
+        );
+    }
 }

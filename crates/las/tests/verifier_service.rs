@@ -6,27 +6,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::{
+    self, app_quote, identity_evidence, las_attest, nonce, post_json, verifier_command,
+};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const MRSIGNER: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const APP_DATA: &str = "0123456789abcdef";
-
-/// `las verifier serve --listen 127.0.0.1:0 --policy POLICY --state-dir STATE`.
-fn verifier_serve(policy: &Path, state: &Path) -> Command {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("LAS_LOG_FORMAT");
-    cmd
-}
 
 /// A running `las verifier serve` (the one launcher, `Daemon`, with another command).
 struct Verifier {
@@ -36,7 +26,7 @@ struct Verifier {
 
 impl Verifier {
     fn start(policy: &Path, state: &Path) -> Verifier {
-        let d = Daemon::start_command(verifier_serve(policy, state));
+        let d = Daemon::start_command(verifier_command(policy, state, &[]));
         Verifier { addr: d.addr, d }
     }
 
@@ -89,12 +79,7 @@ impl ConfigMapDir {
 }
 
 fn attest(v: &Verifier, p: &SimPlatform) -> std::process::Output {
-    let las_addr = p.las.addr.to_string();
-    let url = v.url();
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, APP_DATA, MRENCLAVE));
-    las(&args)
+    las_attest(&v.url(), p, APP_DATA, &[])
 }
 
 /// `las verify --ear` against the service's JWKS URL; the claims.
@@ -104,50 +89,23 @@ fn check_ear(v: &Verifier, token: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&o)).unwrap()
 }
 
-fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Resp {
-    http(
-        addr,
-        "POST",
-        path,
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
-fn nonce(addr: SocketAddr) -> (String, Vec<u8>) {
-    let r = post_json(addr, "/v1/nonce", &serde_json::json!({}));
-    assert_eq!(r.status, 200);
-    let n = r.json()["nonce"].as_str().unwrap().to_string();
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&n)
-        .unwrap();
-    (n, b)
-}
-
 /// A base64 quote from `p` binding SHA-512(nonce ‖ APP_DATA).
 fn bound_quote(p: &SimPlatform, nonce: &[u8]) -> String {
-    let rd = las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap());
-    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
-    let state = p.dir.path().to_str().unwrap();
-    let mut args = vec!["quote"];
-    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
-    let o = las(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().to_string()
+    app_quote(
+        p,
+        &las_verifier_service::bound_report_data(nonce, &hex::decode(APP_DATA).unwrap()),
+    )
 }
 
 /// The body `las attest` posts: the quote and the LAS's identity evidence for the same
 /// nonce (`nonce_bytes`, decoded), fetched here from `las` as the enclave's side does.
 fn attest_body(nonce: &str, nonce_bytes: &[u8], quote: &str, las: SocketAddr) -> serde_json::Value {
-    let ev = get(
-        las,
-        &format!("/v1/identity?nonce={}", hex::encode(nonce_bytes)),
-    );
-    assert_eq!(ev.status, 200);
-    serde_json::json!({
-        "service": "app", "nonce": nonce, "quote": quote, "report_data": APP_DATA,
-        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
-    })
+    verifier::attest_body(
+        nonce,
+        quote,
+        APP_DATA,
+        Some(&identity_evidence(las, nonce_bytes)),
+    )
 }
 
 fn submod(claims: &serde_json::Value) -> &serde_json::Value {
@@ -455,13 +413,17 @@ fn refuses_a_group_readable_or_symlinked_key_and_keeps_an_existing_one() {
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = verifier_serve(&policy, state.path()).output().unwrap();
+    let o = verifier_command(&policy, state.path(), &[])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
 
     let other = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&key, other.path().join("ear-signing-key.pem")).unwrap();
-    let o = verifier_serve(&policy, other.path()).output().unwrap();
+    let o = verifier_command(&policy, other.path(), &[])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
 }
@@ -616,7 +578,7 @@ fn a_policy_rewritten_in_place_is_never_loaded_half_written() {
     let state = tempfile::tempdir().unwrap();
     // The default --policy-settle (5s): longer than the writer's pause.
     let v = Verifier {
-        d: Daemon::start_command(verifier_serve(&policy, state.path())),
+        d: Daemon::start_command(verifier_command(&policy, state.path(), &[])),
         addr: "0.0.0.0:0".parse().unwrap(),
     };
     let v = Verifier {
@@ -719,7 +681,9 @@ fn a_policy_rewritten_in_place_is_never_loaded_half_written() {
 
     // At start too.
     let other = tempfile::tempdir().unwrap();
-    let o = verifier_serve(&policy, other.path()).output().unwrap();
+    let o = verifier_command(&policy, other.path(), &[])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no services"), "{}", stderr(&o));
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use las_testkit::verifier::verifier_command;
 use las_testkit::*;
 
 const POLICY: &str = "version: \"0.3\"\nsecurity:\n  attestation:\n    tolerate: [simulation]\nservices:\n  - name: app\n    attestation:\n      mrenclave: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n    platforms: [\"126C8098408FEB2002F5EB8B9E6C2AE26197E3617875633C5BD4EB4454278C34\"]\n";
@@ -25,12 +26,7 @@ const NOBODY: u32 = 65534;
 fn refused(dir: &Path, state: &Path, says: &[&str]) {
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, state, &[]);
     let t = Instant::now();
     let mut p = Process::spawn(cmd).unwrap();
     let status = p.wait_exit(Duration::from_secs(10));
@@ -56,12 +52,7 @@ fn made_state(dir: &Path) -> std::path::PathBuf {
     let state = dir.join("state");
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .arg("--state-dir")
-        .arg(&state)
-        .env_remove("LAS_LOG_FORMAT");
+    let cmd = verifier_command(&policy, &state, &[]);
     let d = Daemon::start_command(cmd);
     assert!(d.terminate().success());
     assert!(state.join("ear-signing-key.pem").is_file());

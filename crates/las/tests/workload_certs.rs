@@ -11,12 +11,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests may panic
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use las_testkit::fixtures::app_quote_args;
+use las_testkit::verifier::{
+    self, app_quote, attest_body, identity_evidence, las_attest, post_json, verifier_command,
+};
 use las_testkit::*;
 
 const MRENCLAVE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -57,26 +59,66 @@ fn policy(platform: &str) -> String {
     )
 }
 
+/// A platform, a work folder and the policy (in it) listing the platform; None, through the
+/// gate, without openssl and curl.
+fn setup(what: &str) -> Option<(SimPlatform, tempfile::TempDir, PathBuf)> {
+    if !tools_or_gate(what) {
+        return None;
+    }
+    let p = SimPlatform::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let policy_file = work.path().join("policy.yaml");
+    std::fs::write(&policy_file, policy(&p.id)).unwrap();
+    Some((p, work, policy_file))
+}
+
 fn verifier(policy: &Path, state: &Path, extra: &[&str]) -> Daemon {
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(policy)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--trust-domain", TRUST_DOMAIN])
-        .args(extra)
-        .env_remove("LAS_LOG_FORMAT");
-    Daemon::start_command(cmd)
+    let mut args = vec!["--trust-domain", TRUST_DOMAIN];
+    args.extend(extra);
+    Daemon::start_command(verifier_command(policy, state, &args))
 }
 
 /// `las attest ... EXTRA` for the enclave on `p`.
 fn attest(v: &Daemon, p: &SimPlatform, report_data: &str, extra: &[&str]) -> std::process::Output {
-    let (las_addr, url) = (p.las.addr.to_string(), format!("http://{}", v.addr));
-    let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-    let state = p.dir.path().to_str().unwrap();
-    args.extend(app_quote_args(&las_addr, state, report_data, MRENCLAVE));
-    args.extend(extra);
-    las(&args)
+    las_attest(&format!("http://{}", v.addr), p, report_data, extra)
+}
+
+/// `las attest --key-out KEY --cert-out CERT` for the enclave on `p`.
+fn attest_key_cert(
+    v: &Daemon,
+    p: &SimPlatform,
+    report_data: &str,
+    key: &Path,
+    cert: &Path,
+) -> std::process::Output {
+    let (key, cert) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    attest(v, p, report_data, &["--key-out", key, "--cert-out", cert])
+}
+
+/// `openssl verify -CAfile CA CERT` must succeed.
+fn openssl_verify(ca: &Path, cert: &Path) {
+    run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(ca)
+        .arg(cert));
+}
+
+/// `openssl req -x509`: a self-signed P-256 certificate `cert` of a new key `key`, valid
+/// for `days`, with `subject` and the `-addext` extensions `ext`.
+fn openssl_self_signed(key: &Path, cert: &Path, days: &str, subject: &str, ext: &[&str]) {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-nodes", "-newkey", "ec"]).args([
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-days",
+        days,
+        "-subj",
+        subject,
+    ]);
+    for e in ext {
+        cmd.args(["-addext", e]);
+    }
+    run(cmd.arg("-keyout").arg(key).arg("-out").arg(cert));
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
@@ -161,45 +203,16 @@ fn pem_blocks(chain: &str) -> Vec<String> {
         .collect()
 }
 
+/// `POST /v1/attest` with `csr` for a quote of `p` binding SHA-512(nonce ‖ `app_data`).
 fn post_attest(v: &Daemon, p: &SimPlatform, app_data: &[u8], csr: &str) -> Resp {
-    let n = http::http(
-        v.addr,
-        "POST",
-        "/v1/nonce",
-        &[("content-type", "application/json")],
-        b"{}",
-    )
-    .json();
-    let nonce = n["nonce"].as_str().unwrap().to_owned();
-    let nb = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&nonce)
-        .unwrap();
-    let rd = las_verifier_service::bound_report_data(&nb, app_data);
-    let (addr, rd) = (p.las.addr.to_string(), hex::encode(rd));
-    let state = p.dir.path().to_str().unwrap();
-    let mut args = vec!["quote"];
-    args.extend(app_quote_args(&addr, state, &rd, MRENCLAVE));
-    let o = las(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (nonce, nb) = verifier::nonce(v.addr);
+    let quote = app_quote(p, &las_verifier_service::bound_report_data(&nb, app_data));
     // The LAS's identity evidence for the same nonce, posted as `las attest` does (the
     // service fetches none).
-    let ev = get(
-        p.las.addr,
-        &format!("/v1/identity?nonce={}", hex::encode(&nb)),
-    );
-    assert_eq!(ev.status, 200);
-    let body = serde_json::json!({
-        "service": "app", "nonce": nonce, "quote": stdout(&o).trim(),
-        "report_data": hex::encode(app_data), "csr": csr,
-        "evidence": base64::engine::general_purpose::STANDARD.encode(&ev.body),
-    });
-    http::http(
-        v.addr,
-        "POST",
-        "/v1/attest",
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
+    let ev = identity_evidence(p.las.addr, &nb);
+    let mut body = attest_body(&nonce, &quote, &hex::encode(app_data), Some(&ev));
+    body["csr"] = csr.into();
+    post_json(v.addr, "/v1/attest", &body)
 }
 
 /// An openssl-made CSR (PEM) of a new key `-newkey SPEC`, and its SPKI's SHA-256.
@@ -226,13 +239,10 @@ fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> (String, Vec<u8>) {
 
 #[test]
 fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
-    if !tools_or_gate("workload certificates checked by openssl and curl") {
+    let Some((p, work, policy_file)) = setup("workload certificates checked by openssl and curl")
+    else {
         return;
-    }
-    let p = SimPlatform::start(&[]);
-    let work = tempfile::tempdir().unwrap();
-    let policy_file = work.path().join("policy.yaml");
-    std::fs::write(&policy_file, policy(&p.id)).unwrap();
+    };
     let state = tempfile::tempdir().unwrap();
     let v = verifier(&policy_file, state.path(), &[]);
 
@@ -249,17 +259,7 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
     let decoy = work.path().join("decoy");
     std::fs::write(&decoy, "decoy").unwrap();
     std::os::unix::fs::symlink(&decoy, &key).unwrap();
-    let o = attest(
-        &v,
-        &p,
-        "c0ffee",
-        &[
-            "--key-out",
-            key.to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ],
-    );
+    let o = attest_key_cert(&v, &p, "c0ffee", &key, &cert);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), v.log());
     assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy");
     let meta = std::fs::symlink_metadata(&key).unwrap();
@@ -348,26 +348,13 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
     // A self-made certificate for the same names: curl refuses it.
     let self_key = work.path().join("self.key");
     let self_cert = work.path().join("self.crt");
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,URI:spiffe://prod.example/app",
-            "-keyout",
-        ])
-        .arg(&self_key)
-        .arg("-out")
-        .arg(&self_cert));
+    openssl_self_signed(
+        &self_key,
+        &self_cert,
+        "1",
+        "/CN=localhost",
+        &["subjectAltName=DNS:localhost,URI:spiffe://prod.example/app"],
+    );
     let server = TlsServer::start(&self_cert, None, &self_key);
     let (code, err) = curl(&bundle, server.port);
     assert_eq!(code, Some(60), "{err}");
@@ -379,23 +366,9 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
         "good",
         &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
     );
-    let r = post_attest(&v, &p, &[7u8; 32], &good_csr);
-    assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (400, Some("unbound-key"))
-    );
     let (ed_csr, ed_hash) = openssl_csr(work.path(), "ed", &["ed25519"]);
-    let r = post_attest(&v, &p, &ed_hash, &ed_csr);
-    assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (400, Some("unsupported-key-type")),
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
     let (rsa_csr, rsa_hash) = openssl_csr(work.path(), "rsa", &["rsa:2048"]);
-    let r = post_attest(&v, &p, &rsa_hash, &rsa_csr);
-    assert_eq!(r.json()["error"], "unsupported-key-type");
-    // One changed byte in the signature (the end of the DER): bad-csr-signature.
+    // One changed byte in the signature (the end of the DER).
     let der_b64: String = good_csr
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -404,15 +377,42 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
         .decode(der_b64)
         .unwrap();
     *der.last_mut().unwrap() ^= 1;
-    let r = post_attest(
-        &v,
-        &p,
-        &good_hash,
-        &base64::engine::general_purpose::STANDARD.encode(&der),
-    );
-    assert_eq!(r.json()["error"], "bad-csr-signature");
-    let r = post_attest(&v, &p, &good_hash, "not a csr");
-    assert_eq!(r.json()["error"], "malformed-csr");
+    let bad_signature = base64::engine::general_purpose::STANDARD.encode(&der);
+    for (case, bound, csr, error) in [
+        (
+            "a key the quote does not bind",
+            &[7u8; 32][..],
+            good_csr.as_str(),
+            "unbound-key",
+        ),
+        (
+            "an Ed25519 key",
+            &ed_hash[..],
+            ed_csr.as_str(),
+            "unsupported-key-type",
+        ),
+        (
+            "an RSA key",
+            &rsa_hash[..],
+            rsa_csr.as_str(),
+            "unsupported-key-type",
+        ),
+        (
+            "a changed signature byte",
+            &good_hash[..],
+            bad_signature.as_str(),
+            "bad-csr-signature",
+        ),
+        ("not a CSR", &good_hash[..], "not a csr", "malformed-csr"),
+    ] {
+        let r = post_attest(&v, &p, bound, csr);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (400, Some(error)),
+            "{case}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
     // The bound CSR made by openssl: certified.
     let r = post_attest(&v, &p, &good_hash, &good_csr);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -424,17 +424,7 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
     // A rejected enclave (platform not listed): EAR, no certificate, nothing written.
     let q = SimPlatform::start(&[]);
     let (k2, c2) = (work.path().join("k2"), work.path().join("c2"));
-    let o = attest(
-        &v,
-        &q,
-        "",
-        &[
-            "--key-out",
-            k2.to_str().unwrap(),
-            "--cert-out",
-            c2.to_str().unwrap(),
-        ],
-    );
+    let o = attest_key_cert(&v, &q, "", &k2, &c2);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!k2.exists() && !c2.exists());
     let (q_csr, q_hash) = openssl_csr(
@@ -462,10 +452,7 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    run(Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&bundle)
-        .arg(&c3));
+    openssl_verify(&bundle, &c3);
     // Three certificates issued (--key-out, the posted CSR, --csr), none for the refusals.
     let m = fixtures::metric(
         &fixtures::scrape(v.addr),
@@ -476,13 +463,10 @@ fn issued_chains_pass_openssl_and_curl_and_every_refusal_is_named() {
 
 #[test]
 fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_given() {
-    if !tools_or_gate("workload certificates under a shared or operator CA") {
+    let Some((p, work, policy_file)) = setup("workload certificates under a shared or operator CA")
+    else {
         return;
-    }
-    let p = SimPlatform::start(&[]);
-    let work = tempfile::tempdir().unwrap();
-    let policy_file = work.path().join("policy.yaml");
-    std::fs::write(&policy_file, policy(&p.id)).unwrap();
+    };
 
     // The Secret: the state files of a first start, copied as a Secret mount would be.
     let first = tempfile::tempdir().unwrap();
@@ -510,49 +494,24 @@ fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_
     std::fs::write(&bundle, &b1).unwrap();
     // A certificate from replica 2 verifies with replica 1's bundle.
     let cert = work.path().join("c.pem");
-    let o = attest(
-        &v2,
-        &p,
-        "",
-        &[
-            "--key-out",
-            work.path().join("k.pem").to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ],
-    );
+    let o = attest_key_cert(&v2, &p, "", &work.path().join("k.pem"), &cert);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    run(Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&bundle)
-        .arg(&cert));
+    openssl_verify(&bundle, &cert);
     drop((v1, v2));
 
     // An operator's CA (as cert-manager would make: P-256, CA:TRUE), and the old CA after
     // it in the certificate file during a rotation: both in the bundle, the new one issues.
     let (ca_key, ca_cert) = (work.path().join("op-ca.key"), work.path().join("op-ca.crt"));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-days",
-            "30",
-            "-subj",
-            "/O=operator/CN=operator CA",
-            "-addext",
+    openssl_self_signed(
+        &ca_key,
+        &ca_cert,
+        "30",
+        "/O=operator/CN=operator CA",
+        &[
             "basicConstraints=critical,CA:TRUE",
-            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-        ])
-        .arg(&ca_key)
-        .arg("-out")
-        .arg(&ca_cert));
+        ],
+    );
     std::fs::set_permissions(&ca_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let rotated = work.path().join("rotated.crt");
     let mut both = std::fs::read(&ca_cert).unwrap();
@@ -573,22 +532,9 @@ fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_
     assert_eq!(pem_blocks(&b3).len(), 2);
     assert_eq!(b3.as_bytes(), both.as_slice());
     let cert = work.path().join("c3.pem");
-    let o = attest(
-        &v3,
-        &p,
-        "",
-        &[
-            "--key-out",
-            work.path().join("k3.pem").to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ],
-    );
+    let o = attest_key_cert(&v3, &p, "", &work.path().join("k3.pem"), &cert);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    run(Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&ca_cert)
-        .arg(&cert));
+    openssl_verify(&ca_cert, &cert);
     // Not under the old CA alone.
     let o = Command::new("openssl")
         .args(["verify", "-CAfile"])
@@ -596,18 +542,22 @@ fn replicas_sharing_the_secret_issue_under_one_ca_and_an_operator_ca_is_used_as_
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(!o.status.success());
+    assert!(!o.status.success(), "verified under the old CA alone");
     drop(v3);
 
     // A key that is not the certificate's: the service does not start, naming it.
     let wrong = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(las_bin());
-    cmd.args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy_file)
-        .arg("--state-dir")
-        .arg(wrong.path())
-        .args(["--ca-cert", ca_cert.to_str().unwrap(), "--ca-key"])
-        .arg(first.path().join("ca-key.pem"));
+    let wrong_key = first.path().join("ca-key.pem");
+    let mut cmd = verifier_command(
+        &policy_file,
+        wrong.path(),
+        &[
+            "--ca-cert",
+            ca_cert.to_str().unwrap(),
+            "--ca-key",
+            wrong_key.to_str().unwrap(),
+        ],
+    );
     let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not for the CA key"), "{}", stderr(&o));

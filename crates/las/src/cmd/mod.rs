@@ -3,6 +3,7 @@
 //! dispatches, so the arrows run one way (main -> cli -> cmd).
 
 pub mod attest;
+mod collateral;
 mod ear;
 pub mod lasd;
 pub mod platform_ids;
@@ -12,6 +13,29 @@ pub mod tcb_state;
 pub mod verifier;
 pub mod verify;
 pub mod wait_ready;
+
+/// `--las ADDR`: the LAS as SCONE applications find it (`SCONE_LAS_ADDR`), declared once
+/// for every command that talks to the local LAS (`las quote`, `las attest`,
+/// `las wait-ready`).
+#[derive(Debug, clap::Args)]
+pub struct LocalLas {
+    /// The LAS: `host` or `host:port` (port 18766 by default).
+    #[arg(
+        id = "las",
+        long = "las",
+        env = "SCONE_LAS_ADDR",
+        default_value = "localhost",
+        value_name = "ADDR"
+    )]
+    pub addr: String,
+}
+
+impl LocalLas {
+    /// The address, parsed.
+    pub fn parse(&self) -> anyhow::Result<las_client::LasAddr> {
+        Ok(las_client::LasAddr::parse(&self.addr)?)
+    }
+}
 
 use std::process::ExitCode;
 

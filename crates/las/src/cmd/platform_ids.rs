@@ -404,16 +404,11 @@ fn verification(a: &PlatformIdsArgs) -> anyhow::Result<Option<Verification>> {
             }
         })
         .context("the policy with --trusted-las-mrenclave and --allow-simulation")?;
-    let mut dcap_collateral = None;
-    for f in &a.collateral {
-        let bytes = std::fs::read(f)
-            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
-        let set = las_verifier::dcap::CollateralSet::from_json(&bytes)
-            .with_context(|| format!("malformed collateral file {}", f.display()))?;
-        dcap_collateral
-            .get_or_insert_with(las_verifier::dcap::CollateralSet::new)
-            .extend(set);
-    }
+    let dcap_collateral = if a.collateral.is_empty() {
+        None
+    } else {
+        Some(super::collateral::read_files(&a.collateral)?)
+    };
     Ok(Some(Verification {
         policy,
         clock: las_platform::unix_now,

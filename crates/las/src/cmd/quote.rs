@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use clap::Args;
-use las_client::{LasAddr, LasClient, SimEnclave, attest};
+use las_client::{LasClient, SimEnclave, attest};
 use las_core::egetkey::EnclaveIdentity;
 use las_core::hexfmt::decode_fixed;
 use las_core::sgx::{Attributes, flags};
@@ -16,14 +16,8 @@ use las_core::sgx::{Attributes, flags};
 /// `las attest`).
 #[derive(Debug, Args)]
 pub struct QuoteArgs {
-    /// The LAS: `host` or `host:port` (port 18766 by default).
-    #[arg(
-        long = "las",
-        env = "SCONE_LAS_ADDR",
-        default_value = "localhost",
-        value_name = "ADDR"
-    )]
-    pub las: String,
+    #[command(flatten)]
+    pub las: super::LocalLas,
     /// Report data the enclave binds into its REPORT: up to 64 bytes as hex (shorter values
     /// are padded with zero bytes), e.g. the SHA-256 of its TLS public key.
     #[arg(long, value_name = "HEX")]
@@ -100,7 +94,7 @@ pub fn run(a: QuoteArgs) -> anyhow::Result<ExitCode> {
 /// The LAS client and the simulated application enclave that `a` describes (shared with
 /// `las attest`).
 pub fn sim_enclave(a: &QuoteArgs) -> anyhow::Result<(LasClient, SimEnclave)> {
-    let las_addr = LasAddr::parse(&a.las)?;
+    let las_addr = a.las.parse()?;
     let mrenclave = match &a.mrenclave {
         Some(h) => decode_fixed::<32>("--mrenclave", h)?,
         None => {

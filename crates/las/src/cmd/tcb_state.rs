@@ -15,7 +15,7 @@ use las_verifier::Policy;
 use las_verifier::dcap::appraise;
 use serde_json::{Value, json};
 
-use super::verify::{CollateralSource, getrandom, load_collateral};
+use super::verify::getrandom;
 
 /// A DCAP quote and the REPORTDATA it must carry.
 type QuoteToJudge = (Vec<u8>, [u8; 64]);
@@ -36,18 +36,6 @@ pub struct TcbStateArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// DCAP collateral file(s) (JSON): adds the TCB status and advisories.
-    #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
-    pub collateral: Vec<PathBuf>,
-    /// PCCS (or Intel PCS) to fetch the collateral from: adds the TCB status and advisories.
-    #[arg(long, value_name = "URL", env = "LAS_PCCS_URL")]
-    pub pccs_url: Option<String>,
-    /// Extra CA certificate(s) (PEM) trusted for an https PCCS.
-    #[arg(long, value_name = "FILE", env = "LAS_PCCS_CA", requires = "pccs_url")]
-    pub pccs_ca: Option<PathBuf>,
-    /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
-    #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
-    pub collateral_cache: Option<PathBuf>,
     /// Judge the collateral as of this time (seconds since the Unix epoch).
     #[arg(long, value_name = "UNIX_SECS")]
     pub now: Option<u64>,
@@ -55,11 +43,13 @@ pub struct TcbStateArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s",
           value_parser = las_server::duration::timeout)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub collateral: super::collateral::CollateralArgs,
 }
 
 pub fn run(a: TcbStateArgs) -> anyhow::Result<ExitCode> {
     let now = a.now.unwrap_or_else(las_platform::unix_now);
-    let with_collateral = !a.collateral.is_empty() || a.pccs_url.is_some();
+    let with_collateral = a.collateral.given();
     // The state, and the DCAP quote (with the REPORTDATA it must carry) to judge.
     let (state, source, quote): (TcbState, &str, Option<QuoteToJudge>) =
         match (&a.las, &a.dcap_quote) {
@@ -120,17 +110,7 @@ pub fn run(a: TcbStateArgs) -> anyhow::Result<ExitCode> {
             }),
             None => json!({"tcb_status": null, "note": "the LAS presented no DCAP quote"}),
             Some((q, rd)) => {
-                let set = load_collateral(
-                    &CollateralSource {
-                        files: &a.collateral,
-                        pccs_url: a.pccs_url.as_deref(),
-                        pccs_ca: a.pccs_ca.as_deref(),
-                        cache: a.collateral_cache.as_deref(),
-                        timeout: a.timeout,
-                    },
-                    Some(q),
-                    now,
-                )?;
+                let set = a.collateral.load(Some(q), now, a.timeout)?;
                 // Only the chain and Intel's verdict are wanted: judge against an empty
                 // policy and report, not enforce.
                 let ap = appraise(&Policy::default(), q, rd, &set, now);

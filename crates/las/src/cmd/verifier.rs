@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use las_server::duration;
-use las_verifier::dcap::CollateralSet;
 use las_verifier_service::{
     DEFAULT_EAR_LIFETIME, DEFAULT_EVIDENCE_CACHE, DEFAULT_LAS_TIMEOUT, DEFAULT_NONCE_LIFETIME,
     DEFAULT_POLICY_SETTLE, MAX_EVIDENCE_CACHE, ServiceConfig,
@@ -31,10 +30,10 @@ pub enum VerifierCommand {
 #[derive(Debug, Args)]
 #[command(
     mut_arg("max_body_bytes", |a| a.env("LAS_VERIFIER_MAX_BODY_BYTES").default_value(SERVICE_BODY_LIMIT_TEXT)),
-    mut_arg("header_timeout", |a| a.env("LAS_VERIFIER_HEADER_TIMEOUT_SECS")),
-    mut_arg("write_timeout", |a| a.env("LAS_VERIFIER_WRITE_TIMEOUT_SECS")),
+    mut_arg("header-timeout", |a| a.env("LAS_VERIFIER_HEADER_TIMEOUT_SECS")),
+    mut_arg("write-timeout", |a| a.env("LAS_VERIFIER_WRITE_TIMEOUT_SECS")),
     mut_arg("max_connections", |a| a.env("LAS_VERIFIER_MAX_CONNECTIONS")),
-    mut_arg("drain_timeout", |a| a.env("LAS_VERIFIER_DRAIN_TIMEOUT_SECS")),
+    mut_arg("drain-timeout", |a| a.env("LAS_VERIFIER_DRAIN_TIMEOUT_SECS")),
 )]
 pub struct VerifierServeArgs {
     /// Policy file (session language v0.3); may define several services. Replace it
@@ -50,21 +49,10 @@ pub struct VerifierServeArgs {
     /// certificates, `ca-key.pem` and `ca-cert.pem` (created when absent).
     #[arg(long, env = "LAS_VERIFIER_STATE_DIR", value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// How long a nonce stays valid (`2m`, `90s`; a bare number is seconds; at most 1h).
-    #[arg(long, env = "LAS_VERIFIER_NONCE_LIFETIME_SECS", value_name = "DURATION",
-          default_value_t = DEFAULT_NONCE_LIFETIME.into(), value_parser = timeout)]
-    pub nonce_lifetime: duration::Shown,
-    /// Deprecated: --nonce-lifetime SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub nonce_lifetime_secs: Option<String>,
-    /// How long verified LAS identity evidence is reused per platform ID (`5m`, `0s`; at
-    /// most 9m30s: the verifier refuses evidence older than 10 minutes).
-    #[arg(long, env = "LAS_VERIFIER_EVIDENCE_CACHE_SECS", value_name = "DURATION",
-          default_value_t = DEFAULT_EVIDENCE_CACHE.into(), value_parser = evidence_cache)]
-    pub evidence_cache: duration::Shown,
-    /// Deprecated: --evidence-cache SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub evidence_cache_secs: Option<String>,
+    #[command(flatten)]
+    pub nonce_lifetime: NonceLifetime,
+    #[command(flatten)]
+    pub evidence_cache: EvidenceCache,
     /// Memory the evidence cache may hold, in bytes. Only evidence that matched the key
     /// of the quote it came with is cached; a full cache takes no new entries (it never
     /// evicts live ones).
@@ -85,20 +73,10 @@ pub struct VerifierServeArgs {
         value_delimiter = ','
     )]
     pub fetch_evidence_from: Vec<las_verifier_service::IpNet>,
-    /// How long an EAR is valid, `exp` - `iat` (`5m`; at most 24h).
-    #[arg(long, env = "LAS_VERIFIER_EAR_LIFETIME_SECS", value_name = "DURATION",
-          default_value_t = DEFAULT_EAR_LIFETIME.into(), value_parser = ear_lifetime)]
-    pub ear_lifetime: duration::Shown,
-    /// Deprecated: --ear-lifetime SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub ear_lifetime_secs: Option<String>,
-    /// How long to wait for a LAS (`5s`; at most 5m).
-    #[arg(long, env = "LAS_VERIFIER_LAS_TIMEOUT_SECS", value_name = "DURATION",
-          default_value_t = DEFAULT_LAS_TIMEOUT.into(), value_parser = las_timeout)]
-    pub las_timeout: duration::Shown,
-    /// Deprecated: --las-timeout SECONDS.
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub las_timeout_secs: Option<String>,
+    #[command(flatten)]
+    pub ear_lifetime: EarLifetime,
+    #[command(flatten)]
+    pub las_timeout: LasTimeout,
     /// How long a policy file rewritten in place must keep the same bytes before it is
     /// taken (`5s`; at most 1h): a writer that pauses mid-file never gets half a policy
     /// loaded. A new file renamed over the old one is taken at once.
@@ -184,16 +162,29 @@ fn las_timeout(s: &str) -> Result<duration::Shown, String> {
     within(s, Duration::from_secs(1), Duration::from_secs(300))
 }
 
-/// A duration option or its deprecated `--*-secs` form.
-fn deprecated(
-    old: &str,
-    new: &str,
-    secs: Option<&str>,
-    value: duration::Shown,
-    check: fn(&str) -> Result<duration::Shown, String>,
-) -> anyhow::Result<Duration> {
-    duration::or_deprecated_secs(old, new, secs, value, |s| check(s).map(Into::into))
-        .map_err(anyhow::Error::msg)
+las_server::duration_option_with_secs! {
+    /// How long a nonce stays valid (`2m`, `90s`; a bare number is seconds; at most 1h).
+    NonceLifetime: "nonce-lifetime", env "LAS_VERIFIER_NONCE_LIFETIME_SECS",
+    default DEFAULT_NONCE_LIFETIME, check timeout
+}
+
+las_server::duration_option_with_secs! {
+    /// How long verified LAS identity evidence is reused per platform ID (`5m`, `0s`; at
+    /// most 9m30s: the verifier refuses evidence older than 10 minutes).
+    EvidenceCache: "evidence-cache", env "LAS_VERIFIER_EVIDENCE_CACHE_SECS",
+    default DEFAULT_EVIDENCE_CACHE, check evidence_cache
+}
+
+las_server::duration_option_with_secs! {
+    /// How long an EAR is valid, `exp` - `iat` (`5m`; at most 24h).
+    EarLifetime: "ear-lifetime", env "LAS_VERIFIER_EAR_LIFETIME_SECS",
+    default DEFAULT_EAR_LIFETIME, check ear_lifetime
+}
+
+las_server::duration_option_with_secs! {
+    /// How long to wait for a LAS (`5s`; at most 5m).
+    LasTimeout: "las-timeout", env "LAS_VERIFIER_LAS_TIMEOUT_SECS",
+    default DEFAULT_LAS_TIMEOUT, check las_timeout
 }
 
 /// `--ear-profile`.
@@ -210,36 +201,12 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
     let mut config = ServiceConfig::new(a.policy, a.state_dir);
     config.listen = a.listen;
     config.import_keys_from = a.import_keys_from;
-    config.nonce_lifetime = deprecated(
-        "nonce-lifetime-secs",
-        "nonce-lifetime",
-        a.nonce_lifetime_secs.as_deref(),
-        a.nonce_lifetime,
-        timeout,
-    )?;
-    config.evidence_cache = deprecated(
-        "evidence-cache-secs",
-        "evidence-cache",
-        a.evidence_cache_secs.as_deref(),
-        a.evidence_cache,
-        evidence_cache,
-    )?;
-    config.ear_lifetime = deprecated(
-        "ear-lifetime-secs",
-        "ear-lifetime",
-        a.ear_lifetime_secs.as_deref(),
-        a.ear_lifetime,
-        ear_lifetime,
-    )?;
+    config.nonce_lifetime = a.nonce_lifetime.get().map_err(anyhow::Error::msg)?;
+    config.evidence_cache = a.evidence_cache.get().map_err(anyhow::Error::msg)?;
+    config.ear_lifetime = a.ear_lifetime.get().map_err(anyhow::Error::msg)?;
     config.evidence_cache_bytes = usize::try_from(a.evidence_cache_bytes).unwrap_or(usize::MAX);
     config.fetch_evidence_from = a.fetch_evidence_from.iter().map(|n| n.trunc()).collect();
-    config.las_timeout = deprecated(
-        "las-timeout-secs",
-        "las-timeout",
-        a.las_timeout_secs.as_deref(),
-        a.las_timeout,
-        las_timeout,
-    )?;
+    config.las_timeout = a.las_timeout.get().map_err(anyhow::Error::msg)?;
     config.policy_settle = *a.policy_settle;
     config.limits = a.limits.limits().map_err(anyhow::Error::msg)?;
     config.verify_batch_max = usize::from(a.verify_batch_max);
@@ -253,14 +220,9 @@ pub fn run(c: VerifierCommand) -> anyhow::Result<ExitCode> {
         EarProfileArg::Ietf => las_verifier_service::EarProfile::Ietf,
         EarProfileArg::Veraison => las_verifier_service::EarProfile::Veraison,
     };
-    for f in &a.collateral {
-        let bytes = std::fs::read(f)
-            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
-        config.collateral.extend(
-            CollateralSet::from_json(&bytes)
-                .with_context(|| format!("malformed collateral file {}", f.display()))?,
-        );
-    }
+    config
+        .collateral
+        .extend(super::collateral::read_files(&a.collateral)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use las_client::{LasAddr, LasClient};
-use las_verifier::dcap::pccs::{PccsClient, default_cache_dir};
-use las_verifier::dcap::{CollateralSet, collateral_key, evidence_dcap_quote};
+use las_verifier::dcap::evidence_dcap_quote;
 use las_verifier::{
     LasEvidence, LasTrust, Policy, Verdict, VerifyOptions, VerifyRequest, verify_quote_with,
 };
@@ -70,20 +69,8 @@ pub struct VerifyArgs {
     #[arg(long = "timeout", visible_alias = "timeout-secs", value_name = "DURATION",
           default_value = "10s", value_parser = las_server::duration::timeout)]
     pub timeout: Duration,
-    /// DCAP collateral file(s) for `sgx-dcap` LAS evidence (JSON: one collateral object or
-    /// a list; a file of the --pccs-url cache works), for verifiers without a PCCS.
-    #[arg(long, value_name = "FILE", env = "LAS_DCAP_COLLATERAL")]
-    pub collateral: Vec<PathBuf>,
-    /// PCCS (or Intel PCS) to fetch DCAP collateral from for `sgx-dcap` LAS evidence,
-    /// e.g. `https://pccs.example:8081`; cached on disk until it expires.
-    #[arg(long, value_name = "URL", env = "LAS_PCCS_URL")]
-    pub pccs_url: Option<String>,
-    /// Extra CA certificate(s) (PEM) trusted for an https PCCS with its own certificate.
-    #[arg(long, value_name = "FILE", env = "LAS_PCCS_CA", requires = "pccs_url")]
-    pub pccs_ca: Option<PathBuf>,
-    /// Cache folder of fetched collateral (default: ~/.cache/las/dcap-collateral).
-    #[arg(long, value_name = "DIR", env = "LAS_COLLATERAL_CACHE")]
-    pub collateral_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub collateral: super::collateral::CollateralArgs,
 }
 
 /// Reads a token file: raw CBOR (starts with the COSE_Sign1 tag 0xd2) or base64 text.
@@ -165,7 +152,12 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }),
         now,
     };
-    let collateral = dcap_collateral(&a, evidence.as_deref(), now)?;
+    // DCAP collateral for `sgx-dcap` identity evidence.
+    let collateral = a.collateral.load(
+        evidence.as_deref().and_then(evidence_dcap_quote).as_deref(),
+        now,
+        a.timeout,
+    )?;
     let opts = VerifyOptions {
         dcap_collateral: Some(&collateral),
         max_age: a.max_age.map(|d| d.as_secs()),
@@ -225,75 +217,6 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// Printed (stderr, and in `--json` notes) when neither report data nor age is checked.
 const REPLAY_NOTE: &str = "neither --expect-report-data nor --max-age was given: the quote's freshness was not checked, so this acceptance could be a replay of an old quote";
-
-/// DCAP collateral for `sgx-dcap` identity evidence: the --collateral files, plus, with
-/// --pccs-url, what the PCCS has for the evidence's platform (unless a file covers it).
-fn dcap_collateral(
-    a: &VerifyArgs,
-    evidence: Option<&[u8]>,
-    now: u64,
-) -> anyhow::Result<CollateralSet> {
-    load_collateral(
-        &CollateralSource {
-            files: &a.collateral,
-            pccs_url: a.pccs_url.as_deref(),
-            pccs_ca: a.pccs_ca.as_deref(),
-            cache: a.collateral_cache.as_deref(),
-            timeout: a.timeout,
-        },
-        evidence.and_then(evidence_dcap_quote).as_deref(),
-        now,
-    )
-}
-
-/// Where DCAP collateral comes from (`--collateral`, `--pccs-url`, `--pccs-ca`,
-/// `--collateral-cache`, `--timeout` of `las verify` and `las tcb-state`).
-pub(crate) struct CollateralSource<'a> {
-    pub files: &'a [std::path::PathBuf],
-    pub pccs_url: Option<&'a str>,
-    pub pccs_ca: Option<&'a Path>,
-    pub cache: Option<&'a Path>,
-    pub timeout: std::time::Duration,
-}
-
-/// The collateral files, plus, with a PCCS, what it has for `quote`'s platform (unless a
-/// file covers it).
-pub(crate) fn load_collateral(
-    src: &CollateralSource<'_>,
-    quote: Option<&[u8]>,
-    now: u64,
-) -> anyhow::Result<CollateralSet> {
-    let mut set = CollateralSet::new();
-    for f in src.files {
-        let bytes = std::fs::read(f)
-            .with_context(|| format!("cannot read collateral file {}", f.display()))?;
-        set.extend(
-            CollateralSet::from_json(&bytes)
-                .with_context(|| format!("malformed collateral file {}", f.display()))?,
-        );
-    }
-    let (Some(url), Some(quote)) = (src.pccs_url, quote) else {
-        return Ok(set);
-    };
-    let key = collateral_key(quote).context("the LAS's DCAP quote names no platform")?;
-    if set.covers(&key, now) {
-        return Ok(set);
-    }
-    let mut client = PccsClient::new(url)?.timeout(src.timeout);
-    if let Some(ca) = src.pccs_ca {
-        client = client.extra_ca_file(ca);
-    }
-    if let Some(dir) = src.cache.map(Path::to_path_buf).or_else(default_cache_dir) {
-        client = client.cache_dir(dir);
-    }
-    set.push(client.collateral_blocking(&key, now).with_context(|| {
-        format!(
-            "cannot get DCAP collateral for FMSPC {} from {url}",
-            key.fmspc
-        )
-    })?);
-    Ok(set)
-}
 
 pub(crate) fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
     let f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use las_client::{LasAddr, LasClient};
+use las_client::LasClient;
 
 use clap::Args;
 
@@ -13,14 +13,8 @@ const POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Args)]
 pub struct WaitReadyArgs {
-    /// The LAS: `host` or `host:port` (port 18766 by default).
-    #[arg(
-        long = "las",
-        env = "SCONE_LAS_ADDR",
-        default_value = "localhost",
-        value_name = "ADDR"
-    )]
-    pub las: String,
+    #[command(flatten)]
+    pub las: super::LocalLas,
     /// How long to wait: e.g. 500ms, 10s, 2m (a bare number is seconds).
     #[arg(long, env = "LAS_WAIT_TIMEOUT", default_value = "10s", value_name = "DURATION",
           value_parser = las_server::duration::timeout)]
@@ -28,7 +22,7 @@ pub struct WaitReadyArgs {
 }
 
 pub fn run(a: WaitReadyArgs) -> anyhow::Result<ExitCode> {
-    let addr = LasAddr::parse(&a.las)?;
+    let addr = a.las.parse()?;
     let deadline = Instant::now() + a.timeout;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
