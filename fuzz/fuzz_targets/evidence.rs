@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         las_fuzz::NOW,
         &mut Vec::new(),
     );
-    if let Ok(c) = r {
+    if let Ok((c, _platform)) = r {
         assert_eq!(
             c,
             las_fuzz::evidence_claims(las_core::evidence::EvidenceKind::Sim),

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = Policy::from_yaml(data) else {
         return;
     };
-    for s in &p.services {
+    for s in p.services() {
         assert!(!s.name.trim().is_empty());
         if let Some(alts) = &s.attestation {
             assert!(!alts.0.is_empty());
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let (q, dq, ev) = tokens();
     for name in p
-        .services
+        .services()
         .iter()
         .map(|s| Some(s.name.as_str()))
         .chain([None])
