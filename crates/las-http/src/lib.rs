@@ -42,6 +42,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use body::{FastAnswer, FastRoute};
 pub use error::{ApiError, ErrorKind, method_not_allowed, not_found};
 #[cfg(feature = "clap")]
 pub use limits::LimitArgs;
@@ -188,6 +189,20 @@ pub async fn serve_router(
     stopping: &AtomicBool,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_routes(listener, router, None, limits, metrics, stopping, shutdown).await
+}
+
+/// [`serve_router`] with a [`FastRoute`] answered before the router (the same limits
+/// apply to it: it gets the body read within the cap and the deadline).
+pub async fn serve_routes(
+    listener: TcpListener,
+    router: axum::Router,
+    fast: Option<FastRoute>,
+    limits: &Limits,
+    metrics: ConnectionMetrics,
+    stopping: &AtomicBool,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -209,7 +224,12 @@ pub async fn serve_router(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = body::ReadFirst::new(router.clone(), *limits, metrics.bodies_refused.clone());
+                let svc = body::ReadFirst::new(
+                    router.clone(),
+                    fast.clone(),
+                    *limits,
+                    metrics.bodies_refused.clone(),
+                );
                 let io = deadline::WriteDeadline::new(
                     stream,
                     limits.write_timeout,

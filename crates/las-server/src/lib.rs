@@ -145,9 +145,12 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_router(
+    // POST /v1/quote, the hot route, is answered before the router (same limits, same
+    // answer, same metrics); every other request goes through it.
+    las_http::serve_routes(
         listener,
         app(state.clone()),
+        Some(api::quote_route(state.clone())),
         &state.config.limits,
         state.metrics.connections(),
         &state.shutting_down,
