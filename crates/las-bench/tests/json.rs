@@ -312,6 +312,12 @@ fn verifier_json_has_the_ratio_and_the_certificate_row() {
             (ratio - service / inproc).abs() < 1e-9 * ratio.max(1.0),
             "{row}"
         );
+        let kept = number(row, "in_process_kept_per_s");
+        let to_kept = number(row, "ratio_to_kept");
+        assert!(
+            (to_kept - service / kept).abs() < 1e-9 * to_kept.max(1.0),
+            "{row}"
+        );
         let p50 = number(row, "p50_ms");
         assert!(number(row, "p99_ms") >= p50, "{row}");
         assert_eq!(row["errors"], 0, "{row}");
