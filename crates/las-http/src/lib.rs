@@ -6,7 +6,8 @@
 //!
 //! - [`serve_router`]: the connection loop with every limit of [`Limits`] (connection cap,
 //!   one deadline for headers and body, body cap, write deadline, capped buffers, graceful
-//!   drain); a server built on it cannot leave one out;
+//!   drain); a server built on it cannot leave one out. [`serve_routes`] is the same loop
+//!   with a [`FastRoute`] answered before the router (the daemon's `POST /v1/quote`);
 //! - [`Limits`], its one default, `LimitArgs` (feature `clap`: the options, flattened into both binaries)
 //!   and [`duration`], the one duration syntax of every binary;
 //! - [`ApiError`] over [`ErrorKind`]: the one JSON error of both servers;
@@ -16,7 +17,8 @@
 //! ```text
 //!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout)
 //!     ─► body read (cap, deadline shared with the headers; 413/408 JSON, connection closed)
-//!     ─► the server's axum Router
+//!     ─► the fast route (if any, exact method and path) or the server's axum Router
+//!     ─► one yield (ready connections answer first: answers leave in bursts) ─► answer
 //! ```
 
 #![forbid(unsafe_code)]

@@ -7,9 +7,10 @@
 //! servers share lives in `las-http`; this crate is what only the daemon needs.
 //!
 //! ```text
-//!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout) ─► Router
-//!                                                                 ├─ /v1/platform, /v1/target-info
-//!                                                                 ├─ /v1/quote ─► Platform::check_report ─► encode_quote
+//!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout)
+//!     ├─ POST /v1/quote (las_http::FastRoute, before the router) ─► Platform::check_report ─► encode_quote
+//!     └─ Router                                                   ├─ /v1/platform, /v1/target-info
+//!                                                                 ├─ /v1/quote (other methods: 405)
 //!                                                                 ├─ /v1/identity ─► slot ─► blocking pool ─► Platform::identity_evidence
 //!                                                                 └─ /healthz /readyz /metrics
 //! ```
