@@ -47,18 +47,44 @@ pub const STEPS: [&str; 6] = [
     "attest",
 ];
 
-/// What each step means (the report's first column).
-const STEP_NAMES: [&str; 6] = [
-    "nonce (`POST /v1/nonce`, service)",
-    "target info (`GET /v1/target-info`, LAS)",
-    "REPORT (simulated EREPORT, in the enclave)",
-    "quote (`POST /v1/quote`, LAS; the client's check of it)",
-    "identity evidence (`GET /v1/identity`, LAS)",
-    "attest (`POST /v1/attest` with quote and evidence, service: appraisal and signed EAR)",
+/// The steps of a round with a workload certificate (`--cert`): a new key and its CSR
+/// first (`las attest --key-out`), then the same steps, the CSR sent with the quote.
+pub const CERT_STEPS: [&str; 7] = [
+    "csr",
+    "nonce",
+    "target_info",
+    "report",
+    "quote",
+    "identity",
+    "attest",
 ];
 
-/// One round's step times, in [`STEPS`] order.
-type Steps = [Duration; 6];
+/// What each step means (the report's first column), by its key.
+fn step_name(key: &str, cert: bool) -> &'static str {
+    match key {
+        "csr" => "CSR (a new P-256 key and its CSR, in the application)",
+        "nonce" => "nonce (`POST /v1/nonce`, service)",
+        "target_info" => "target info (`GET /v1/target-info`, LAS)",
+        "report" => "REPORT (simulated EREPORT, in the enclave)",
+        "quote" => "quote (`POST /v1/quote`, LAS; the client's check of it)",
+        "identity" => "identity evidence (`GET /v1/identity`, LAS)",
+        "attest" if cert => {
+            "attest (`POST /v1/attest` with quote, evidence and CSR, service: appraisal, signed EAR and the issued certificate chain)"
+        }
+        "attest" => {
+            "attest (`POST /v1/attest` with quote and evidence, service: appraisal and signed EAR)"
+        }
+        _ => "?",
+    }
+}
+
+/// The steps of a round.
+fn steps_of(cert: bool) -> &'static [&'static str] {
+    if cert { &CERT_STEPS } else { &STEPS }
+}
+
+/// One round's step times, in [`steps_of`] order.
+type Steps = Vec<Duration>;
 
 /// Times the REPORT `las_client::attest` asks for: its start and end.
 struct Timed<'a> {
@@ -85,11 +111,25 @@ struct Peers {
     las: LasAddr,
     service: String,
     timeout: Duration,
+    /// With a CSR and a workload certificate.
+    cert: bool,
 }
 
 /// One enclave's whole path, on fresh connections (what an application does once, at its
 /// start). Fails unless the service answers `warning` (the policy tolerates simulation).
 async fn round(p: &Peers, enclave: &SimEnclave) -> anyhow::Result<Steps> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tc = Instant::now();
+    // As `las attest --key-out`: a new key, its CSR, the key's SPKI hash leading the
+    // application data the quote binds.
+    let (csr, app_data) = if p.cert {
+        let (_pem, der, key) = las_verifier_service::ca::new_workload_key()?;
+        let mut d = key.spki_sha256().to_vec();
+        d.extend_from_slice(&APP_DATA);
+        (Some(b64.encode(der)), d)
+    } else {
+        (None, APP_DATA.to_vec())
+    };
     let t0 = Instant::now();
     let las = LasClient::new(p.las.clone(), p.timeout);
     let verifier = VerifierClient::new(&p.service, p.timeout)?;
@@ -98,7 +138,7 @@ async fn round(p: &Peers, enclave: &SimEnclave) -> anyhow::Result<Steps> {
         .await
         .context("cannot get a nonce from the verifier")?;
     let t1 = Instant::now();
-    let rd = las_verifier_service::bound_report_data(&n.bytes, &APP_DATA);
+    let rd = las_verifier_service::bound_report_data(&n.bytes, &app_data);
     let timed = Timed {
         inner: enclave,
         at: Cell::new(None),
@@ -115,14 +155,14 @@ async fn round(p: &Peers, enclave: &SimEnclave) -> anyhow::Result<Steps> {
         .await
         .context("cannot get the LAS's identity evidence")?;
     let t5 = Instant::now();
-    let b64 = base64::engine::general_purpose::STANDARD;
     let a = verifier
         .attest(&AttestRequest {
             service: SERVICE.to_owned(),
             nonce: n.nonce,
             quote: b64.encode(&q.bytes),
-            report_data: hex::encode(APP_DATA),
+            report_data: hex::encode(&app_data),
             evidence: Some(b64.encode(evidence)),
+            csr,
             ..AttestRequest::default()
         })
         .await
@@ -133,7 +173,21 @@ async fn round(p: &Peers, enclave: &SimEnclave) -> anyhow::Result<Steps> {
         "the verifier answered {:?}, not warning",
         a.status
     );
-    Ok([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5])
+    anyhow::ensure!(
+        a.certificate_chain.is_some() == p.cert,
+        "a certificate chain {} the answer",
+        if p.cert {
+            "missing from"
+        } else {
+            "unasked for in"
+        }
+    );
+    let mut steps = Vec::with_capacity(7);
+    if p.cert {
+        steps.push(t0 - tc);
+    }
+    steps.extend([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5]);
+    Ok(steps)
 }
 
 /// Round latencies and step times of one phase.
@@ -155,10 +209,13 @@ pub struct Phase {
     pub hist: Histogram<u64>,
     /// Each step's times, µs.
     pub steps: Vec<Histogram<u64>>,
+    /// The steps' keys ([`STEPS`], or [`CERT_STEPS`] with `--cert`).
+    pub names: &'static [&'static str],
 }
 
 impl Phase {
-    fn new(offered: Option<f64>, concurrency: usize) -> anyhow::Result<Self> {
+    fn new(offered: Option<f64>, concurrency: usize, cert: bool) -> anyhow::Result<Self> {
+        let names = steps_of(cert);
         let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
         Ok(Self {
             offered,
@@ -168,7 +225,8 @@ impl Phase {
             first_error: None,
             elapsed: Duration::ZERO,
             hist: h()?,
-            steps: STEPS.iter().map(|_| h()).collect::<Result<_, _>>()?,
+            steps: names.iter().map(|_| h()).collect::<Result<_, _>>()?,
+            names,
         })
     }
 
@@ -207,7 +265,8 @@ impl Phase {
 
     fn json(&self) -> Value {
         let total = self.steps_mean_ms();
-        let steps: serde_json::Map<String, Value> = STEPS
+        let steps: serde_json::Map<String, Value> = self
+            .names
             .iter()
             .zip(&self.steps)
             .map(|(name, h)| {
@@ -269,6 +328,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Length of the maximum phase.
     pub duration: Duration,
+    /// Each round also makes a CSR and gets a workload certificate.
+    pub cert: bool,
 }
 
 /// Starts a LAS and a verification service from `las` (both pinned to `cpu`) and runs
@@ -285,6 +346,7 @@ pub fn run(las: &std::path::Path, cpu: Option<usize>, s: Settings) -> anyhow::Re
         las: LasAddr::parse(&setup.las.addr.to_string())?,
         service: format!("http://{}", setup.svc.addr),
         timeout: Duration::from_secs(10),
+        cert: s.cert,
     };
     let enclave = Rc::new(crate::verifier::enclave(&setup)?);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -301,7 +363,7 @@ pub fn run(las: &std::path::Path, cpu: Option<usize>, s: Settings) -> anyhow::Re
             "las-bench: roundtrip: {} rounds at {}/s, one after another",
             s.count, s.rate
         );
-        let mut low = Phase::new(Some(s.rate), 1)?;
+        let mut low = Phase::new(Some(s.rate), 1, s.cert)?;
         let t0 = Instant::now() + Duration::from_millis(20);
         for i in 0..s.count {
             let due = t0 + Duration::from_secs_f64(i as f64 / s.rate);
@@ -321,7 +383,7 @@ pub fn run(las: &std::path::Path, cpu: Option<usize>, s: Settings) -> anyhow::Re
             .map(|_| {
                 let (peers, enclave) = (peers.clone(), enclave.clone());
                 tokio::task::spawn_local(async move {
-                    let mut p = Phase::new(None, 1)?;
+                    let mut p = Phase::new(None, 1, peers.cert)?;
                     // Bounded in time, and in count as a second guard.
                     for _ in 0..10_000_000u64 {
                         if Instant::now() >= deadline {
@@ -335,7 +397,7 @@ pub fn run(las: &std::path::Path, cpu: Option<usize>, s: Settings) -> anyhow::Re
                 })
             })
             .collect();
-        let mut max = Phase::new(None, s.concurrency)?;
+        let mut max = Phase::new(None, s.concurrency, s.cert)?;
         for t in tasks {
             let p = t.await.context("a round task failed")??;
             max.rounds += p.rounds;
@@ -362,8 +424,16 @@ pub fn print(f: &Figures, command: &str, setup: &str) {
     println!("## las-bench roundtrip: one enclave's attestation, as an application sees it\n");
     println!("- command: `{command}`");
     println!("- {setup}");
+    let cert = f.low.names.len() == CERT_STEPS.len();
     println!(
-        "- each round: a fresh client (new connections), nonce → target info → REPORT → quote → identity evidence → attest, through las-client and las_verifier_service::client (as `las attest`)\n"
+        "- each round: a fresh client (new connections), {}nonce → target info → REPORT → quote → identity evidence → attest{}, through las-client and las_verifier_service::client (as `las attest`{})\n",
+        if cert { "CSR → " } else { "" },
+        if cert {
+            " with the CSR (a workload certificate issued)"
+        } else {
+            ""
+        },
+        if cert { " --key-out" } else { "" }
     );
     println!("| phase | rounds | rounds/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -398,7 +468,8 @@ pub fn print(f: &Figures, command: &str, setup: &str) {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let (lt, mt) = (f.low.steps_mean_ms(), f.max.steps_mean_ms());
     let share = |v: f64, t: f64| if t > 0.0 { 100.0 * v / t } else { 0.0 };
-    for (i, name) in STEP_NAMES.iter().enumerate() {
+    for (i, key) in f.low.names.iter().enumerate() {
+        let name = step_name(key, cert);
         let (Some(l), Some(m)) = (f.low.steps.get(i), f.max.steps.get(i)) else {
             continue;
         };
@@ -422,10 +493,12 @@ pub fn print(f: &Figures, command: &str, setup: &str) {
 
 /// The figures as one JSON object: `low_rate` and `max` (each with `rounds_per_s`,
 /// `p50_ms`, `p99_ms`, `max_ms`, `errors` and `steps`: `nonce`, `target_info`, `report`,
-/// `quote`, `identity`, `attest`, each with `p50_ms`, `p99_ms`, `mean_ms`, `share`) and `errors`.
+/// `quote`, `identity`, `attest`, with `--cert` also `csr`, each with `p50_ms`, `p99_ms`,
+/// `mean_ms`, `share`), `cert` and `errors`.
 pub fn json(f: &Figures, command: Vec<String>) -> Value {
     json!({
         "command": command,
+        "cert": f.low.names.len() == CERT_STEPS.len(),
         "low_rate": f.low.json(),
         "max": f.max.json(),
         "errors": f.errors(),

@@ -248,6 +248,84 @@ fn roundtrip_json_has_both_phases_and_where_the_time_goes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rate must be positive"));
 }
 
+/// `roundtrip --cert`: the CSR is a step of its own, and every round got its certificate
+/// (a round without the chain counts as an error).
+#[test]
+fn roundtrip_cert_reports_the_csr_step() {
+    let out = run(bench()
+        .args([
+            "roundtrip",
+            "--json",
+            "--cert",
+            "--no-pin",
+            "--no-priority",
+            "--rate",
+            "50",
+            "--count",
+            "3",
+            "--concurrency",
+            "1",
+            "--duration",
+            "0.3",
+            "--las",
+        ])
+        .arg(las()));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"], 0);
+    assert_eq!(v["cert"], true);
+    let steps = v["low_rate"]["steps"].as_object().unwrap();
+    let names: Vec<&str> = steps.keys().map(String::as_str).collect();
+    assert!(names.contains(&"csr"), "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
+    number(&steps["csr"], "mean_ms");
+}
+
+/// `verifier --json`: the service's rate against the in-process one, the open loop's
+/// percentiles and the errors, for plain attestations and with a CSR per request.
+#[test]
+fn verifier_json_has_the_ratio_and_the_certificate_row() {
+    let out = run(bench()
+        .args([
+            "verifier",
+            "--json",
+            "--no-pin",
+            "--no-priority",
+            "--prepare",
+            "60",
+            "--threads",
+            "2",
+            "--duration",
+            "0.3",
+            "--micro-secs",
+            "0.05",
+            "--las",
+        ])
+        .arg(las()));
+    assert!(out.status.success(), "{:?}", out.status);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in [&v, &v["with_certificate"]] {
+        let service = number(row, "service_per_s");
+        let inproc = number(row, "in_process_per_s");
+        let ratio = number(row, "ratio");
+        assert!(
+            (ratio - service / inproc).abs() < 1e-9 * ratio.max(1.0),
+            "{row}"
+        );
+        let kept = number(row, "in_process_kept_per_s");
+        let to_kept = number(row, "ratio_to_kept");
+        assert!(
+            (to_kept - service / kept).abs() < 1e-9 * to_kept.max(1.0),
+            "{row}"
+        );
+        let p50 = number(row, "p50_ms");
+        assert!(number(row, "p99_ms") >= p50, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+    }
+    assert_eq!(v["prioritized"], false);
+    assert!(v["targets"].as_array().unwrap().len() == 2);
+}
+
 #[test]
 #[ignore = "needs wrk, oha and nginx (scripts/bench-tools installs them); \
             run with: cargo test -p las-bench --test json -- --ignored"]

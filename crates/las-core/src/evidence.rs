@@ -205,6 +205,35 @@ pub fn decode_and_verify_evidence(bytes: &[u8]) -> Result<EvidenceClaims, TokenE
     Ok(claims)
 }
 
+/// Identity evidence whose signature and binding verified ([`decode_and_verify_evidence`]),
+/// kept with its exact bytes: a verifier that meets the same bytes again may take these
+/// claims instead of decoding and checking the signature once more. Only this module
+/// makes one, so the claims are always those of [`token`](Self::token). What the
+/// evidence is *worth* (its age, the nonce, the policy) is still checked on every use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvidence {
+    token: Vec<u8>,
+    claims: EvidenceClaims,
+}
+
+impl VerifiedEvidence {
+    /// Decodes and verifies `token` ([`decode_and_verify_evidence`]) and keeps it.
+    pub fn verify(token: Vec<u8>) -> Result<Self, TokenError> {
+        let claims = decode_and_verify_evidence(&token)?;
+        Ok(Self { token, claims })
+    }
+
+    /// The exact bytes that verified.
+    pub fn token(&self) -> &[u8] {
+        &self.token
+    }
+
+    /// Their claims.
+    pub fn claims(&self) -> &EvidenceClaims {
+        &self.claims
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -24,7 +24,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, Request, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -37,11 +38,37 @@ use tower::ServiceExt;
 use crate::error::ErrorKind;
 use crate::{ApiError, KindLabel, Limits};
 
+/// What a [`FastRoute`] answers with: the request's head and its body.
+pub type FastAnswer = Arc<dyn Fn(&Parts, Bytes) -> Response + Send + Sync>;
+
+/// A route answered without the router: one method and exact path, whose answer a plain
+/// function makes from the request's head and its body (already read within the limits).
+/// For a server's hottest route (the daemon's `POST /v1/quote`): no routing, no
+/// middleware, no extractor copies. The function does what the router's layers would
+/// have done for it (its metrics). Other methods on the same path still go to the
+/// router (405 and the like).
+#[derive(Clone)]
+pub struct FastRoute {
+    /// The method.
+    pub method: Method,
+    /// The exact path (as the router would match it: no query, no normalisation).
+    pub path: &'static str,
+    /// The answer.
+    pub answer: FastAnswer,
+}
+
+impl std::fmt::Debug for FastRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FastRoute({} {})", self.method, self.path)
+    }
+}
+
 /// The hyper service of one connection: reads each request's body within the limits,
-/// then hands the request to the router.
+/// then hands the request to the fast route or to the router.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadFirst {
     router: axum::Router,
+    fast: Option<FastRoute>,
     limits: Limits,
     refused: Family<KindLabel, Counter>,
     /// When the connection began to wait for its next request.
@@ -51,11 +78,13 @@ pub(crate) struct ReadFirst {
 impl ReadFirst {
     pub(crate) fn new(
         router: axum::Router,
+        fast: Option<FastRoute>,
         limits: Limits,
         refused: Family<KindLabel, Counter>,
     ) -> Self {
         Self {
             router,
+            fast,
             limits,
             refused,
             waiting_since: Arc::new(Mutex::new(Instant::now())),
@@ -74,9 +103,18 @@ impl hyper::service::Service<Request<Incoming>> for ReadFirst {
         let this = self.clone();
         Box::pin(async move {
             let resp = match read(req, this.limits.body_limit, deadline).await {
-                Ok(req) => match this.router.oneshot(req).await {
-                    Ok(r) => r,
-                    Err(never) => match never {},
+                Ok((parts, body)) => match &this.fast {
+                    Some(f) if parts.method == f.method && parts.uri.path() == f.path => {
+                        (f.answer)(&parts, body)
+                    }
+                    _ => match this
+                        .router
+                        .oneshot(Request::from_parts(parts, Body::from(body)))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    },
                 },
                 Err(e) => {
                     this.refused
@@ -88,6 +126,10 @@ impl hyper::service::Service<Request<Incoming>> for ReadFirst {
                 }
             };
             *this.waiting_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            // Let the other ready connections make their answers first: answers then
+            // leave in bursts, and a client waiting on many connections is woken once
+            // per burst instead of once per answer (docs/performance.md, issue 27).
+            tokio::task::yield_now().await;
             Ok(resp)
         })
     }
@@ -127,16 +169,16 @@ impl ReadError {
     }
 }
 
-/// `req` with its body read in full, within `limit` bytes and by `deadline`.
+/// `req`'s head and its body read in full, within `limit` bytes and by `deadline`.
 async fn read(
     req: Request<Incoming>,
     limit: usize,
     deadline: Instant,
-) -> Result<Request<Body>, ReadError> {
+) -> Result<(Parts, Bytes), ReadError> {
     let (parts, body) = req.into_parts();
     if parts.method == Method::GET || parts.method == Method::HEAD {
         drop(body);
-        return Ok(Request::from_parts(parts, Body::empty()));
+        return Ok((parts, Bytes::new()));
     }
     let declared = parts
         .headers
@@ -148,7 +190,7 @@ async fn read(
     }
     match tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await {
         Err(_) => Err(ReadError::Late),
-        Ok(Ok(collected)) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge(limit)),
         Ok(Err(e)) => Err(ReadError::Broken(format!(
             "cannot read the request body: {e}"

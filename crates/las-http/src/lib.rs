@@ -6,7 +6,8 @@
 //!
 //! - [`serve_router`]: the connection loop with every limit of [`Limits`] (connection cap,
 //!   one deadline for headers and body, body cap, write deadline, capped buffers, graceful
-//!   drain); a server built on it cannot leave one out;
+//!   drain); a server built on it cannot leave one out. [`serve_routes`] is the same loop
+//!   with a [`FastRoute`] answered before the router (the daemon's `POST /v1/quote`);
 //! - [`Limits`], its one default, `LimitArgs` (feature `clap`: the options, flattened into both binaries)
 //!   and [`duration`], the one duration syntax of every binary;
 //! - [`ApiError`] over [`ErrorKind`]: the one JSON error of both servers;
@@ -16,7 +17,8 @@
 //! ```text
 //!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout)
 //!     ─► body read (cap, deadline shared with the headers; 413/408 JSON, connection closed)
-//!     ─► the server's axum Router
+//!     ─► the fast route (if any, exact method and path) or the server's axum Router
+//!     ─► one yield (ready connections answer first: answers leave in bursts) ─► answer
 //! ```
 //!
 //! A server on loopback with the default limits: a route answers, a body over the cap
@@ -81,6 +83,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use body::{FastAnswer, FastRoute};
 pub use error::{ApiError, ErrorKind, method_not_allowed, not_found};
 #[cfg(feature = "clap")]
 pub use limits::LimitArgs;
@@ -227,6 +230,20 @@ pub async fn serve_router(
     stopping: &AtomicBool,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_routes(listener, router, None, limits, metrics, stopping, shutdown).await
+}
+
+/// [`serve_router`] with a [`FastRoute`] answered before the router (the same limits
+/// apply to it: it gets the body read within the cap and the deadline).
+pub async fn serve_routes(
+    listener: TcpListener,
+    router: axum::Router,
+    fast: Option<FastRoute>,
+    limits: &Limits,
+    metrics: ConnectionMetrics,
+    stopping: &AtomicBool,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -248,7 +265,12 @@ pub async fn serve_router(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = body::ReadFirst::new(router.clone(), *limits, metrics.bodies_refused.clone());
+                let svc = body::ReadFirst::new(
+                    router.clone(),
+                    fast.clone(),
+                    *limits,
+                    metrics.bodies_refused.clone(),
+                );
                 let io = deadline::WriteDeadline::new(
                     stream,
                     limits.write_timeout,

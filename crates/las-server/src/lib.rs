@@ -7,9 +7,10 @@
 //! servers share lives in `las-http`; this crate is what only the daemon needs.
 //!
 //! ```text
-//!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout) ─► Router
-//!                                                                 ├─ /v1/platform, /v1/target-info
-//!                                                                 ├─ /v1/quote ─► Platform::check_report ─► encode_quote
+//!  TcpListener ─► accept (connection cap) ─► write deadline ─► hyper http1 (header timeout)
+//!     ├─ POST /v1/quote (las_http::FastRoute, before the router) ─► Platform::check_report ─► encode_quote
+//!     └─ Router                                                   ├─ /v1/platform, /v1/target-info
+//!                                                                 ├─ /v1/quote (other methods: 405)
 //!                                                                 ├─ /v1/identity ─► slot ─► blocking pool ─► Platform::identity_evidence
 //!                                                                 └─ /healthz /readyz /metrics
 //! ```
@@ -183,9 +184,12 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_router(
+    // POST /v1/quote, the hot route, is answered before the router (same limits, same
+    // answer, same metrics); every other request goes through it.
+    las_http::serve_routes(
         listener,
         app(state.clone()),
+        Some(api::quote_route(state.clone())),
         &state.config.limits,
         state.metrics.connections(),
         &state.shutting_down,

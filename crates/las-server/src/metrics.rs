@@ -7,21 +7,23 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+// Labels are static strings (the routes, methods and error kinds are fixed sets): a
+// request allocates nothing to count itself.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
-    pub(crate) route: String,
-    pub(crate) method: String,
+    pub(crate) route: &'static str,
+    pub(crate) method: &'static str,
     pub(crate) status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RouteLabels {
-    pub(crate) route: String,
+    pub(crate) route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabels {
-    pub(crate) reason: String,
+    pub(crate) reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +42,10 @@ pub struct Metrics {
     pub(crate) quotes_issued: Counter,
     pub(crate) quotes_refused: Family<ReasonLabels, Counter>,
     pub(crate) quote_latency: Histogram,
+    /// `requests{route="/v1/quote",method="POST",status="200"}` and
+    /// `latency{route="/v1/quote"}`, looked up once: the hot path counts without a lookup.
+    pub(crate) quote_ok: Counter,
+    pub(crate) quote_route_latency: Histogram,
     /// The serve loop's counters (registered by [`crate::ConnectionMetrics::register`]).
     pub(crate) connections: crate::ConnectionMetrics,
 }
@@ -101,10 +107,24 @@ impl Metrics {
             "Constant 1, labelled with the platform mode (sim = NOT SECURE), version and platform ID",
             info,
         );
+        let quote_ok = requests
+            .get_or_create(&RequestLabels {
+                route: las_core::api::QUOTE,
+                method: "POST",
+                status: 200,
+            })
+            .clone();
+        let quote_route_latency = latency
+            .get_or_create(&RouteLabels {
+                route: las_core::api::QUOTE,
+            })
+            .clone();
         Self {
             registry,
             requests,
             latency,
+            quote_ok,
+            quote_route_latency,
             quotes_issued,
             quotes_refused,
             quote_latency,

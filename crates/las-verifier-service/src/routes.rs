@@ -277,7 +277,7 @@ async fn attest(
     // Evidence for the quote's key: cached (it matched that key before), posted by the
     // client, or fetched from an allowed LAS; the evidence nonce is this request's nonce.
     let mut from_cache = false;
-    let evidence: Option<CachedEvidence> = match &verified {
+    let evidence: Option<Given> = match &verified {
         Some(q)
             if listed(&q.claims().platform_id)
                 && (qe_listed
@@ -294,17 +294,28 @@ async fn attest(
             if let Some(c) = hit {
                 from_cache = true;
                 s.metrics.evidence.get_or_create(&label("cache-hit")).inc();
-                Some(c)
+                Some(Given {
+                    kept: Ok(c.evidence),
+                    nonce: c.nonce,
+                })
             } else {
                 let token = match (posted, &req.las) {
                     (Some(t), _) => Some(t),
                     (None, Some(las)) => Some(fetch_evidence(&s, las, &nonce.bytes).await?),
                     (None, None) => None,
                 };
-                token.map(|t| CachedEvidence {
-                    token: Arc::new(t),
-                    nonce: Arc::new(nonce.bytes.to_vec()),
-                    fetched_at: now,
+                token.map(|t| {
+                    // Decoded and signature-checked once, here; the verifier takes these
+                    // claims for exactly these bytes. Bytes that do not verify go to the
+                    // verifier as they are, which names the reason.
+                    s.metrics.evidence_verified.inc();
+                    let kept = las_core::evidence::VerifiedEvidence::verify(t.clone())
+                        .map(Arc::new)
+                        .map_err(|_| t);
+                    Given {
+                        kept,
+                        nonce: Arc::new(nonce.bytes.to_vec()),
+                    }
                 })
             }
         }
@@ -316,7 +327,7 @@ async fn attest(
         service: Some(&req.service),
         expected_report_data: Some(&expected),
         las_evidence: evidence.as_ref().map(|e| LasEvidence {
-            token: e.token.as_slice(),
+            token: e.token(),
             expected_nonce: Some(e.nonce.as_slice()),
         }),
         now,
@@ -324,6 +335,7 @@ async fn attest(
     // Freshness comes from the verifier's own nonce bound into the report data.
     let opts = VerifyOptions {
         dcap_collateral: Some(&s.config.collateral),
+        verified_evidence: evidence.as_ref().and_then(|e| e.kept.as_deref().ok()),
         ..VerifyOptions::default()
     };
     let verdict = match verified {
@@ -342,10 +354,15 @@ async fn attest(
             Some(LasTrust::Pinned) => verdict.las_platform.is_some(),
             _ => false,
         };
-        let outcome = match (matched, &verdict.claims) {
-            (true, Some(c)) => {
+        let outcome = match (matched, &verdict.claims, e.kept) {
+            (true, Some(c), Ok(kept)) => {
+                let entry = CachedEvidence {
+                    evidence: kept,
+                    nonce: e.nonce,
+                    fetched_at: now,
+                };
                 let mut cache = s.evidence.lock().unwrap_or_else(|p| p.into_inner());
-                let stored = cache.insert(c.platform_id.0, e, now, ttl);
+                let stored = cache.insert(c.platform_id.0, entry, now, ttl);
                 s.metrics
                     .evidence_cache_entries
                     .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
@@ -414,6 +431,22 @@ async fn attest(
         answer.certificate_chain = Some(chain);
     }
     Ok(axum::Json(answer).into_response())
+}
+
+/// The identity evidence of one attestation: its claims if its bytes verified (from the
+/// cache, or checked just now), else the bytes themselves; and the nonce it must answer.
+struct Given {
+    kept: Result<Arc<las_core::evidence::VerifiedEvidence>, Vec<u8>>,
+    nonce: Arc<Vec<u8>>,
+}
+
+impl Given {
+    fn token(&self) -> &[u8] {
+        match &self.kept {
+            Ok(v) => v.token(),
+            Err(raw) => raw,
+        }
+    }
 }
 
 /// How long verified evidence is reused: the configured time, but never so long that the

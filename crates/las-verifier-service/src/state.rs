@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use las_core::evidence::VerifiedEvidence;
+
 use crate::batch::{BatchMetrics, Batcher};
 use crate::config::{ServiceConfig, StartError};
 use crate::ear::EarSigner;
@@ -21,8 +23,9 @@ use crate::policy::{Decision, LoadedPolicy, Settle};
 
 /// Consumed nonces remembered per replica at most.
 const MAX_USED_NONCES: usize = 1 << 20;
-/// Bytes an evidence cache entry costs besides its token (key, nonce, map overhead).
-const CACHE_ENTRY_OVERHEAD: usize = 160;
+/// Bytes an evidence cache entry costs besides its token and claims (key, fixed-size
+/// claims, map overhead).
+const CACHE_ENTRY_OVERHEAD: usize = 400;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Label {
@@ -38,6 +41,7 @@ pub(crate) struct Metrics {
     pub(crate) nonces_refused: Family<Label, Counter>,
     pub(crate) evidence_fetches: Family<Label, Counter>,
     pub(crate) evidence: Family<Label, Counter>,
+    pub(crate) evidence_verified: Counter,
     pub(crate) evidence_cache_entries: Gauge,
     pub(crate) evidence_cache_bytes: Gauge,
     pub(crate) policy_reloads: Family<Label, Counter>,
@@ -83,6 +87,12 @@ impl Metrics {
             "LAS identity evidence by outcome: cache-hit, cached (matched the quote's key), not-cached (cache full), rejected, absent",
             evidence.clone(),
         );
+        let evidence_verified = Counter::default();
+        r.register(
+            "evidence_signatures_checked",
+            "Identity evidence tokens decoded and signature-checked (evidence reused from the cache is not checked again)",
+            evidence_verified.clone(),
+        );
         let evidence_cache_entries = Gauge::default();
         r.register(
             "evidence_cache_entries",
@@ -117,6 +127,7 @@ impl Metrics {
             nonces_refused,
             evidence_fetches,
             evidence,
+            evidence_verified,
             evidence_cache_entries,
             evidence_cache_bytes,
             policy_reloads,
@@ -131,19 +142,31 @@ pub(crate) fn label(kind: &str) -> Label {
     Label { kind: kind.into() }
 }
 
-/// Identity evidence that verified and matched the key of a quote it came with, and the
-/// nonce it answers (re-verified against the policy in force on every use).
+/// Identity evidence that verified and matched the key of a quote it came with: its
+/// exact bytes with their decoded, signature-checked claims (so a reuse neither decodes
+/// nor checks the signature again), and the nonce it answers. Its age, nonce and the
+/// policy in force are checked again by the verifier on every use.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedEvidence {
-    pub(crate) token: Arc<Vec<u8>>,
+    pub(crate) evidence: Arc<VerifiedEvidence>,
     pub(crate) nonce: Arc<Vec<u8>>,
     pub(crate) fetched_at: u64,
 }
 
 impl CachedEvidence {
     fn cost(&self) -> usize {
-        self.token
+        let c = self.evidence.claims();
+        let dcap = match &c.kind {
+            las_core::evidence::EvidenceKind::SgxDcap { quote } => quote.len(),
+            _ => 0,
+        };
+        // The token, and its claims beside it (a DCAP quote is held twice).
+        self.evidence
+            .token()
             .len()
+            .saturating_add(dcap)
+            .saturating_add(c.nonce.len())
+            .saturating_add(c.las_version.len())
             .saturating_add(self.nonce.len())
             .saturating_add(CACHE_ENTRY_OVERHEAD)
     }
@@ -393,13 +416,40 @@ pub(crate) fn watch(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn ev(len: usize, at: u64) -> CachedEvidence {
+        use las_core::evidence::{EvidenceClaims, EvidenceKind, binding, encode_evidence};
+        let id = las_core::PlatformIdentity::from_seal_key(&las_core::crypto::Key128::from_bytes(
+            [3; 16],
+        ));
+        let nonce = vec![7; 32];
+        let token = encode_evidence(
+            &id,
+            &EvidenceClaims {
+                kind: EvidenceKind::Sim,
+                mode: las_core::Mode::Sim,
+                platform_id: id.platform_id(),
+                nonce: nonce.clone(),
+                // The token's size grows with this field (at most 64 bytes).
+                las_version: "v".repeat(len % 64),
+                las_mrenclave: [5; 32],
+                las_mrsigner: [6; 32],
+                las_isvprodid: 1,
+                las_isvsvn: 1,
+                cpusvn: [1; 16],
+                // Fixed: the entry's size must not depend on `at` (the cache's clock).
+                issued_at: 1_000,
+                binding: binding(&id.platform_id(), &nonce),
+                qe_id: None,
+            },
+        )
+        .unwrap();
         CachedEvidence {
-            token: Arc::new(vec![0; len]),
-            nonce: Arc::new(vec![0; 56]),
+            evidence: Arc::new(VerifiedEvidence::verify(token).unwrap()),
+            nonce: Arc::new(nonce),
             fetched_at: at,
         }
     }

@@ -395,3 +395,66 @@ fn a_pinned_keys_hw_claim_is_at_most_warning() {
         "{s}"
     );
 }
+
+/// Issue 27: verified identity evidence is kept with its exact bytes and claims; a later
+/// attestation from the same platform (`las attest`, which posts new evidence for its own
+/// nonce every time) is answered from the cache without decoding the evidence or checking
+/// its signature again. (That the verifier still checks the age and nonce of kept evidence
+/// on every use: las-verifier's
+/// `kept_evidence_is_not_decoded_again_but_its_age_is_still_checked`.)
+#[test]
+fn a_second_attestation_does_not_check_the_evidence_signature_again() {
+    let a = SimPlatform::start(&[]);
+    let cfg = tempfile::tempdir().unwrap();
+    let pol = policy(cfg.path(), &[&a.id]);
+    let state = tempfile::tempdir().unwrap();
+    let v = verifier(&pol, state.path(), &[]);
+    let url = format!("http://{}", v.addr);
+    let attest = || {
+        let las_addr = a.las.addr.to_string();
+        let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
+        let st = a.dir.path().to_str().unwrap();
+        args.extend(app_quote_args(&las_addr, st, APP_DATA, MRENCLAVE));
+        let o = las(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    let checked = "las_verifier_evidence_signatures_checked_total";
+    assert_eq!(metric(v.addr, checked), 0);
+    attest();
+    assert_eq!(metric(v.addr, checked), 1);
+    assert_eq!(
+        metric(v.addr, "las_verifier_evidence_total{kind=\"cached\"}"),
+        1
+    );
+    for hits in 1..=3 {
+        attest();
+        assert_eq!(
+            metric(v.addr, "las_verifier_evidence_total{kind=\"cache-hit\"}"),
+            hits
+        );
+        assert_eq!(metric(v.addr, checked), 1, "checked again on reuse {hits}");
+    }
+    // Evidence that does not verify is counted as checked, and never kept.
+    let (n, nb) = nonce(v.addr);
+    let q = bound_quote(&a, &nb);
+    let mut forged = genuine_evidence(&a, &nb);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let b = SimPlatform::start(&[]);
+    let pol2 = policy(cfg.path(), &[&a.id, &b.id]);
+    let state2 = tempfile::tempdir().unwrap();
+    let v2 = verifier(&pol2, state2.path(), &[]);
+    let (n2, nb2) = nonce(v2.addr);
+    let q2 = bound_quote(&a, &nb2);
+    let mut forged2 = genuine_evidence(&a, &nb2);
+    forged2[last] ^= 1;
+    let r = post(v2.addr, "/v1/attest", &body(&n2, &q2, Some(&forged2), None));
+    assert_eq!(r.json()["status"], "contraindicated", "{:?}", r.json());
+    assert_eq!(reasons(&r), ["untrusted-las"]);
+    assert_eq!(metric(v2.addr, checked), 1);
+    assert_eq!(metric(v2.addr, "las_verifier_evidence_cache_entries"), 0);
+    // On the first service, A's entry answers (the forged bytes are not looked at).
+    let r = post(v.addr, "/v1/attest", &body(&n, &q, Some(&forged), None));
+    assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
+    assert_eq!(metric(v.addr, checked), 1);
+}

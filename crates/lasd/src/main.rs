@@ -54,10 +54,19 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     tracing::info!(target: "las", "state folder {}", platform.state_dir.display());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // Allowed one CPU only (pinned, or a cgroup of one core): every task on the thread
+    // that accepts, without the multi-thread scheduler's hand-offs between threads
+    // (docs/performance.md, issue 27). Identity evidence still runs on the blocking pool.
+    let one_cpu = std::env::var_os("TOKIO_WORKER_THREADS").is_none()
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let rt = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .context("cannot start the async runtime")?;
     rt.block_on(las_server::run(server, platform))?;
     Ok(())
 }

@@ -100,11 +100,16 @@ pub fn verify_las_evidence_with(
     notes: &mut Vec<String>,
 ) -> Result<(EvidenceClaims, Option<LasPlatform>), Vec<Rejection>> {
     let one = |r: Rejection| vec![r];
-    let e = decode_and_verify_evidence(ev.token).map_err(|err| {
-        one(untrusted(format!(
-            "identity evidence does not verify: {err}"
-        )))
-    })?;
+    // Bytes verified before (the caller kept them) give their claims; any others are
+    // decoded and their signature checked here.
+    let e = match opts.verified_evidence.filter(|v| v.token() == ev.token) {
+        Some(v) => v.claims().clone(),
+        None => decode_and_verify_evidence(ev.token).map_err(|err| {
+            one(untrusted(format!(
+                "identity evidence does not verify: {err}"
+            )))
+        })?,
+    };
     match ev.expected_nonce {
         Some(n) if n != e.nonce.as_slice() => {
             return Err(one(untrusted(format!(

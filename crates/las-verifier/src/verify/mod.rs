@@ -14,6 +14,7 @@ mod reason;
 use las_core::quote::QuoteClaims;
 
 use crate::dcap::CollateralSet;
+use las_core::evidence::VerifiedEvidence;
 
 pub use evidence::verify_las_evidence_with;
 pub use quote::{PINNED_HARDWARE_UNVERIFIED, verify_batch_verified_with, verify_quote_with};
@@ -54,6 +55,12 @@ pub struct VerifyOptions<'a> {
     /// issued earlier is rejected with `quote-too-old`. `None`: the quote's age is not
     /// checked (with no expected report data either, an acceptance can be a replay).
     pub max_age: Option<u64>,
+    /// Identity evidence the caller has verified before and kept by its exact bytes (the
+    /// verification service's evidence cache). When `las_evidence.token` is exactly
+    /// [`VerifiedEvidence::token`], its claims are taken without decoding the token and
+    /// checking its signature again; the nonce, the age, the policy and the LAS
+    /// measurement are still checked as for any evidence. Other bytes are verified as usual.
+    pub verified_evidence: Option<&'a VerifiedEvidence>,
 }
 
 /// How much clock skew between LAS and verifier is tolerated (seconds).
@@ -246,6 +253,82 @@ mod tests {
         );
         assert!(v.accepted(), "{:?}", v.rejections);
         assert!(v.notes.iter().any(|n| n.contains("simulation tolerated")));
+    }
+
+    /// Evidence verified before and kept by its exact bytes (the service's cache): its
+    /// claims are taken as they are, but its age, its nonce and the policy are checked on
+    /// every use, and other bytes are not taken for it.
+    #[test]
+    fn kept_evidence_is_not_decoded_again_but_its_age_is_still_checked() {
+        let id = las(1);
+        let p = policy("    tolerate: [simulation]\n", ALT);
+        let nonce = [9u8; 16];
+        let ev = evidence(&id, &nonce, NOW, [5; 32]);
+        let kept = VerifiedEvidence::verify(ev.clone()).unwrap();
+        let q = quote(&id, Mode::Sim, false, 2);
+        let lev = Some(LasEvidence {
+            token: &ev,
+            expected_nonce: Some(&nonce),
+        });
+        let at = |now: u64, lev: Option<LasEvidence<'_>>, kept: Option<&VerifiedEvidence>| {
+            let req = VerifyRequest {
+                service: None,
+                expected_report_data: Some(&[0x11; 64]),
+                las_evidence: lev,
+                now,
+            };
+            let opts = VerifyOptions {
+                verified_evidence: kept,
+                ..VerifyOptions::default()
+            };
+            verify_quote_with(&p, &q, &req, &opts).unwrap()
+        };
+        let fresh = at(NOW, lev, Some(&kept));
+        assert!(fresh.accepted(), "{:?}", fresh.rejections);
+        assert_eq!(format!("{fresh:?}"), format!("{:?}", run(&p, &q, lev)));
+        // Too old on reuse: refused as any old evidence is.
+        let old = at(NOW + MAX_EVIDENCE_AGE + 1, lev, Some(&kept));
+        assert!(old.has(Reason::UntrustedLas), "{:?}", old.rejections);
+        assert!(
+            old.rejections
+                .iter()
+                .any(|r| r.detail.contains("older than")),
+            "{:?}",
+            old.rejections
+        );
+        // Another nonce than the kept evidence answers: refused.
+        let other = [8u8; 16];
+        let replay = at(
+            NOW,
+            Some(LasEvidence {
+                token: &ev,
+                expected_nonce: Some(&other),
+            }),
+            Some(&kept),
+        );
+        assert!(replay.has(Reason::UntrustedLas), "{:?}", replay.rejections);
+        // Different bytes are verified themselves: a broken signature is not excused by
+        // the kept evidence.
+        let mut bad = ev.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let forged = at(
+            NOW,
+            Some(LasEvidence {
+                token: &bad,
+                expected_nonce: Some(&nonce),
+            }),
+            Some(&kept),
+        );
+        assert!(forged.has(Reason::UntrustedLas), "{:?}", forged.rejections);
+        assert!(
+            forged
+                .rejections
+                .iter()
+                .any(|r| r.detail.contains("does not verify")),
+            "{:?}",
+            forged.rejections
+        );
     }
 
     /// The service's path (signature checked in a batch): the same verdict as the

@@ -161,6 +161,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let opts = VerifyOptions {
         dcap_collateral: Some(&collateral),
         max_age: a.max_age.map(|d| d.as_secs()),
+        verified_evidence: None,
     };
     // How the policy was read, printed before the verdict (and even when the verification
     // cannot run), so a SCONE user sees what their session means here.
