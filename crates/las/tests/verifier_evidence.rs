@@ -411,11 +411,7 @@ fn a_second_attestation_does_not_check_the_evidence_signature_again() {
     let v = verifier(&pol, state.path(), &[]);
     let url = format!("http://{}", v.addr);
     let attest = || {
-        let las_addr = a.las.addr.to_string();
-        let mut args = vec!["attest", "--verifier", &url, "--service", "app"];
-        let st = a.dir.path().to_str().unwrap();
-        args.extend(app_quote_args(&las_addr, st, APP_DATA, MRENCLAVE));
-        let o = las(&args);
+        let o = las_attest(&url, &a, APP_DATA, &[]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     };
     let checked = "las_verifier_evidence_signatures_checked_total";
@@ -437,7 +433,7 @@ fn a_second_attestation_does_not_check_the_evidence_signature_again() {
     // Evidence that does not verify is counted as checked, and never kept.
     let (n, nb) = nonce(v.addr);
     let q = bound_quote(&a, &nb);
-    let mut forged = genuine_evidence(&a, &nb);
+    let mut forged = identity_evidence(a.las.addr, &nb);
     let last = forged.len() - 1;
     forged[last] ^= 1;
     let b = SimPlatform::start(&[]);
@@ -446,15 +442,23 @@ fn a_second_attestation_does_not_check_the_evidence_signature_again() {
     let v2 = verifier(&pol2, state2.path(), &[]);
     let (n2, nb2) = nonce(v2.addr);
     let q2 = bound_quote(&a, &nb2);
-    let mut forged2 = genuine_evidence(&a, &nb2);
+    let mut forged2 = identity_evidence(a.las.addr, &nb2);
     forged2[last] ^= 1;
-    let r = post(v2.addr, "/v1/attest", &body(&n2, &q2, Some(&forged2), None));
+    let r = post_json(
+        v2.addr,
+        "/v1/attest",
+        &attest_body(&n2, &q2, APP_DATA, Some(&forged2)),
+    );
     assert_eq!(r.json()["status"], "contraindicated", "{:?}", r.json());
     assert_eq!(reasons(&r), ["untrusted-las"]);
     assert_eq!(metric(v2.addr, checked), 1);
     assert_eq!(metric(v2.addr, "las_verifier_evidence_cache_entries"), 0);
     // On the first service, A's entry answers (the forged bytes are not looked at).
-    let r = post(v.addr, "/v1/attest", &body(&n, &q, Some(&forged), None));
+    let r = post_json(
+        v.addr,
+        "/v1/attest",
+        &attest_body(&n, &q, APP_DATA, Some(&forged)),
+    );
     assert_eq!(r.json()["status"], "warning", "{:?}", r.json());
     assert_eq!(metric(v.addr, checked), 1);
 }
