@@ -331,28 +331,32 @@ pub fn run(las: &Path, set: Settings) -> anyhow::Result<Figures> {
         dcap_collateral: Some(&collateral),
         ..las_verifier::VerifyOptions::default()
     };
-    let start = Instant::now();
-    let mut n = 0usize;
-    while start.elapsed().as_secs_f64() < set.micro_secs {
-        let p = items.get(n % items.len()).context("item")?;
-        let req = las_verifier::VerifyRequest {
-            service: Some("app"),
-            expected_report_data: Some(&p.rd),
-            las_evidence: Some(las_verifier::LasEvidence {
-                token: &evidence,
-                expected_nonce: Some(&ev_nonce),
-            }),
-            now: las_platform::unix_now(),
-        };
-        let v = las_verifier::verify_quote_with(&s.policy, &p.quote, &req, &opts)?;
-        anyhow::ensure!(
-            v.accepted(),
-            "in-process verification rejected: {:?}",
-            v.rejections
-        );
-        n += 1;
-    }
-    let inproc_rate = n as f64 / start.elapsed().as_secs_f64();
+    // In-process verification of the prepared quotes for `micro_secs`: quotes per second.
+    let rate = |opts: &las_verifier::VerifyOptions| -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed().as_secs_f64() < set.micro_secs {
+            let p = items.get(n % items.len()).context("item")?;
+            let req = las_verifier::VerifyRequest {
+                service: Some("app"),
+                expected_report_data: Some(&p.rd),
+                las_evidence: Some(las_verifier::LasEvidence {
+                    token: &evidence,
+                    expected_nonce: Some(&ev_nonce),
+                }),
+                now: las_platform::unix_now(),
+            };
+            let v = las_verifier::verify_quote_with(&s.policy, &p.quote, &req, opts)?;
+            anyhow::ensure!(
+                v.accepted(),
+                "in-process verification rejected: {:?}",
+                v.rejections
+            );
+            n += 1;
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    };
+    let inproc_rate = rate(&opts)?;
 
     // The same with the evidence kept as the service keeps it.
     let kept = las_core::evidence::VerifiedEvidence::verify(evidence.clone())?;
@@ -360,28 +364,7 @@ pub fn run(las: &Path, set: Settings) -> anyhow::Result<Figures> {
         verified_evidence: Some(&kept),
         ..opts
     };
-    let start = Instant::now();
-    let mut n = 0usize;
-    while start.elapsed().as_secs_f64() < set.micro_secs {
-        let p = items.get(n % items.len()).context("item")?;
-        let req = las_verifier::VerifyRequest {
-            service: Some("app"),
-            expected_report_data: Some(&p.rd),
-            las_evidence: Some(las_verifier::LasEvidence {
-                token: &evidence,
-                expected_nonce: Some(&ev_nonce),
-            }),
-            now: las_platform::unix_now(),
-        };
-        let v = las_verifier::verify_quote_with(&s.policy, &p.quote, &req, &kept_opts)?;
-        anyhow::ensure!(
-            v.accepted(),
-            "in-process verification rejected: {:?}",
-            v.rejections
-        );
-        n += 1;
-    }
-    let inproc_kept_rate = n as f64 / start.elapsed().as_secs_f64();
+    let inproc_kept_rate = rate(&kept_opts)?;
 
     // The EAR signature alone, on a claim set of the size the service signs.
     let signer = las_verifier_service::EarSigner::new(
